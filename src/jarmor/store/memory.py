@@ -1,0 +1,207 @@
+"""In-process store: for tests, embedding and single-process demos. Atomic because the event loop is."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+
+from .base import (
+    AlreadyExists,
+    ClientRecord,
+    GrantRecord,
+    ServerKeyRecord,
+    TokenRecord,
+    UserRecord,
+)
+
+
+class MemoryEphemeralStore:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._data: dict[tuple[str, str], tuple[bytes, float]] = {}
+        self._clock = clock
+
+    def _live(self, k: tuple[str, str]) -> bytes | None:
+        item = self._data.get(k)
+        if item is None:
+            return None
+        if item[1] <= self._clock():
+            del self._data[k]
+            return None
+        return item[0]
+
+    async def put(self, namespace: str, key: str, value: bytes, ttl: int) -> None:
+        self._data[(namespace, key)] = (value, self._clock() + ttl)
+
+    async def get(self, namespace: str, key: str) -> bytes | None:
+        return self._live((namespace, key))
+
+    async def take(self, namespace: str, key: str) -> bytes | None:
+        value = self._live((namespace, key))
+        if value is not None:
+            del self._data[(namespace, key)]
+        return value
+
+    async def add_once(self, namespace: str, key: str, ttl: int) -> bool:
+        if self._live((namespace, key)) is not None:
+            return False
+        self._data[(namespace, key)] = (b"1", self._clock() + ttl)
+        return True
+
+    async def delete(self, namespace: str, key: str) -> None:
+        self._data.pop((namespace, key), None)
+
+
+class MemoryClientStore:
+    def __init__(self) -> None:
+        self._data: dict[str, ClientRecord] = {}
+
+    async def get(self, client_id: str) -> ClientRecord | None:
+        rec = self._data.get(client_id)
+        return copy.deepcopy(rec) if rec else None
+
+    async def create(self, record: ClientRecord) -> None:
+        if record.client_id in self._data:
+            raise AlreadyExists(record.client_id)
+        self._data[record.client_id] = copy.deepcopy(record)
+
+    async def update(self, record: ClientRecord) -> None:
+        self._data[record.client_id] = copy.deepcopy(record)
+
+    async def delete(self, client_id: str) -> bool:
+        return self._data.pop(client_id, None) is not None
+
+    async def list(self) -> list[ClientRecord]:
+        return [copy.deepcopy(r) for r in self._data.values()]
+
+    async def count(self) -> int:
+        return len(self._data)
+
+    async def touch(self, client_id: str, now: int) -> None:
+        if client_id in self._data:
+            self._data[client_id].last_used_at = now
+
+
+class MemoryUserStore:
+    def __init__(self) -> None:
+        self._data: dict[str, UserRecord] = {}
+
+    async def get(self, username: str) -> UserRecord | None:
+        return copy.deepcopy(self._data.get(username))
+
+    async def create(self, record: UserRecord) -> None:
+        if record.username in self._data:
+            raise AlreadyExists(record.username)
+        self._data[record.username] = copy.deepcopy(record)
+
+    async def update(self, record: UserRecord) -> None:
+        self._data[record.username] = copy.deepcopy(record)
+
+    async def list(self) -> list[UserRecord]:
+        return [copy.deepcopy(r) for r in self._data.values()]
+
+
+class MemoryKeyStore:
+    def __init__(self) -> None:
+        self._data: dict[str, ServerKeyRecord] = {}
+
+    async def list(self) -> list[ServerKeyRecord]:
+        return [copy.deepcopy(r) for r in self._data.values()]
+
+    async def add(self, record: ServerKeyRecord) -> None:
+        if record.kid in self._data:
+            raise AlreadyExists(record.kid)
+        self._data[record.kid] = copy.deepcopy(record)
+
+    async def update(self, record: ServerKeyRecord) -> None:
+        self._data[record.kid] = copy.deepcopy(record)
+
+
+class MemoryTokenStore:
+    def __init__(self) -> None:
+        self._data: dict[str, TokenRecord] = {}
+
+    async def create(self, record: TokenRecord) -> None:
+        if record.token_hash in self._data:
+            raise AlreadyExists("token")
+        self._data[record.token_hash] = copy.deepcopy(record)
+
+    async def get(self, token_hash: str) -> TokenRecord | None:
+        return copy.deepcopy(self._data.get(token_hash))
+
+    async def revoke(self, token_hash: str, now: int) -> bool:
+        rec = self._data.get(token_hash)
+        if rec is None or rec.revoked_at is not None:
+            return False
+        rec.revoked_at = now
+        return True
+
+    async def revoke_grant(self, grant_id: str, now: int) -> int:
+        n = 0
+        for rec in self._data.values():
+            if rec.grant_id == grant_id and rec.revoked_at is None:
+                rec.revoked_at = now
+                n += 1
+        return n
+
+    async def revoke_client(self, client_id: str, now: int) -> int:
+        n = 0
+        for rec in self._data.values():
+            if rec.client_id == client_id and rec.revoked_at is None:
+                rec.revoked_at = now
+                n += 1
+        return n
+
+    async def rotate(self, old_hash: str, new: TokenRecord, now: int) -> bool:
+        old = self._data.get(old_hash)
+        if old is None or old.revoked_at is not None or old.rotated_to is not None:
+            return False
+        old.rotated_to = new.token_hash
+        old.revoked_at = now
+        self._data[new.token_hash] = copy.deepcopy(new)
+        return True
+
+    async def list_for_client(self, client_id: str, *, active_at: int | None = None) -> list[TokenRecord]:
+        out = []
+        for rec in self._data.values():
+            if rec.client_id != client_id:
+                continue
+            if active_at is not None and (rec.revoked_at is not None or rec.expires_at <= active_at):
+                continue
+            out.append(copy.deepcopy(rec))
+        return out
+
+
+class MemoryGrantStore:
+    def __init__(self) -> None:
+        self._data: dict[str, GrantRecord] = {}
+
+    async def create(self, record: GrantRecord) -> None:
+        self._data[record.grant_id] = copy.deepcopy(record)
+
+    async def get(self, grant_id: str) -> GrantRecord | None:
+        return copy.deepcopy(self._data.get(grant_id))
+
+    async def revoke(self, grant_id: str, now: int, reason: str | None = None) -> bool:
+        rec = self._data.get(grant_id)
+        if rec is None or rec.revoked_at is not None:
+            return False
+        rec.revoked_at = now
+        rec.revoked_reason = reason
+        return True
+
+    async def list_for_client(self, client_id: str) -> list[GrantRecord]:
+        return [copy.deepcopy(r) for r in self._data.values() if r.client_id == client_id]
+
+
+class MemoryStore:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.ephemeral = MemoryEphemeralStore(clock)
+        self.clients = MemoryClientStore()
+        self.users = MemoryUserStore()
+        self.keys = MemoryKeyStore()
+        self.tokens = MemoryTokenStore()
+        self.grants = MemoryGrantStore()
+
+    async def close(self) -> None:
+        return None

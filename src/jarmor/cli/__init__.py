@@ -1,0 +1,1 @@
+"""The ``jarmor`` command line."""

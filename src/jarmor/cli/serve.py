@@ -1,0 +1,55 @@
+"""``jarmor serve``: uvicorn (or granian when installed with ``--workers``) over the ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from ..config import ServerConfig
+from .common import open_state
+
+_ENV = {
+    "issuer": "JARMOR_ISSUER",
+    "host": "JARMOR_HOST",
+    "port": "JARMOR_PORT",
+    "database": "JARMOR_DATABASE",
+    "redis": "JARMOR_REDIS",
+    "registration_token": "JARMOR_REGISTRATION_TOKEN",
+    "auto_approve": "JARMOR_AUTO_APPROVE",
+}
+
+
+def serve(config: ServerConfig, config_path: str | None = None) -> int:
+    import uvicorn
+
+    # Generate keys once, before any worker starts, so workers never race to create them.
+    async def prepare() -> None:
+        from ..server.app import JarmorServer
+
+        server = JarmorServer(config, open_state(config))
+        await server.start()
+        await server.stop()
+
+    asyncio.run(prepare())
+    # Workers rebuild the configuration from the environment (flags are passed down this way).
+    if config_path:
+        os.environ["JARMOR_CONFIG"] = os.path.abspath(config_path)
+    for name, var in _ENV.items():
+        value = getattr(config, name)
+        if value is not None:
+            os.environ[var] = str(value)
+    print(f"jarmor: serving {config.issuer} on {config.host}:{config.port} "
+          f"(database {config.database}, {config.workers} worker(s)"
+          f"{', auto-approve as ' + config.auto_approve if config.auto_approve else ''})", flush=True)
+    uvicorn.run(
+        "jarmor.server.asgi:app_from_environment",
+        factory=True,
+        host=config.host,
+        port=config.port,
+        workers=config.workers,
+        log_level=os.environ.get("JARMOR_LOG_LEVEL", "warning"),
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )
+    return 0

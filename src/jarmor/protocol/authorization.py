@@ -1,0 +1,527 @@
+"""The authorization request, validated by an ordered list of small checks (one job each, spec cited).
+
+The same checks serve the authorization endpoint and the PAR endpoint (RFC 9126 §2.1: a pushed request is
+validated as the authorization endpoint would). The two pipelines are declared at the bottom of this module
+so that the whole order can be read at a glance; the risk tier decides which controls a check enforces.
+
+Error channel: until the ``redirect_uri`` is verified (``check_redirect_uri``) errors go to an error page;
+after it, they are redirected in the requested response mode. Before verification a *provisional* target is
+used only when the unverified ``redirect_uri`` exactly matches one the client registered (rule R of the
+checklist) — so jarmor never redirects to an unregistered URI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from ..jose import JoseError, peek_claims
+from . import errors
+from .client_auth import AuthenticatedClient
+from .clients import Client, registered_redirect
+from .context import Environment
+from .errors import RedirectTarget
+from .policy import Control, EffectiveTier
+from .request_object import (
+    RequestObject,
+    authorization_parameters,
+    check_request_object_alg,
+    check_request_object_claims,
+    check_request_object_times,
+    decode_request_object,
+)
+from .vocabulary import (
+    JARM_MODES,
+    PAR_URN_PREFIX,
+    RESPONSE_MODES,
+    is_jarm,
+    resolve_response_mode,
+)
+
+_PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """A fully validated authorization request: what the server will act on."""
+
+    client_id: str
+    redirect_uri: str
+    response_type: str
+    response_mode: str  # resolved: never bare "jwt"
+    scope: tuple[str, ...]
+    state: str | None
+    nonce: str | None
+    code_challenge: str
+    code_challenge_method: str
+    tier: str
+    tier_reasons: tuple[str, ...]
+    prompt: tuple[str, ...] = ()
+    max_age: int | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def target(self) -> RedirectTarget:
+        return RedirectTarget(self.redirect_uri, self.response_mode, self.state, self.client_id)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: bytes) -> AuthorizationRequest:
+        raw = orjson.loads(data)
+        raw["scope"] = tuple(raw["scope"])
+        raw["tier_reasons"] = tuple(raw["tier_reasons"])
+        raw["prompt"] = tuple(raw["prompt"])
+        return cls(**raw)
+
+
+@dataclass(slots=True)
+class AuthorizationState:
+    env: Environment
+    outer: dict[str, str]
+    endpoint: str  # "authorization" | "par"
+    now: int
+    client: Client | None = None
+    authenticated: AuthenticatedClient | None = None
+    request_object: RequestObject | None = None
+    pushed: AuthorizationRequest | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    redirect_uri: str | None = None
+    response_type: str | None = None
+    response_mode: str | None = None
+    scopes: tuple[str, ...] = ()
+    effective: EffectiveTier | None = None
+    target: RedirectTarget | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tier_required(self) -> EffectiveTier:
+        assert self.effective is not None, "resolve_effective_tier must run first"
+        return self.effective
+
+    def requires(self, control: Control) -> bool:
+        return self.tier_required.tier.requires(control)
+
+    def missing(self, control: Control, what: str) -> str:
+        eff = self.tier_required
+        return f"tier {eff.tier.name} requires control {control.value}: {what}"
+
+    def result(self) -> AuthorizationRequest:
+        if self.pushed is not None:
+            return self.pushed
+        assert self.client and self.redirect_uri and self.response_mode and self.effective
+        prompt = self.params.get("prompt")
+        return AuthorizationRequest(
+            client_id=self.client.client_id,
+            redirect_uri=self.redirect_uri,
+            response_type=str(self.response_type),
+            response_mode=self.response_mode,
+            scope=self.scopes,
+            state=self.params.get("state"),
+            nonce=self.params.get("nonce"),
+            code_challenge=str(self.params["code_challenge"]),
+            code_challenge_method=str(self.params["code_challenge_method"]),
+            tier=self.effective.tier.name,
+            tier_reasons=tuple(self.effective.reasons()),
+            prompt=tuple(prompt.split()) if isinstance(prompt, str) else (),
+            max_age=int(self.params["max_age"]) if self.params.get("max_age") is not None else None,
+            evidence=dict(self.evidence),
+        )
+
+
+Step = Callable[[AuthorizationState], Awaitable[None] | None]
+
+
+# --- checks -------------------------------------------------------------------------------------------
+
+
+async def load_client(st: AuthorizationState) -> None:
+    """RFC 9101 §5 / RFC 6749 §4.1.1: ``client_id`` is required and must name a known, active client."""
+    if st.client is not None:
+        return
+    client_id = st.outer.get("client_id")
+    if not client_id:
+        raise errors.InvalidRequest("client_id is required")
+    client = await st.env.clients.get(client_id) if len(client_id) <= 256 else None
+    if client is None:
+        raise errors.InvalidRequest("unknown client_id")
+    if client.disabled:
+        raise errors.InvalidClient("this client has been disabled", status=400)
+    st.client = client
+
+
+def choose_provisional_target(st: AuthorizationState) -> None:
+    """Rule R (RFC 6749 §4.1.2.1): redirect errors only to a URI registered for this client.
+
+    Before the request object is verified, its unverified ``redirect_uri`` (or the outer one) may be used as
+    the error destination only if it exactly matches a registered URI; otherwise errors stay on a page.
+    """
+    assert st.client is not None
+    source: dict[str, Any] = st.outer
+    if "request" in st.outer:
+        try:
+            source = peek_claims(st.outer["request"])
+        except JoseError:
+            source = {}
+    uri = source.get("redirect_uri")
+    uri = registered_redirect(st.client, uri if isinstance(uri, str) else None)
+    if uri is None:
+        return
+    mode = source.get("response_mode")
+    mode = mode if isinstance(mode, str) and mode in st.client.response_modes else _default_mode(st.client)
+    state = source.get("state")
+    st.target = RedirectTarget(uri, resolve_response_mode(mode), state if isinstance(state, str) else None,
+                               st.client.client_id)
+
+
+def _default_mode(client: Client) -> str:
+    return "query" if "query" in client.response_modes else "jwt"
+
+
+def check_request_and_request_uri_exclusive(st: AuthorizationState) -> None:
+    """RFC 9101 §5: ``request`` and ``request_uri`` must not both be present."""
+    if "request" in st.outer and "request_uri" in st.outer:
+        raise errors.InvalidRequest("request and request_uri must not both be present")
+
+
+def check_no_request_uri_at_par(st: AuthorizationState) -> None:
+    """RFC 9126 §2.1: ``request_uri`` must not be provided to the PAR endpoint."""
+    if "request_uri" in st.outer:
+        raise errors.InvalidRequest("request_uri is not allowed at the pushed authorization request endpoint")
+
+
+async def load_pushed_request(st: AuthorizationState) -> None:
+    """RFC 9126 §4: resolve a PAR ``request_uri`` — one-time use, unexpired, bound to the pushing client.
+
+    The entry is consumed atomically here, so a ``request_uri`` yields at most one authorization even under
+    concurrent use (RFC 9101 §10.2(d)). Failures go to an error page: no redirect URI is trusted yet.
+    """
+    assert st.client is not None
+    uri = st.outer.get("request_uri")
+    if uri is None:
+        return
+    st.target = None
+    if not uri.startswith(PAR_URN_PREFIX):
+        raise errors.RequestUriNotSupported("only request_uri values issued by the PAR endpoint are supported")
+    ref = uri[len(PAR_URN_PREFIX):]
+    if not ref or len(ref) > 128:
+        raise errors.InvalidRequestUri("unknown request_uri")
+    raw = await st.env.store.ephemeral.take("par", ref)
+    if raw is None:
+        raise errors.InvalidRequestUri("request_uri is unknown, expired or already used")
+    pushed = AuthorizationRequest.from_json(raw)
+    if pushed.client_id != st.client.client_id:
+        raise errors.InvalidRequestUri("request_uri was pushed by another client")
+    st.pushed = pushed
+    st.evidence.update(pushed.evidence)
+    st.evidence["par"] = True
+    st.params = {}
+    st.redirect_uri = pushed.redirect_uri
+    st.response_type = pushed.response_type
+    st.response_mode = pushed.response_mode
+    st.scopes = pushed.scope
+    st.target = pushed.target()
+
+
+async def load_request_object(st: AuthorizationState) -> None:
+    """RFC 9101 §6.1/§6.2: decrypt and verify the request object with the client's registered keys.
+
+    §6.3: only the request object's parameters are used, even when the same parameter is also sent
+    outside it; the outer ``client_id`` must equal the object's.
+    """
+    assert st.client is not None
+    if st.pushed is not None:
+        return
+    token = st.outer.get("request")
+    if token is None:
+        st.params = dict(st.outer)
+        st.evidence["request_object"] = {"signed": False}
+        return
+    env = st.env
+    if not env.settings.request_parameter_supported:
+        raise errors.RequestNotSupported("the request parameter is not supported")
+    keys = await env.client_keys.keys_for(st.client)
+    decode = lambda ks: decode_request_object(  # noqa: E731
+        token,
+        st.client,  # type: ignore[arg-type]
+        ks,
+        server_decryption_keys=env.keys.decryption_keys(),
+        signing_algs=env.keys.signing_algs(),
+        require_typ=env.settings.require_request_object_typ,
+    )
+    try:
+        ro = decode(keys)
+    except errors.InvalidRequestObject as exc:
+        cause = exc.__cause__
+        if not (isinstance(cause, JoseError) and cause.reason == "key_not_found"):
+            raise
+        ro = decode(await env.client_keys.keys_for(st.client, refresh=True))
+    check_request_object_claims(ro, client_id=st.client.client_id, issuer=env.issuer)
+    st.request_object = ro
+    st.params = authorization_parameters(ro)
+    st.evidence["request_object"] = ro.evidence()
+
+
+def check_redirect_uri(st: AuthorizationState) -> None:
+    """RFC 6749 §3.1.2.3: exact match against a registered URI; on failure never redirect (§4.1.2.1)."""
+    assert st.client is not None
+    if st.pushed is not None:
+        return
+    uri = st.params.get("redirect_uri")
+    if uri is not None and not isinstance(uri, str):
+        uri = None
+    verified = registered_redirect(st.client, uri)
+    if verified is None:
+        st.target = None
+        if uri is None:
+            raise errors.InvalidRequest("redirect_uri is required")
+        raise errors.InvalidRequest("redirect_uri does not match a registered redirect URI")
+    st.redirect_uri = verified
+    state = st.params.get("state")
+    mode = st.params.get("response_mode")
+    mode = mode if isinstance(mode, str) and mode in st.client.response_modes else _default_mode(st.client)
+    st.target = RedirectTarget(verified, resolve_response_mode(mode), state if isinstance(state, str) else None,
+                               st.client.client_id)
+
+
+def check_response_type(st: AuthorizationState) -> None:
+    """RFC 6749 §3.1.1; FAPI 2.0 §5.3.2.2-1: only ``code``."""
+    if st.pushed is not None:
+        return
+    rt = st.params.get("response_type")
+    if rt is None:
+        raise errors.InvalidRequest("response_type is required")
+    if rt != "code":
+        raise errors.UnsupportedResponseType("only response_type=code is supported")
+    st.response_type = rt
+
+
+def check_scope(st: AuthorizationState) -> None:
+    """RFC 6749 §3.3: every scope must be known to the server and allowed for the client."""
+    assert st.client is not None
+    if st.pushed is not None:
+        return
+    scope = st.params.get("scope")
+    if scope is None:
+        raise errors.InvalidRequest("scope is required")
+    if len(scope) > st.env.settings.max_scope_length:
+        raise errors.InvalidScope("scope is too long")
+    scopes = tuple(dict.fromkeys(scope.split()))
+    if not scopes:
+        raise errors.InvalidRequest("scope is required")
+    known = st.env.all_scopes()
+    unknown = [s for s in scopes if s not in known]
+    if unknown:
+        raise errors.InvalidScope(f"unknown scope(s): {', '.join(unknown)}")
+    if st.client.scopes is not None:
+        denied = [s for s in scopes if s not in st.client.scopes]
+        if denied:
+            raise errors.InvalidScope(f"scope(s) not allowed for this client: {', '.join(denied)}")
+    st.scopes = scopes
+
+
+def resolve_effective_tier(st: AuthorizationState) -> None:
+    """The strictest of the client's tier and the requested scopes' tiers decides the controls."""
+    assert st.client is not None
+    st.effective = st.env.policy.effective(st.client.risk_tier, st.scopes)
+    st.evidence["tier"] = st.effective.tier.name
+    st.evidence["tier_reasons"] = st.effective.reasons()
+
+
+def check_tier_available(st: AuthorizationState) -> None:
+    """A tier whose controls this server cannot enforce is never silently downgraded."""
+    missing = st.env.policy.missing_implementation(st.tier_required.tier)
+    if missing:
+        raise errors.InvalidScope(
+            f"tier {st.tier_required.tier.name} requires {', '.join(sorted(missing))}, "
+            "which this server does not implement"
+        )
+
+
+def check_response_mode(st: AuthorizationState) -> None:
+    """JARM §2.3 / OAuth Response Modes: a supported, registered mode; JARM when the tier requires it."""
+    assert st.client is not None
+    if st.pushed is not None:
+        mode = st.pushed.response_mode
+    else:
+        requested = st.params.get("response_mode")
+        if requested is None:
+            requested = "jwt" if st.requires(Control.JARM) else _default_mode(st.client)
+        if requested not in RESPONSE_MODES:
+            raise errors.InvalidRequest(f"unsupported response_mode {requested!r}")
+        if requested not in st.client.response_modes:
+            raise errors.InvalidRequest(f"response_mode {requested!r} is not registered for this client")
+        mode = resolve_response_mode(requested, str(st.response_type))
+        st.response_mode = mode
+        st.target = RedirectTarget(st.redirect_uri or "", mode, st.params.get("state"), st.client.client_id)
+    if st.requires(Control.JARM) and not is_jarm(mode):
+        raise errors.InvalidRequest(st.missing(Control.JARM, f"response_mode must be one of {', '.join(JARM_MODES)}"))
+    st.evidence["response_mode"] = mode
+
+
+def check_par_required(st: AuthorizationState) -> None:
+    """RFC 9126 §4 / §6: requests must come through PAR when the tier or the client requires it."""
+    assert st.client is not None
+    if st.endpoint == "par" or st.pushed is not None:
+        st.evidence["par"] = True
+        return
+    st.evidence["par"] = False
+    if st.requires(Control.PAR):
+        raise errors.InvalidRequest(st.missing(Control.PAR, "use the pushed authorization request endpoint"))
+    if st.client.require_pushed_authorization_requests:
+        raise errors.InvalidRequest("this client must use pushed authorization requests")
+
+
+def check_signed_request_object_required(st: AuthorizationState) -> None:
+    """RFC 9101 §10.5 / RFC 9126 §2.3: a signed request object is required by the tier or the client."""
+    assert st.client is not None
+    signed = bool(st.evidence.get("request_object", {}).get("signed"))
+    if signed:
+        return
+    if st.requires(Control.SIGNED_REQUEST_OBJECT):
+        raise errors.InvalidRequest(st.missing(Control.SIGNED_REQUEST_OBJECT, "send a signed request object"))
+    if st.client.require_signed_request_object:
+        raise errors.InvalidRequest("this client must send a signed request object")
+
+
+def check_request_object_policy(st: AuthorizationState) -> None:
+    """FAPI 1.0 Adv. §5.2.2-13/-17, FAPI 2.0 §5.4.1: tier algorithm allowlist, exp/nbf/iat bounds."""
+    ro = st.request_object
+    if ro is None:
+        if st.pushed is not None:
+            alg = st.evidence.get("request_object", {}).get("alg")
+            if alg is not None and not st.tier_required.tier.allows_alg(alg):
+                raise errors.InvalidRequestObject(f"tier {st.tier_required.tier.name} does not allow {alg}")
+        return
+    tier = st.tier_required.tier
+    check_request_object_alg(ro, tier)
+    check_request_object_times(
+        ro,
+        tier,
+        now=st.now,
+        future_skew=st.env.settings.future_skew,
+        max_age=st.env.settings.request_object_max_age,
+        require_nbf=tier.requires(Control.REQUEST_OBJECT_NBF),
+    )
+
+
+def check_client_authentication_for_tier(st: AuthorizationState) -> None:
+    """The effective tier may demand ``private_key_jwt``; a client registered otherwise cannot proceed."""
+    assert st.client is not None
+    if st.requires(Control.PRIVATE_KEY_JWT) and st.client.token_endpoint_auth_method != "private_key_jwt":
+        raise errors.UnauthorizedClient(
+            st.missing(Control.PRIVATE_KEY_JWT, "this client is not registered for private_key_jwt")
+        )
+
+
+def check_pkce(st: AuthorizationState) -> None:
+    """RFC 7636 §4.3/§4.4.1; FAPI 2.0 §5.3.2.2-5: a code_challenge with method S256 is always required."""
+    if st.pushed is not None:
+        return
+    challenge = st.params.get("code_challenge")
+    method = st.params.get("code_challenge_method")
+    if challenge is None:
+        raise errors.InvalidRequest("code_challenge is required (PKCE)")
+    if method is None:
+        raise errors.InvalidRequest("code_challenge_method is required and must be S256")
+    if method != "S256":
+        raise errors.InvalidRequest("code_challenge_method must be S256")
+    if not _PKCE_CHALLENGE.match(challenge):
+        raise errors.InvalidRequest("code_challenge must be 43 base64url characters (S256)")
+    st.evidence["pkce"] = "S256"
+
+
+def check_state_and_nonce(st: AuthorizationState) -> None:
+    """FAPI 2.0 Note 4 / §5.3.2.2: long values are returned intact or refused, never truncated."""
+    if st.pushed is not None:
+        return
+    settings = st.env.settings
+    state = st.params.get("state")
+    if state is not None and len(state) > settings.max_state_length:
+        raise errors.InvalidRequest("state is too long")
+    nonce = st.params.get("nonce")
+    if nonce is not None and len(nonce) > settings.max_nonce_length:
+        raise errors.InvalidRequest("nonce is too long")
+    prompt = st.params.get("prompt")
+    if prompt is not None:
+        values = prompt.split()
+        if any(v not in ("none", "login", "consent", "select_account") for v in values):
+            raise errors.InvalidRequest("unsupported prompt value")
+        if "none" in values and len(values) > 1:
+            raise errors.InvalidRequest("prompt=none cannot be combined with other values")
+
+
+async def record_request_object_jti(st: AuthorizationState) -> None:
+    """RFC 9101 §10.2 / attack catalog A31: a request object is accepted once (``jti`` replay mark).
+
+    Runs last, so an invalid request leaves no replay mark behind.
+    """
+    ro = st.request_object
+    if ro is None:
+        return
+    jti = ro.claims.get("jti")
+    if jti is None:
+        raise errors.InvalidRequestObject("request object jti is required (replay protection)")
+    exp = int(ro.claims["exp"])
+    ttl = max(exp - st.now, 0) + st.env.settings.future_skew + 1
+    assert st.client is not None
+    if not await st.env.store.ephemeral.add_once("ro-jti", f"{st.client.client_id}\x00{jti}", ttl):
+        raise errors.InvalidRequestObject("request object has already been used (jti replay)")
+
+
+# --- pipelines ----------------------------------------------------------------------------------------
+
+AUTHORIZATION_ENDPOINT: Sequence[Step] = (
+    load_client,
+    choose_provisional_target,
+    check_request_and_request_uri_exclusive,
+    load_pushed_request,
+    load_request_object,
+    check_redirect_uri,
+    check_response_type,
+    check_scope,
+    resolve_effective_tier,
+    check_tier_available,
+    check_response_mode,
+    check_par_required,
+    check_signed_request_object_required,
+    check_request_object_policy,
+    check_client_authentication_for_tier,
+    check_pkce,
+    check_state_and_nonce,
+    record_request_object_jti,
+)
+
+PAR_ENDPOINT: Sequence[Step] = (
+    check_no_request_uri_at_par,
+    load_request_object,
+    check_redirect_uri,
+    check_response_type,
+    check_scope,
+    resolve_effective_tier,
+    check_tier_available,
+    check_response_mode,
+    check_par_required,
+    check_signed_request_object_required,
+    check_request_object_policy,
+    check_client_authentication_for_tier,
+    check_pkce,
+    check_state_and_nonce,
+    record_request_object_jti,
+)
+
+
+async def run_checks(steps: Sequence[Step], st: AuthorizationState) -> AuthorizationRequest:
+    """Run ``steps`` in order; an ``OAuthError`` leaves carrying the error target known at that point."""
+    for step in steps:
+        try:
+            outcome = step(st)
+            if outcome is not None:
+                await outcome
+        except errors.OAuthError as exc:
+            raise exc.with_target(st.target) from None
+    return st.result()

@@ -1,0 +1,206 @@
+"""Client authentication at the token, PAR, revocation and introspection endpoints.
+
+RFC 6749 §2.3 (one method per request), §2.3.1 (client_secret_basic / _post); RFC 7523 §3 and OIDC Core §9
+(``private_key_jwt``); RFC 9126 §2 (PAR accepts the issuer, token endpoint or PAR endpoint as audience);
+FAPI 2.0 §5.3.2.1-8 (high tiers: the issuer, as a string, only).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from ..jose import JoseError, peek_claims, verify_jws
+from . import errors
+from .clients import Client
+from .context import Environment
+from .policy import Control
+from .vocabulary import CLIENT_ASSERTION_TYPE, REQUEST_OBJECT_TYP
+
+# typ values an assertion may carry; a request object (oauth-authz-req+jwt) is refused (RFC 9101 §10.8).
+_ASSERTION_TYP = ("JWT", "client-authentication+jwt")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedClient:
+    client: Client
+    method: str
+    evidence: dict[str, Any]
+
+
+def _fail(message: str, *, basic: bool = False) -> errors.OAuthError:
+    err = errors.InvalidClient(message)
+    if basic:
+        err.www_authenticate = 'Basic realm="jarmor"'
+    return err
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        raise errors.InvalidRequest("unsupported Authorization scheme")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise _fail("malformed Basic credentials", basic=True) from exc
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        raise _fail("malformed Basic credentials", basic=True)
+    return unquote_plus(user), unquote_plus(password)
+
+
+async def _load(env: Environment, client_id: str, *, basic: bool = False) -> Client:
+    if not client_id or len(client_id) > 256:
+        raise _fail("unknown client", basic=basic)
+    client = await env.clients.get(client_id)
+    if client is None:
+        raise _fail("unknown client", basic=basic)
+    if client.disabled:
+        raise _fail("client is disabled", basic=basic)
+    return client
+
+
+def _audiences(env: Environment, endpoint: str, strict: bool) -> tuple[set[str], bool]:
+    """Accepted audience values and whether an array is acceptable."""
+    if strict:
+        return {env.issuer}, False
+    accepted = {env.issuer, env.endpoints.token}
+    if endpoint == "par":
+        accepted.add(env.endpoints.par)
+    elif endpoint in ("revocation", "introspection"):
+        accepted.add(getattr(env.endpoints, endpoint))
+    return accepted, True
+
+
+async def authenticate_client(
+    env: Environment,
+    form: Mapping[str, str],
+    authorization: str | None,
+    *,
+    endpoint: str,
+) -> AuthenticatedClient:
+    """Authenticate the client of a back-channel request; raise ``invalid_client`` (401) on failure."""
+    assertion = form.get("client_assertion")
+    secret = form.get("client_secret")
+    methods = [m for m, present in (
+        ("private_key_jwt", assertion is not None),
+        ("client_secret_basic", authorization is not None),
+        ("client_secret_post", secret is not None),
+    ) if present]
+    if len(methods) > 1:
+        raise errors.InvalidRequest("use exactly one client authentication method (RFC 6749 §2.3)")
+    form_client_id = form.get("client_id")
+
+    if assertion is not None:
+        return await _private_key_jwt(env, form, assertion, endpoint)
+    if authorization is not None:
+        user, password = _basic_credentials(authorization)
+        if form_client_id is not None and form_client_id != user:
+            raise _fail("client_id does not match the authenticated client", basic=True)
+        client = await _load(env, user, basic=True)
+        if client.token_endpoint_auth_method != "client_secret_basic" or not client.verify_secret(password):
+            raise _fail("client authentication failed", basic=True)
+        return AuthenticatedClient(client, "client_secret_basic", {"method": "client_secret_basic"})
+    if secret is not None:
+        client = await _load(env, form_client_id or "")
+        if client.token_endpoint_auth_method != "client_secret_post" or not client.verify_secret(secret):
+            raise _fail("client authentication failed")
+        return AuthenticatedClient(client, "client_secret_post", {"method": "client_secret_post"})
+    if form_client_id is None:
+        raise _fail("client authentication is required")
+    client = await _load(env, form_client_id)
+    if client.token_endpoint_auth_method != "none":
+        raise _fail("client authentication is required")
+    return AuthenticatedClient(client, "none", {"method": "none"})
+
+
+async def _private_key_jwt(
+    env: Environment, form: Mapping[str, str], assertion: str, endpoint: str
+) -> AuthenticatedClient:
+    if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
+        raise _fail("client_assertion_type must be " + CLIENT_ASSERTION_TYPE)
+    try:
+        unverified = peek_claims(assertion)
+    except JoseError as exc:
+        raise _fail("malformed client assertion") from exc
+    client_id = unverified.get("sub")
+    if not isinstance(client_id, str):
+        raise _fail("client assertion sub must be the client_id")
+    form_client_id = form.get("client_id")
+    if form_client_id is not None and form_client_id != client_id:
+        raise _fail("client_id does not match the client assertion")
+    client = await _load(env, client_id)
+    if client.token_endpoint_auth_method != "private_key_jwt":
+        raise _fail("client is not registered for private_key_jwt")
+    tier = env.policy.tier(client.risk_tier)
+    algs = (
+        (client.token_endpoint_auth_signing_alg,)
+        if client.token_endpoint_auth_signing_alg
+        else tuple(a for a in env.keys.signing_algs() if tier.allows_alg(a))
+    )
+    keys = await env.client_keys.keys_for(client)
+    try:
+        verified = _verify(assertion, keys, algs)
+    except JoseError as exc:
+        if exc.reason != "key_not_found":
+            raise _fail(f"client assertion refused: {exc}") from exc
+        keys = await env.client_keys.keys_for(client, refresh=True)
+        try:
+            verified = _verify(assertion, keys, algs)
+        except JoseError as exc2:
+            raise _fail(f"client assertion refused: {exc2}") from exc2
+    claims, header = verified
+    now = env.now()
+    skew = env.settings.future_skew
+    if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        raise _fail("client assertion iss and sub must both be the client_id")
+    strict = tier.requires(Control.PAR)  # FAPI 2.0 tiers: the issuer as a string only
+    accepted, array_ok = _audiences(env, endpoint, strict)
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        aud_ok = aud in accepted
+    elif isinstance(aud, list) and array_ok:
+        aud_ok = len(aud) <= 10 and any(isinstance(a, str) and a in accepted for a in aud)
+    else:
+        aud_ok = False
+    if not aud_ok:
+        raise _fail("client assertion aud does not identify this server")
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        raise _fail("client assertion exp is missing")
+    if now > exp + skew:
+        raise _fail("client assertion has expired")
+    if exp - now > env.settings.client_assertion_max_lifetime:
+        raise _fail("client assertion lifetime is too long")
+    for name in ("iat", "nbf"):
+        value = claims.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _fail(f"client assertion {name} must be a number")
+        if value > now + skew:
+            raise _fail(f"client assertion {name} is in the future")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > 256:
+        raise _fail("client assertion jti is missing")
+    # Replay mark only once everything else passed: an invalid assertion leaves no trace (RFC 7523 §3 (7)).
+    ttl = int(exp - now) + skew + 1
+    if not await env.store.ephemeral.add_once("assertion-jti", f"{client_id}\x00{jti}", max(ttl, 1)):
+        raise _fail("client assertion jti has already been used")
+    return AuthenticatedClient(
+        client,
+        "private_key_jwt",
+        {"method": "private_key_jwt", "alg": header.get("alg"), "kid": header.get("kid")},
+    )
+
+
+def _verify(assertion: str, keys: Any, algs: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    verified = verify_jws(assertion, keys, algorithms=algs, typ=_ASSERTION_TYP)
+    typ = verified.header.get("typ")
+    if isinstance(typ, str) and typ.lower().endswith(REQUEST_OBJECT_TYP):
+        raise _fail("a request object cannot be used as a client assertion")
+    return verified.claims, verified.header

@@ -1,0 +1,363 @@
+"""The client model and client metadata validation (RFC 7591 §2, OIDC Registration §2, JARM §3, RFC 9101 §10.5).
+
+Registration is where a tier's controls are first enforced: metadata that the client's tier forbids is
+refused with ``invalid_client_metadata`` naming the control, so a registered client can never be configured
+below its tier. Every request is checked again against the *effective* tier (client + scopes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..jose import JoseError, JwkSet
+from . import errors
+from .policy import Control, Policy
+from .vocabulary import (
+    AUTH_METHODS,
+    GRANT_TYPES,
+    JARM_MODES,
+    PLAIN_MODES,
+    RESPONSE_MODES,
+    SECRET_METHODS,
+)
+
+MAX_REDIRECT_URIS = 20
+MAX_URI_LENGTH = 2000
+MAX_STRING = 1000
+CLIENT_KINDS = ("machine", "first-party", "third-party")
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered client, as the protocol core sees it (built from the stored metadata)."""
+
+    client_id: str
+    metadata: Mapping[str, Any]
+    risk_tier: str
+    redirect_uris: tuple[str, ...]
+    token_endpoint_auth_method: str
+    jwks: JwkSet | None
+    grant_types: frozenset[str]
+    response_modes: frozenset[str]
+    scopes: frozenset[str] | None
+    request_object_signing_alg: str | None
+    authorization_signed_response_alg: str
+    id_token_signed_response_alg: str
+    token_endpoint_auth_signing_alg: str | None
+    require_signed_request_object: bool
+    require_pushed_authorization_requests: bool
+    secret_hash: str | None = None
+    disabled: bool = False
+    updated_at: int = 0
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("client_name") or self.client_id)
+
+    @property
+    def client_kind(self) -> str:
+        return str(self.metadata.get("client_kind") or "third-party")
+
+    def verify_secret(self, secret: str) -> bool:
+        """Generated client secrets carry 256 bits of entropy, so a SHA-256 digest suffices (no stretching)."""
+        if not self.secret_hash:
+            return False
+        return hmac.compare_digest(self.secret_hash, hash_secret(secret))
+
+    @classmethod
+    def from_metadata(
+        cls,
+        client_id: str,
+        metadata: Mapping[str, Any],
+        *,
+        secret_hash: str | None = None,
+        disabled: bool = False,
+        updated_at: int = 0,
+    ) -> Client:
+        jwks = JwkSet.from_dict(metadata["jwks"]) if metadata.get("jwks") else None
+        scope = metadata.get("scope")
+        return cls(
+            client_id=client_id,
+            metadata=dict(metadata),
+            risk_tier=str(metadata["risk_tier"]),
+            redirect_uris=tuple(metadata.get("redirect_uris") or ()),
+            token_endpoint_auth_method=str(metadata["token_endpoint_auth_method"]),
+            jwks=jwks,
+            grant_types=frozenset(metadata.get("grant_types") or ("authorization_code",)),
+            response_modes=frozenset(metadata.get("response_modes") or RESPONSE_MODES),
+            scopes=frozenset(str(scope).split()) if scope else None,
+            request_object_signing_alg=metadata.get("request_object_signing_alg"),
+            authorization_signed_response_alg=str(metadata.get("authorization_signed_response_alg", "RS256")),
+            id_token_signed_response_alg=str(metadata.get("id_token_signed_response_alg", "RS256")),
+            token_endpoint_auth_signing_alg=metadata.get("token_endpoint_auth_signing_alg"),
+            require_signed_request_object=bool(metadata.get("require_signed_request_object", False)),
+            require_pushed_authorization_requests=bool(
+                metadata.get("require_pushed_authorization_requests", False)
+            ),
+            secret_hash=secret_hash,
+            disabled=disabled,
+            updated_at=updated_at,
+        )
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _bad(message: str) -> errors.OAuthError:
+    return errors.InvalidClientMetadata(message)
+
+
+def _string(meta: Mapping[str, Any], name: str, *, limit: int = MAX_STRING) -> str | None:
+    value = meta.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise _bad(f"{name} must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def _bool(meta: Mapping[str, Any], name: str) -> bool | None:
+    value = meta.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise _bad(f"{name} must be a boolean")
+    return value
+
+
+def _string_list(meta: Mapping[str, Any], name: str, *, limit: int = 50) -> list[str] | None:
+    value = meta.get(name)
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) > limit
+        or not all(isinstance(v, str) and 0 < len(v) <= MAX_URI_LENGTH for v in value)
+    ):
+        raise _bad(f"{name} must be an array of at most {limit} non-empty strings")
+    if len(set(value)) != len(value):
+        raise _bad(f"{name} contains duplicates")
+    return list(value)
+
+
+def check_redirect_uri_value(uri: str, *, https_only: bool) -> None:
+    """RFC 6749 §3.1.2: absolute, no fragment; https, or http on a loopback host (RFC 8252 §7.3)."""
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError as exc:
+        raise errors.InvalidRedirectUri(f"redirect URI {uri!r} is not a valid URI") from exc
+    if parts.fragment or "#" in uri:
+        raise errors.InvalidRedirectUri("redirect URIs must not contain a fragment")
+    if parts.scheme == "https" and host:
+        return
+    if parts.scheme == "http" and is_loopback_host(host):
+        return
+    if https_only or parts.scheme in ("http", "javascript", "data", "file", ""):
+        raise errors.InvalidRedirectUri(f"redirect URI {uri!r} must use https (or http on a loopback address)")
+    if not parts.scheme or not (parts.netloc or parts.path):
+        raise errors.InvalidRedirectUri(f"redirect URI {uri!r} is not absolute")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerCapabilities:
+    """What this server can do; registration refuses metadata outside it."""
+
+    signing_algs: tuple[str, ...]
+    scopes: frozenset[str]
+    grant_types: tuple[str, ...] = GRANT_TYPES
+    auth_methods: tuple[str, ...] = AUTH_METHODS
+    response_modes: tuple[str, ...] = RESPONSE_MODES
+
+
+def validate_client_metadata(
+    meta: Mapping[str, Any],
+    *,
+    policy: Policy,
+    server: ServerCapabilities,
+) -> dict[str, Any]:
+    """Validate and normalise client metadata; raise ``invalid_client_metadata`` / ``invalid_redirect_uri``.
+
+    Returns the metadata to store (only known members, defaults filled in).
+    """
+    if not isinstance(meta, Mapping):
+        raise _bad("client metadata must be a JSON object")
+    out: dict[str, Any] = {}
+
+    tier_name = _string(meta, "risk_tier", limit=64) or policy.default_client_tier
+    if tier_name not in policy.tiers:
+        raise _bad(f"unknown risk_tier {tier_name!r}; known: {', '.join(policy.tiers)}")
+    tier = policy.tiers[tier_name]
+    missing = policy.missing_implementation(tier)
+    if missing:
+        raise _bad(
+            f"risk_tier {tier_name!r} requires {', '.join(sorted(missing))}, which this server does not "
+            "implement yet; register the client in another tier"
+        )
+    out["risk_tier"] = tier_name
+
+    def refuse(control: Control, what: str) -> errors.OAuthError:
+        return _bad(f"risk_tier {tier_name!r} requires control {control.value}: {what}")
+
+    grant_types = _string_list(meta, "grant_types") or ["authorization_code"]
+    for g in grant_types:
+        if g not in server.grant_types:
+            raise _bad(f"grant type {g!r} is not supported")
+    out["grant_types"] = grant_types
+    uses_front_channel = "authorization_code" in grant_types
+
+    response_types = _string_list(meta, "response_types") or (["code"] if uses_front_channel else [])
+    if any(rt != "code" for rt in response_types):
+        raise _bad("only response type 'code' is supported")
+    out["response_types"] = response_types
+
+    redirect_uris = _string_list(meta, "redirect_uris", limit=MAX_REDIRECT_URIS) or []
+    if uses_front_channel and not redirect_uris:
+        raise errors.InvalidRedirectUri("redirect_uris is required for the authorization_code grant")
+    for uri in redirect_uris:
+        check_redirect_uri_value(uri, https_only=tier.requires(Control.HTTPS_REDIRECT_URIS))
+    out["redirect_uris"] = redirect_uris
+
+    method = _string(meta, "token_endpoint_auth_method", limit=64) or (
+        "private_key_jwt" if tier.requires(Control.PRIVATE_KEY_JWT) else "client_secret_basic"
+    )
+    if method not in server.auth_methods:
+        raise _bad(f"token_endpoint_auth_method {method!r} is not supported")
+    if tier.requires(Control.PRIVATE_KEY_JWT) and method != "private_key_jwt":
+        raise refuse(Control.PRIVATE_KEY_JWT, f"token_endpoint_auth_method {method!r} is not allowed")
+    if method == "none" and "client_credentials" in grant_types:
+        raise _bad("public clients (token_endpoint_auth_method none) cannot use client_credentials")
+    out["token_endpoint_auth_method"] = method
+
+    if "jwks_uri" in meta:
+        raise _bad("jwks_uri is not supported yet; register the public keys by value in jwks")
+    if meta.get("jwks") is not None:
+        try:
+            jwks = JwkSet.from_dict(meta["jwks"], allow_private=False)
+        except JoseError as exc:
+            raise _bad(f"jwks: {exc}") from exc
+        if not jwks.keys:
+            raise _bad("jwks holds no keys")
+        out["jwks"] = jwks.public_dict()
+    needs_keys = method == "private_key_jwt" or tier.requires(Control.SIGNED_REQUEST_OBJECT)
+    if needs_keys and "jwks" not in out:
+        raise _bad("jwks is required for private_key_jwt and signed request objects")
+
+    def alg_member(name: str, default: str | None) -> str | None:
+        alg = _string(meta, name, limit=32)
+        if alg is None:
+            return default
+        if alg.lower() == "none":
+            raise _bad(f"{name} must not be 'none'")
+        if alg not in server.signing_algs:
+            raise _bad(f"{name} {alg!r} is not supported; supported: {', '.join(server.signing_algs)}")
+        if not tier.allows_alg(alg):
+            raise _bad(f"risk_tier {tier_name!r} does not allow {name} {alg!r}")
+        return alg
+
+    # JARM §3 and OIDC Registration default to RS256; tiers that forbid RS256 default to PS256 instead.
+    default_alg = "RS256" if tier.allows_alg("RS256") else "PS256"
+    for name, default in (
+        ("request_object_signing_alg", None),
+        ("token_endpoint_auth_signing_alg", None),
+        ("authorization_signed_response_alg", default_alg),
+        ("id_token_signed_response_alg", default_alg),
+    ):
+        value = alg_member(name, default)
+        if value is not None:
+            out[name] = value
+
+    for name in (
+        "request_object_encryption_alg",
+        "request_object_encryption_enc",
+        "authorization_encrypted_response_alg",
+        "authorization_encrypted_response_enc",
+    ):
+        if name in meta:
+            raise _bad(f"{name}: encrypted request objects and responses are not supported yet")
+
+    rso = _bool(meta, "require_signed_request_object")
+    if tier.requires(Control.SIGNED_REQUEST_OBJECT):
+        if rso is False:
+            raise refuse(Control.SIGNED_REQUEST_OBJECT, "require_signed_request_object cannot be false")
+        rso = True
+    out["require_signed_request_object"] = bool(rso)
+
+    rpar = _bool(meta, "require_pushed_authorization_requests")
+    if tier.requires(Control.PAR):
+        if rpar is False:
+            raise refuse(Control.PAR, "require_pushed_authorization_requests cannot be false")
+        rpar = True
+    out["require_pushed_authorization_requests"] = bool(rpar)
+
+    modes = _string_list(meta, "response_modes")
+    if modes is not None:
+        for m in modes:
+            if m not in server.response_modes:
+                raise _bad(f"response mode {m!r} is not supported")
+    if tier.requires(Control.JARM):
+        if modes is None:
+            modes = list(JARM_MODES)
+        plain = [m for m in modes if m in PLAIN_MODES]
+        if plain:
+            raise refuse(Control.JARM, f"plain response mode(s) {', '.join(plain)} are not allowed")
+    if modes is not None:
+        out["response_modes"] = modes
+
+    scope = _string(meta, "scope", limit=MAX_STRING)
+    if scope is not None:
+        unknown = [s for s in scope.split() if s not in server.scopes]
+        if unknown:
+            raise _bad(f"unknown scope(s): {', '.join(unknown)}")
+        out["scope"] = " ".join(dict.fromkeys(scope.split()))
+
+    for name in ("client_name", "client_uri", "logo_uri", "policy_uri", "tos_uri", "owner", "software_id"):
+        value = _string(meta, name)
+        if value is not None:
+            out[name] = value
+    contacts = _string_list(meta, "contacts", limit=20)
+    if contacts is not None:
+        out["contacts"] = contacts
+    kind = _string(meta, "client_kind", limit=32)
+    if kind is not None:
+        if kind not in CLIENT_KINDS:
+            raise _bad(f"client_kind must be one of {', '.join(CLIENT_KINDS)}")
+        out["client_kind"] = kind
+    elif not uses_front_channel:
+        out["client_kind"] = "machine"
+    return out
+
+
+def uses_secret(metadata: Mapping[str, Any]) -> bool:
+    return metadata.get("token_endpoint_auth_method") in SECRET_METHODS
+
+
+def registered_redirect(client: Client, uri: str | None) -> str | None:
+    """RFC 6749 §3.1.2.3: exact string match; the only registered URI when none is given."""
+    if uri is None:
+        return client.redirect_uris[0] if len(client.redirect_uris) == 1 else None
+    return uri if uri in client.redirect_uris else None
+
+
+def scopes_allowed(client: Client, scopes: Sequence[str]) -> list[str]:
+    if client.scopes is None:
+        return []
+    return [s for s in scopes if s not in client.scopes]

@@ -1,0 +1,113 @@
+"""What the protocol core needs from the outside world, passed in as plain values and small interfaces."""
+
+from __future__ import annotations
+
+import time
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..jose import Jwk, JwkSet
+from ..store.base import Store
+from .clients import Client, ServerCapabilities
+from .policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    issuer: str
+    authorization: str
+    token: str
+    par: str
+    jwks: str
+    registration: str
+    revocation: str
+    introspection: str
+
+    @classmethod
+    def for_issuer(cls, issuer: str) -> Endpoints:
+        base = issuer.rstrip("/")
+        return cls(
+            issuer=issuer,
+            authorization=f"{base}/authorize",
+            token=f"{base}/token",
+            par=f"{base}/par",
+            jwks=f"{base}/jwks",
+            registration=f"{base}/register",
+            revocation=f"{base}/revoke",
+            introspection=f"{base}/introspect",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Tunable limits. Lifetimes that depend on the risk tier live in the tier (policy.py)."""
+
+    # Clock skew: iat/nbf up to ``future_skew`` ahead are accepted, and exp that long in the past
+    # (FAPI 2.0 §5.3.2.1: accept 10 s, reject beyond 60 s).
+    future_skew: int = 10
+    jarm_lifetime: int = 300  # JARM §2.1 recommends at most 10 minutes
+    id_token_lifetime: int = 300
+    interaction_lifetime: int = 600
+    client_assertion_max_lifetime: int = 600
+    request_object_max_age: int = 3600  # how old an iat may be
+    max_state_length: int = 2048
+    max_nonce_length: int = 512
+    max_scope_length: int = 1000
+    request_parameter_supported: bool = True
+    require_request_object_typ: bool = False
+    scopes: frozenset[str] = frozenset({"openid", "profile", "email", "offline_access"})
+    auto_approve: str | None = None
+
+
+class ServerKeyring(Protocol):
+    """The server's own keys (adapters load them from storage and handle rotation)."""
+
+    def signing_key(self, alg: str) -> Jwk:
+        """The current key to sign with ``alg``."""
+
+    def decryption_keys(self) -> JwkSet:
+        """Private keys for decrypting JWEs addressed to this server (request objects)."""
+
+    def public_jwks(self) -> dict[str, object]: ...
+
+    def signing_algs(self) -> tuple[str, ...]: ...
+
+
+class ClientDirectory(Protocol):
+    async def get(self, client_id: str) -> Client | None: ...
+
+
+class ClientKeys(Protocol):
+    async def keys_for(self, client: Client, *, refresh: bool = False) -> JwkSet:
+        """The client's registered public keys (``jwks`` by value, or fetched from ``jwks_uri``)."""
+
+
+class RegisteredKeys:
+    """``ClientKeys`` for clients that register their keys by value."""
+
+    async def keys_for(self, client: Client, *, refresh: bool = False) -> JwkSet:
+        return client.jwks or JwkSet()
+
+
+@dataclass(slots=True)
+class Environment:
+    issuer: str
+    endpoints: Endpoints
+    policy: Policy
+    settings: Settings
+    store: Store
+    clients: ClientDirectory
+    keys: ServerKeyring
+    client_keys: ClientKeys = field(default_factory=RegisteredKeys)
+    clock: Callable[[], float] = time.time
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def capabilities(self) -> ServerCapabilities:
+        return ServerCapabilities(signing_algs=self.keys.signing_algs(), scopes=self.all_scopes())
+
+    def all_scopes(self) -> frozenset[str]:
+        return self.settings.scopes | frozenset(self.policy.scope_tiers)

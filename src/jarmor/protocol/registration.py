@@ -1,0 +1,76 @@
+"""Dynamic client registration (RFC 7591) behind an initial access token, and CLI registration."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from ..jose import JoseError, loads_object
+from ..store.base import AlreadyExists, ClientRecord
+from . import errors
+from .clients import hash_secret, uses_secret, validate_client_metadata
+from .context import Environment
+from .tokens import new_token, token_hash
+
+MAX_REGISTRATION_BODY = 64 * 1024
+
+
+def new_client_record(
+    env: Environment, metadata: Mapping[str, Any], *, client_id: str | None = None
+) -> tuple[ClientRecord, dict[str, Any]]:
+    """Validate ``metadata`` and build the record to store plus the RFC 7591 §3.2.1 response body."""
+    normalized = validate_client_metadata(metadata, policy=env.policy, server=env.capabilities())
+    if client_id is not None and (not client_id or len(client_id) > 128 or not client_id.isprintable()):
+        raise errors.InvalidClientMetadata("client_id must be 1-128 printable characters")
+    cid = client_id or secrets.token_urlsafe(16)
+    now = env.now()
+    secret = new_token() if uses_secret(normalized) else None
+    registration_token = new_token()
+    record = ClientRecord(
+        client_id=cid,
+        metadata=normalized,
+        created_at=now,
+        updated_at=now,
+        secret_hash=hash_secret(secret) if secret else None,
+        registration_token_hash=token_hash(registration_token),
+    )
+    body: dict[str, Any] = {"client_id": cid, "client_id_issued_at": now, **normalized}
+    if secret:
+        body["client_secret"] = secret
+        body["client_secret_expires_at"] = 0
+    body["registration_access_token"] = registration_token
+    body["registration_client_uri"] = f"{env.endpoints.registration}/{cid}"
+    return record, body
+
+
+async def register(
+    env: Environment, metadata: Mapping[str, Any], *, client_id: str | None = None
+) -> dict[str, Any]:
+    record, body = new_client_record(env, metadata, client_id=client_id)
+    try:
+        await env.store.clients.create(record)
+    except AlreadyExists as exc:
+        raise errors.InvalidClientMetadata(f"client_id {record.client_id!r} is already registered") from exc
+    return body
+
+
+def check_initial_access_token(authorization: str | None, expected: str | None) -> None:
+    """RFC 7591 §3: registration is open only to holders of the initial access token."""
+    if not expected:
+        raise errors.AccessDenied("dynamic client registration is disabled on this server")
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        err = errors.InvalidToken("a valid initial access token is required")
+        err.www_authenticate = 'Bearer error="invalid_token"'
+        raise err
+
+
+def parse_metadata(body: bytes) -> dict[str, Any]:
+    if len(body) > MAX_REGISTRATION_BODY:
+        raise errors.InvalidClientMetadata("registration request too large")
+    try:
+        return loads_object(body)
+    except JoseError as exc:
+        raise errors.InvalidClientMetadata(f"client metadata must be a JSON object: {exc}") from exc

@@ -1,0 +1,103 @@
+"""Authorization responses in every response mode (OAuth 2.0 Multiple Response Types, Form Post, JARM).
+
+Plain modes carry RFC 9207 ``iss``. JWT modes (JARM §2.1) carry everything — ``iss``, ``aud``, ``exp``,
+``iat`` and the response or error parameters — inside one signed (and, when the client registered it,
+encrypted) JWT, and nothing outside it (FAPI 2.0 MS: ``iss`` only inside the JWT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from ..jose import sign_jws
+from . import errors
+from .clients import Client
+from .context import Environment
+from .errors import RedirectTarget
+from .vocabulary import is_jarm
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class FormPost:
+    """An auto-submitting HTML form POSTing ``fields`` to ``action`` (OAuth 2.0 Form Post Response Mode)."""
+
+    action: str
+    fields: Mapping[str, str]
+
+
+AuthorizationResponse = Redirect | FormPost
+
+
+def jarm_claims(env: Environment, client_id: str, params: Mapping[str, str]) -> dict[str, Any]:
+    now = env.now()
+    return {
+        "iss": env.issuer,
+        "aud": client_id,
+        "iat": now,
+        "exp": now + env.settings.jarm_lifetime,
+        **params,
+    }
+
+
+def build_jarm(env: Environment, client: Client, params: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    """Sign the response parameters as a JARM JWT with the client's registered algorithm (JARM §2.2, §3)."""
+    alg = client.authorization_signed_response_alg
+    key = env.keys.signing_key(alg)
+    token = sign_jws(jarm_claims(env, client.client_id, params), key, alg)
+    return token, {"jarm": {"signed": True, "alg": alg, "kid": key.kid, "encrypted": False}}
+
+
+def _append(uri: str, sep: str, params: Mapping[str, str]) -> str:
+    if sep == "?":
+        joiner = "&" if "?" in uri else "?"
+        return uri + joiner + urlencode(params)
+    return uri + "#" + urlencode(params)
+
+
+def render(
+    env: Environment, client: Client | None, target: RedirectTarget, params: Mapping[str, str]
+) -> tuple[AuthorizationResponse, dict[str, Any]]:
+    """Encode ``params`` for ``target`` in its response mode; returns the response and what was applied."""
+    mode = target.response_mode
+    body: dict[str, str] = dict(params)
+    if target.state is not None:
+        body["state"] = target.state
+    evidence: dict[str, Any]
+    if is_jarm(mode):
+        if client is None:
+            raise RuntimeError("JARM needs the client record")
+        token, evidence = build_jarm(env, client, body)
+        body = {"response": token}
+        evidence["iss_emitted"] = "jwt"
+    else:
+        body["iss"] = env.issuer  # RFC 9207 §2
+        evidence = {"iss_emitted": "parameter"}
+    if mode in ("query", "query.jwt"):
+        return Redirect(_append(target.redirect_uri, "?", body)), evidence
+    if mode in ("fragment", "fragment.jwt"):
+        return Redirect(_append(target.redirect_uri, "#", body)), evidence
+    if mode in ("form_post", "form_post.jwt"):
+        return FormPost(target.redirect_uri, body), evidence
+    raise RuntimeError(f"unresolved response mode {mode!r}")
+
+
+def error_response(
+    env: Environment, client: Client | None, err: errors.OAuthError
+) -> tuple[AuthorizationResponse, dict[str, Any]] | None:
+    """The redirect carrying ``err`` when it has a verified target, else ``None`` (show an error page)."""
+    if err.target is None:
+        return None
+    params = {"error": err.error}
+    if err.description:
+        params["error_description"] = err.description
+    if is_jarm(err.target.response_mode) and client is None:
+        return None
+    return render(env, client, err.target, params)

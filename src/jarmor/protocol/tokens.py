@@ -1,0 +1,325 @@
+"""Authorization codes and the token endpoint (RFC 6749 §4.1.3, §5, §6; RFC 7636 §4.6; OIDC Core §3.1.3).
+
+Codes are single-use and short-lived (their lifetime comes from the request's risk tier). A code presented
+twice is refused and everything issued from it is revoked (RFC 6749 §4.1.2). Access tokens are opaque
+256-bit random strings (stored only as SHA-256 digests); refresh tokens rotate on every use and a reused
+refresh token revokes its whole grant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..jose import b64url_encode, sign_jws
+from ..store.base import GrantRecord, TokenRecord
+from . import errors
+from .authorization import AuthorizationRequest
+from .client_auth import AuthenticatedClient, authenticate_client
+from .clients import Client
+from .context import Environment
+from .policy import Control
+
+_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+CODE_USED_TTL = 3600
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def new_token() -> str:
+    """256 bits from the OS CSPRNG (FAPI 2.0 §5.4.1-4 asks for at least 128)."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(slots=True)
+class IssuedCode:
+    code: str
+    grant_id: str
+
+
+async def issue_code(
+    env: Environment,
+    req: AuthorizationRequest,
+    *,
+    subject: str,
+    auth_time: int,
+    flow_id: str,
+) -> IssuedCode:
+    """Store a single-use code bound to the client, redirect URI, PKCE challenge and subject."""
+    code = new_token()
+    grant_id = secrets.token_urlsafe(16)
+    tier = env.policy.tier(req.tier)
+    record = {
+        "client_id": req.client_id,
+        "redirect_uri": req.redirect_uri,
+        "code_challenge": req.code_challenge,
+        "scope": " ".join(req.scope),
+        "subject": subject,
+        "nonce": req.nonce,
+        "auth_time": auth_time,
+        "tier": req.tier,
+        "grant_id": grant_id,
+        "flow_id": flow_id,
+        "issued_at": env.now(),
+    }
+    await env.store.ephemeral.put("code", token_hash(code), orjson.dumps(record), tier.code_lifetime)
+    return IssuedCode(code=code, grant_id=grant_id)
+
+
+@dataclass(slots=True)
+class TokenResult:
+    body: dict[str, Any]
+    client: Client
+    grant_type: str
+    flow_id: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def _pkce_ok(verifier: str | None, challenge: str) -> bool:
+    if verifier is None or not _VERIFIER.match(verifier):
+        return False
+    digest = b64url_encode(hashlib.sha256(verifier.encode("ascii")).digest())
+    return hmac.compare_digest(digest, challenge)
+
+
+def id_token(
+    env: Environment, client: Client, *, subject: str, nonce: str | None, auth_time: int | None
+) -> str:
+    now = env.now()
+    claims: dict[str, Any] = {
+        "iss": env.issuer,
+        "sub": subject,
+        "aud": client.client_id,
+        "iat": now,
+        "exp": now + env.settings.id_token_lifetime,
+    }
+    if auth_time is not None:
+        claims["auth_time"] = auth_time
+    if nonce is not None:
+        claims["nonce"] = nonce
+    alg = client.id_token_signed_response_alg
+    return sign_jws(claims, env.keys.signing_key(alg), alg)
+
+
+async def _mint(
+    env: Environment,
+    client: Client,
+    *,
+    subject: str | None,
+    scope: str,
+    grant_id: str | None,
+    tier_name: str,
+    refresh: bool,
+) -> tuple[dict[str, Any], list[TokenRecord]]:
+    now = env.now()
+    tier = env.policy.tier(tier_name)
+    access = new_token()
+    records = [
+        TokenRecord(
+            token_hash=token_hash(access),
+            kind="access_token",
+            client_id=client.client_id,
+            subject=subject,
+            scope=scope,
+            grant_id=grant_id,
+            created_at=now,
+            expires_at=now + tier.access_token_lifetime,
+            extra={"tier": tier_name},
+        )
+    ]
+    body: dict[str, Any] = {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": tier.access_token_lifetime,
+        "scope": scope,
+    }
+    if refresh:
+        rt = new_token()
+        records.append(
+            TokenRecord(
+                token_hash=token_hash(rt),
+                kind="refresh_token",
+                client_id=client.client_id,
+                subject=subject,
+                scope=scope,
+                grant_id=grant_id,
+                created_at=now,
+                expires_at=now + tier.refresh_token_lifetime,
+                extra={"tier": tier_name},
+            )
+        )
+        body["refresh_token"] = rt
+    return body, records
+
+
+def _require_tier_auth(env: Environment, tier_name: str, auth: AuthenticatedClient) -> None:
+    tier = env.policy.tier(tier_name)
+    if tier.requires(Control.PRIVATE_KEY_JWT) and auth.method != "private_key_jwt":
+        raise errors.InvalidClient(
+            f"tier {tier_name} requires control private_key_jwt for client authentication"
+        )
+
+
+async def _authorization_code(
+    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient
+) -> TokenResult:
+    client = auth.client
+    code = form.get("code")
+    if not code:
+        raise errors.InvalidRequest("code is required")
+    if "authorization_code" not in client.grant_types:
+        raise errors.UnauthorizedClient("client is not registered for the authorization_code grant")
+    key = token_hash(code)
+    raw = await env.store.ephemeral.take("code", key) if len(code) <= 256 else None
+    if raw is None:
+        used = await env.store.ephemeral.get("code-used", key) if len(code) <= 256 else None
+        if used is not None:
+            # RFC 6749 §4.1.2: a code used twice revokes what it issued.
+            grant_id = used.decode()
+            await env.store.tokens.revoke_grant(grant_id, env.now())
+            await env.store.grants.revoke(grant_id, env.now(), "authorization code replayed")
+            raise errors.InvalidGrant("authorization code has already been used; its tokens are revoked")
+        raise errors.InvalidGrant("authorization code is invalid or expired")
+    record = orjson.loads(raw)
+    await env.store.ephemeral.put("code-used", key, record["grant_id"].encode(), CODE_USED_TTL)
+    if record["client_id"] != client.client_id:
+        raise errors.InvalidGrant("authorization code was issued to another client")
+    if form.get("redirect_uri") != record["redirect_uri"]:
+        raise errors.InvalidGrant("redirect_uri does not match the authorization request")
+    if not _pkce_ok(form.get("code_verifier"), record["code_challenge"]):
+        raise errors.InvalidGrant("PKCE verification failed (code_verifier)")
+    _require_tier_auth(env, record["tier"], auth)
+    now = env.now()
+    scope: str = record["scope"]
+    grant_id: str = record["grant_id"]
+    await env.store.grants.create(
+        GrantRecord(
+            grant_id=grant_id,
+            client_id=client.client_id,
+            subject=record["subject"],
+            scope=scope,
+            created_at=now,
+            granted_by=record["subject"],
+        )
+    )
+    body, tokens = await _mint(
+        env,
+        client,
+        subject=record["subject"],
+        scope=scope,
+        grant_id=grant_id,
+        tier_name=record["tier"],
+        refresh="refresh_token" in client.grant_types,
+    )
+    for rec in tokens:
+        await env.store.tokens.create(rec)
+    if "openid" in scope.split():
+        body["id_token"] = id_token(
+            env, client, subject=record["subject"], nonce=record.get("nonce"), auth_time=record.get("auth_time")
+        )
+    return TokenResult(
+        body=body,
+        client=client,
+        grant_type="authorization_code",
+        flow_id=record.get("flow_id"),
+        evidence={"code_redeemed_at": now, "tokens": [r.kind for r in tokens], "client_auth": auth.evidence},
+    )
+
+
+async def _refresh_token(env: Environment, form: Mapping[str, str], auth: AuthenticatedClient) -> TokenResult:
+    client = auth.client
+    if "refresh_token" not in client.grant_types:
+        raise errors.UnauthorizedClient("client is not registered for the refresh_token grant")
+    presented = form.get("refresh_token")
+    if not presented or len(presented) > 256:
+        raise errors.InvalidRequest("refresh_token is required")
+    now = env.now()
+    old = await env.store.tokens.get(token_hash(presented))
+    if old is None or old.kind != "refresh_token" or old.client_id != client.client_id:
+        raise errors.InvalidGrant("refresh token is invalid")
+    if old.rotated_to is not None and old.grant_id:
+        # RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the grant.
+        await env.store.tokens.revoke_grant(old.grant_id, now)
+        await env.store.grants.revoke(old.grant_id, now, "refresh token reused")
+        raise errors.InvalidGrant("refresh token has already been used; the grant is revoked")
+    if old.revoked_at is not None or old.expires_at <= now:
+        raise errors.InvalidGrant("refresh token is revoked or expired")
+    tier_name = str(old.extra.get("tier", client.risk_tier))
+    _require_tier_auth(env, tier_name, auth)
+    scope = old.scope
+    requested = form.get("scope")
+    if requested is not None:
+        wanted = requested.split()
+        if not set(wanted) <= set(scope.split()):
+            raise errors.InvalidScope("a refresh cannot widen the scope")
+        scope = " ".join(wanted)
+    body, tokens = await _mint(
+        env, client, subject=old.subject, scope=scope, grant_id=old.grant_id, tier_name=tier_name, refresh=True
+    )
+    new_refresh = next(r for r in tokens if r.kind == "refresh_token")
+    new_refresh.scope = old.scope
+    if not await env.store.tokens.rotate(old.token_hash, new_refresh, now):
+        if old.grant_id:
+            await env.store.tokens.revoke_grant(old.grant_id, now)
+        raise errors.InvalidGrant("refresh token has already been used")
+    for rec in tokens:
+        if rec.kind != "refresh_token":
+            await env.store.tokens.create(rec)
+    return TokenResult(body=body, client=client, grant_type="refresh_token",
+                       evidence={"client_auth": auth.evidence})
+
+
+async def _client_credentials(
+    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient
+) -> TokenResult:
+    """RFC 6749 §4.4: machine clients; the effective tier of the requested scopes applies."""
+    client = auth.client
+    if "client_credentials" not in client.grant_types:
+        raise errors.UnauthorizedClient("client is not registered for the client_credentials grant")
+    if auth.method == "none":
+        raise errors.InvalidClient("public clients cannot use client_credentials")
+    requested = form.get("scope")
+    scopes = requested.split() if requested else sorted(client.scopes or ())
+    known = env.all_scopes()
+    bad = [s for s in scopes if s not in known or (client.scopes is not None and s not in client.scopes)]
+    if bad:
+        raise errors.InvalidScope(f"scope(s) not allowed: {', '.join(bad)}")
+    effective = env.policy.effective(client.risk_tier, scopes)
+    _require_tier_auth(env, effective.tier.name, auth)
+    body, tokens = await _mint(
+        env, client, subject=None, scope=" ".join(scopes), grant_id=None, tier_name=effective.tier.name,
+        refresh=False,
+    )
+    for rec in tokens:
+        await env.store.tokens.create(rec)
+    return TokenResult(body=body, client=client, grant_type="client_credentials",
+                       evidence={"client_auth": auth.evidence, "tier": effective.tier.name})
+
+
+GRANTS = {
+    "authorization_code": _authorization_code,
+    "refresh_token": _refresh_token,
+    "client_credentials": _client_credentials,
+}
+
+
+async def token_endpoint(
+    env: Environment, form: Mapping[str, str], authorization: str | None
+) -> TokenResult:
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise errors.InvalidRequest("grant_type is required")
+    handler = GRANTS.get(grant_type)
+    if handler is None:
+        raise errors.UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
+    auth = await authenticate_client(env, form, authorization, endpoint="token")
+    return await handler(env, form, auth)

@@ -1,0 +1,427 @@
+"""The ASGI application: routes -> protocol calls -> responses. No OAuth decision is made here."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..config import ServerConfig
+from ..protocol import errors
+from ..protocol.authorization import (
+    AUTHORIZATION_ENDPOINT,
+    AuthorizationRequest,
+    AuthorizationState,
+    run_checks,
+)
+from ..protocol.client_auth import authenticate_client
+from ..protocol.context import Endpoints, Environment
+from ..protocol.metadata import server_metadata
+from ..protocol.par import push_authorization_request
+from ..protocol.params import parse_parameters
+from ..protocol.registration import check_initial_access_token, parse_metadata, register
+from ..protocol.responses import error_response, render
+from ..protocol.tokens import issue_code, token_endpoint, token_hash
+from ..store.base import Store
+from .accounts import authenticate
+from .directory import ClientDirectory
+from .http import authorization_http_response, json_error, json_response, read_body, read_form
+from .keyprotect import KeyProtector
+from .keys import Keyring, ensure_keys, load_keyring
+from .pages import page
+
+INTERACTION_COOKIE = "jarmor_interaction"
+MAX_LOGIN_ATTEMPTS = 5
+KEY_REFRESH_SECONDS = 30.0
+
+
+@dataclass(slots=True)
+class Interaction:
+    """A validated authorization request waiting for the user to sign in and consent."""
+
+    request: AuthorizationRequest
+    bind: str
+    subject: str | None = None
+    auth_time: int | None = None
+    attempts: int = 0
+
+    def dump(self) -> bytes:
+        return orjson.dumps(
+            {
+                "request": self.request.to_json().decode(),
+                "bind": self.bind,
+                "subject": self.subject,
+                "auth_time": self.auth_time,
+                "attempts": self.attempts,
+            }
+        )
+
+    @classmethod
+    def load(cls, raw: bytes) -> Interaction:
+        data = orjson.loads(raw)
+        data["request"] = AuthorizationRequest.from_json(data["request"].encode())
+        return cls(**data)
+
+
+class JarmorServer:
+    """Holds the environment and implements each endpoint as a thin adapter over ``jarmor.protocol``."""
+
+    def __init__(self, config: ServerConfig, store: Store, protector: KeyProtector | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.protector = protector or KeyProtector.from_env()
+        self.directory = ClientDirectory(store.clients)
+        self._env: Environment | None = None
+        self._keys_loaded_at = 0.0
+        self._refresh_lock = asyncio.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await ensure_keys(self.store.keys, self.protector)
+        keyring = await load_keyring(self.store.keys, self.protector)
+        self._env = Environment(
+            issuer=self.config.issuer,
+            endpoints=Endpoints.for_issuer(self.config.issuer),
+            policy=self.config.policy,
+            settings=self.config.settings,
+            store=self.store,
+            clients=self.directory,
+            keys=keyring,
+        )
+        self._keys_loaded_at = time.monotonic()
+
+    async def stop(self) -> None:
+        await self.store.close()
+
+    @property
+    def env(self) -> Environment:
+        if self._env is None:
+            raise RuntimeError("server not started")
+        return self._env
+
+    @property
+    def keyring(self) -> Keyring:
+        keys = self.env.keys
+        assert isinstance(keys, Keyring)
+        return keys
+
+    async def refresh_keys(self, *, force: bool = False) -> None:
+        """Pick up keys rotated by another process (``jarmor keys rotate``) within ``KEY_REFRESH_SECONDS``."""
+        if not force and time.monotonic() - self._keys_loaded_at < KEY_REFRESH_SECONDS:
+            return
+        async with self._refresh_lock:
+            self.env.keys = await load_keyring(self.store.keys, self.protector)
+            self._keys_loaded_at = time.monotonic()
+
+    # -- discovery -----------------------------------------------------------------------------------
+
+    async def metadata(self, request: Request) -> Response:
+        return json_response(server_metadata(self.env), headers={"Cache-Control": "max-age=300"})
+
+    async def jwks(self, request: Request) -> Response:
+        await self.refresh_keys()
+        return Response(
+            orjson.dumps(self.keyring.public_jwks()),
+            media_type="application/jwk-set+json",
+            headers={"Cache-Control": "max-age=60"},
+        )
+
+    # -- PAR -----------------------------------------------------------------------------------------
+
+    async def par(self, request: Request) -> Response:
+        await self.refresh_keys()
+        try:
+            form = await read_form(request)
+            pushed = await push_authorization_request(self.env, form, request.headers.get("authorization"))
+        except errors.OAuthError as err:
+            return json_error(err)
+        return json_response(pushed.body, status=201)
+
+    # -- authorization endpoint ----------------------------------------------------------------------
+
+    async def authorize(self, request: Request) -> Response:
+        await self.refresh_keys()
+        env = self.env
+        try:
+            if request.method == "POST":
+                outer = await read_form(request)
+            else:
+                outer = parse_parameters(request.url.query)
+        except errors.OAuthError as err:
+            return self.error_page(err)
+        st = AuthorizationState(env=env, outer=outer, endpoint="authorization", now=env.now())
+        try:
+            req = await run_checks(AUTHORIZATION_ENDPOINT, st)
+        except errors.OAuthError as err:
+            return self.authorization_error(st.client, err)
+        if env.settings.auto_approve:
+            return await self.complete(req, env.settings.auto_approve, env.now())
+        if "none" in req.prompt:
+            return self.authorization_error(
+                st.client, errors.LoginRequired("no signed-in session").with_target(req.target())
+            )
+        interaction = Interaction(request=req, bind=secrets.token_urlsafe(16))
+        ia_id = secrets.token_urlsafe(24)
+        await env.store.ephemeral.put("interaction", ia_id, interaction.dump(), env.settings.interaction_lifetime)
+        response = self.login_page(ia_id, interaction, st.client.name if st.client else req.client_id)
+        self._set_interaction_cookie(response, ia_id, interaction.bind)
+        return response
+
+    def authorization_error(self, client: Any, err: errors.OAuthError) -> Response:
+        rendered = error_response(self.env, client, err)
+        if rendered is None:
+            return self.error_page(err)
+        return authorization_http_response(rendered[0])
+
+    def error_page(self, err: errors.OAuthError) -> Response:
+        status = err.status if err.status in (400, 405, 413) else 400
+        return page(
+            "error.html",
+            {"issuer": self.env.issuer, "error": err.error, "description": err.description},
+            status=status,
+        )
+
+    async def complete(self, req: AuthorizationRequest, subject: str, auth_time: int) -> Response:
+        """Issue the code and deliver it in the request's response mode."""
+        env = self.env
+        client = await env.clients.get(req.client_id)
+        if client is None or client.disabled:
+            return self.error_page(errors.InvalidClient("this client has been disabled", status=400))
+        issued = await issue_code(env, req, subject=subject, auth_time=auth_time, flow_id=secrets.token_urlsafe(12))
+        rendered, _evidence = render(env, client, req.target(), {"code": issued.code})
+        return authorization_http_response(rendered)
+
+    # -- login and consent ---------------------------------------------------------------------------
+
+    def _csrf(self, ia_id: str, bind: str, stage: str) -> str:
+        mac = hmac.new(self.keyring.secret(), f"{ia_id}|{bind}|{stage}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def _set_interaction_cookie(self, response: Response, ia_id: str, bind: str) -> None:
+        response.set_cookie(
+            INTERACTION_COOKIE,
+            f"{ia_id}.{bind}",
+            max_age=self.env.settings.interaction_lifetime,
+            path="/interaction",
+            httponly=True,
+            samesite="lax",
+            secure=self.env.issuer.startswith("https://"),
+        )
+
+    def login_page(self, ia_id: str, ia: Interaction, client_name: str, *, error: str = "",
+                   username: str = "") -> Response:
+        return page(
+            "login.html",
+            {
+                "issuer": self.env.issuer,
+                "client_name": client_name,
+                "action": f"/interaction/{ia_id}/login",
+                "csrf_token": self._csrf(ia_id, ia.bind, "login"),
+                "error": error,
+                "username": username,
+            },
+            status=200 if not error else 401,
+        )
+
+    def consent_page(self, ia_id: str, ia: Interaction, client_name: str) -> Response:
+        req = ia.request
+        return page(
+            "consent.html",
+            {
+                "issuer": self.env.issuer,
+                "client_name": client_name,
+                "subject": ia.subject,
+                "scopes": req.scope,
+                "tier": req.tier,
+                "redirect_uri": req.redirect_uri,
+                "action": f"/interaction/{ia_id}/consent",
+                "csrf_token": self._csrf(ia_id, ia.bind, "consent"),
+            },
+        )
+
+    async def _interaction(self, request: Request, stage: str) -> tuple[str, Interaction, dict[str, str]]:
+        """Load the interaction named in the path and check the cookie binding and the CSRF token."""
+        ia_id = request.path_params["ia_id"]
+        form = await read_form(request)
+        cookie = request.cookies.get(INTERACTION_COOKIE, "")
+        cookie_id, _, bind = cookie.partition(".")
+        if not hmac.compare_digest(cookie_id.encode(), ia_id.encode()) or not bind:
+            raise errors.InvalidRequest("this sign-in page was not opened in this browser")
+        raw = await self.env.store.ephemeral.get("interaction", ia_id)
+        if raw is None:
+            raise errors.InvalidRequest("this sign-in request has expired or was already completed")
+        ia = Interaction.load(raw)
+        expected = self._csrf(ia_id, ia.bind, stage)
+        if not hmac.compare_digest(bind.encode(), ia.bind.encode()) or not hmac.compare_digest(
+            form.get("csrf_token", "").encode(), expected.encode()
+        ):
+            raise errors.InvalidRequest("invalid CSRF token")
+        return ia_id, ia, form
+
+    async def login(self, request: Request) -> Response:
+        env = self.env
+        try:
+            ia_id, ia, form = await self._interaction(request, "login")
+        except errors.OAuthError as err:
+            return self.error_page(err)
+        client = await env.clients.get(ia.request.client_id)
+        name = client.name if client else ia.request.client_id
+        username = form.get("username", "")
+        user = await authenticate(env.store.users, username, form.get("password", ""))
+        if user is None:
+            ia.attempts += 1
+            if ia.attempts >= MAX_LOGIN_ATTEMPTS:
+                await env.store.ephemeral.delete("interaction", ia_id)
+                return self.authorization_error(
+                    client, errors.AccessDenied("too many failed sign-in attempts").with_target(ia.request.target())
+                )
+            await env.store.ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
+            return self.login_page(ia_id, ia, name, error="Wrong username or password.", username=username)
+        ia.subject, ia.auth_time = user.username, env.now()
+        await env.store.ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
+        return self.consent_page(ia_id, ia, name)
+
+    async def consent(self, request: Request) -> Response:
+        env = self.env
+        try:
+            ia_id, ia, form = await self._interaction(request, "consent")
+        except errors.OAuthError as err:
+            return self.error_page(err)
+        if ia.subject is None:
+            return self.error_page(errors.InvalidRequest("sign in first"))
+        # single use: whoever takes the interaction completes it
+        if await env.store.ephemeral.take("interaction", ia_id) is None:
+            return self.error_page(errors.InvalidRequest("this sign-in request was already completed"))
+        client = await env.clients.get(ia.request.client_id)
+        if form.get("decision") != "approve":
+            return self.authorization_error(
+                client, errors.AccessDenied("the user denied the request").with_target(ia.request.target())
+            )
+        response = await self.complete(ia.request, ia.subject, ia.auth_time or env.now())
+        response.delete_cookie(INTERACTION_COOKIE, path="/interaction")
+        return response
+
+    # -- token, registration, revocation, introspection -----------------------------------------------
+
+    async def token(self, request: Request) -> Response:
+        await self.refresh_keys()
+        try:
+            form = await read_form(request)
+            result = await token_endpoint(self.env, form, request.headers.get("authorization"))
+        except errors.OAuthError as err:
+            return json_error(err)
+        return json_response(result.body)
+
+    async def register(self, request: Request) -> Response:
+        try:
+            if request.method != "POST":
+                raise errors.MethodNotAllowed("use POST")
+            check_initial_access_token(request.headers.get("authorization"), self.config.registration_token)
+            ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if ctype != "application/json":
+                raise errors.InvalidClientMetadata("content type must be application/json")
+            metadata = parse_metadata(await read_body(request))
+            body = await register(self.env, metadata)
+        except errors.OAuthError as err:
+            return json_error(err)
+        return json_response(body, status=201)
+
+    async def revoke(self, request: Request) -> Response:
+        """RFC 7009: authenticated; revoking a refresh token revokes its grant; unknown tokens are a no-op."""
+        env = self.env
+        try:
+            form = await read_form(request)
+            auth = await authenticate_client(env, form, request.headers.get("authorization"), endpoint="revocation")
+            token = form.get("token")
+            if not token:
+                raise errors.InvalidRequest("token is required")
+        except errors.OAuthError as err:
+            return json_error(err)
+        record = await env.store.tokens.get(token_hash(token)) if len(token) <= 256 else None
+        if record is not None and record.client_id == auth.client.client_id:
+            now = env.now()
+            await env.store.tokens.revoke(record.token_hash, now)
+            if record.kind == "refresh_token" and record.grant_id:
+                await env.store.tokens.revoke_grant(record.grant_id, now)
+        return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+    async def introspect(self, request: Request) -> Response:
+        """RFC 7662: authenticated; a client may introspect tokens issued to it."""
+        env = self.env
+        try:
+            form = await read_form(request)
+            auth = await authenticate_client(
+                env, form, request.headers.get("authorization"), endpoint="introspection"
+            )
+            token = form.get("token")
+            if not token:
+                raise errors.InvalidRequest("token is required")
+        except errors.OAuthError as err:
+            return json_error(err)
+        record = await env.store.tokens.get(token_hash(token)) if len(token) <= 256 else None
+        now = env.now()
+        if (
+            record is None
+            or record.client_id != auth.client.client_id
+            or record.revoked_at is not None
+            or record.expires_at <= now
+        ):
+            return json_response({"active": False})
+        body: dict[str, Any] = {
+            "active": True,
+            "iss": env.issuer,
+            "client_id": record.client_id,
+            "scope": record.scope,
+            "token_type": "Bearer" if record.kind == "access_token" else "refresh_token",
+            "exp": record.expires_at,
+            "iat": record.created_at,
+        }
+        if record.subject:
+            body["sub"] = record.subject
+        return json_response(body)
+
+
+def build_routes(server: JarmorServer) -> list[Route]:
+    return [
+        Route("/.well-known/oauth-authorization-server", server.metadata, methods=["GET"]),
+        Route("/.well-known/openid-configuration", server.metadata, methods=["GET"]),
+        Route("/jwks", server.jwks, methods=["GET"]),
+        Route("/par", server.par, methods=["POST"]),
+        Route("/authorize", server.authorize, methods=["GET", "POST"]),
+        Route("/interaction/{ia_id}/login", server.login, methods=["POST"]),
+        Route("/interaction/{ia_id}/consent", server.consent, methods=["POST"]),
+        Route("/token", server.token, methods=["POST"]),
+        Route("/register", server.register, methods=["POST"]),
+        Route("/revoke", server.revoke, methods=["POST"]),
+        Route("/introspect", server.introspect, methods=["POST"]),
+    ]
+
+
+def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | None = None) -> Starlette:
+    server = JarmorServer(config, store, protector)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await server.start()
+        try:
+            yield
+        finally:
+            await server.stop()
+
+    app = Starlette(routes=build_routes(server), lifespan=lifespan)
+    app.state.jarmor = server
+    return app

@@ -1,0 +1,17 @@
+"""ASGI factory for process managers: ``uvicorn --factory jarmor.server.asgi:app_from_environment``."""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+
+from ..config import load_config
+from ..store import open_store
+from .app import create_app
+
+
+def app_from_environment() -> Starlette:
+    """Build the app from ``JARMOR_CONFIG`` (a TOML file) and ``JARMOR_*`` variables."""
+    config = load_config(os.environ.get("JARMOR_CONFIG") or None)
+    return create_app(config, open_store(config.database))

@@ -1,0 +1,68 @@
+"""Small HTTP helpers shared by the endpoints: bounded body reading, JSON and redirect responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..protocol import errors
+from ..protocol.params import parse_parameters
+from ..protocol.responses import AuthorizationResponse, FormPost, Redirect
+from .pages import form_post_page
+
+MAX_FORM_BODY = 64 * 1024
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers={**NO_STORE, **(headers or {})},
+    )
+
+
+def json_error(err: errors.OAuthError) -> Response:
+    headers = {"WWW-Authenticate": err.www_authenticate} if err.www_authenticate else None
+    return json_response(err.as_dict(), err.status, headers)
+
+
+async def read_body(request: Request, limit: int = MAX_FORM_BODY) -> bytes:
+    """Read at most ``limit`` bytes; larger bodies are refused with 413 without buffering them."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise errors.PayloadTooLarge("request body too large")
+        except ValueError as exc:
+            raise errors.InvalidRequest("invalid Content-Length") from exc
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.PayloadTooLarge("request body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """RFC 6749 §3.2 / RFC 9126 §2: POST bodies are ``application/x-www-form-urlencoded``."""
+    if request.method != "POST":
+        raise errors.MethodNotAllowed("use POST")
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise errors.InvalidRequest("content type must be application/x-www-form-urlencoded")
+    return parse_parameters(await read_body(request))
+
+
+def authorization_http_response(resp: AuthorizationResponse) -> Response:
+    if isinstance(resp, Redirect):
+        # FAPI 2.0 §5.3.2.2: 303 See Other for redirects from the authorization endpoint (never 307).
+        return Response(status_code=303, headers={"Location": resp.location, **NO_STORE})
+    assert isinstance(resp, FormPost)
+    return form_post_page(resp.action, resp.fields)

@@ -1,0 +1,203 @@
+"""Test kit: a jarmor server in-process (ASGI) and a hand-built client with full control over every token.
+
+Negative tests need to forge exactly the malformed request object or assertion they are about, so this kit
+builds them with ``jarmor.jose`` directly rather than through the client library.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from jarmor.config import ServerConfig
+from jarmor.jose import Jwk, JwkSet, generate_jwk, sign_jws, verify_jws
+from jarmor.protocol.context import Settings
+from jarmor.protocol.policy import Policy
+from jarmor.protocol.registration import register
+from jarmor.server.app import JarmorServer, build_routes
+from jarmor.store.memory import MemoryStore
+
+ISSUER = "http://127.0.0.1:8000"
+REDIRECT = "http://127.0.0.1:9999/cb"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(32)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+@dataclass
+class TestClient:
+    """A registered client plus the private key it signs with."""
+
+    client_id: str
+    key: Jwk
+    alg: str
+    metadata: dict[str, Any]
+    secret: str | None = None
+    issuer: str = ISSUER
+
+    def request_object(
+        self,
+        *,
+        omit: tuple[str, ...] = (),
+        header: Mapping[str, Any] | None = None,
+        key: Jwk | None = None,
+        alg: str | None = None,
+        **claims: Any,
+    ) -> tuple[str, dict[str, Any]]:
+        """A valid signed request object; keyword arguments override claims; returns (jwt, context)."""
+        now = int(time.time())
+        verifier, challenge = pkce_pair()
+        body: dict[str, Any] = {
+            "iss": self.client_id,
+            "aud": self.issuer,
+            "client_id": self.client_id,
+            "response_type": "code",
+            "redirect_uri": REDIRECT,
+            "scope": "openid",
+            "state": secrets.token_urlsafe(12),
+            "nonce": secrets.token_urlsafe(12),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 300,
+            "jti": secrets.token_urlsafe(16),
+        }
+        body.update(claims)
+        for name in omit:
+            body.pop(name, None)
+        k = key or self.key
+        token = sign_jws(body, k, alg or self.alg, typ="oauth-authz-req+jwt", extra_header=header)
+        return token, {**body, "code_verifier": verifier}
+
+    def assertion(self, *, omit: tuple[str, ...] = (), key: Jwk | None = None, alg: str | None = None,
+                  header: Mapping[str, Any] | None = None, **claims: Any) -> str:
+        now = int(time.time())
+        body: dict[str, Any] = {
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": self.issuer,
+            "jti": secrets.token_urlsafe(16),
+            "iat": now,
+            "exp": now + 60,
+        }
+        body.update(claims)
+        for name in omit:
+            body.pop(name, None)
+        return sign_jws(body, key or self.key, alg or self.alg, extra_header=header)
+
+    def auth_form(self, **claims: Any) -> dict[str, str]:
+        if self.metadata.get("token_endpoint_auth_method") == "private_key_jwt":
+            return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": self.assertion(**claims)}
+        if self.metadata.get("token_endpoint_auth_method") == "client_secret_post":
+            return {"client_id": self.client_id, "client_secret": self.secret or ""}
+        return {"client_id": self.client_id}
+
+    def basic(self) -> dict[str, str]:
+        raw = f"{self.client_id}:{self.secret}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+@dataclass
+class Kit:
+    server: JarmorServer
+    store: MemoryStore
+    http: httpx.AsyncClient
+    config: ServerConfig
+    clients: dict[str, TestClient] = field(default_factory=dict)
+
+    @property
+    def env(self) -> Any:
+        return self.server.env
+
+    async def add_client(
+        self, *, alg: str = "ES256", client_id: str | None = None, **metadata: Any
+    ) -> TestClient:
+        key = generate_jwk(alg)
+        meta: dict[str, Any] = {
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [key.public_dict()]},
+            "authorization_signed_response_alg": "ES256",
+            "id_token_signed_response_alg": "ES256",
+            "grant_types": ["authorization_code", "refresh_token"],
+        }
+        meta.update(metadata)
+        meta = {k: v for k, v in meta.items() if v is not None}
+        body = await register(self.server.env, meta, client_id=client_id)
+        tc = TestClient(body["client_id"], key, alg, body, secret=body.get("client_secret"))
+        self.clients[tc.client_id] = tc
+        return tc
+
+    async def par(self, client: TestClient, form: Mapping[str, str], **assertion: Any) -> httpx.Response:
+        return await self.http.post("/par", data={**client.auth_form(**assertion), **form})
+
+    async def authorize(self, params: Mapping[str, str]) -> httpx.Response:
+        return await self.http.get("/authorize", params=dict(params))
+
+    async def token(self, client: TestClient, form: Mapping[str, str]) -> httpx.Response:
+        return await self.http.post("/token", data={**client.auth_form(), **form})
+
+    def jarm(self, client: TestClient, token: str) -> dict[str, Any]:
+        keys = JwkSet.from_dict(self.server.keyring.public_jwks())
+        return verify_jws(token, keys, algorithms=[client.metadata["authorization_signed_response_alg"]]).claims
+
+    async def full_flow(self, client: TestClient, **claims: Any) -> dict[str, Any]:
+        """PAR + signed request object -> authorize (auto-approve) -> response params -> token response."""
+        ro, ctx = client.request_object(**claims)
+        r = await self.par(client, {"request": ro, "client_id": client.client_id})
+        assert r.status_code == 201, r.text
+        r = await self.authorize({"client_id": client.client_id, "request_uri": r.json()["request_uri"]})
+        params = response_params(r)
+        if "response" in params:
+            params = self.jarm(client, params["response"])
+        assert "code" in params, params
+        t = await self.token(client, {"grant_type": "authorization_code", "code": params["code"],
+                                      "redirect_uri": ctx["redirect_uri"], "code_verifier": ctx["code_verifier"]})
+        return {"authorization": params, "token": t, "context": ctx}
+
+
+def response_params(r: httpx.Response) -> dict[str, str]:
+    """Parameters delivered to the redirect URI by a 303 (query or fragment) or a form_post page."""
+    if r.status_code in (302, 303):
+        loc = r.headers["location"]
+        parts = urlsplit(loc)
+        return dict(parse_qsl(parts.fragment or parts.query))
+    if r.status_code == 200 and "<form" in r.text:
+        import re
+        from html import unescape
+
+        return {unescape(n): unescape(v) for n, v in re.findall(r'name="([^"]*)" value="([^"]*)"', r.text)}
+    raise AssertionError(f"not an authorization response: {r.status_code} {r.text[:300]}")
+
+
+async def make_kit(
+    *, policy: Policy | None = None, settings: Settings | None = None, auto_approve: str | None = "alice",
+    registration_token: str | None = "initial-token",
+) -> Kit:
+    from starlette.applications import Starlette
+
+    store = MemoryStore()
+    s = settings or Settings()
+    if auto_approve:
+        s = replace(s, auto_approve=auto_approve)
+    config = ServerConfig(issuer=ISSUER, policy=policy or Policy(), settings=s,
+                          registration_token=registration_token, auto_approve=auto_approve)
+    server = JarmorServer(config, store)
+    await server.start()
+    app = Starlette(routes=build_routes(server))
+    app.state.jarmor = server
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER)
+    return Kit(server=server, store=store, http=http, config=config)

@@ -112,7 +112,8 @@ class ClientStore(Protocol):
     async def create(self, record: ClientRecord) -> None:
         """Insert; raises ``AlreadyExists`` when the id is taken."""
 
-    async def update(self, record: ClientRecord) -> None: ...
+    async def update(self, record: ClientRecord) -> None:
+        """Replace an existing record; updating a missing client does nothing (it may have been deleted)."""
 
     async def delete(self, client_id: str) -> bool: ...
 
@@ -155,7 +156,7 @@ class TokenStore(Protocol):
     async def revoke_client(self, client_id: str, now: int) -> int: ...
 
     async def rotate(self, old_hash: str, new: TokenRecord, now: int) -> bool:
-        """Atomically retire refresh token ``old_hash`` and store ``new``; ``False`` if it was already used."""
+        """Atomically retire refresh token ``old_hash`` and store ``new``; ``False`` if already used."""
 
     async def list_for_client(self, client_id: str, *, active_at: int | None = None) -> list[TokenRecord]: ...
 
@@ -171,13 +172,24 @@ class GrantStore(Protocol):
 
 
 class Store(Protocol):
-    """Everything the server needs, behind one object."""
+    """Everything the server needs, behind one object (members are read-only)."""
 
-    ephemeral: EphemeralStore
-    clients: ClientStore
-    users: UserStore
-    keys: KeyStore
-    tokens: TokenStore
-    grants: GrantStore
+    @property
+    def ephemeral(self) -> EphemeralStore: ...
+
+    @property
+    def clients(self) -> ClientStore: ...
+
+    @property
+    def users(self) -> UserStore: ...
+
+    @property
+    def keys(self) -> KeyStore: ...
+
+    @property
+    def tokens(self) -> TokenStore: ...
+
+    @property
+    def grants(self) -> GrantStore: ...
 
     async def close(self) -> None: ...

@@ -66,7 +66,8 @@ class MemoryClientStore:
         self._data[record.client_id] = copy.deepcopy(record)
 
     async def update(self, record: ClientRecord) -> None:
-        self._data[record.client_id] = copy.deepcopy(record)
+        if record.client_id in self._data:
+            self._data[record.client_id] = copy.deepcopy(record)
 
     async def delete(self, client_id: str) -> bool:
         return self._data.pop(client_id, None) is not None
@@ -177,6 +178,8 @@ class MemoryGrantStore:
         self._data: dict[str, GrantRecord] = {}
 
     async def create(self, record: GrantRecord) -> None:
+        if record.grant_id in self._data:
+            raise AlreadyExists(record.grant_id)
         self._data[record.grant_id] = copy.deepcopy(record)
 
     async def get(self, grant_id: str) -> GrantRecord | None:

@@ -1,0 +1,700 @@
+"""SQL store over a synchronous SQLAlchemy Core engine (SQLite; written to carry over to PostgreSQL).
+
+Statements run inline inside the ``async`` methods: an SQLite statement takes microseconds, far less than a
+hop to a worker thread would. Every method runs to completion without awaiting, so within one event loop the
+methods never interleave; across threads and across processes (``--workers N`` sharing one database file)
+atomicity comes from the database itself:
+
+* ``take`` is one ``DELETE ... RETURNING`` statement, ``add_once`` one
+  ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <expired>`` statement: SQLite runs each statement under the
+  database write lock, so of any number of concurrent callers exactly one deletes (or inserts) the row.
+* ``TokenStore.rotate`` is a conditional ``UPDATE`` plus an ``INSERT`` inside ``BEGIN IMMEDIATE`` (the write
+  lock is taken up front, so two rotations serialize instead of failing with ``SQLITE_BUSY_SNAPSHOT``).
+
+SQLite connections run in driver autocommit mode (``isolation_level=None``), WAL journal,
+``synchronous=NORMAL``, ``busy_timeout`` and ``foreign_keys`` on; single statements commit on their own,
+multi-statement transactions are opened explicitly.
+
+Ephemeral expiry times are whole epoch seconds rounded *up*, so a record lives at least its ``ttl`` (at most
+one second longer) and a replay mark is never dropped early. Expired rows are unreadable at once and deleted
+lazily: every ``purge_every``-th ephemeral write of a process deletes all expired rows (indexed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeAlias
+
+import orjson
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    make_url,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import BindParameter
+
+from . import schema
+from .base import (
+    AlreadyExists,
+    ClientRecord,
+    ClientStore,
+    EphemeralStore,
+    GrantRecord,
+    GrantStore,
+    KeyStore,
+    ServerKeyRecord,
+    StoreError,
+    TokenRecord,
+    TokenStore,
+    UserRecord,
+    UserStore,
+)
+
+Clock = Callable[[], float]
+Params = Mapping[str, Any]
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+Upsert: TypeAlias = sqlite_dialect.Insert | pg_dialect.Insert
+
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+DEFAULT_PURGE_EVERY = 256
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _loads(text: str) -> dict[str, Any]:
+    value: dict[str, Any] = orjson.loads(text)
+    return value
+
+
+class _Db:
+    """The engine, one pinned connection and the few ways the stores use them.
+
+    One connection per store, held for the store's life and guarded by a lock: a pool checkout per statement
+    would cost more than the statement. Within a process the lock serializes statements (they take
+    microseconds; SQLite admits one writer at a time anyway); across processes SQLite's own locking decides.
+    Driver errors become ``StoreError``.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        name = engine.dialect.name
+        self.insert: Callable[[Table], Upsert]
+        if name == "sqlite":
+            self.insert = sqlite_dialect.insert
+        elif name == "postgresql":
+            self.insert = pg_dialect.insert
+        else:
+            raise StoreError(f"unsupported SQL dialect {name!r}")
+        self.is_sqlite = name == "sqlite"
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        if not isinstance(engine.pool, StaticPool):
+            # a connection to a database file must not cross fork(): the child opens its own
+            ref = weakref.ref(self)
+
+            def forget_after_fork() -> None:
+                db = ref()
+                if db is not None:
+                    db._forget()
+
+            os.register_at_fork(after_in_child=forget_after_fork)
+
+    def _forget(self) -> None:
+        self._conn = None
+        self._lock = threading.Lock()
+        self.engine.dispose(close=False)
+
+    def _connection(self) -> Connection:
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conn = self.engine.connect()
+        return conn
+
+    def _failed(self, conn: Connection, exc: BaseException) -> StoreError:
+        try:
+            conn.rollback()
+        except SQLAlchemyError:
+            self._conn = None
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
+        return StoreError(str(exc))
+
+    def write(self, stmt: Executable, params: Params) -> int:
+        """Run one DML statement in its own transaction; the number of rows it changed."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                n = conn.execute(stmt, params).rowcount
+                conn.commit()
+            except SQLAlchemyError as exc:
+                raise self._failed(conn, exc) from exc
+            return n
+
+    def first(self, stmt: Executable, params: Params) -> AnyRow | None:
+        with self._lock:
+            conn = self._connection()
+            try:
+                row = conn.execute(stmt, params).first()
+                conn.commit()
+            except SQLAlchemyError as exc:
+                raise self._failed(conn, exc) from exc
+            return row
+
+    def all(self, stmt: Executable, params: Params) -> Sequence[AnyRow]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                rows = conn.execute(stmt, params).all()
+                conn.commit()
+            except SQLAlchemyError as exc:
+                raise self._failed(conn, exc) from exc
+            return rows
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A multi-statement write transaction; on SQLite it takes the write lock up front."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                if self.is_sqlite:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+                conn.commit()
+            except BaseException as exc:
+                failure = self._failed(conn, exc)
+                if isinstance(exc, SQLAlchemyError):
+                    raise failure from exc
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self.engine.dispose()
+
+
+def _insert_new(db: _Db, table: Table, pk: str) -> Executable:
+    """``INSERT ... ON CONFLICT (pk) DO NOTHING``: rowcount 0 means the id is taken."""
+    stmt: Executable = db.insert(table).on_conflict_do_nothing(index_elements=[table.c[pk]])
+    return stmt
+
+
+def _update_all(table: Table, pk: str) -> Executable:
+    cols: dict[str, BindParameter[Any]] = {c.name: bindparam(c.name) for c in table.c if c.name != pk}
+    stmt: Executable = update(table).where(table.c[pk] == bindparam("_pk")).values(cols)
+    return stmt
+
+
+class SqlEphemeralStore:
+    def __init__(self, db: _Db, clock: Clock, purge_every: int = DEFAULT_PURGE_EVERY) -> None:
+        self._db = db
+        self._clock = clock
+        self._purge_every = max(1, purge_every)
+        self._writes = 0
+        t = schema.ephemeral
+        ns: BindParameter[str] = bindparam("ns")
+        key: BindParameter[str] = bindparam("key")
+        now: BindParameter[int] = bindparam("now")
+        match = and_(t.c.namespace == ns, t.c.key == key)
+        live = and_(match, t.c.expires_at > now)
+        ins = db.insert(t).values(
+            namespace=ns, key=key, value=bindparam("value"), expires_at=bindparam("exp")
+        )
+        self._put = ins.on_conflict_do_update(
+            index_elements=[t.c.namespace, t.c.key],
+            set_={"value": ins.excluded.value, "expires_at": ins.excluded.expires_at},
+        )
+        # an expired row counts as absent: overwrite it, otherwise change nothing (rowcount 0)
+        self._add_once = ins.on_conflict_do_update(
+            index_elements=[t.c.namespace, t.c.key],
+            set_={"value": ins.excluded.value, "expires_at": ins.excluded.expires_at},
+            where=t.c.expires_at <= now,
+        )
+        self._get = select(t.c.value).where(live)
+        self._take = delete(t).where(live).returning(t.c.value)
+        self._delete = delete(t).where(match)
+        self._purge = delete(t).where(t.c.expires_at <= now)
+
+    def _now(self) -> int:
+        return math.floor(self._clock())
+
+    def _expiry(self, ttl: int) -> int:
+        return math.ceil(self._clock() + ttl)
+
+    def _wrote(self) -> None:
+        self._writes += 1
+        if self._writes >= self._purge_every:
+            self._writes = 0
+            # best effort: the write itself succeeded, and the next round retries the purge
+            with contextlib.suppress(StoreError):
+                self._db.write(self._purge, {"now": self._now()})
+
+    async def purge_expired(self) -> int:
+        """Delete every expired row now; how many were deleted."""
+        return self._db.write(self._purge, {"now": self._now()})
+
+    async def put(self, namespace: str, key: str, value: bytes, ttl: int) -> None:
+        self._db.write(self._put, {"ns": namespace, "key": key, "value": value, "exp": self._expiry(ttl)})
+        self._wrote()
+
+    async def get(self, namespace: str, key: str) -> bytes | None:
+        row = self._db.first(self._get, {"ns": namespace, "key": key, "now": self._now()})
+        return None if row is None else bytes(row[0])
+
+    async def take(self, namespace: str, key: str) -> bytes | None:
+        row = self._db.first(self._take, {"ns": namespace, "key": key, "now": self._now()})
+        return None if row is None else bytes(row[0])
+
+    async def add_once(self, namespace: str, key: str, ttl: int) -> bool:
+        params = {"ns": namespace, "key": key, "value": b"1", "exp": self._expiry(ttl), "now": self._now()}
+        added = self._db.write(self._add_once, params) == 1
+        self._wrote()
+        return added
+
+    async def delete(self, namespace: str, key: str) -> None:
+        self._db.write(self._delete, {"ns": namespace, "key": key})
+
+
+_CLIENT_COLS = (
+    "client_id",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "secret_hash",
+    "registration_token_hash",
+    "disabled_at",
+    "disabled_reason",
+    "disabled_by",
+    "last_used_at",
+)
+
+
+def _client_row(r: ClientRecord) -> dict[str, Any]:
+    return {
+        "client_id": r.client_id,
+        "metadata": _dumps(r.metadata),
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+        "secret_hash": r.secret_hash,
+        "registration_token_hash": r.registration_token_hash,
+        "disabled_at": r.disabled_at,
+        "disabled_reason": r.disabled_reason,
+        "disabled_by": r.disabled_by,
+        "last_used_at": r.last_used_at,
+    }
+
+
+def _client_record(row: AnyRow) -> ClientRecord:
+    return ClientRecord(row[0], _loads(row[1]), *row[2:])
+
+
+class SqlClientStore:
+    _TOUCH_CACHE_MAX = 10_000
+
+    def __init__(self, db: _Db) -> None:
+        self._db = db
+        t = schema.clients
+        cols = [t.c[name] for name in _CLIENT_COLS]
+        self._get = select(*cols).where(t.c.client_id == bindparam("id"))
+        self._list = select(*cols).order_by(t.c.created_at, t.c.client_id)
+        self._count = select(func.count()).select_from(t)
+        self._create = _insert_new(db, t, "client_id")
+        self._update = _update_all(t, "client_id")
+        self._delete = delete(t).where(t.c.client_id == bindparam("id"))
+        now: BindParameter[int] = bindparam("now")
+        self._touch = (
+            update(t)
+            .where(t.c.client_id == bindparam("id"), or_(t.c.last_used_at.is_(None), t.c.last_used_at < now))
+            .values(last_used_at=now)
+        )
+        self._touched: dict[str, int] = {}
+
+    async def get(self, client_id: str) -> ClientRecord | None:
+        row = self._db.first(self._get, {"id": client_id})
+        return None if row is None else _client_record(row)
+
+    async def create(self, record: ClientRecord) -> None:
+        if self._db.write(self._create, _client_row(record)) != 1:
+            raise AlreadyExists(record.client_id)
+
+    async def update(self, record: ClientRecord) -> None:
+        """Overwrite an existing client; a client deleted meanwhile stays deleted."""
+        params = _client_row(record)
+        params["_pk"] = params.pop("client_id")
+        self._db.write(self._update, params)
+        self._touched.pop(record.client_id, None)
+
+    async def delete(self, client_id: str) -> bool:
+        self._touched.pop(client_id, None)
+        return self._db.write(self._delete, {"id": client_id}) == 1
+
+    async def list(self) -> list[ClientRecord]:
+        return [_client_record(row) for row in self._db.all(self._list, {})]
+
+    async def count(self) -> int:
+        row = self._db.first(self._count, {})
+        return 0 if row is None else int(row[0])
+
+    async def touch(self, client_id: str, now: int) -> None:
+        """Raise ``last_used_at`` to ``now`` (it never moves backwards).
+
+        Cheap on the hot path: at most one write per client per second per process, and the write is a
+        no-op when another process already recorded a later use.
+        """
+        last = self._touched.get(client_id)
+        if last is not None and last >= now:
+            return
+        if self._db.write(self._touch, {"id": client_id, "now": now}) == 1:
+            if len(self._touched) >= self._TOUCH_CACHE_MAX:
+                self._touched.clear()
+            self._touched[client_id] = now
+
+
+_USER_COLS = ("username", "password_hash", "created_at", "disabled")
+
+
+def _user_row(r: UserRecord) -> dict[str, Any]:
+    return {
+        "username": r.username,
+        "password_hash": r.password_hash,
+        "created_at": r.created_at,
+        "disabled": r.disabled,
+    }
+
+
+def _user_record(row: AnyRow) -> UserRecord:
+    return UserRecord(row[0], row[1], row[2], bool(row[3]))
+
+
+class SqlUserStore:
+    def __init__(self, db: _Db) -> None:
+        self._db = db
+        t = schema.users
+        cols = [t.c[name] for name in _USER_COLS]
+        self._get = select(*cols).where(t.c.username == bindparam("id"))
+        self._list = select(*cols).order_by(t.c.created_at, t.c.username)
+        self._create = _insert_new(db, t, "username")
+        self._update = _update_all(t, "username")
+
+    async def get(self, username: str) -> UserRecord | None:
+        row = self._db.first(self._get, {"id": username})
+        return None if row is None else _user_record(row)
+
+    async def create(self, record: UserRecord) -> None:
+        if self._db.write(self._create, _user_row(record)) != 1:
+            raise AlreadyExists(record.username)
+
+    async def update(self, record: UserRecord) -> None:
+        params = _user_row(record)
+        params["_pk"] = params.pop("username")
+        self._db.write(self._update, params)
+
+    async def list(self) -> list[UserRecord]:
+        return [_user_record(row) for row in self._db.all(self._list, {})]
+
+
+_KEY_COLS = ("kid", "alg", "use", "private_jwk", "created_at", "active_at", "retired_at", "state")
+
+
+def _key_row(r: ServerKeyRecord) -> dict[str, Any]:
+    return {
+        "kid": r.kid,
+        "alg": r.alg,
+        "use": r.use,
+        "private_jwk": r.private_jwk,
+        "created_at": r.created_at,
+        "active_at": r.active_at,
+        "retired_at": r.retired_at,
+        "state": r.state,
+    }
+
+
+class SqlKeyStore:
+    def __init__(self, db: _Db) -> None:
+        self._db = db
+        t = schema.server_keys
+        self._list = select(*[t.c[name] for name in _KEY_COLS]).order_by(t.c.created_at, t.c.kid)
+        self._add = _insert_new(db, t, "kid")
+        self._update = _update_all(t, "kid")
+
+    async def list(self) -> list[ServerKeyRecord]:
+        return [ServerKeyRecord(*row) for row in self._db.all(self._list, {})]
+
+    async def add(self, record: ServerKeyRecord) -> None:
+        if self._db.write(self._add, _key_row(record)) != 1:
+            raise AlreadyExists(record.kid)
+
+    async def update(self, record: ServerKeyRecord) -> None:
+        params = _key_row(record)
+        params["_pk"] = params.pop("kid")
+        self._db.write(self._update, params)
+
+
+_TOKEN_COLS = (
+    "token_hash",
+    "kind",
+    "client_id",
+    "subject",
+    "scope",
+    "grant_id",
+    "created_at",
+    "expires_at",
+    "revoked_at",
+    "rotated_to",
+    "extra",
+)
+
+
+def _token_row(r: TokenRecord) -> dict[str, Any]:
+    return {
+        "token_hash": r.token_hash,
+        "kind": r.kind,
+        "client_id": r.client_id,
+        "subject": r.subject,
+        "scope": r.scope,
+        "grant_id": r.grant_id,
+        "created_at": r.created_at,
+        "expires_at": r.expires_at,
+        "revoked_at": r.revoked_at,
+        "rotated_to": r.rotated_to,
+        "extra": _dumps(r.extra),
+    }
+
+
+def _token_record(row: AnyRow) -> TokenRecord:
+    h, kind, client_id, subject, scope, grant_id, created, expires, revoked, rotated, extra = row
+    return TokenRecord(
+        h, kind, client_id, subject, scope, grant_id, created, expires, revoked, rotated, _loads(extra)
+    )
+
+
+class SqlTokenStore:
+    def __init__(self, db: _Db) -> None:
+        self._db = db
+        t = schema.tokens
+        cols = [t.c[name] for name in _TOKEN_COLS]
+        now: BindParameter[int] = bindparam("now")
+        unrevoked = t.c.revoked_at.is_(None)
+        self._get = select(*cols).where(t.c.token_hash == bindparam("id"))
+        self._create = _insert_new(db, t, "token_hash")
+        self._revoke = update(t).where(t.c.token_hash == bindparam("id"), unrevoked).values(revoked_at=now)
+        self._revoke_grant = (
+            update(t).where(t.c.grant_id == bindparam("id"), unrevoked).values(revoked_at=now)
+        )
+        self._revoke_client = (
+            update(t).where(t.c.client_id == bindparam("id"), unrevoked).values(revoked_at=now)
+        )
+        self._retire = (
+            update(t)
+            .where(t.c.token_hash == bindparam("id"), unrevoked, t.c.rotated_to.is_(None))
+            .values(revoked_at=now, rotated_to=bindparam("new"))
+        )
+        by_client = select(*cols).where(t.c.client_id == bindparam("id"))
+        order = (t.c.created_at, t.c.token_hash)
+        self._list_all = by_client.order_by(*order)
+        self._list_active = by_client.where(unrevoked, t.c.expires_at > now).order_by(*order)
+
+    async def create(self, record: TokenRecord) -> None:
+        if self._db.write(self._create, _token_row(record)) != 1:
+            raise AlreadyExists("token")
+
+    async def get(self, token_hash: str) -> TokenRecord | None:
+        row = self._db.first(self._get, {"id": token_hash})
+        return None if row is None else _token_record(row)
+
+    async def revoke(self, token_hash: str, now: int) -> bool:
+        return self._db.write(self._revoke, {"id": token_hash, "now": now}) == 1
+
+    async def revoke_grant(self, grant_id: str, now: int) -> int:
+        return self._db.write(self._revoke_grant, {"id": grant_id, "now": now})
+
+    async def revoke_client(self, client_id: str, now: int) -> int:
+        return self._db.write(self._revoke_client, {"id": client_id, "now": now})
+
+    async def rotate(self, old_hash: str, new: TokenRecord, now: int) -> bool:
+        """Retire ``old_hash`` and insert ``new`` in one transaction; only one concurrent caller wins.
+
+        Raises ``AlreadyExists`` (and leaves ``old_hash`` usable) if ``new.token_hash`` is taken.
+        """
+        with self._db.transaction() as conn:
+            retired = conn.execute(self._retire, {"id": old_hash, "new": new.token_hash, "now": now}).rowcount
+            if retired != 1:
+                return False
+            if conn.execute(self._create, _token_row(new)).rowcount != 1:
+                raise AlreadyExists("token")
+        return True
+
+    async def list_for_client(self, client_id: str, *, active_at: int | None = None) -> list[TokenRecord]:
+        if active_at is None:
+            rows = self._db.all(self._list_all, {"id": client_id})
+        else:
+            rows = self._db.all(self._list_active, {"id": client_id, "now": active_at})
+        return [_token_record(row) for row in rows]
+
+
+_GRANT_COLS = (
+    "grant_id",
+    "client_id",
+    "subject",
+    "scope",
+    "created_at",
+    "granted_by",
+    "revoked_at",
+    "revoked_reason",
+)
+
+
+def _grant_row(r: GrantRecord) -> dict[str, Any]:
+    return {
+        "grant_id": r.grant_id,
+        "client_id": r.client_id,
+        "subject": r.subject,
+        "scope": r.scope,
+        "created_at": r.created_at,
+        "granted_by": r.granted_by,
+        "revoked_at": r.revoked_at,
+        "revoked_reason": r.revoked_reason,
+    }
+
+
+class SqlGrantStore:
+    def __init__(self, db: _Db) -> None:
+        self._db = db
+        t = schema.grants
+        cols = [t.c[name] for name in _GRANT_COLS]
+        self._get = select(*cols).where(t.c.grant_id == bindparam("id"))
+        self._create = _insert_new(db, t, "grant_id")
+        self._revoke = (
+            update(t)
+            .where(t.c.grant_id == bindparam("id"), t.c.revoked_at.is_(None))
+            .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+        )
+        by_client = select(*cols).where(t.c.client_id == bindparam("id"))
+        self._list = by_client.order_by(t.c.created_at, t.c.grant_id)
+
+    async def create(self, record: GrantRecord) -> None:
+        if self._db.write(self._create, _grant_row(record)) != 1:
+            raise AlreadyExists(record.grant_id)
+
+    async def get(self, grant_id: str) -> GrantRecord | None:
+        row = self._db.first(self._get, {"id": grant_id})
+        return None if row is None else GrantRecord(*row)
+
+    async def revoke(self, grant_id: str, now: int, reason: str | None = None) -> bool:
+        return self._db.write(self._revoke, {"id": grant_id, "now": now, "reason": reason}) == 1
+
+    async def list_for_client(self, client_id: str) -> list[GrantRecord]:
+        return [GrantRecord(*row) for row in self._db.all(self._list, {"id": client_id})]
+
+
+def _is_memory_sqlite(database: str | None, query: Mapping[str, Any]) -> bool:
+    return database in (None, "", ":memory:") or query.get("mode") == "memory"
+
+
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # driver autocommit: no implicit BEGIN; single statements commit themselves, transactions are explicit
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first, so that switching a fresh file to WAL waits for other processes
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+class SqlStore:
+    """``Store`` over SQL tables (``schema.py``).
+
+    Open it with :meth:`SqlStore.open`, which also configures SQLite connections (autocommit driver mode,
+    WAL, ``busy_timeout``); an engine passed to the constructor directly must be configured the same way.
+    Only SQLite is tested; the statements are written for PostgreSQL as well.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock = time.time,
+        purge_every: int = DEFAULT_PURGE_EVERY,
+    ) -> None:
+        self.engine = engine
+        db = _Db(engine)
+        self._db = db
+        self._ephemeral = SqlEphemeralStore(db, clock, purge_every)
+        # typed as the protocols: ``Store``'s members are mutable attributes, hence invariant
+        self.ephemeral: EphemeralStore = self._ephemeral
+        self.clients: ClientStore = SqlClientStore(db)
+        self.users: UserStore = SqlUserStore(db)
+        self.keys: KeyStore = SqlKeyStore(db)
+        self.tokens: TokenStore = SqlTokenStore(db)
+        self.grants: GrantStore = SqlGrantStore(db)
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        clock: Clock = time.time,
+        create_tables: bool = True,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        purge_every: int = DEFAULT_PURGE_EVERY,
+    ) -> SqlStore:
+        """Open ``sqlite:///path/jarmor.db`` (shared by any number of processes) or ``sqlite://`` (memory)."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            if _is_memory_sqlite(parsed.database, parsed.query):
+                engine = create_engine(
+                    parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
+                )
+            else:
+                engine = create_engine(parsed, connect_args={"check_same_thread": False})
+            event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        else:
+            engine = create_engine(parsed)
+        store = cls(engine, clock=clock, purge_every=purge_every)
+        if create_tables:
+            store.create_tables()
+        return store
+
+    def create_tables(self) -> None:
+        """Create missing tables; safe when several processes open a fresh database at once."""
+        with self._db.transaction() as conn:
+            schema.metadata.create_all(conn)
+
+    async def purge_expired(self) -> int:
+        """Delete expired ephemeral rows now (they are also purged lazily); how many were deleted."""
+        return await self._ephemeral.purge_expired()
+
+    async def close(self) -> None:
+        self._db.close()

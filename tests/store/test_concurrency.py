@@ -1,0 +1,133 @@
+"""Single-use operations under concurrency: asyncio tasks, threads, and separate OS processes."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import threading
+from collections import Counter
+from pathlib import Path
+
+from jarmor.store import Store
+from jarmor.store.sql import SqlStore
+
+from . import _race
+from .conftest import T0
+
+
+async def test_take_50_tasks_one_winner(store: Store) -> None:
+    await store.ephemeral.put("code", "k", b"grant", 60)
+    results = await asyncio.gather(*(store.ephemeral.take("code", "k") for _ in range(50)))
+    assert results.count(b"grant") == 1
+    assert results.count(None) == 49
+
+
+async def test_add_once_50_tasks_one_winner(store: Store) -> None:
+    results = await asyncio.gather(*(store.ephemeral.add_once("jti", "j", 60) for _ in range(50)))
+    assert results.count(True) == 1
+
+
+async def test_rotate_50_tasks_one_winner(store: Store) -> None:
+    await store.tokens.create(_race.refresh_token("old"))
+    results = await asyncio.gather(
+        *(store.tokens.rotate("old", _race.refresh_token(f"new-{i}"), T0 + 1) for i in range(50))
+    )
+    assert results.count(True) == 1
+    winner = results.index(True)
+    old = await store.tokens.get("old")
+    assert old is not None and old.rotated_to == f"new-{winner}"
+
+
+def _thread_race(url: str, shared: SqlStore | None, n_threads: int, n_keys: int) -> list[Counter[str]]:
+    barrier = threading.Barrier(n_threads)
+    took: Counter[str] = Counter()
+    added: Counter[str] = Counter()
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    async def work() -> None:
+        store = shared or SqlStore.open(url)
+        try:
+            barrier.wait()
+            for k in _race.keys(n_keys):
+                t = await store.ephemeral.take("code", k)
+                a = await store.ephemeral.add_once("jti", k, 60)
+                with lock:
+                    took[k] += t is not None
+                    added[k] += a
+        finally:
+            if shared is None:
+                await store.close()
+
+    def main() -> None:
+        try:
+            asyncio.run(work())
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=main) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    return [took, added]
+
+
+async def test_threads_with_own_stores_race_on_one_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jarmor.db'}"
+    setup = SqlStore.open(url)
+    for k in _race.keys(100):
+        await setup.ephemeral.put("code", k, b"v", 60)
+    took, added = await asyncio.to_thread(_thread_race, url, None, 6, 100)
+    await setup.close()
+    assert took == Counter({k: 1 for k in _race.keys(100)})
+    assert added == Counter({k: 1 for k in _race.keys(100)})
+
+
+async def test_threads_sharing_one_store(sql_store: SqlStore) -> None:
+    for k in _race.keys(100):
+        await sql_store.ephemeral.put("code", k, b"v", 10**10)
+    took, added = await asyncio.to_thread(_thread_race, "", sql_store, 6, 100)
+    assert took == Counter({k: 1 for k in _race.keys(100)})
+    assert added == Counter({k: 1 for k in _race.keys(100)})
+
+
+def test_processes_race_on_one_file(tmp_path: Path) -> None:
+    """Separate interpreters, each with its own ``SqlStore`` on one fresh file: every key is won once."""
+    n_procs, n_keys = 4, 200
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(n_procs, timeout=120)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_race.run, args=(url, w, n_keys, barrier, results)) for w in range(n_procs)]
+    for p in procs:
+        p.start()
+    outcomes = dict(results.get(timeout=180) for _ in procs)
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    errors = {w: o["error"] for w, o in outcomes.items() if "error" in o}
+    assert not errors, errors
+
+    everything = set(_race.keys(n_keys))
+    for op in ("took", "added", "rotated"):
+        wins = Counter(k for o in outcomes.values() for k in o[op])
+        assert set(wins) == everything, f"{op}: some keys were never won"
+        assert max(wins.values()) == 1, f"{op}: keys won twice: {[k for k, c in wins.items() if c > 1]}"
+    # every process won something, or the test did not race at all
+    assert sum(1 for o in outcomes.values() if o["took"] or o["added"] or o["rotated"]) >= 2
+
+    async def check() -> None:
+        store = SqlStore.open(url)
+        try:
+            for k in _race.keys(n_keys):
+                old = await store.tokens.get(f"old-{k}")
+                assert old is not None and old.rotated_to is not None
+                assert await store.tokens.get(old.rotated_to) is not None
+                assert await store.ephemeral.get("code", k) is None
+        finally:
+            await store.close()
+
+    asyncio.run(check())

@@ -23,6 +23,7 @@ from jarmor.protocol.context import Settings
 from jarmor.protocol.policy import Policy
 from jarmor.protocol.registration import register
 from jarmor.server.app import JarmorServer, build_routes
+from jarmor.store.base import ServerKeyRecord, TokenRecord
 from jarmor.store.memory import MemoryStore
 
 ISSUER = "http://127.0.0.1:8000"
@@ -39,6 +40,8 @@ def pkce_pair() -> tuple[str, str]:
 @dataclass
 class TestClient:
     """A registered client plus the private key it signs with."""
+
+    __test__ = False
 
     client_id: str
     key: Jwk
@@ -123,9 +126,9 @@ class Kit:
         return self.server.env
 
     async def add_client(
-        self, *, alg: str = "ES256", client_id: str | None = None, **metadata: Any
+        self, *, alg: str = "ES256", client_id: str | None = None, key: Jwk | None = None, **metadata: Any
     ) -> TestClient:
-        key = generate_jwk(alg)
+        key = key or generate_jwk(alg)
         meta: dict[str, Any] = {
             "redirect_uris": [REDIRECT],
             "token_endpoint_auth_method": "private_key_jwt",
@@ -186,10 +189,20 @@ def response_params(r: httpx.Response) -> dict[str, str]:
 async def make_kit(
     *, policy: Policy | None = None, settings: Settings | None = None, auto_approve: str | None = "alice",
     registration_token: str | None = "initial-token",
+    clock: Clock | None = None,
+    reuse_server_keys: bool = False,
 ) -> Kit:
+    """``clock``: share a controllable clock between the server and its store (default: wall clock).
+
+    ``reuse_server_keys``: seed the store with server keys generated once per process (RSA generation costs
+    about half a second per kit); the keys are still loaded and published the normal way.
+    """
     from starlette.applications import Starlette
 
-    store = MemoryStore()
+    store = MemoryStore(clock) if clock is not None else MemoryStore()
+    if reuse_server_keys:
+        for rec in _SERVER_KEYS:
+            await store.keys.add(replace(rec))
     s = settings or Settings()
     if auto_approve:
         s = replace(s, auto_approve=auto_approve)
@@ -197,7 +210,41 @@ async def make_kit(
                           registration_token=registration_token, auto_approve=auto_approve)
     server = JarmorServer(config, store)
     await server.start()
+    if reuse_server_keys and not _SERVER_KEYS:
+        _SERVER_KEYS.extend(await store.keys.list())
+    if clock is not None:
+        server.env.clock = clock
     app = Starlette(routes=build_routes(server))
     app.state.jarmor = server
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER)
     return Kit(server=server, store=store, http=http, config=config)
+
+
+# --- helpers added for the protocol/server test suites --------------------------------------------------
+
+_SERVER_KEYS: list[ServerKeyRecord] = []
+
+
+class Clock:
+    """Wall-clock time plus an offset the test controls (``advance``), for lifetimes and expiry."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+def ephemeral_keys(kit: Kit, namespace: str) -> list[str]:
+    """Live keys in one namespace of the in-memory ephemeral store (PAR entries, codes, jti marks)."""
+    data: dict[tuple[str, str], tuple[bytes, float]] = kit.store.ephemeral._data
+    now = kit.store.ephemeral._clock()
+    return [k for (ns, k), (_v, exp) in data.items() if ns == namespace and exp > now]
+
+
+def all_tokens(kit: Kit) -> list[TokenRecord]:
+    """Every access and refresh token record the server has stored."""
+    return list(kit.store.tokens._data.values())

@@ -7,7 +7,7 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..config import ConfigError, ServerConfig, load_config
 from ..store import Store, open_store
@@ -24,8 +24,11 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default 8000)")
     p.add_argument("--registration-token", metavar="TOKEN", help="initial access token for registration")
-    p.add_argument("--auto-approve", metavar="SUBJECT",
-                   help="skip login and consent, approving as SUBJECT (loopback issuers only)")
+    p.add_argument(
+        "--auto-approve",
+        metavar="SUBJECT",
+        help="skip login and consent, approving as SUBJECT (loopback issuers only)",
+    )
     p.add_argument("--workers", type=int, help="number of worker processes")
     p.add_argument("--redis", metavar="URL", help="Redis URL for short-lived records (optional)")
 
@@ -33,7 +36,16 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
 def config_from(args: argparse.Namespace) -> ServerConfig:
     overrides: dict[str, Any] = {
         name: getattr(args, name, None)
-        for name in ("issuer", "host", "port", "database", "registration_token", "auto_approve", "workers", "redis")
+        for name in (
+            "issuer",
+            "host",
+            "port",
+            "database",
+            "registration_token",
+            "auto_approve",
+            "workers",
+            "redis",
+        )
     }
     try:
         return load_config(args.config, overrides)
@@ -41,7 +53,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         fail(f"configuration error: {exc}")
 
 
-def fail(message: str, code: int = 2) -> Any:
+def fail(message: str, code: int = 2) -> NoReturn:
     print(f"jarmor: {message}", file=sys.stderr)
     raise SystemExit(code)
 
@@ -49,7 +61,7 @@ def fail(message: str, code: int = 2) -> Any:
 def sqlite_path(url: str) -> Path | None:
     if not url.startswith("sqlite:///"):
         return None
-    path = url[len("sqlite:///"):].split("?", 1)[0]
+    path = url[len("sqlite:///") :].split("?", 1)[0]
     return Path(path) if path and path != ":memory:" else None
 
 

@@ -21,7 +21,7 @@ def _load_json(path: str) -> dict[str, Any]:
     try:
         data = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
         return loads_object(data)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         fail(f"cannot read {path}: {exc}")
         raise
 
@@ -74,7 +74,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(run())
-    except (ValueError, Exception) as exc:  # noqa: BLE001
+    except (ValueError, Exception) as exc:
         fail(str(exc))
     print(f"user {args.username} added")
     return 0
@@ -95,10 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_server_options(p)
     p.set_defaults(func=cmd_serve)
 
-    clients = sub.add_parser("clients", help="manage registered clients").add_subparsers(dest="sub", required=True)
+    clients = sub.add_parser("clients", help="manage registered clients").add_subparsers(
+        dest="sub", required=True
+    )
     p = clients.add_parser("add", help="register a client from a metadata JSON file")
     add_state_options(p)
-    p.add_argument("--metadata", required=True, metavar="FILE", help="client metadata (RFC 7591 JSON), - for stdin")
+    p.add_argument(
+        "--metadata", required=True, metavar="FILE", help="client metadata (RFC 7591 JSON), - for stdin"
+    )
     p.add_argument("--client-id", metavar="ID", help="use this client_id instead of a generated one")
     p.set_defaults(func=cmd_clients_add)
 

@@ -38,9 +38,12 @@ def serve(config: ServerConfig, config_path: str | None = None) -> int:
         value = getattr(config, name)
         if value is not None:
             os.environ[var] = str(value)
-    print(f"jarmor: serving {config.issuer} on {config.host}:{config.port} "
-          f"(database {config.database}, {config.workers} worker(s)"
-          f"{', auto-approve as ' + config.auto_approve if config.auto_approve else ''})", flush=True)
+    print(
+        f"jarmor: serving {config.issuer} on {config.host}:{config.port} "
+        f"(database {config.database}, {config.workers} worker(s)"
+        f"{', auto-approve as ' + config.auto_approve if config.auto_approve else ''})",
+        flush=True,
+    )
     uvicorn.run(
         "jarmor.server.asgi:app_from_environment",
         factory=True,

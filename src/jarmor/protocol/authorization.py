@@ -360,6 +360,10 @@ def check_response_mode(st: AuthorizationState) -> None:
         st.target = RedirectTarget(st.redirect_uri or "", mode, st.params.get("state"), st.client.client_id)
     if st.requires(Control.JARM) and not is_jarm(mode):
         raise errors.InvalidRequest(st.missing(Control.JARM, f"response_mode must be one of {', '.join(JARM_MODES)}"))
+    if st.requires(Control.ENCRYPTED_JARM) and st.client.authorization_encryption is None:
+        raise errors.UnauthorizedClient(
+            st.missing(Control.ENCRYPTED_JARM, "the client has not registered authorization_encrypted_response_alg")
+        )
     st.evidence["response_mode"] = mode
 
 
@@ -407,6 +411,33 @@ def check_request_object_policy(st: AuthorizationState) -> None:
         max_age=st.env.settings.request_object_max_age,
         require_nbf=tier.requires(Control.REQUEST_OBJECT_NBF),
     )
+
+
+def check_request_object_encryption(st: AuthorizationState) -> None:
+    """RFC 9101 §4/§6.1: an encrypted request object is required by the tier, or by the client's own
+    registration of ``request_object_encryption_alg`` (stricter than OIDC Registration's MAY: once a client
+    says it encrypts, a plain signed object from it is refused), with exactly the registered alg/enc.
+    """
+    assert st.client is not None
+    ro = st.evidence.get("request_object", {})
+    if not ro.get("signed"):
+        return
+    encrypted = bool(ro.get("encrypted"))
+    registered = st.client.request_object_encryption
+    if st.requires(Control.ENCRYPTED_REQUEST_OBJECT) and not encrypted:
+        raise errors.InvalidRequestObject(
+            st.missing(Control.ENCRYPTED_REQUEST_OBJECT, "encrypt the request object to the server's key")
+        )
+    if registered is None:
+        return
+    if not encrypted:
+        raise errors.InvalidRequestObject(
+            "this client registered request_object_encryption_alg: its request objects must be encrypted"
+        )
+    if (ro.get("enc_alg"), ro.get("enc")) != registered:
+        raise errors.InvalidRequestObject(
+            f"request object must be encrypted with {registered[0]}/{registered[1]} as registered"
+        )
 
 
 def check_client_authentication_for_tier(st: AuthorizationState) -> None:
@@ -490,6 +521,7 @@ AUTHORIZATION_ENDPOINT: Sequence[Step] = (
     check_par_required,
     check_signed_request_object_required,
     check_request_object_policy,
+    check_request_object_encryption,
     check_client_authentication_for_tier,
     check_pkce,
     check_state_and_nonce,
@@ -508,6 +540,7 @@ PAR_ENDPOINT: Sequence[Step] = (
     check_par_required,
     check_signed_request_object_required,
     check_request_object_policy,
+    check_request_object_encryption,
     check_client_authentication_for_tier,
     check_pkce,
     check_state_and_nonce,

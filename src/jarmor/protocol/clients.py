@@ -20,6 +20,9 @@ from . import errors
 from .policy import Control, Policy
 from .vocabulary import (
     AUTH_METHODS,
+    DEFAULT_JWE_ENC,
+    JWE_ALGS_SUPPORTED,
+    JWE_ENCS_SUPPORTED,
     GRANT_TYPES,
     JARM_MODES,
     PLAIN_MODES,
@@ -52,6 +55,8 @@ class Client:
     token_endpoint_auth_signing_alg: str | None
     require_signed_request_object: bool
     require_pushed_authorization_requests: bool
+    request_object_encryption: tuple[str, str] | None = None
+    authorization_encryption: tuple[str, str] | None = None
     secret_hash: str | None = None
     disabled: bool = False
     updated_at: int = 0
@@ -100,10 +105,17 @@ class Client:
             require_pushed_authorization_requests=bool(
                 metadata.get("require_pushed_authorization_requests", False)
             ),
+            request_object_encryption=_pair(metadata, "request_object_encryption"),
+            authorization_encryption=_pair(metadata, "authorization_encrypted_response"),
             secret_hash=secret_hash,
             disabled=disabled,
             updated_at=updated_at,
         )
+
+
+def _pair(metadata: Mapping[str, Any], prefix: str) -> tuple[str, str] | None:
+    alg = metadata.get(f"{prefix}_alg")
+    return (str(alg), str(metadata.get(f"{prefix}_enc") or DEFAULT_JWE_ENC)) if alg else None
 
 
 def hash_secret(secret: str) -> str:
@@ -285,14 +297,34 @@ def validate_client_metadata(
         if value is not None:
             out[name] = value
 
-    for name in (
-        "request_object_encryption_alg",
-        "request_object_encryption_enc",
-        "authorization_encrypted_response_alg",
-        "authorization_encrypted_response_enc",
+    for prefix, alg_name, enc_name in (
+        ("request object", "request_object_encryption_alg", "request_object_encryption_enc"),
+        ("JARM", "authorization_encrypted_response_alg", "authorization_encrypted_response_enc"),
     ):
-        if name in meta:
-            raise _bad(f"{name}: encrypted request objects and responses are not supported yet")
+        alg = _string(meta, alg_name, limit=32)
+        enc = _string(meta, enc_name, limit=32)
+        if enc is not None and alg is None:
+            raise _bad(f"{enc_name} requires {alg_name} (OIDC Registration §2, JARM §3)")
+        if alg is None:
+            continue
+        if alg not in JWE_ALGS_SUPPORTED:
+            raise _bad(f"{alg_name} {alg!r} is not supported; supported: {', '.join(JWE_ALGS_SUPPORTED)}")
+        enc = enc or DEFAULT_JWE_ENC
+        if enc not in JWE_ENCS_SUPPORTED:
+            raise _bad(f"{enc_name} {enc!r} is not supported; supported: {', '.join(JWE_ENCS_SUPPORTED)}")
+        if alg_name.startswith("authorization"):
+            keys = JwkSet.from_dict(out["jwks"]) if "jwks" in out else None
+            try:
+                if keys is None:
+                    raise JoseError("no jwks")
+                keys.select_encryption_key(alg)
+            except JoseError as exc:
+                raise _bad(f"{alg_name} {alg} needs an encryption key (use enc) for it in jwks") from exc
+        out[alg_name], out[enc_name] = alg, enc
+    if tier.requires(Control.ENCRYPTED_REQUEST_OBJECT) and "request_object_encryption_alg" not in out:
+        raise refuse(Control.ENCRYPTED_REQUEST_OBJECT, "register request_object_encryption_alg")
+    if tier.requires(Control.ENCRYPTED_JARM) and "authorization_encrypted_response_alg" not in out:
+        raise refuse(Control.ENCRYPTED_JARM, "register authorization_encrypted_response_alg")
 
     rso = _bool(meta, "require_signed_request_object")
     if tier.requires(Control.SIGNED_REQUEST_OBJECT):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .context import Environment
-from .vocabulary import AUTH_METHODS, GRANT_TYPES, RESPONSE_MODES
+from .vocabulary import AUTH_METHODS, GRANT_TYPES, JWE_ALGS_SUPPORTED, JWE_ENCS_SUPPORTED, RESPONSE_MODES
 
 
 def server_metadata(env: Environment) -> dict[str, Any]:
@@ -36,7 +36,11 @@ def server_metadata(env: Environment) -> dict[str, Any]:
         "require_pushed_authorization_requests": False,
         "require_signed_request_object": False,
         "request_object_signing_alg_values_supported": algs,
+        "request_object_encryption_alg_values_supported": list(JWE_ALGS_SUPPORTED),
+        "request_object_encryption_enc_values_supported": list(JWE_ENCS_SUPPORTED),
         "authorization_signing_alg_values_supported": algs,
+        "authorization_encryption_alg_values_supported": list(JWE_ALGS_SUPPORTED),
+        "authorization_encryption_enc_values_supported": list(JWE_ENCS_SUPPORTED),
         "id_token_signing_alg_values_supported": algs,
         "authorization_response_iss_parameter_supported": True,
         "claims_parameter_supported": False,

@@ -77,7 +77,7 @@ DEFAULT_TIERS: Mapping[str, Tier] = {
 }
 
 # Controls this build can enforce. A tier requiring anything else cannot be assigned to a client.
-IMPLEMENTED_CONTROLS = frozenset(Control) - {Control.ENCRYPTED_REQUEST_OBJECT, Control.ENCRYPTED_JARM}
+IMPLEMENTED_CONTROLS = frozenset(Control)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from ..jose import sign_jws
+from ..jose import JoseError, encrypt_jwe, sign_jws
 from . import errors
 from .clients import Client
 from .context import Environment
@@ -47,12 +47,27 @@ def jarm_claims(env: Environment, client_id: str, params: Mapping[str, str]) -> 
     }
 
 
-def build_jarm(env: Environment, client: Client, params: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
-    """Sign the response parameters as a JARM JWT with the client's registered algorithm (JARM §2.2, §3)."""
+async def build_jarm(
+    env: Environment, client: Client, params: Mapping[str, str]
+) -> tuple[str, dict[str, Any]]:
+    """Sign the response parameters as a JARM JWT with the client's registered algorithm (JARM §2.2, §3),
+    then, when the client registered ``authorization_encrypted_response_alg``, encrypt the signed JWT to the
+    client's encryption key (a Nested JWT, ``cty: JWT``).
+    """
     alg = client.authorization_signed_response_alg
     key = env.keys.signing_key(alg)
     token = sign_jws(jarm_claims(env, client.client_id, params), key, alg)
-    return token, {"jarm": {"signed": True, "alg": alg, "kid": key.kid, "encrypted": False}}
+    evidence: dict[str, Any] = {"signed": True, "alg": alg, "kid": key.kid, "encrypted": False}
+    if client.authorization_encryption is not None:
+        enc_alg, enc = client.authorization_encryption
+        keys = await env.client_keys.keys_for(client)
+        try:
+            recipient = keys.select_encryption_key(enc_alg)
+        except JoseError:
+            recipient = (await env.client_keys.keys_for(client, refresh=True)).select_encryption_key(enc_alg)
+        token = encrypt_jwe(token, recipient, enc_alg, enc, cty="JWT")
+        evidence.update(encrypted=True, enc_alg=enc_alg, enc=enc, enc_kid=recipient.kid)
+    return token, {"jarm": evidence}
 
 
 def _append(uri: str, sep: str, params: Mapping[str, str]) -> str:
@@ -62,7 +77,7 @@ def _append(uri: str, sep: str, params: Mapping[str, str]) -> str:
     return uri + "#" + urlencode(params)
 
 
-def render(
+async def render(
     env: Environment, client: Client | None, target: RedirectTarget, params: Mapping[str, str]
 ) -> tuple[AuthorizationResponse, dict[str, Any]]:
     """Encode ``params`` for ``target`` in its response mode; returns the response and what was applied."""
@@ -74,7 +89,7 @@ def render(
     if is_jarm(mode):
         if client is None:
             raise RuntimeError("JARM needs the client record")
-        token, evidence = build_jarm(env, client, body)
+        token, evidence = await build_jarm(env, client, body)
         body = {"response": token}
         evidence["iss_emitted"] = "jwt"
     else:
@@ -89,7 +104,7 @@ def render(
     raise RuntimeError(f"unresolved response mode {mode!r}")
 
 
-def error_response(
+async def error_response(
     env: Environment, client: Client | None, err: errors.OAuthError
 ) -> tuple[AuthorizationResponse, dict[str, Any]] | None:
     """The redirect carrying ``err`` when it has a verified target, else ``None`` (show an error page)."""
@@ -100,4 +115,7 @@ def error_response(
         params["error_description"] = err.description
     if is_jarm(err.target.response_mode) and client is None:
         return None
-    return render(env, client, err.target, params)
+    try:
+        return await render(env, client, err.target, params)
+    except JoseError:
+        return None  # the client's encryption key is unusable: show the error page instead

@@ -43,8 +43,10 @@ NUMERIC_PARAMETERS: Final = frozenset({"max_age"})
 OBJECT_PARAMETERS: Final = frozenset({"claims"})
 ARRAY_PARAMETERS: Final = frozenset({"authorization_details"})
 
+# JWE for request objects (RFC 9101 §6.1) and JARM (JARM §2.2). RSA1_5, PBES2, dir and A*KW are never offered.
 JWE_ALGS_SUPPORTED: Final = ("ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW", "RSA-OAEP-256")
 JWE_ENCS_SUPPORTED: Final = ("A128GCM", "A256GCM", "A128CBC-HS256", "A256CBC-HS512")
+DEFAULT_JWE_ENC: Final = "A128CBC-HS256"  # OIDC Registration §2 / JARM §3 default for *_enc
 
 
 def resolve_response_mode(mode: str, response_type: str = "code") -> str:

@@ -167,11 +167,11 @@ class JarmorServer:
         try:
             req = await run_checks(AUTHORIZATION_ENDPOINT, st)
         except errors.OAuthError as err:
-            return self.authorization_error(st.client, err)
+            return await self.authorization_error(st.client, err)
         if env.settings.auto_approve:
             return await self.complete(req, env.settings.auto_approve, env.now())
         if "none" in req.prompt:
-            return self.authorization_error(
+            return await self.authorization_error(
                 st.client, errors.LoginRequired("no signed-in session").with_target(req.target())
             )
         interaction = Interaction(request=req, bind=secrets.token_urlsafe(16))
@@ -181,8 +181,8 @@ class JarmorServer:
         self._set_interaction_cookie(response, ia_id, interaction.bind)
         return response
 
-    def authorization_error(self, client: Any, err: errors.OAuthError) -> Response:
-        rendered = error_response(self.env, client, err)
+    async def authorization_error(self, client: Any, err: errors.OAuthError) -> Response:
+        rendered = await error_response(self.env, client, err)
         if rendered is None:
             return self.error_page(err)
         return authorization_http_response(rendered[0])
@@ -202,7 +202,7 @@ class JarmorServer:
         if client is None or client.disabled:
             return self.error_page(errors.InvalidClient("this client has been disabled", status=400))
         issued = await issue_code(env, req, subject=subject, auth_time=auth_time, flow_id=secrets.token_urlsafe(12))
-        rendered, _evidence = render(env, client, req.target(), {"code": issued.code})
+        rendered, _evidence = await render(env, client, req.target(), {"code": issued.code})
         return authorization_http_response(rendered)
 
     # -- login and consent ---------------------------------------------------------------------------
@@ -286,7 +286,7 @@ class JarmorServer:
             ia.attempts += 1
             if ia.attempts >= MAX_LOGIN_ATTEMPTS:
                 await env.store.ephemeral.delete("interaction", ia_id)
-                return self.authorization_error(
+                return await self.authorization_error(
                     client, errors.AccessDenied("too many failed sign-in attempts").with_target(ia.request.target())
                 )
             await env.store.ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
@@ -308,7 +308,7 @@ class JarmorServer:
             return self.error_page(errors.InvalidRequest("this sign-in request was already completed"))
         client = await env.clients.get(ia.request.client_id)
         if form.get("decision") != "approve":
-            return self.authorization_error(
+            return await self.authorization_error(
                 client, errors.AccessDenied("the user denied the request").with_target(ia.request.target())
             )
         response = await self.complete(ia.request, ia.subject, ia.auth_time or env.now())

@@ -18,7 +18,7 @@ from ..store.base import KeyStore, ServerKeyRecord
 from .keyprotect import KeyProtector
 
 DEFAULT_SIGNING_ALGS = ("ES256", "PS256", "RS256", "EdDSA")
-DEFAULT_ENCRYPTION_ALGS = ("ECDH-ES", "RSA-OAEP-256")
+DEFAULT_ENCRYPTION_ALGS = ("ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW", "RSA-OAEP-256")
 SECRET_ALG = "secret"  # symmetric secrets (CSRF/cookie MACs); never published
 
 

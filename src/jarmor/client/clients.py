@@ -1,0 +1,276 @@
+"""``OAuthClient`` (``httpx.Client``) and ``AsyncOAuthClient`` (``httpx.AsyncClient``): thin drivers that
+run the sans-I/O ``ClientCore`` steps. All protocol logic lives in the core; these only move bytes, never
+follow redirects and cap response sizes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import TypeVar, cast
+
+import httpx
+
+from .config import ClientConfig, ResponseMode
+from .core import ClientCore
+from .errors import TransportError
+from .exchange import HttpRequest, HttpResponse, Steps
+from .metadata import ServerMetadata
+from .models import AuthorizationResult, AuthorizationStart, TokenResponse
+from .store import FlowStateStore, MemoryFlowStateStore
+from .trace import TraceHook
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = httpx.Timeout(5.0)
+
+
+def _too_large(request: HttpRequest) -> TransportError:
+    return TransportError(
+        f"{request.hop}: response larger than {request.max_body} bytes",
+        hop=request.hop,
+        reason="response_too_large",
+    )
+
+
+def _check_length(request: HttpRequest, response: httpx.Response) -> None:
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > request.max_body:
+        raise _too_large(request)
+
+
+def _result(response: httpx.Response, body: bytearray) -> HttpResponse:
+    return HttpResponse(
+        status=response.status_code,
+        headers={k.lower(): v for k, v in response.headers.items()},
+        body=bytes(body),
+    )
+
+
+def _send(http: httpx.Client, request: HttpRequest) -> HttpResponse:
+    try:
+        with http.stream(
+            request.method,
+            request.url,
+            headers=list(request.headers),
+            content=request.body,
+            follow_redirects=False,
+        ) as response:
+            _check_length(request, response)
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > request.max_body:
+                    raise _too_large(request)
+            return _result(response, body)
+    except httpx.HTTPError as exc:
+        raise TransportError(f"{request.hop}: {type(exc).__name__}", hop=request.hop) from exc
+
+
+async def _send_async(http: httpx.AsyncClient, request: HttpRequest) -> HttpResponse:
+    try:
+        async with http.stream(
+            request.method,
+            request.url,
+            headers=list(request.headers),
+            content=request.body,
+            follow_redirects=False,
+        ) as response:
+            _check_length(request, response)
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > request.max_body:
+                    raise _too_large(request)
+            return _result(response, body)
+    except httpx.HTTPError as exc:
+        raise TransportError(f"{request.hop}: {type(exc).__name__}", hop=request.hop) from exc
+
+
+def _core(
+    config: ClientConfig, store: FlowStateStore | None, clock: Callable[[], float], trace: TraceHook | None
+) -> ClientCore:
+    return ClientCore(
+        config, store=store if store is not None else MemoryFlowStateStore(), clock=clock, trace=trace
+    )
+
+
+class OAuthClient:
+    """A relying party of one authorization server, over ``httpx.Client``.
+
+    ``store`` keeps pending flows (default: in memory, single process). ``trace`` receives
+    ``(hop, details)`` for every hop (see ``jarmor.client.trace``). ``http`` may be supplied (e.g. with a
+    custom transport); it is then not closed by ``close()``.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        http: httpx.Client | None = None,
+        store: FlowStateStore | None = None,
+        clock: Callable[[], float] = time.time,
+        trace: TraceHook | None = None,
+    ) -> None:
+        self.core = _core(config, store, clock, trace)
+        self._http = http if http is not None else httpx.Client(timeout=DEFAULT_TIMEOUT)
+        self._owns_http = http is None
+
+    def _run(self, steps: Steps[T]) -> T:
+        try:
+            request = next(steps)
+            while True:
+                try:
+                    response = _send(self._http, request)
+                except TransportError as exc:
+                    request = steps.throw(exc)
+                else:
+                    request = steps.send(response)
+        except StopIteration as done:
+            return cast(T, done.value)
+        finally:
+            steps.close()  # on cancellation or a foreign error, unwind the core's pending step
+
+    @property
+    def config(self) -> ClientConfig:
+        return self.core.config
+
+    @property
+    def metadata(self) -> ServerMetadata | None:
+        return self.core.metadata
+
+    def discover(self) -> ServerMetadata:
+        return self._run(self.core.discover())
+
+    def start_authorization(
+        self,
+        *,
+        scope: str,
+        response_mode: ResponseMode = "jwt",
+        use_par: bool = True,
+        encrypt_request: bool = False,
+        extra: Mapping[str, object] | None = None,
+    ) -> AuthorizationStart:
+        return self._run(
+            self.core.start_authorization(
+                scope=scope,
+                response_mode=response_mode,
+                use_par=use_par,
+                encrypt_request=encrypt_request,
+                extra=extra,
+            )
+        )
+
+    def handle_callback(
+        self, response: Mapping[str, str] | str, *, expected_state: str | None = None
+    ) -> AuthorizationResult:
+        return self._run(self.core.handle_callback(response, expected_state=expected_state))
+
+    def exchange_code(self, result: AuthorizationResult) -> TokenResponse:
+        return self._run(self.core.exchange_code(result))
+
+    def refresh(self, refresh_token: str, *, scope: str | None = None) -> TokenResponse:
+        return self._run(self.core.refresh(refresh_token, scope=scope))
+
+    def client_credentials(self, scope: str | None = None) -> TokenResponse:
+        return self._run(self.core.client_credentials(scope))
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> OAuthClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncOAuthClient:
+    """``OAuthClient`` over ``httpx.AsyncClient``; the same core, the same checks, ``await``-able methods."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        http: httpx.AsyncClient | None = None,
+        store: FlowStateStore | None = None,
+        clock: Callable[[], float] = time.time,
+        trace: TraceHook | None = None,
+    ) -> None:
+        self.core = _core(config, store, clock, trace)
+        self._http = http if http is not None else httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+        self._owns_http = http is None
+
+    async def _run(self, steps: Steps[T]) -> T:
+        try:
+            request = next(steps)
+            while True:
+                try:
+                    response = await _send_async(self._http, request)
+                except TransportError as exc:
+                    request = steps.throw(exc)
+                else:
+                    request = steps.send(response)
+        except StopIteration as done:
+            return cast(T, done.value)
+        finally:
+            steps.close()  # on cancellation or a foreign error, unwind the core's pending step
+
+    @property
+    def config(self) -> ClientConfig:
+        return self.core.config
+
+    @property
+    def metadata(self) -> ServerMetadata | None:
+        return self.core.metadata
+
+    async def discover(self) -> ServerMetadata:
+        return await self._run(self.core.discover())
+
+    async def start_authorization(
+        self,
+        *,
+        scope: str,
+        response_mode: ResponseMode = "jwt",
+        use_par: bool = True,
+        encrypt_request: bool = False,
+        extra: Mapping[str, object] | None = None,
+    ) -> AuthorizationStart:
+        return await self._run(
+            self.core.start_authorization(
+                scope=scope,
+                response_mode=response_mode,
+                use_par=use_par,
+                encrypt_request=encrypt_request,
+                extra=extra,
+            )
+        )
+
+    async def handle_callback(
+        self, response: Mapping[str, str] | str, *, expected_state: str | None = None
+    ) -> AuthorizationResult:
+        return await self._run(self.core.handle_callback(response, expected_state=expected_state))
+
+    async def exchange_code(self, result: AuthorizationResult) -> TokenResponse:
+        return await self._run(self.core.exchange_code(result))
+
+    async def refresh(self, refresh_token: str, *, scope: str | None = None) -> TokenResponse:
+        return await self._run(self.core.refresh(refresh_token, scope=scope))
+
+    async def client_credentials(self, scope: str | None = None) -> TokenResponse:
+        return await self._run(self.core.client_credentials(scope))
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncOAuthClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

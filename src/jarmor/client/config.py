@@ -1,0 +1,188 @@
+"""The client's registration as the library needs it: identifiers, keys and the algorithms it registered.
+
+Every algorithm here must equal what the client registered at the authorization server; responses that use
+another algorithm are refused (C2, C6, C14, C23), so there is no "accept any of" list to misconfigure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+from urllib.parse import urlsplit
+
+from jarmor.jose import CONTENT_ENCRYPTION_ALGS, KEY_MANAGEMENT_ALGS, SIGNING_ALGS, Jwk, JwkSet
+
+from .errors import ConfigurationError
+
+ResponseMode = Literal["jwt", "query.jwt", "fragment.jwt", "form_post.jwt", "query", "fragment", "form_post"]
+AuthMethod = Literal["private_key_jwt", "client_secret_basic", "client_secret_post"]
+
+RESPONSE_MODES: frozenset[str] = frozenset(get_args(ResponseMode))
+JARM_MODES: frozenset[str] = frozenset({"jwt", "query.jwt", "fragment.jwt", "form_post.jwt"})
+AUTH_METHODS: frozenset[str] = frozenset(get_args(AuthMethod))
+
+# Where each response mode delivers its parameters (JARM §2.3; OAuth 2.0 Form Post Response Mode).
+MODE_CHANNEL: dict[str, str] = {
+    "jwt": "query",
+    "query.jwt": "query",
+    "query": "query",
+    "fragment.jwt": "fragment",
+    "fragment": "fragment",
+    "form_post.jwt": "form",
+    "form_post": "form",
+}
+
+DEFAULT_JWE_ENC = "A128CBC-HS256"  # OIDC Registration / JARM §3: default of *_encrypted_response_enc
+_NEVER = frozenset({"none", "RSA1_5", "HS256", "HS384", "HS512", "dir"})
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: object, *, what: str, allow_insecure_http: bool, error: type[Exception]) -> str:
+    """An absolute https URL without fragment; http only to a loopback host when explicitly allowed."""
+    if not isinstance(url, str) or not url or len(url) > 2048:
+        raise error(f"{what} must be a non-empty URL string")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError as exc:
+        raise error(f"{what} is not a valid URL") from exc
+    if parts.fragment or "#" in url:
+        raise error(f"{what} must not contain a fragment")
+    if not host:
+        raise error(f"{what} must be an absolute URL")
+    if parts.scheme == "https":
+        return url
+    if parts.scheme == "http" and allow_insecure_http and is_loopback_host(host):
+        return url
+    raise error(f"{what} must use https")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConfig:
+    """A registered client of one authorization server (``issuer``).
+
+    ``signing_key`` signs request objects (C14) and ``private_key_jwt`` assertions (C20).
+    ``decryption_keys`` hold the private ``use=enc`` keys for encrypted JARM responses (C2).
+    Lifetimes and skews are seconds.
+    """
+
+    issuer: str
+    client_id: str
+    redirect_uri: str
+    signing_key: Jwk
+    signing_alg: str = "ES256"
+    request_object_signing_alg: str | None = None
+    request_object_encryption_alg: str | None = None
+    request_object_encryption_enc: str | None = None
+    request_object_typ: str | None = "oauth-authz-req+jwt"
+    decryption_keys: JwkSet | None = None
+    authorization_signed_response_alg: str = "ES256"
+    authorization_encrypted_response_alg: str | None = None
+    authorization_encrypted_response_enc: str | None = None
+    id_token_signed_response_alg: str = "ES256"
+    token_endpoint_auth_method: AuthMethod = "private_key_jwt"
+    client_secret: str | None = field(default=None, repr=False)
+    clock_skew: int = 30
+    request_object_lifetime: int = 300
+    client_assertion_lifetime: int = 60
+    flow_lifetime: int = 600
+    max_response_lifetime: int = 600
+    max_id_token_age: int = 600
+    jwks_refetch_interval: int = 60
+    jwks_max_age: int = 3600
+    allow_insecure_http: bool = False
+
+    def __post_init__(self) -> None:
+        check_url(
+            self.issuer, what="issuer", allow_insecure_http=self.allow_insecure_http, error=ConfigurationError
+        )
+        if urlsplit(self.issuer).query:
+            raise ConfigurationError("issuer must not contain a query component (RFC 8414 §2)")
+        check_url(
+            self.redirect_uri,
+            what="redirect_uri",
+            allow_insecure_http=self.allow_insecure_http,
+            error=ConfigurationError,
+        )
+        if not isinstance(self.client_id, str) or not self.client_id or len(self.client_id) > 256:
+            raise ConfigurationError("client_id must be a non-empty string")
+        for alg in (
+            self.signing_alg,
+            self.effective_request_object_signing_alg,
+            self.authorization_signed_response_alg,
+            self.id_token_signed_response_alg,
+        ):
+            if alg in _NEVER or alg not in SIGNING_ALGS:
+                raise ConfigurationError(f"signature algorithm {alg!r} is not allowed")
+        if not self.signing_key.is_private:
+            raise ConfigurationError("signing_key must be a private key")
+        for alg in (self.signing_alg, self.effective_request_object_signing_alg):
+            if not self.signing_key.fits_signing_alg(alg):
+                raise ConfigurationError(f"signing_key {self.signing_key.kid!r} cannot sign with {alg}")
+        self._check_encryption(
+            "request_object_encryption",
+            self.request_object_encryption_alg,
+            self.request_object_encryption_enc,
+        )
+        self._check_encryption(
+            "authorization_encrypted_response",
+            self.authorization_encrypted_response_alg,
+            self.authorization_encrypted_response_enc,
+        )
+        if self.authorization_encrypted_response_alg is not None:
+            keys = self.decryption_keys
+            alg = self.authorization_encrypted_response_alg
+            if keys is None or not any(k.is_private and k.fits_encryption_alg(alg) for k in keys.keys):
+                raise ConfigurationError(f"decryption_keys hold no private key for {alg}")
+        if self.token_endpoint_auth_method not in AUTH_METHODS:
+            raise ConfigurationError(
+                f"unsupported token_endpoint_auth_method {self.token_endpoint_auth_method!r}"
+            )
+        if self.token_endpoint_auth_method != "private_key_jwt" and not self.client_secret:
+            raise ConfigurationError(f"{self.token_endpoint_auth_method} needs client_secret")
+        if not 0 <= self.clock_skew <= 300:
+            raise ConfigurationError("clock_skew must be between 0 and 300 seconds")
+        if not 1 <= self.request_object_lifetime <= 3600:
+            raise ConfigurationError("request_object_lifetime must be 1..3600 s (FAPI1 5.2.3-11)")
+        if not 1 <= self.client_assertion_lifetime <= 300:
+            raise ConfigurationError("client_assertion_lifetime must be 1..300 s")
+        for name in ("flow_lifetime", "max_response_lifetime", "max_id_token_age", "jwks_max_age"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{name} must be positive")
+        if self.jwks_refetch_interval < 0:
+            raise ConfigurationError("jwks_refetch_interval must not be negative")
+
+    @staticmethod
+    def _check_encryption(name: str, alg: str | None, enc: str | None) -> None:
+        if alg is None:
+            if enc is not None:
+                raise ConfigurationError(f"{name}_enc requires {name}_alg (OIDC Registration §2)")
+            return
+        if alg in _NEVER or alg not in KEY_MANAGEMENT_ALGS:
+            raise ConfigurationError(f"{name}_alg {alg!r} is not allowed")
+        if enc is not None and enc not in CONTENT_ENCRYPTION_ALGS:
+            raise ConfigurationError(f"{name}_enc {enc!r} is not allowed")
+
+    @property
+    def effective_request_object_signing_alg(self) -> str:
+        return self.request_object_signing_alg or self.signing_alg
+
+    @property
+    def effective_request_object_encryption_enc(self) -> str:
+        return self.request_object_encryption_enc or DEFAULT_JWE_ENC
+
+    @property
+    def effective_authorization_encrypted_response_enc(self) -> str:
+        return self.authorization_encrypted_response_enc or DEFAULT_JWE_ENC

@@ -1,0 +1,66 @@
+"""Plain values handed to and returned by the client: the stored flow, and what each step produces."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class FlowState:
+    """Per-authorization-request context, saved when the request is sent (JARM §2.4 "Assumption", C12).
+
+    The callback is judged against this record only: the issuer, client and keys come from here, never
+    from the response.
+    """
+
+    issuer: str
+    client_id: str
+    state: str
+    nonce: str | None
+    code_verifier: str = field(repr=False)
+    redirect_uri: str
+    response_mode: str
+    scope: str
+    created_at: int
+    expires_at: int
+
+    @property
+    def openid(self) -> bool:
+        return "openid" in self.scope.split()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationStart:
+    """Where to send the user agent. ``state`` lets the application bind the flow to its session."""
+
+    url: str
+    state: str
+    expires_at: int
+    request_uri: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationResult:
+    """A validated authorization response: the code may now be redeemed at the flow's token endpoint."""
+
+    code: str = field(repr=False)
+    flow: FlowState
+    response_mode: str
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponse:
+    """A token endpoint response (RFC 6749 §5.1). ``token_type`` is normalised to ``Bearer`` (C24)."""
+
+    access_token: str = field(repr=False)
+    token_type: str
+    expires_in: int | None
+    expires_at: int | None
+    scope: str | None
+    refresh_token: str | None = field(default=None, repr=False)
+    id_token: str | None = field(default=None, repr=False)
+    id_token_claims: Mapping[str, Any] | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)

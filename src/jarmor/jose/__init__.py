@@ -1,4 +1,7 @@
-"""The only package that imports the JOSE library. Everything is strict by default; see ``tokens``."""
+"""The only package that imports the JOSE library. Everything is strict by default; see ``tokens``.
+
+``jarmor.jose.testing`` (not imported here) builds hostile tokens and measures their cost, for tests.
+"""
 
 from .algorithms import CONTENT_ENCRYPTION_ALGS, KEY_MANAGEMENT_ALGS, SIGNING_ALGS
 from .errors import (

@@ -1,45 +1,88 @@
 """Compact JWS/JWE: sign, verify, encrypt, decrypt — each with an explicit allowlist and size limits.
 
-Before joserfc sees a token, its header is decoded here with strict base64url and strict JSON, and refused
-when it names an algorithm outside the caller's allowlist, carries ``crit``, ``b64`` or ``zip``
-(RFC 7515 §4.1.11, RFC 7797, RFC 7516 §4.1.3), or an unexpected ``typ`` (RFC 8725 §3.11).
+A token is refused before any cryptography unless it is a ``str`` of the compact form (RFC 7515 §7.1,
+RFC 7516 §7.1: 3 or 5 dot-separated canonical base64url segments, JSON serializations never), its protected
+header decodes with strict base64url and strict JSON, names an algorithm in the caller's allowlist, and
+carries no ``crit``, ``b64`` or ``zip`` (RFC 7515 §4.1.11, RFC 7797, RFC 7516 §4.1.3, RFC 8725 §3.6) and the
+expected ``typ`` (RFC 8725 §3.11). Header members this layer does not understand are ignored (RFC 7515 §4);
+keys named or embedded in a header (``jwk``, ``jku``, ``x5u``, ``x5c``) are never used (RFC 8725 §3.10).
+
+JWS signatures are checked here with the JOSE library's algorithm primitives (``verify_signature``) over the
+exact bytes received, so the claims returned are parsed from exactly the bytes that were verified. JWE
+decryption is delegated to the JOSE library after every segment, length and the ``epk`` have been checked.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import math
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from joserfc import jwe as _jwe
-from joserfc import jws as _jws
 from joserfc.errors import JoseError as _LibError
+from joserfc.jwa import JWSAlgModel
+from joserfc.jws import JWSRegistry
 
 from .algorithms import CONTENT_ENCRYPTION_ALGS, FORBIDDEN, KEY_MANAGEMENT_ALGS, SIGNING_ALGS
+from .b64 import b64url_decode, b64url_encode
 from .errors import (
     AlgorithmNotAllowed,
     BadSignature,
     DecryptionFailed,
+    InvalidKey,
     JoseError,
     KeyNotFound,
     MalformedToken,
     TokenTooLarge,
     UnsupportedHeader,
 )
-from .keys import Jwk, JwkSet
+from .keys import Jwk, JwkSet, import_jwk, valid_kid, x25519_agreement_ok
 from .strictjson import loads_object
 
-MAX_TOKEN_LENGTH = 64 * 1024
-MAX_HEADER_LENGTH = 4096
-_B64URL = re.compile(rb"^[A-Za-z0-9_-]*$")
+__all__ = [
+    "MAX_HEADER_LENGTH",
+    "MAX_TOKEN_LENGTH",
+    "DecryptedJwe",
+    "VerifiedJws",
+    "b64url_decode",
+    "b64url_encode",
+    "decrypt_jwe",
+    "encrypt_jwe",
+    "is_jwe",
+    "peek_claims",
+    "peek_header",
+    "sign_jws",
+    "split_token",
+    "verify_jws",
+    "verify_signature",
+]
 
-# Header members that must never influence processing. They are ignored for key selection; ``crit``,
-# ``b64`` and ``zip`` are refused outright because honouring them changes what is verified.
-_REFUSED_MEMBERS = ("crit", "b64", "zip")
+MAX_TOKEN_LENGTH: Final = 64 * 1024
+MAX_HEADER_LENGTH: Final = 4096
+_COMPACT: Final = re.compile(r"[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){2}(?:(?:\.[A-Za-z0-9_-]*){2})?")
+
+# Header members refused outright because honouring them changes what is verified or decrypted.
+_REFUSED_MEMBERS: Final = ("crit", "b64", "zip")
+# Members a caller may not set through ``sign_jws(extra_header=...)``: the layer sets them or refuses them.
+_RESERVED_SIGN_MEMBERS: Final = frozenset({"alg", "kid", "typ", "crit", "b64", "zip", "enc"})
+
+# The JOSE library's primitive for each signing algorithm jarmor allows (its registry holds more).
+_SIGNERS: Final[dict[str, JWSAlgModel]] = {name: JWSRegistry.algorithms[name] for name in SIGNING_ALGS}
+_FIXED_SIGNATURE_LENGTH: Final = {"ES256": 64, "ES384": 96, "ES512": 132, "EdDSA": 64, "Ed25519": 64}
+
+# Content encryption: (IV bytes, tag bytes, CEK bytes) per RFC 7518 §5.2.3-§5.2.5 and §5.3.
+_ENC_SIZES: Final[dict[str, tuple[int, int, int]]] = {
+    "A128GCM": (12, 16, 16),
+    "A192GCM": (12, 16, 24),
+    "A256GCM": (12, 16, 32),
+    "A128CBC-HS256": (16, 16, 32),
+    "A192CBC-HS384": (16, 24, 48),
+    "A256CBC-HS512": (16, 32, 64),
+}
+_KW_OVERHEAD: Final = 8  # RFC 3394: the wrapped key is 8 bytes longer than the key
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,39 +99,28 @@ class DecryptedJwe:
     key: Jwk
 
 
-def b64url_decode(segment: str | bytes) -> bytes:
-    """Strict base64url without padding (RFC 7515 §2): other alphabets, padding and stray bits are refused."""
-    raw = segment.encode("ascii") if isinstance(segment, str) else segment
-    if not _B64URL.match(raw) or len(raw) % 4 == 1:
-        raise MalformedToken("invalid base64url segment")
-    try:
-        decoded = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedToken("invalid base64url segment") from exc
-    if base64.urlsafe_b64encode(decoded).rstrip(b"=") != raw:
-        raise MalformedToken("non-canonical base64url segment")
-    return decoded
-
-
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+def _check_allowlist(names: Collection[str], what: str) -> None:
+    """An allowlist is a collection of names; a bare string would make ``in`` a substring test."""
+    if isinstance(names, str | bytes) or not isinstance(names, Collection):
+        raise TypeError(f"{what} must be a collection of algorithm names, not {type(names).__name__}")
 
 
 def split_token(token: object, *, max_length: int = MAX_TOKEN_LENGTH) -> list[str]:
+    """Split a compact JWS (3 parts) or JWE (5 parts); refuse anything else before decoding a byte."""
     if not isinstance(token, str):
         raise MalformedToken("token must be a string")
     if len(token) > max_length:
         raise TokenTooLarge(f"token longer than {max_length} characters")
-    if not token.isascii():
-        raise MalformedToken("token contains non-ASCII characters")
-    parts = token.split(".")
-    if len(parts) not in (3, 5):
-        raise MalformedToken("token is neither a compact JWS (3 parts) nor a compact JWE (5 parts)")
-    return parts
+    if not token.isascii() or _COMPACT.fullmatch(token) is None:
+        raise MalformedToken(
+            "token is neither a compact JWS (3 parts) nor a compact JWE (5 parts) of base64url segments"
+        )
+    return token.split(".")
 
 
-def is_jwe(token: str) -> bool:
-    return token.count(".") == 4
+def is_jwe(token: object) -> bool:
+    """True for something shaped like a compact JWE (5 segments); says nothing about validity."""
+    return isinstance(token, str) and token.count(".") == 4
 
 
 def _header(segment: str) -> dict[str, Any]:
@@ -108,7 +140,7 @@ def peek_claims(token: object, *, max_length: int = MAX_TOKEN_LENGTH) -> dict[st
     """The payload of a compact JWS, parsed strictly but NOT verified (for choosing an error channel only)."""
     parts = split_token(token, max_length=max_length)
     if len(parts) != 3:
-        raise MalformedToken("not a JWS")
+        raise MalformedToken("not a JWS", reason="unexpected_jwe")
     return loads_object(b64url_decode(parts[1]))
 
 
@@ -116,11 +148,15 @@ def _check_common(header: Mapping[str, Any]) -> None:
     for member in _REFUSED_MEMBERS:
         if member in header:
             raise UnsupportedHeader(f"header parameter {member!r} is not accepted", reason=f"header_{member}")
+    if "kid" in header and not valid_kid(header["kid"]):
+        raise MalformedToken("kid must be a non-empty string of at most 256 characters", reason="bad_kid")
 
 
 def _check_typ(header: Mapping[str, Any], typ: Collection[str] | None, typ_required: bool) -> None:
     if typ is None:
         return
+    if isinstance(typ, str):
+        raise TypeError("typ must be a collection of accepted values, not a string")
     value = header.get("typ")
     if value is None:
         if typ_required:
@@ -131,16 +167,77 @@ def _check_typ(header: Mapping[str, Any], typ: Collection[str] | None, typ_requi
     normalized = value.lower()
     if normalized.startswith("application/"):
         normalized = normalized[len("application/") :]
-    if normalized not in {t.lower() for t in typ}:
+    if normalized not in {t.lower().removeprefix("application/") for t in typ}:
         raise UnsupportedHeader(f"unexpected typ {value!r}", reason="typ")
 
 
 def _reject_alg(alg: object, allowed: Collection[str], known: Collection[str]) -> str:
     if not isinstance(alg, str):
         raise AlgorithmNotAllowed("alg header missing or not a string")
-    if alg in FORBIDDEN or alg.lower() == "none" or alg not in allowed or alg not in known:
-        raise AlgorithmNotAllowed(f"algorithm {alg!r} is not allowed here")
+    if alg in FORBIDDEN or alg.strip().lower() == "none" or alg not in allowed or alg not in known:
+        raise AlgorithmNotAllowed(f"algorithm {alg[:32]!r} is not allowed here")
     return alg
+
+
+def _signature_length(key: Jwk, alg: str) -> int:
+    fixed = _FIXED_SIGNATURE_LENGTH.get(alg)
+    if fixed is not None:
+        return fixed
+    return key.modulus_bytes
+
+
+def verify_signature(key: Jwk, alg: str, signing_input: bytes, signature: bytes) -> bool:
+    """Verify a raw JWS signature (RFC 7515 §5.2 step 8) with one key; the primitive under ``verify_jws``.
+
+    ``signature`` is the decoded third segment: R‖S of the curve's fixed width for ES* (RFC 7518 §3.4; a DER
+    encoding or any other length is refused), the modulus width for RS*/PS*, 64 bytes for EdDSA. Returns
+    ``False`` for a bad signature; raises ``AlgorithmNotAllowed`` for an algorithm jarmor never accepts and
+    ``KeyNotFound`` (``key_mismatch``) when the key is not bound to ``alg`` (RFC 8725 §3.1).
+    """
+    if alg not in SIGNING_ALGS or alg in FORBIDDEN:
+        raise AlgorithmNotAllowed(f"algorithm {alg[:32]!r} is not allowed here")
+    if not key.fits_signing_alg(alg):
+        raise KeyNotFound(f"key {key.kid!r} cannot verify {alg}", reason="key_mismatch")
+    if not isinstance(signature, bytes) or len(signature) != _signature_length(key, alg):
+        return False
+    model = _SIGNERS[alg]
+    try:
+        model.check_key(key.key)
+        return bool(model.verify(bytes(signing_input), signature, key.key))
+    except (_LibError, ValueError, TypeError, OverflowError):
+        return False
+
+
+def _verify_compact(
+    token: object,
+    keys: JwkSet,
+    *,
+    algorithms: Collection[str],
+    typ: Collection[str] | None = None,
+    typ_required: bool = False,
+    max_length: int = MAX_TOKEN_LENGTH,
+) -> tuple[dict[str, Any], bytes, Jwk]:
+    """Verify a compact JWS and return (header, payload bytes, key) without interpreting the payload."""
+    _check_allowlist(algorithms, "algorithms")
+    parts = split_token(token, max_length=max_length)
+    if len(parts) != 3:
+        raise MalformedToken("expected a signed JWT (JWS), got an encrypted one", reason="unexpected_jwe")
+    header_segment, payload_segment, signature_segment = parts
+    header = _header(header_segment)
+    alg = _reject_alg(header.get("alg"), algorithms, SIGNING_ALGS)
+    _check_common(header)
+    _check_typ(header, typ, typ_required)
+    if not payload_segment:
+        raise MalformedToken("empty payload (detached content is not supported)", reason="empty_payload")
+    if not signature_segment:
+        raise BadSignature("empty signature", reason="missing_signature")
+    payload = b64url_decode(payload_segment)
+    signature = b64url_decode(signature_segment)
+    key = keys.select_verification_key(alg, header.get("kid"))
+    signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
+    if not verify_signature(key, alg, signing_input, signature):
+        raise BadSignature("signature verification failed")
+    return header, payload, key
 
 
 def verify_jws(
@@ -154,29 +251,35 @@ def verify_jws(
 ) -> VerifiedJws:
     """Verify a compact JWS with one key of ``keys`` chosen by ``kid``/``alg``; return header and claims.
 
-    ``typ``: the accepted ``typ`` values (case-insensitive, ``application/`` prefix optional, RFC 8725 §3.11);
-    a token with another ``typ`` is refused. ``None`` skips the check.
+    ``algorithms``: the caller's allowlist (never derived from the token). ``typ``: the accepted ``typ``
+    values (case-insensitive, ``application/`` prefix optional, RFC 8725 §3.11); a token with another
+    ``typ`` is refused. ``None`` skips the check. The claims must be a strict JSON object.
     """
-    parts = split_token(token, max_length=max_length)
-    if len(parts) != 3:
-        raise MalformedToken("expected a signed JWT (JWS), got an encrypted one", reason="unexpected_jwe")
-    if not parts[2]:
-        raise BadSignature("empty signature")
-    header = _header(parts[0])
-    alg = _reject_alg(header.get("alg"), algorithms, SIGNING_ALGS)
-    _check_common(header)
-    _check_typ(header, typ, typ_required)
-    key = keys.select_verification_key(alg, header.get("kid"))
+    header, payload, key = _verify_compact(
+        token, keys, algorithms=algorithms, typ=typ, typ_required=typ_required, max_length=max_length
+    )
+    return VerifiedJws(header=header, claims=loads_object(payload), key=key)
+
+
+def _check_finite(value: Any) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise MalformedToken("cannot encode a non-finite number", reason="unserializable")
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+
+
+def _dumps(value: Mapping[str, Any]) -> bytes:
+    """JSON for a header or claims set: refuse what strict parsing would refuse (NaN, huge integers)."""
+    _check_finite(value)
     try:
-        result = _jws.deserialize_compact(str(token), key.key, algorithms=[alg])
-    except _LibError as exc:
-        if "signature" in str(exc).lower() or exc.__class__.__name__ == "BadSignatureError":
-            raise BadSignature("signature verification failed") from exc
-        raise MalformedToken(f"token refused: {exc.__class__.__name__}") from exc
-    except (ValueError, TypeError) as exc:
-        raise MalformedToken("token refused") from exc
-    claims = loads_object(result.payload)
-    return VerifiedJws(header=header, claims=claims, key=key)
+        return orjson.dumps(dict(value))
+    except (orjson.JSONEncodeError, TypeError, ValueError) as exc:
+        raise MalformedToken(f"cannot encode as JSON: {exc}", reason="unserializable") from exc
 
 
 def sign_jws(
@@ -187,17 +290,47 @@ def sign_jws(
     typ: str | None = None,
     extra_header: Mapping[str, Any] | None = None,
 ) -> str:
-    """Sign ``claims`` as a compact JWS; the header always names the key (``kid``)."""
+    """Sign ``claims`` as a compact JWS; the header always names the key (``kid``).
+
+    ``extra_header`` may add members but not set ``alg``, ``kid``, ``typ``, ``crit``, ``b64``, ``zip`` or
+    ``enc``: a token this layer signs is one it would accept.
+    """
     if alg not in SIGNING_ALGS or alg in FORBIDDEN:
         raise AlgorithmNotAllowed(f"cannot sign with {alg!r}")
     if not key.fits_signing_alg(alg) or not key.is_private:
-        raise KeyNotFound(f"key {key.kid!r} cannot sign with {alg}")
+        raise KeyNotFound(f"key {key.kid!r} cannot sign with {alg}", reason="key_mismatch")
     header: dict[str, Any] = {"alg": alg, "kid": key.kid}
     if typ:
         header["typ"] = typ
     if extra_header:
+        reserved = _RESERVED_SIGN_MEMBERS & set(extra_header)
+        if reserved:
+            raise UnsupportedHeader(f"extra_header may not set {sorted(reserved)}", reason="reserved_header")
         header.update(extra_header)
-    return str(_jws.serialize_compact(header, orjson.dumps(dict(claims)), key.key, algorithms=[alg]))
+    header_segment = b64url_encode(_dumps(header))
+    if len(header_segment) > MAX_HEADER_LENGTH:
+        raise TokenTooLarge("protected header too large")
+    payload_segment = b64url_encode(_dumps(claims))
+    signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
+    model = _SIGNERS[alg]
+    try:
+        model.check_key(key.key)
+        signature = model.sign(signing_input, key.key)
+    except (_LibError, ValueError, TypeError) as exc:  # pragma: no cover - fits_signing_alg checked above
+        raise KeyNotFound(f"key {key.kid!r} cannot sign with {alg}", reason="key_mismatch") from exc
+    token = f"{header_segment}.{payload_segment}.{b64url_encode(signature)}"
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenTooLarge(f"signed token longer than {MAX_TOKEN_LENGTH} characters")
+    return token
+
+
+def _jwe_registry(alg: str, enc: str) -> _jwe.JWERegistry:
+    """A registry allowing exactly ``alg`` and ``enc``, with jarmor's size limits (not the library's)."""
+    registry = _jwe.JWERegistry(algorithms=[alg, enc], strict_check_header=False)
+    registry.max_protected_header_length = MAX_HEADER_LENGTH
+    registry.max_encrypted_key_length = 2048  # base64url of an 8192-bit RSA-OAEP encrypted key is 1366
+    registry.max_ciphertext_length = MAX_TOKEN_LENGTH
+    return registry
 
 
 def encrypt_jwe(
@@ -208,15 +341,69 @@ def encrypt_jwe(
     *,
     cty: str | None = None,
 ) -> str:
-    """Encrypt to the recipient's public key; the header names it (``kid``) so the recipient can pick it."""
+    """Encrypt to the recipient's public key; the header names it (``kid``) so the recipient can pick it.
+
+    An empty plaintext is refused: ``decrypt_jwe`` refuses an empty ciphertext.
+    """
     if alg not in KEY_MANAGEMENT_ALGS or enc not in CONTENT_ENCRYPTION_ALGS or alg in FORBIDDEN:
         raise AlgorithmNotAllowed(f"cannot encrypt with {alg}/{enc}")
     if not key.fits_encryption_alg(alg):
-        raise KeyNotFound(f"key {key.kid!r} cannot be used with {alg}")
+        raise KeyNotFound(f"key {key.kid!r} cannot be used with {alg}", reason="key_mismatch")
+    if not plaintext:
+        raise MalformedToken("nothing to encrypt", reason="empty_plaintext")
     header: dict[str, Any] = {"alg": alg, "enc": enc, "kid": key.kid}
     if cty:
         header["cty"] = cty
-    return str(_jwe.encrypt_compact(header, plaintext, key.key, algorithms=[alg, enc]))
+    try:
+        token = str(_jwe.encrypt_compact(header, plaintext, key.key, registry=_jwe_registry(alg, enc)))
+    except (_LibError, ValueError, TypeError) as exc:  # pragma: no cover - inputs checked above
+        raise InvalidKey(f"cannot encrypt to key {key.kid!r}: {exc.__class__.__name__}") from exc
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenTooLarge(f"encrypted token longer than {MAX_TOKEN_LENGTH} characters")
+    return token
+
+
+def _bad_epk() -> DecryptionFailed:
+    return DecryptionFailed("ephemeral public key refused", reason="bad_epk")
+
+
+def _check_epk(epk: object, key: Jwk) -> None:
+    """RFC 7518 §4.6, RFC 8725 §3.4: the ``epk`` is a valid public key on the recipient key's curve.
+
+    The point is validated on import (off-curve points, coordinates of the wrong width, another curve and
+    any private member are refused); an X25519 ``epk`` whose shared secret would be all zero (a low-order
+    point) is refused too. Every failure is the same ``DecryptionFailed(reason="bad_epk")``.
+    """
+    if not isinstance(epk, Mapping) or epk.get("kty") != key.kty or epk.get("crv") != key.crv:
+        raise _bad_epk()
+    try:
+        ephemeral = import_jwk(
+            {k: v for k, v in epk.items() if k not in ("kid", "use", "alg", "key_ops")}, allow_private=False
+        )
+    except JoseError as exc:
+        raise _bad_epk() from exc
+    if key.crv == "X25519" and not x25519_agreement_ok(key, ephemeral):
+        raise _bad_epk()
+
+
+def _check_jwe_lengths(
+    alg: str, enc: str, key: Jwk, ek: bytes, iv: bytes, ciphertext: bytes, tag: bytes
+) -> None:
+    iv_len, tag_len, cek_len = _ENC_SIZES[enc]
+    if len(iv) != iv_len:
+        raise DecryptionFailed("initialization vector has the wrong length", reason="bad_iv")
+    if len(tag) != tag_len:
+        raise DecryptionFailed("authentication tag has the wrong length", reason="bad_tag")
+    if not ciphertext or ("CBC" in enc and len(ciphertext) % 16):
+        raise DecryptionFailed("ciphertext is empty or not whole blocks", reason="bad_ciphertext")
+    if alg == "ECDH-ES":
+        want = 0
+    elif alg.startswith("ECDH-ES+"):
+        want = cek_len + _KW_OVERHEAD
+    else:
+        want = key.modulus_bytes
+    if len(ek) != want:
+        raise DecryptionFailed("encrypted key has the wrong length", reason="bad_encrypted_key")
 
 
 def decrypt_jwe(
@@ -227,7 +414,13 @@ def decrypt_jwe(
     encryptions: Collection[str],
     max_length: int = MAX_TOKEN_LENGTH,
 ) -> DecryptedJwe:
-    """Decrypt a compact JWE with the private key its header names; refuse ``zip`` and foreign algorithms."""
+    """Decrypt a compact JWE with the private key its header names; refuse ``zip`` and foreign algorithms.
+
+    The plaintext is returned as is: whether it must be a nested JWS (RFC 9101 §5, JARM §2.3) is the
+    caller's decision, and a successful decryption never authenticates the sender.
+    """
+    _check_allowlist(algorithms, "algorithms")
+    _check_allowlist(encryptions, "encryptions")
     parts = split_token(token, max_length=max_length)
     if len(parts) != 5:
         raise MalformedToken("expected an encrypted JWT (JWE)", reason="not_jwe")
@@ -235,19 +428,15 @@ def decrypt_jwe(
     alg = _reject_alg(header.get("alg"), algorithms, KEY_MANAGEMENT_ALGS)
     enc = header.get("enc")
     if not isinstance(enc, str) or enc not in encryptions or enc not in CONTENT_ENCRYPTION_ALGS:
-        raise AlgorithmNotAllowed(f"content encryption {enc!r} is not allowed here")
+        raise AlgorithmNotAllowed(f"content encryption {str(enc)[:32]!r} is not allowed here")
     _check_common(header)
+    ek, iv, ciphertext, tag = (b64url_decode(p) for p in parts[1:])
     key = keys.select_decryption_key(alg, header.get("kid"))
-    epk = header.get("epk")
+    _check_jwe_lengths(alg, enc, key, ek, iv, ciphertext, tag)
     if alg.startswith("ECDH-ES"):
-        if not isinstance(epk, Mapping) or epk.get("kty") != key.kty or epk.get("crv") != key.crv:
-            raise DecryptionFailed("ephemeral key missing or on another curve", reason="bad_epk")
-        if any(m in epk for m in ("d", "p", "q")):
-            raise DecryptionFailed("ephemeral key carries private material", reason="bad_epk")
+        _check_epk(header.get("epk"), key)
     try:
-        result = _jwe.decrypt_compact(str(token), key.key, algorithms=[alg, enc])
-    except JoseError:
-        raise
-    except (_LibError, ValueError, TypeError, KeyError, OverflowError) as exc:
+        result = _jwe.decrypt_compact(str(token), key.key, registry=_jwe_registry(alg, enc))
+    except (_LibError, ValueError, TypeError, KeyError, OverflowError, AssertionError) as exc:
         raise DecryptionFailed("decryption failed") from exc
     return DecryptedJwe(header=header, plaintext=result.plaintext or b"", key=key)

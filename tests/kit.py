@@ -19,11 +19,11 @@ import httpx
 
 from jarmor.config import ServerConfig
 from jarmor.jose import Jwk, JwkSet, generate_jwk, sign_jws, verify_jws
-from jarmor.protocol.context import Settings
+from jarmor.protocol.context import ServerKeyring, Settings
 from jarmor.protocol.policy import Policy
 from jarmor.protocol.registration import register
 from jarmor.server.app import JarmorServer, build_routes
-from jarmor.store.base import ServerKeyRecord, TokenRecord
+from jarmor.store.base import ServerKeyRecord, Store, TokenRecord
 from jarmor.store.memory import MemoryStore
 
 ISSUER = "http://127.0.0.1:8000"
@@ -85,8 +85,15 @@ class TestClient:
         token = sign_jws(body, k, alg or self.alg, typ="oauth-authz-req+jwt", extra_header=header)
         return token, {**body, "code_verifier": verifier}
 
-    def assertion(self, *, omit: tuple[str, ...] = (), key: Jwk | None = None, alg: str | None = None,
-                  header: Mapping[str, Any] | None = None, **claims: Any) -> str:
+    def assertion(
+        self,
+        *,
+        omit: tuple[str, ...] = (),
+        key: Jwk | None = None,
+        alg: str | None = None,
+        header: Mapping[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
         now = int(time.time())
         body: dict[str, Any] = {
             "iss": self.client_id,
@@ -155,7 +162,9 @@ class Kit:
 
     def jarm(self, client: TestClient, token: str) -> dict[str, Any]:
         keys = JwkSet.from_dict(self.server.keyring.public_jwks())
-        return verify_jws(token, keys, algorithms=[client.metadata["authorization_signed_response_alg"]]).claims
+        return verify_jws(
+            token, keys, algorithms=[client.metadata["authorization_signed_response_alg"]]
+        ).claims
 
     async def full_flow(self, client: TestClient, **claims: Any) -> dict[str, Any]:
         """PAR + signed request object -> authorize (auto-approve) -> response params -> token response."""
@@ -167,8 +176,15 @@ class Kit:
         if "response" in params:
             params = self.jarm(client, params["response"])
         assert "code" in params, params
-        t = await self.token(client, {"grant_type": "authorization_code", "code": params["code"],
-                                      "redirect_uri": ctx["redirect_uri"], "code_verifier": ctx["code_verifier"]})
+        t = await self.token(
+            client,
+            {
+                "grant_type": "authorization_code",
+                "code": params["code"],
+                "redirect_uri": ctx["redirect_uri"],
+                "code_verifier": ctx["code_verifier"],
+            },
+        )
         return {"authorization": params, "token": t, "context": ctx}
 
 
@@ -187,31 +203,49 @@ def response_params(r: httpx.Response) -> dict[str, str]:
 
 
 async def make_kit(
-    *, policy: Policy | None = None, settings: Settings | None = None, auto_approve: str | None = "alice",
+    *,
+    policy: Policy | None = None,
+    settings: Settings | None = None,
+    auto_approve: str | None = "alice",
     registration_token: str | None = "initial-token",
     clock: Clock | None = None,
     reuse_server_keys: bool = False,
+    store: Store | None = None,
 ) -> Kit:
     """``clock``: share a controllable clock between the server and its store (default: wall clock).
 
     ``reuse_server_keys``: seed the store with server keys generated once per process (RSA generation costs
     about half a second per kit); the keys are still loaded and published the normal way.
+
+    ``store``: run on this store (e.g. ``open_store("sqlite:///...")``) instead of a fresh ``MemoryStore``;
+    helpers that read the in-memory store's internals (``ephemeral_keys``, ``all_tokens``) need the default.
     """
     from starlette.applications import Starlette
 
-    store = MemoryStore(clock) if clock is not None else MemoryStore()
+    if store is None:
+        store = MemoryStore(clock) if clock is not None else MemoryStore()
     if reuse_server_keys:
         for rec in _SERVER_KEYS:
             await store.keys.add(replace(rec))
     s = settings or Settings()
     if auto_approve:
         s = replace(s, auto_approve=auto_approve)
-    config = ServerConfig(issuer=ISSUER, policy=policy or Policy(), settings=s,
-                          registration_token=registration_token, auto_approve=auto_approve)
+    config = ServerConfig(
+        issuer=ISSUER,
+        policy=policy or Policy(),
+        settings=s,
+        registration_token=registration_token,
+        auto_approve=auto_approve,
+    )
     server = JarmorServer(config, store)
-    await server.start()
+    if reuse_server_keys and _SERVER_KEYS:
+        # what ``start`` does, minus re-importing the RSA private keys (about 45 ms each)
+        await server.start(keyring=_KEYRING[0])  # type: ignore[arg-type]
+    else:
+        await server.start()
     if reuse_server_keys and not _SERVER_KEYS:
         _SERVER_KEYS.extend(await store.keys.list())
+        _KEYRING.append(server.env.keys)
     if clock is not None:
         server.env.clock = clock
     app = Starlette(routes=build_routes(server))
@@ -223,6 +257,7 @@ async def make_kit(
 # --- helpers added for the protocol/server test suites --------------------------------------------------
 
 _SERVER_KEYS: list[ServerKeyRecord] = []
+_KEYRING: list[ServerKeyring] = []
 
 
 class Clock:

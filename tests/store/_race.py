@@ -1,12 +1,11 @@
-"""Worker for the cross-process race: runs in a freshly spawned interpreter, opens its own ``SqlStore``."""
+"""Worker for the cross-process race: runs in a freshly spawned interpreter, opens its own store."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from jarmor.store import TokenRecord
-from jarmor.store.sql import SqlStore
+from jarmor.store import TokenRecord, open_store
 
 T0 = 1_700_000_000
 
@@ -19,10 +18,10 @@ def refresh_token(token_hash: str) -> TokenRecord:
     return TokenRecord(token_hash, "refresh_token", "c1", "alice", "openid", "g1", T0, T0 + 3600)
 
 
-async def _race(url: str, worker: int, n: int, barrier: Any) -> dict[str, list[str]]:
+async def _race(url: str, redis_url: str | None, worker: int, n: int, barrier: Any) -> dict[str, list[str]]:
     # every worker opens the (possibly fresh) file at the same moment: table creation must not race
     barrier.wait()
-    store = SqlStore.open(url)
+    store = open_store(url, redis_url)
     try:
         barrier.wait()
         if worker == 0:
@@ -46,9 +45,9 @@ async def _race(url: str, worker: int, n: int, barrier: Any) -> dict[str, list[s
         await store.close()
 
 
-def run(url: str, worker: int, n: int, barrier: Any, results: Any) -> None:
+def run(url: str, redis_url: str | None, worker: int, n: int, barrier: Any, results: Any) -> None:
     try:
-        results.put((worker, asyncio.run(_race(url, worker, n, barrier))))
+        results.put((worker, asyncio.run(_race(url, redis_url, worker, n, barrier))))
     except BaseException as exc:
         barrier.abort()
         results.put((worker, {"error": [repr(exc)]}))

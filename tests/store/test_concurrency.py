@@ -1,4 +1,8 @@
-"""Single-use operations under concurrency: asyncio tasks, threads, and separate OS processes."""
+"""Single-use operations under concurrency: asyncio tasks, threads, and separate OS processes.
+
+The asyncio tests run on every store kind (PostgreSQL and Redis included, see ``conftest.py``); the process
+races on an SQLite file, on PostgreSQL and on Redis.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from jarmor.store import Store
+import pytest
+
+from jarmor.store import Store, open_store
 from jarmor.store.sql import SqlStore
 
-from . import _race
+from . import _race, services
 from .conftest import T0
 
 
@@ -86,22 +92,22 @@ async def test_threads_with_own_stores_race_on_one_file(tmp_path: Path) -> None:
     assert added == Counter({k: 1 for k in _race.keys(100)})
 
 
-async def test_threads_sharing_one_store(sql_store: SqlStore) -> None:
+async def test_threads_sharing_one_store(sqlite_store: SqlStore) -> None:
     for k in _race.keys(100):
-        await sql_store.ephemeral.put("code", k, b"v", 10**10)
-    took, added = await asyncio.to_thread(_thread_race, "", sql_store, 6, 100)
+        await sqlite_store.ephemeral.put("code", k, b"v", 10**10)
+    took, added = await asyncio.to_thread(_thread_race, "", sqlite_store, 6, 100)
     assert took == Counter({k: 1 for k in _race.keys(100)})
     assert added == Counter({k: 1 for k in _race.keys(100)})
 
 
-def test_processes_race_on_one_file(tmp_path: Path) -> None:
-    """Separate interpreters, each with its own ``SqlStore`` on one fresh file: every key is won once."""
-    n_procs, n_keys = 4, 200
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+def _process_race(url: str, redis_url: str | None, n_procs: int, n_keys: int) -> None:
+    """Separate interpreters, each with its own store on one database: every key is won exactly once."""
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(n_procs, timeout=120)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_race.run, args=(url, w, n_keys, barrier, results)) for w in range(n_procs)]
+    procs = [
+        ctx.Process(target=_race.run, args=(url, redis_url, w, n_keys, barrier, results)) for w in range(n_procs)
+    ]
     for p in procs:
         p.start()
     outcomes = dict(results.get(timeout=180) for _ in procs)
@@ -120,7 +126,7 @@ def test_processes_race_on_one_file(tmp_path: Path) -> None:
     assert sum(1 for o in outcomes.values() if o["took"] or o["added"] or o["rotated"]) >= 2
 
     async def check() -> None:
-        store = SqlStore.open(url)
+        store = open_store(url, redis_url)
         try:
             for k in _race.keys(n_keys):
                 old = await store.tokens.get(f"old-{k}")
@@ -131,3 +137,22 @@ def test_processes_race_on_one_file(tmp_path: Path) -> None:
             await store.close()
 
     asyncio.run(check())
+
+
+def test_processes_race_on_one_file(tmp_path: Path) -> None:
+    """Four processes on one fresh SQLite file (they also race to create the schema)."""
+    _process_race(f"sqlite:///{tmp_path / 'shared.db'}", None, 4, 200)
+
+
+@pytest.mark.postgres
+def test_processes_race_on_postgres() -> None:
+    """Four processes, each with its own connection pool, on one PostgreSQL schema."""
+    with services.postgres_schema() as url:
+        _process_race(url, None, 4, 100)
+
+
+@pytest.mark.redis
+def test_processes_race_on_redis(tmp_path: Path) -> None:
+    """Four processes on one Redis (take, add_once) and one SQLite file (rotate)."""
+    with services.redis_prefix() as (redis_url, _prefix):
+        _process_race(f"sqlite:///{tmp_path / 'shared.db'}", redis_url, 4, 200)

@@ -1,7 +1,8 @@
 """The storage contract (``jarmor.store.base``), run against every implementation.
 
-Each test receives ``store`` parametrized over ``MemoryStore``, ``SqlStore`` on in-memory SQLite and
-``SqlStore`` on an SQLite file, all driven by the same fake clock.
+Each test receives ``store`` parametrized over ``MemoryStore``, ``SqlStore`` on in-memory SQLite, on an SQLite
+file and on PostgreSQL, and the composite store with its ephemeral records in Redis (see ``conftest.py``), all
+driven by the same fake clock (except Redis expiry, which runs on Redis's own clock).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ async def test_values_round_trip(store: Store, value: bytes) -> None:
     assert await store.ephemeral.take("ns", "k") == value
 
 
-async def test_ttl_expiry(store: Store, clock: FakeClock) -> None:
+async def test_ttl_expiry(store: Store, fake_clock_ephemeral: FakeClock) -> None:
+    clock = fake_clock_ephemeral
     eph = store.ephemeral
     await eph.put("par", "k", b"v", 10)
     clock.advance(9)
@@ -75,7 +77,8 @@ async def test_take_is_single_use(store: Store) -> None:
     assert await eph.get("code", "c") is None
 
 
-async def test_add_once_replay_then_expiry(store: Store, clock: FakeClock) -> None:
+async def test_add_once_replay_then_expiry(store: Store, fake_clock_ephemeral: FakeClock) -> None:
+    clock = fake_clock_ephemeral
     eph = store.ephemeral
     assert await eph.add_once("jti", "j1", 30) is True
     assert await eph.add_once("jti", "j1", 30) is False

@@ -49,7 +49,9 @@ async def test_sqlite_connection_settings(tmp_path: Path) -> None:
 
 async def test_schema_indexes(sql_store: SqlStore) -> None:
     insp = inspect(sql_store.engine)
-    assert set(insp.get_table_names()) == {"clients", "users", "server_keys", "tokens", "grants", "ephemeral"}
+    assert set(insp.get_table_names()) == {
+        "clients", "users", "server_keys", "tokens", "grants", "ephemeral", "alembic_version"
+    }
     token_indexes = {tuple(ix["column_names"]) for ix in insp.get_indexes("tokens")}
     assert {("grant_id",), ("client_id",)} <= token_indexes
     assert insp.get_pk_constraint("ephemeral")["constrained_columns"] == ["namespace", "key"]
@@ -75,7 +77,7 @@ async def test_expired_rows_are_purged_lazily(clock: FakeClock) -> None:
 
 
 async def test_fractional_clock_rounds_expiry_up(clock: FakeClock, sql_store: SqlStore) -> None:
-    fresh = SqlStore(sql_store.engine, clock=clock)
+    fresh = sql_store
     clock.now = T0 + 0.5
     await fresh.ephemeral.put("par", "k", b"v", 10)
     assert await fresh.ephemeral.add_once("jti", "j", 10) is True

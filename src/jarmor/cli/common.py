@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..config import ConfigError, ServerConfig, load_config
-from ..store import Store, open_store
+from ..store import Store, StoreError, open_store
 
 
 def add_state_options(p: argparse.ArgumentParser) -> None:
@@ -65,11 +65,23 @@ def sqlite_path(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def open_state(config: ServerConfig) -> Store:
-    """Open the configured database; a new SQLite file is created readable by its owner only."""
-    path = sqlite_path(config.database)
+def create_sqlite_file(url: str) -> None:
+    """Create a missing SQLite database file readable by its owner only (its directory too, if needed)."""
+    path = sqlite_path(url)
     if path is not None and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_WRONLY, stat.S_IRUSR | stat.S_IWUSR)
         os.close(fd)
-    return open_store(config.database)
+
+
+def open_state(config: ServerConfig) -> Store:
+    """Open the configured database (and Redis, if configured); a new SQLite file is created owner-only.
+
+    A database that cannot be opened (unreachable, or a PostgreSQL schema not at the current revision) ends
+    the command with the reason.
+    """
+    create_sqlite_file(config.database)
+    try:
+        return open_store(config.database, config.redis)
+    except StoreError as exc:
+        fail(str(exc))

@@ -15,6 +15,8 @@ from .. import __version__
 from ..jose import loads_object
 from ..protocol.errors import OAuthError
 from .common import add_server_options, add_state_options, config_from, fail, open_state
+from .db import add_db_commands
+from .keys import add_keys_commands
 
 
 def _load_json(path: str) -> dict[str, Any]:
@@ -112,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_users_add)
+
+    add_keys_commands(sub)
+    add_db_commands(sub)
 
     p = sub.add_parser("demo", help="run complete flows in every tier and response mode, printing every hop")
     add_state_options(p)

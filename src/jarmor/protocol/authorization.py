@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
-from ..jose import JoseError, peek_claims
+from ..jose import JoseError, JwkSet, peek_claims
 from . import errors
 from .client_auth import AuthenticatedClient
-from .clients import Client, registered_redirect
+from .clients import MAX_REQUEST_URI_LENGTH, Client, registered_redirect
 from .context import Environment
 from .errors import RedirectTarget
 from .policy import Control, EffectiveTier
@@ -43,6 +43,10 @@ from .vocabulary import (
 )
 
 _PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_MAX_AGE_LIMIT = 10**9
+_MAX_AGE = re.compile(r"[0-9]{1,9}")
+# Key selection failures a fresh copy of the client's key set can cure (a rotated key): refetch once.
+REFETCH_REASONS = frozenset({"unknown_kid", "key_not_found"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,7 @@ class AuthorizationState:
     client: Client | None = None
     authenticated: AuthenticatedClient | None = None
     request_object: RequestObject | None = None
+    fetched_request: str | None = None  # a request object fetched from a registered request_uri
     pushed: AuthorizationRequest | None = None
     params: dict[str, Any] = field(default_factory=dict)
     redirect_uri: str | None = None
@@ -198,7 +203,10 @@ async def load_pushed_request(st: AuthorizationState) -> None:
     """RFC 9126 §4: resolve a PAR ``request_uri`` — one-time use, unexpired, bound to the pushing client.
 
     The entry is consumed atomically here, so a ``request_uri`` yields at most one authorization even under
-    concurrent use (RFC 9101 §10.2(d)). Failures go to an error page: no redirect URI is trusted yet.
+    concurrent use (RFC 9101 §10.2(d)); it is consumed at this first use, stricter than FAPI 2.0 Note 3.
+    Another client presenting it does not consume it (attack catalog A43: seeing a URN must not let anyone
+    burn it). §7.4: the pushed redirect URI must still be registered. Failures go to an error page: no
+    redirect URI is trusted yet.
     """
     assert st.client is not None
     uri = st.outer.get("request_uri")
@@ -206,16 +214,21 @@ async def load_pushed_request(st: AuthorizationState) -> None:
         return
     st.target = None
     if not uri.startswith(PAR_URN_PREFIX):
-        raise errors.RequestUriNotSupported("only request_uri values issued by the PAR endpoint are supported")
+        return  # a request object by reference: load_request_uri
     ref = uri[len(PAR_URN_PREFIX):]
     if not ref or len(ref) > 128:
         raise errors.InvalidRequestUri("unknown request_uri")
+    unused = await st.env.store.ephemeral.get("par", ref)
+    if unused is not None and AuthorizationRequest.from_json(unused).client_id != st.client.client_id:
+        raise errors.InvalidRequestUri("request_uri was pushed by another client")
     raw = await st.env.store.ephemeral.take("par", ref)
     if raw is None:
         raise errors.InvalidRequestUri("request_uri is unknown, expired or already used")
     pushed = AuthorizationRequest.from_json(raw)
     if pushed.client_id != st.client.client_id:
         raise errors.InvalidRequestUri("request_uri was pushed by another client")
+    if registered_redirect(st.client, pushed.redirect_uri) is None:
+        raise errors.InvalidRequestUri("the pushed redirect_uri is no longer registered for this client")
     st.pushed = pushed
     st.evidence.update(pushed.evidence)
     st.evidence["par"] = True
@@ -227,6 +240,30 @@ async def load_pushed_request(st: AuthorizationState) -> None:
     st.target = pushed.target()
 
 
+async def load_request_uri(st: AuthorizationState) -> None:
+    """RFC 9101 §5.2 / §6.2: fetch a request object by reference, then verify it like one sent by value.
+
+    Off unless ``request_uri_parameter_supported``; only a URL the client registered in ``request_uris``
+    is fetched (A34: the server is never an open fetcher), with the adapter's limits (https, no private
+    addresses, no redirects, size and time bounds). Failures go to an error page: nothing is verified yet.
+    """
+    assert st.client is not None
+    uri = st.outer.get("request_uri")
+    if uri is None or uri.startswith(PAR_URN_PREFIX):
+        return
+    env = st.env
+    if not env.settings.request_uri_parameter_supported or env.request_objects is None:
+        raise errors.RequestUriNotSupported(
+            "only request_uri values issued by the PAR endpoint are supported"
+        )
+    if len(uri) > MAX_REQUEST_URI_LENGTH:
+        raise errors.InvalidRequestUri(f"request_uri is longer than {MAX_REQUEST_URI_LENGTH} characters")
+    if uri not in st.client.request_uris:
+        raise errors.InvalidRequestUri("request_uri is not registered for this client (request_uris)")
+    st.fetched_request = await env.request_objects.fetch_request_object(st.client, uri)
+    st.evidence["request_uri"] = uri
+
+
 async def load_request_object(st: AuthorizationState) -> None:
     """RFC 9101 §6.1/§6.2: decrypt and verify the request object with the client's registered keys.
 
@@ -236,30 +273,34 @@ async def load_request_object(st: AuthorizationState) -> None:
     assert st.client is not None
     if st.pushed is not None:
         return
-    token = st.outer.get("request")
+    client = st.client
+    token = st.fetched_request if st.fetched_request is not None else st.outer.get("request")
     if token is None:
         st.params = dict(st.outer)
         st.evidence["request_object"] = {"signed": False}
         return
     env = st.env
-    if not env.settings.request_parameter_supported:
+    if st.fetched_request is None and not env.settings.request_parameter_supported:
         raise errors.RequestNotSupported("the request parameter is not supported")
-    keys = await env.client_keys.keys_for(st.client)
-    decode = lambda ks: decode_request_object(  # noqa: E731
-        token,
-        st.client,  # type: ignore[arg-type]
-        ks,
-        server_decryption_keys=env.keys.decryption_keys(),
-        signing_algs=env.keys.signing_algs(),
-        require_typ=env.settings.require_request_object_typ,
-    )
+    keys = await env.client_keys.keys_for(client)
+
+    def decode(ks: JwkSet) -> RequestObject:
+        return decode_request_object(
+            token,
+            client,
+            ks,
+            server_decryption_keys=env.keys.decryption_keys(),
+            signing_algs=env.keys.signing_algs(),
+            require_typ=env.settings.require_request_object_typ,
+        )
+
     try:
         ro = decode(keys)
     except errors.InvalidRequestObject as exc:
         cause = exc.__cause__
-        if not (isinstance(cause, JoseError) and cause.reason == "key_not_found"):
+        if not (isinstance(cause, JoseError) and cause.reason in REFETCH_REASONS):
             raise
-        ro = decode(await env.client_keys.keys_for(st.client, refresh=True))
+        ro = decode(await env.client_keys.keys_for(client, refresh=True))
     check_request_object_claims(ro, client_id=st.client.client_id, issuer=env.issuer)
     st.request_object = ro
     st.params = authorization_parameters(ro)
@@ -486,6 +527,23 @@ def check_state_and_nonce(st: AuthorizationState) -> None:
             raise errors.InvalidRequest("prompt=none cannot be combined with other values")
 
 
+def check_max_age(st: AuthorizationState) -> None:
+    """OIDC Core §3.1.2.1: ``max_age`` is a non-negative integer number of seconds — a JSON number in a
+    request object (RFC 9101 §4), decimal digits in a query or form."""
+    if st.pushed is not None:
+        return
+    value = st.params.get("max_age")
+    if value is None:
+        return
+    if isinstance(value, str):
+        ok = _MAX_AGE.fullmatch(value) is not None
+    else:
+        ok = not isinstance(value, bool) and isinstance(value, int | float)
+        ok = ok and 0 <= value <= _MAX_AGE_LIMIT and value == int(value)  # NaN and inf fail the range
+    if not ok:
+        raise errors.InvalidRequest("max_age must be a non-negative integer number of seconds")
+
+
 async def record_request_object_jti(st: AuthorizationState) -> None:
     """RFC 9101 §10.2 / attack catalog A31: a request object is accepted once (``jti`` replay mark).
 
@@ -511,6 +569,7 @@ AUTHORIZATION_ENDPOINT: Sequence[Step] = (
     choose_provisional_target,
     check_request_and_request_uri_exclusive,
     load_pushed_request,
+    load_request_uri,
     load_request_object,
     check_redirect_uri,
     check_response_type,
@@ -525,6 +584,7 @@ AUTHORIZATION_ENDPOINT: Sequence[Step] = (
     check_client_authentication_for_tier,
     check_pkce,
     check_state_and_nonce,
+    check_max_age,
     record_request_object_jti,
 )
 
@@ -544,6 +604,7 @@ PAR_ENDPOINT: Sequence[Step] = (
     check_client_authentication_for_tier,
     check_pkce,
     check_state_and_nonce,
+    check_max_age,
     record_request_object_jti,
 )
 

@@ -23,6 +23,12 @@ from .vocabulary import CLIENT_ASSERTION_TYPE, REQUEST_OBJECT_TYP
 
 # typ values an assertion may carry; a request object (oauth-authz-req+jwt) is refused (RFC 9101 §10.8).
 _ASSERTION_TYP = ("JWT", "client-authentication+jwt")
+# Claims only an authorization request carries. A request object travels through the browser: one signed
+# without typ but with sub = client_id must not authenticate its client (RFC 9101 §10.8, attack catalog A21).
+_AUTHORIZATION_REQUEST_CLAIMS = frozenset(
+    {"response_type", "redirect_uri", "code_challenge", "code_challenge_method", "response_mode", "request",
+     "request_uri"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +152,7 @@ async def _private_key_jwt(
     try:
         verified = _verify(assertion, keys, algs)
     except JoseError as exc:
-        if exc.reason != "key_not_found":
+        if exc.reason not in ("unknown_kid", "key_not_found"):  # only a rotated key is worth a refetch
             raise _fail(f"client assertion refused: {exc}") from exc
         keys = await env.client_keys.keys_for(client, refresh=True)
         try:
@@ -154,6 +160,8 @@ async def _private_key_jwt(
         except JoseError as exc2:
             raise _fail(f"client assertion refused: {exc2}") from exc2
     claims, header = verified
+    if _AUTHORIZATION_REQUEST_CLAIMS & set(claims):
+        raise _fail("a request object cannot be used as a client assertion")
     now = env.now()
     skew = env.settings.future_skew
     if claims.get("iss") != client_id or claims.get("sub") != client_id:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +22,10 @@ from .policy import Control, Policy
 from .vocabulary import (
     AUTH_METHODS,
     DEFAULT_JWE_ENC,
-    JWE_ALGS_SUPPORTED,
-    JWE_ENCS_SUPPORTED,
     GRANT_TYPES,
     JARM_MODES,
+    JWE_ALGS_SUPPORTED,
+    JWE_ENCS_SUPPORTED,
     PLAIN_MODES,
     RESPONSE_MODES,
     SECRET_METHODS,
@@ -32,8 +33,10 @@ from .vocabulary import (
 
 MAX_REDIRECT_URIS = 20
 MAX_URI_LENGTH = 2000
+MAX_REQUEST_URI_LENGTH = 512  # RFC 9101 §5.2: the request_uri value must not exceed 512 ASCII characters
 MAX_STRING = 1000
 CLIENT_KINDS = ("machine", "first-party", "third-party")
+_HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ class Client:
     secret_hash: str | None = None
     disabled: bool = False
     updated_at: int = 0
+    jwks_uri: str | None = None
+    request_uris: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -110,6 +115,8 @@ class Client:
             secret_hash=secret_hash,
             disabled=disabled,
             updated_at=updated_at,
+            jwks_uri=metadata.get("jwks_uri"),
+            request_uris=tuple(metadata.get("request_uris") or ()),
         )
 
 
@@ -171,22 +178,70 @@ def _string_list(meta: Mapping[str, Any], name: str, *, limit: int = 50) -> list
 
 
 def check_redirect_uri_value(uri: str, *, https_only: bool) -> None:
-    """RFC 6749 §3.1.2: absolute, no fragment; https, or http on a loopback host (RFC 8252 §7.3)."""
+    """RFC 6749 §3.1.2: absolute, no fragment; https, or http on a loopback host (RFC 8252 §7.3).
+
+    RFC 3986 §2: a URI is ASCII without whitespace or control characters — anything else could not travel
+    in a ``Location`` header (or would be read differently by the browser than by this check, as a backslash
+    or ``@`` in the authority is); a host is a name or an IP literal, a port a valid number.
+    """
+    if not uri.isascii() or not uri.isprintable() or " " in uri or "\\" in uri:
+        raise errors.InvalidRedirectUri(
+            "redirect URIs must be ASCII without whitespace, control characters or backslashes"
+        )
     try:
         parts = urlsplit(uri)
         host = parts.hostname
+        _ = parts.port
     except ValueError as exc:
         raise errors.InvalidRedirectUri(f"redirect URI {uri!r} is not a valid URI") from exc
+    if "@" in parts.netloc or (host and not _valid_host(host)):
+        raise errors.InvalidRedirectUri(f"redirect URI {uri!r} must name a host (no user information)")
     if parts.fragment or "#" in uri:
         raise errors.InvalidRedirectUri("redirect URIs must not contain a fragment")
     if parts.scheme == "https" and host:
         return
     if parts.scheme == "http" and is_loopback_host(host):
         return
-    if https_only or parts.scheme in ("http", "javascript", "data", "file", ""):
-        raise errors.InvalidRedirectUri(f"redirect URI {uri!r} must use https (or http on a loopback address)")
+    if https_only or parts.scheme in ("https", "http", "javascript", "data", "file", ""):
+        raise errors.InvalidRedirectUri(
+            f"redirect URI {uri!r} must be https with a host (or http on a loopback address)"
+        )
     if not parts.scheme or not (parts.netloc or parts.path):
         raise errors.InvalidRedirectUri(f"redirect URI {uri!r} is not absolute")
+
+
+def _valid_host(host: str) -> bool:
+    """A DNS name (letters, digits, ``-``, ``_``, dots) or an IP address literal."""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    return _HOST_NAME.fullmatch(host) is not None
+
+
+def check_reference_uri(uri: object, name: str, *, loopback: bool, limit: int, fragment: bool = False) -> str:
+    """A URL the server will fetch (``jwks_uri``, ``request_uris``): absolute https, no credentials.
+
+    Plain http is accepted only on a loopback host and only when the server itself runs on loopback
+    (development); the fetcher enforces the same rule and checks the resolved addresses again.
+    """
+    if not isinstance(uri, str) or not uri or len(uri) > limit or not uri.isascii():
+        raise _bad(f"{name} must be an ASCII URL of at most {limit} characters")
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError as exc:
+        raise _bad(f"{name} {uri!r} is not a valid URL") from exc
+    if not host or "@" in parts.netloc:
+        raise _bad(f"{name} must be an absolute URL without credentials")
+    if (parts.fragment or "#" in uri) and not fragment:
+        raise _bad(f"{name} must not contain a fragment")
+    if parts.scheme == "https" or (parts.scheme == "http" and loopback and is_loopback_host(host)):
+        return uri
+    raise _bad(f"{name} must use https")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +253,9 @@ class ServerCapabilities:
     grant_types: tuple[str, ...] = GRANT_TYPES
     auth_methods: tuple[str, ...] = AUTH_METHODS
     response_modes: tuple[str, ...] = RESPONSE_MODES
+    request_uris_supported: bool = False
+    max_request_uris: int = 10
+    loopback_references: bool = False  # the issuer is loopback: http://localhost references are allowed
 
 
 def validate_client_metadata(
@@ -259,8 +317,12 @@ def validate_client_metadata(
         raise _bad("public clients (token_endpoint_auth_method none) cannot use client_credentials")
     out["token_endpoint_auth_method"] = method
 
-    if "jwks_uri" in meta:
-        raise _bad("jwks_uri is not supported yet; register the public keys by value in jwks")
+    if meta.get("jwks_uri") is not None:
+        if meta.get("jwks") is not None:
+            raise _bad("jwks_uri and jwks must not both be present (RFC 7591 §2)")
+        out["jwks_uri"] = check_reference_uri(
+            meta["jwks_uri"], "jwks_uri", loopback=server.loopback_references, limit=MAX_URI_LENGTH
+        )
     if meta.get("jwks") is not None:
         try:
             jwks = JwkSet.from_dict(meta["jwks"], allow_private=False)
@@ -270,8 +332,24 @@ def validate_client_metadata(
             raise _bad("jwks holds no keys")
         out["jwks"] = jwks.public_dict()
     needs_keys = method == "private_key_jwt" or tier.requires(Control.SIGNED_REQUEST_OBJECT)
-    if needs_keys and "jwks" not in out:
-        raise _bad("jwks is required for private_key_jwt and signed request objects")
+    if needs_keys and "jwks" not in out and "jwks_uri" not in out:
+        raise _bad("jwks or jwks_uri is required for private_key_jwt and signed request objects")
+
+    request_uris = meta.get("request_uris")
+    if request_uris is not None:
+        if not server.request_uris_supported:
+            raise _bad("request_uris: this server does not accept request objects by reference")
+        if not isinstance(request_uris, list) or len(request_uris) > server.max_request_uris:
+            raise _bad(f"request_uris must be an array of at most {server.max_request_uris} URLs")
+        for uri in request_uris:
+            check_reference_uri(
+                uri, "request_uris", loopback=server.loopback_references, limit=MAX_REQUEST_URI_LENGTH,
+                fragment=True,
+            )
+        if len(set(request_uris)) != len(request_uris):
+            raise _bad("request_uris contains duplicates")
+        if request_uris:
+            out["request_uris"] = list(request_uris)
 
     def alg_member(name: str, default: str | None) -> str | None:
         alg = _string(meta, name, limit=32)
@@ -285,8 +363,14 @@ def validate_client_metadata(
             raise _bad(f"risk_tier {tier_name!r} does not allow {name} {alg!r}")
         return alg
 
-    # JARM §3 and OIDC Registration default to RS256; tiers that forbid RS256 default to PS256 instead.
-    default_alg = "RS256" if tier.allows_alg("RS256") else "PS256"
+    # JARM §3 and OIDC Registration default to RS256; tiers that forbid RS256 default to PS256 instead. The
+    # default must be one this server signs with: stored metadata is always metadata it would accept.
+    default_alg = next(
+        (a for a in ("RS256", "PS256", *server.signing_algs) if a in server.signing_algs and tier.allows_alg(a)),
+        None,
+    )
+    if default_alg is None:
+        raise _bad(f"this server has no signing algorithm that risk_tier {tier_name!r} allows")
     for name, default in (
         ("request_object_signing_alg", None),
         ("token_endpoint_auth_signing_alg", None),
@@ -297,7 +381,7 @@ def validate_client_metadata(
         if value is not None:
             out[name] = value
 
-    for prefix, alg_name, enc_name in (
+    for _what, alg_name, enc_name in (
         ("request object", "request_object_encryption_alg", "request_object_encryption_enc"),
         ("JARM", "authorization_encrypted_response_alg", "authorization_encrypted_response_enc"),
     ):
@@ -312,7 +396,7 @@ def validate_client_metadata(
         enc = enc or DEFAULT_JWE_ENC
         if enc not in JWE_ENCS_SUPPORTED:
             raise _bad(f"{enc_name} {enc!r} is not supported; supported: {', '.join(JWE_ENCS_SUPPORTED)}")
-        if alg_name.startswith("authorization"):
+        if alg_name.startswith("authorization") and "jwks_uri" not in out:
             keys = JwkSet.from_dict(out["jwks"]) if "jwks" in out else None
             try:
                 if keys is None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from ..jose import Jwk, JwkSet
 from ..store.base import Store
-from .clients import Client, ServerCapabilities
+from .clients import Client, ServerCapabilities, is_loopback_host
 from .policy import Policy
 
 
@@ -59,6 +59,21 @@ class Settings:
     require_request_object_typ: bool = False
     scopes: frozenset[str] = frozenset({"openid", "profile", "email", "offline_access"})
     auto_approve: str | None = None
+    # Request objects by reference (RFC 9101 §5.2): off by default; only URLs in the client's request_uris.
+    request_uri_parameter_supported: bool = False
+    max_request_uris: int = 10
+    # Fetching jwks_uri and request_uri documents (server/fetch.py): seconds and bytes.
+    fetch_timeout: float = 5.0  # total deadline, name resolution to last byte
+    fetch_connect_timeout: float = 2.0
+    fetch_read_timeout: float = 2.0
+    fetch_max_bytes: int = 64 * 1024
+    client_jwks_ttl: int = 300  # how long a fetched client JWKS is used before it is fetched again
+    client_jwks_refetch_interval: int = 30  # at most one refetch per client per interval on an unknown kid
+    # Server key lifecycle (server/keys.py): publish before use, keep until everything it protects expired.
+    key_refresh_interval: int = 30  # every process reloads its keyring at least this often
+    jwks_max_age: int = 60  # Cache-Control max-age of the server JWKS
+    key_publish_delay: int | None = None  # default: 2 * key_refresh_interval + jwks_max_age
+    key_encryption_grace: int = 3600  # how long clients may keep encrypting to a replaced encryption key
 
 
 class ServerKeyring(Protocol):
@@ -91,6 +106,14 @@ class RegisteredKeys:
         return client.jwks or JwkSet()
 
 
+class RequestObjectFetcher(Protocol):
+    async def fetch_request_object(self, client: Client, uri: str) -> str:
+        """RFC 9101 §5.2: the request object published at ``uri``, a URL the client registered.
+
+        Raises ``InvalidRequestUri`` when it cannot be retrieved; returns (or fails) within a bounded time.
+        """
+
+
 @dataclass(slots=True)
 class Environment:
     issuer: str
@@ -102,12 +125,19 @@ class Environment:
     keys: ServerKeyring
     client_keys: ClientKeys = field(default_factory=RegisteredKeys)
     clock: Callable[[], float] = time.time
+    request_objects: RequestObjectFetcher | None = None  # request_uri by reference (None: not supported)
 
     def now(self) -> int:
         return int(self.clock())
 
     def capabilities(self) -> ServerCapabilities:
-        return ServerCapabilities(signing_algs=self.keys.signing_algs(), scopes=self.all_scopes())
+        return ServerCapabilities(
+            signing_algs=self.keys.signing_algs(),
+            scopes=self.all_scopes(),
+            request_uris_supported=self.settings.request_uri_parameter_supported,
+            max_request_uris=self.settings.max_request_uris,
+            loopback_references=is_loopback_host(urlsplit(self.issuer).hostname),
+        )
 
     def all_scopes(self) -> frozenset[str]:
         return self.settings.scopes | frozenset(self.policy.scope_tiers)

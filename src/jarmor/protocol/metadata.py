@@ -31,7 +31,7 @@ def server_metadata(env: Environment) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "request_parameter_supported": env.settings.request_parameter_supported,
-        "request_uri_parameter_supported": True,
+        "request_uri_parameter_supported": env.settings.request_uri_parameter_supported,  # RFC 9101 §5.2
         "require_request_uri_registration": True,
         "require_pushed_authorization_requests": False,
         "require_signed_request_object": False,

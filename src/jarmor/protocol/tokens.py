@@ -184,9 +184,9 @@ async def _authorization_code(
         used = await env.store.ephemeral.get("code-used", key) if len(code) <= 256 else None
         if used is not None:
             # RFC 6749 §4.1.2: a code used twice revokes what it issued.
-            grant_id = used.decode()
-            await env.store.tokens.revoke_grant(grant_id, env.now())
-            await env.store.grants.revoke(grant_id, env.now(), "authorization code replayed")
+            replayed = used.decode()
+            await env.store.tokens.revoke_grant(replayed, env.now())
+            await env.store.grants.revoke(replayed, env.now(), "authorization code replayed")
             raise errors.InvalidGrant("authorization code has already been used; its tokens are revoked")
         raise errors.InvalidGrant("authorization code is invalid or expired")
     record = orjson.loads(raw)

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..config import ServerConfig
+from ..jose import JoseError
 from ..protocol import errors
 from ..protocol.authorization import (
     AUTHORIZATION_ENDPOINT,
@@ -38,14 +40,18 @@ from ..protocol.tokens import issue_code, token_endpoint, token_hash
 from ..store.base import Store
 from .accounts import authenticate
 from .directory import ClientDirectory
+from .fetch import Fetcher, FetchLimits
 from .http import authorization_http_response, json_error, json_response, read_body, read_form
 from .keyprotect import KeyProtector
-from .keys import Keyring, ensure_keys, load_keyring
-from .pages import page
+from .keys import Keyring, KeyTimings, LoadedKey, ensure_keys, load_keyring, sweep_keys
+from .pages import csp_source, page
+from .references import RemoteClientKeys, RequestUriFetcher
+
+log = logging.getLogger("jarmor.server")
 
 INTERACTION_COOKIE = "jarmor_interaction"
 MAX_LOGIN_ATTEMPTS = 5
-KEY_REFRESH_SECONDS = 30.0
+KEY_REFRESH_SECONDS = 30.0  # default of Settings.key_refresh_interval
 
 
 @dataclass(slots=True)
@@ -86,13 +92,26 @@ class JarmorServer:
         self.directory = ClientDirectory(store.clients)
         self._env: Environment | None = None
         self._keys_loaded_at = 0.0
+        self._keys_clock_at: float | None = None  # env.clock() at the last load (a test clock may jump)
+        self._loaded_keys: dict[str, LoadedKey] = {}
         self._refresh_lock = asyncio.Lock()
+        settings = config.settings
+        self.key_timings = KeyTimings.from_settings(settings, config.policy)
+        self.fetcher = Fetcher(FetchLimits.for_server(settings, config.issuer))
+        self.client_keys = RemoteClientKeys(
+            self.fetcher, ttl=settings.client_jwks_ttl, refetch_interval=settings.client_jwks_refetch_interval
+        )
+        self.request_objects = RequestUriFetcher(self.fetcher)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        await ensure_keys(self.store.keys, self.protector)
-        keyring = await load_keyring(self.store.keys, self.protector)
+    async def start(self, *, keyring: Keyring | None = None) -> None:
+        """Generate missing keys and load them; ``keyring``: use this one instead (tests share one)."""
+        if keyring is None:
+            await ensure_keys(self.store.keys, self.protector)
+            keyring = await load_keyring(self.store.keys, self.protector, cache=self._loaded_keys)
+        else:
+            self._loaded_keys.update((k.record.kid, k) for k in keyring.loaded())
         self._env = Environment(
             issuer=self.config.issuer,
             endpoints=Endpoints.for_issuer(self.config.issuer),
@@ -101,8 +120,11 @@ class JarmorServer:
             store=self.store,
             clients=self.directory,
             keys=keyring,
+            client_keys=self.client_keys,
+            request_objects=self.request_objects,
         )
         self._keys_loaded_at = time.monotonic()
+        self._keys_clock_at = self._env.clock()
 
     async def stop(self) -> None:
         await self.store.close()
@@ -119,13 +141,37 @@ class JarmorServer:
         assert isinstance(keys, Keyring)
         return keys
 
+    def _keys_stale(self) -> bool:
+        interval = self.config.settings.key_refresh_interval
+        clock_moved = abs(self.env.clock() - (self._keys_clock_at or 0.0))
+        return time.monotonic() - self._keys_loaded_at >= interval or clock_moved >= interval
+
     async def refresh_keys(self, *, force: bool = False) -> None:
-        """Pick up keys rotated by another process (``jarmor keys rotate``) within ``KEY_REFRESH_SECONDS``."""
-        if not force and time.monotonic() - self._keys_loaded_at < KEY_REFRESH_SECONDS:
+        """Pick up keys rotated by another process (``jarmor keys rotate``) within ``key_refresh_interval``,
+        and record due lifecycle transitions (``sweep_keys``). Every process does this, so they converge on
+        the key store's state. A failed reload keeps the current keyring (and is logged).
+        """
+        if not force and not self._keys_stale():
             return
         async with self._refresh_lock:
-            self.env.keys = await load_keyring(self.store.keys, self.protector)
+            if not force and not self._keys_stale():
+                return  # another request refreshed while this one waited
+            now = self.env.clock()
+            try:
+                await sweep_keys(self.store.keys, self.key_timings, now=int(now))
+                self.env.keys = await load_keyring(
+                    self.store.keys, self.protector, now=now, cache=self._loaded_keys
+                )
+            except Exception:
+                log.exception("reloading the server keys failed; keeping the loaded keyring")
             self._keys_loaded_at = time.monotonic()
+            self._keys_clock_at = now
+
+    async def maintain_keys(self) -> None:
+        """Background loop: refresh the keyring every ``key_refresh_interval`` even when no request asks."""
+        while True:
+            await asyncio.sleep(self.config.settings.key_refresh_interval)
+            await self.refresh_keys(force=True)
 
     # -- discovery -----------------------------------------------------------------------------------
 
@@ -137,7 +183,7 @@ class JarmorServer:
         return Response(
             orjson.dumps(self.keyring.public_jwks()),
             media_type="application/jwk-set+json",
-            headers={"Cache-Control": "max-age=60"},
+            headers={"Cache-Control": f"max-age={self.config.settings.jwks_max_age}"},
         )
 
     # -- PAR -----------------------------------------------------------------------------------------
@@ -202,7 +248,10 @@ class JarmorServer:
         if client is None or client.disabled:
             return self.error_page(errors.InvalidClient("this client has been disabled", status=400))
         issued = await issue_code(env, req, subject=subject, auth_time=auth_time, flow_id=secrets.token_urlsafe(12))
-        rendered, _evidence = await render(env, client, req.target(), {"code": issued.code})
+        try:
+            rendered, _evidence = await render(env, client, req.target(), {"code": issued.code})
+        except JoseError:  # e.g. no usable encryption key at the client's jwks_uri
+            return self.error_page(errors.InvalidRequest("the response cannot be encrypted to this client"))
         return authorization_http_response(rendered)
 
     # -- login and consent ---------------------------------------------------------------------------
@@ -210,6 +259,14 @@ class JarmorServer:
     def _csrf(self, ia_id: str, bind: str, stage: str) -> str:
         mac = hmac.new(self.keyring.secret(), f"{ia_id}|{bind}|{stage}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def _csrf_ok(self, ia_id: str, bind: str, stage: str, token: str) -> bool:
+        """Any live secret verifies: a page made before a secret rotation still submits."""
+        ok = False
+        for secret in self.keyring.secrets():
+            mac = hmac.new(secret, f"{ia_id}|{bind}|{stage}".encode(), hashlib.sha256).digest()
+            ok |= hmac.compare_digest(token.encode(), base64.urlsafe_b64encode(mac).rstrip(b"="))
+        return ok
 
     def _set_interaction_cookie(self, response: Response, ia_id: str, bind: str) -> None:
         response.set_cookie(
@@ -235,6 +292,7 @@ class JarmorServer:
                 "username": username,
             },
             status=200 if not error else 401,
+            form_action=csp_source(ia.request.redirect_uri),  # too many failures redirect to the client
         )
 
     def consent_page(self, ia_id: str, ia: Interaction, client_name: str) -> Response:
@@ -251,6 +309,7 @@ class JarmorServer:
                 "action": f"/interaction/{ia_id}/consent",
                 "csrf_token": self._csrf(ia_id, ia.bind, "consent"),
             },
+            form_action=csp_source(req.redirect_uri),  # the decision redirects to the client
         )
 
     async def _interaction(self, request: Request, stage: str) -> tuple[str, Interaction, dict[str, str]]:
@@ -265,9 +324,8 @@ class JarmorServer:
         if raw is None:
             raise errors.InvalidRequest("this sign-in request has expired or was already completed")
         ia = Interaction.load(raw)
-        expected = self._csrf(ia_id, ia.bind, stage)
-        if not hmac.compare_digest(bind.encode(), ia.bind.encode()) or not hmac.compare_digest(
-            form.get("csrf_token", "").encode(), expected.encode()
+        if not hmac.compare_digest(bind.encode(), ia.bind.encode()) or not self._csrf_ok(
+            ia_id, ia.bind, stage, form.get("csrf_token", "")
         ):
             raise errors.InvalidRequest("invalid CSRF token")
         return ia_id, ia, form
@@ -296,6 +354,7 @@ class JarmorServer:
         return self.consent_page(ia_id, ia, name)
 
     async def consent(self, request: Request) -> Response:
+        await self.refresh_keys()
         env = self.env
         try:
             ia_id, ia, form = await self._interaction(request, "consent")
@@ -417,9 +476,13 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await server.start()
+        maintenance = asyncio.create_task(server.maintain_keys())
         try:
             yield
         finally:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
             await server.stop()
 
     app = Starlette(routes=build_routes(server), lifespan=lifespan)

@@ -14,4 +14,4 @@ from .app import create_app
 def app_from_environment() -> Starlette:
     """Build the app from ``JARMOR_CONFIG`` (a TOML file) and ``JARMOR_*`` variables."""
     config = load_config(os.environ.get("JARMOR_CONFIG") or None)
-    return create_app(config, open_store(config.database))
+    return create_app(config, open_store(config.database, config.redis))

@@ -1,25 +1,54 @@
-"""The server's keys: generated on first start, persisted in the key store, published in the JWKS.
+"""The server's keys: generated on first start, persisted in the key store, published in the JWKS, rotated.
 
-Signing keys are one per algorithm (RFC 8725 §3.1: one key, one algorithm). A key is published as soon as
-it exists and used for signing only from its ``active_at`` time, so relying parties can fetch it first.
+Signing keys are one per algorithm (RFC 8725 §3.1: one key, one algorithm). All lifecycle state lives in the
+key store (``state``, ``active_at``, ``retired_at``), so several workers or nodes converge on the same view
+by reloading it (``load_keyring``, at least every ``key_refresh_interval`` seconds); a ``Keyring`` is an
+immutable snapshot of that state at one instant.
+
+Rotation (``rotate_keys``, ``jarmor keys rotate``) never breaks a running flow:
+
+* the new key is written with ``active_at = now + publish_delay`` (default two refresh intervals plus the
+  JWKS ``max-age``): every process has loaded it, and every relying party's cached JWKS has expired, before
+  anything is signed with it — *publish, then sign*. Encryption keys and the interaction secret follow the
+  mirror rule — *load everywhere, then publish/use* — so no process ever meets a key it has not loaded;
+* the replaced key is marked ``retiring`` with ``retired_at = new active_at + hold``, where ``hold`` is one
+  refresh interval (a lagging process may sign with it that much longer) plus the lifetime of what it
+  protects: the longest-lived JWT the server signs (JARM, ID token) plus clock skew for signing keys; the
+  time clients may keep encrypting to a replaced encryption key (``key_encryption_grace``, for clients
+  caching the JWKS) plus the longest request-object lifetime for encryption keys; the interaction lifetime
+  for the secret. Until then it still verifies (published) or decrypts;
+* ``sweep_keys`` (run by every server on each keyring refresh, and by ``jarmor keys list``) moves due keys to
+  ``retired``; retired keys leave the JWKS and the keyring. ``retire_key`` forces that early, refusing while
+  the key may still be needed unless ``force`` (an emergency: a compromised key).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, replace
 
 import orjson
 
-from ..jose import Jwk, JwkSet, generate_jwk, import_jwk
+from ..jose import JoseError, Jwk, JwkSet, generate_jwk, import_jwk
+from ..protocol.context import Settings
+from ..protocol.policy import Policy
 from ..store.base import KeyStore, ServerKeyRecord
 from .keyprotect import KeyProtector
 
-DEFAULT_SIGNING_ALGS = ("ES256", "PS256", "RS256", "EdDSA")
+log = logging.getLogger("jarmor.keys")
+
+# One key per algorithm, Ed25519 included: a key published as "EdDSA" must not sign "Ed25519" (RFC 9864)
+DEFAULT_SIGNING_ALGS = ("ES256", "PS256", "RS256", "EdDSA", "Ed25519")
 DEFAULT_ENCRYPTION_ALGS = ("ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW", "RSA-OAEP-256")
 SECRET_ALG = "secret"  # symmetric secrets (CSRF/cookie MACs); never published
+USES = ("sig", "enc", "secret")
+
+
+class KeyLifecycleError(Exception):
+    """A key operation was refused (unknown kid, unsafe retirement, rotation already under way ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,23 +58,127 @@ class LoadedKey:
     secret: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class KeyTimings:
+    """Seconds that drive rotation; derived from ``Settings`` and the tiers (see the module docstring)."""
+
+    refresh_interval: int = 30
+    jwks_max_age: int = 60
+    publish_delay: int = 120
+    signed_lifetime: int = 310
+    encryption_lifetime: int = 7210
+    secret_lifetime: int = 610
+
+    @classmethod
+    def from_settings(cls, settings: Settings, policy: Policy | None = None) -> KeyTimings:
+        skew = settings.future_skew
+        tiers = (policy or Policy()).tiers.values()
+        max_request_object = max((t.request_object_max_lifetime for t in tiers), default=3600)
+        refresh = settings.key_refresh_interval
+        delay = settings.key_publish_delay
+        return cls(
+            refresh_interval=refresh,
+            jwks_max_age=settings.jwks_max_age,
+            publish_delay=2 * refresh + settings.jwks_max_age if delay is None else delay,
+            signed_lifetime=max(settings.jarm_lifetime, settings.id_token_lifetime) + skew,
+            encryption_lifetime=settings.key_encryption_grace + max_request_object + skew,
+            secret_lifetime=settings.interaction_lifetime + skew,
+        )
+
+    def hold(self, use: str) -> int:
+        """How long a replaced key of ``use`` is kept after its successor's ``active_at``."""
+        lifetime = {"sig": self.signed_lifetime, "enc": self.encryption_lifetime, "secret": self.secret_lifetime}
+        return self.refresh_interval + lifetime.get(use, max(lifetime.values()))
+
+
+def is_live(rec: ServerKeyRecord, now: float) -> bool:
+    """Not retired, and not past a planned retirement (even if no sweep has recorded it yet)."""
+    return rec.state != "retired" and not (rec.retired_at is not None and rec.retired_at <= now)
+
+
+def current_keys(records: Iterable[ServerKeyRecord], now: float) -> dict[tuple[str, str], ServerKeyRecord]:
+    """Per (use, alg): the live key with the latest ``active_at`` not after ``now`` — the one in use."""
+    best: dict[tuple[str, str], ServerKeyRecord] = {}
+    for rec in records:
+        if not is_live(rec, now) or rec.state not in ("active", "retiring") or rec.active_at > now:
+            continue
+        group = (rec.use, rec.alg)
+        held = best.get(group)
+        if held is None or (rec.active_at, rec.created_at, rec.kid) > (held.active_at, held.created_at, held.kid):
+            best[group] = rec
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    record: ServerKeyRecord
+    role: str  # "current" | "next" | "previous" | "retired"
+    published: bool
+
+    @property
+    def kid(self) -> str:
+        return self.record.kid
+
+
+def describe_keys(records: Iterable[ServerKeyRecord], now: float) -> list[KeyStatus]:
+    """Each key's role at ``now`` and whether the JWKS publishes it."""
+    recs = list(records)
+    current = {r.kid for r in current_keys(recs, now).values()}
+    out = []
+    for rec in recs:
+        if not is_live(rec, now):
+            role = "retired"
+        elif rec.kid in current:
+            role = "current"
+        elif rec.active_at > now:
+            role = "next"
+        else:
+            role = "previous"
+        out.append(KeyStatus(rec, role, _published(rec, role)))
+    return out
+
+
+def _published(rec: ServerKeyRecord, role: str) -> bool:
+    if role == "retired" or rec.use == "secret":
+        return False
+    if rec.use == "enc":
+        return role == "current"  # load everywhere before publishing; stop publishing once replaced
+    return True  # signing keys: published before use and until what they signed has expired
+
+
 class Keyring:
-    """An immutable view of the key store at one moment; the server swaps in a new one after rotation."""
+    """An immutable view of the key store at one moment; the server swaps in a new one after rotation.
+
+    Signs with the current key of each algorithm; publishes every live signing key and the current
+    encryption keys; decrypts with every live encryption key (including one not yet published, and one
+    replaced but still within its hold).
+    """
 
     def __init__(self, keys: Iterable[LoadedKey], *, now: float | None = None) -> None:
         self._now = int(now if now is not None else time.time())
-        self._keys = [k for k in keys if k.record.state != "retired"]
+        self._keys = [k for k in keys if is_live(k.record, self._now)]
+        statuses = {s.kid: s for s in describe_keys((k.record for k in self._keys), self._now)}
         self._signing: dict[str, Jwk] = {}
-        for k in sorted(self._keys, key=lambda k: k.record.active_at):
-            if k.jwk is None or k.record.use != "sig":
-                continue
-            if k.record.state == "active" and k.record.active_at <= self._now:
+        for k in self._keys:
+            if k.jwk is not None and k.record.use == "sig" and statuses[k.record.kid].role == "current":
                 self._signing[k.record.alg] = k.jwk
-        if "EdDSA" in self._signing:
-            self._signing.setdefault("Ed25519", self._signing["EdDSA"])
         self._decryption = JwkSet(tuple(k.jwk for k in self._keys if k.jwk is not None and k.record.use == "enc"))
-        self._public = {"keys": [k.jwk.public_dict() for k in self._keys if k.jwk is not None]}
-        self._secret = next((k.secret for k in self._keys if k.secret is not None), None)
+        published = [k.jwk.public_dict() for k in self._keys if k.jwk is not None and statuses[k.record.kid].published]
+        self._public: dict[str, object] = {"keys": published}
+        ordered = sorted(
+            (k for k in self._keys if k.secret is not None),
+            key=lambda k: (statuses[k.record.kid].role == "current", k.record.active_at),
+            reverse=True,
+        )
+        self._secrets = tuple(k.secret for k in ordered if k.secret is not None)
+        self._secret = next(
+            (k.secret for k in ordered if statuses[k.record.kid].role == "current"),
+            self._secrets[-1] if self._secrets else None,
+        )
+
+    @property
+    def now(self) -> int:
+        return self._now
 
     def signing_key(self, alg: str) -> Jwk:
         try:
@@ -63,12 +196,20 @@ class Keyring:
         return self._public
 
     def secret(self) -> bytes:
+        """The secret to MAC with now."""
         if self._secret is None:
             raise LookupError("no server secret")
         return self._secret
 
+    def secrets(self) -> tuple[bytes, ...]:
+        """Every secret a MAC may still have been made with (current first)."""
+        return self._secrets
+
     def records(self) -> list[ServerKeyRecord]:
         return [k.record for k in self._keys]
+
+    def loaded(self) -> tuple[LoadedKey, ...]:
+        return tuple(self._keys)
 
 
 def _new_record(alg: str, protector: KeyProtector, now: int, *, active_at: int | None = None) -> ServerKeyRecord:
@@ -109,18 +250,237 @@ async def ensure_keys(
     """Generate any missing key (first start); return the full list. Safe to call on every start."""
     now = int(now if now is not None else time.time())
     records = await store.list()
-    have = {r.alg for r in records if r.state in ("active", "pending")}
+    have = {alg for (_use, alg) in current_keys(records, now)}  # a key usable now, not only a successor
     for alg in (*algs, SECRET_ALG):
         if alg not in have:
             rec = _new_record(alg, protector, now)
             try:
                 await store.add(rec)
-            except Exception:  # another worker generated it first  # noqa: BLE001, S112
+            except Exception:  # another worker generated it first  # noqa: S112
                 continue
             records.append(rec)
     return await store.list()
 
 
-async def load_keyring(store: KeyStore, protector: KeyProtector, *, now: float | None = None) -> Keyring:
+async def load_keyring(
+    store: KeyStore,
+    protector: KeyProtector,
+    *,
+    now: float | None = None,
+    cache: MutableMapping[str, LoadedKey] | None = None,
+) -> Keyring:
+    """A ``Keyring`` of the store's live keys at ``now``.
+
+    ``cache`` (kid -> loaded key) spares re-importing private keys on every refresh: key material never
+    changes under a kid, only its lifecycle fields, which are taken fresh from the store.
+    """
+    now = now if now is not None else time.time()
+    loaded: list[LoadedKey] = []
+    for rec in await store.list():
+        if not is_live(rec, now):
+            if cache is not None:
+                cache.pop(rec.kid, None)
+            continue
+        hit = cache.get(rec.kid) if cache is not None else None
+        if hit is not None and hit.record.private_jwk == rec.private_jwk:
+            key = replace(hit, record=rec)
+        else:
+            key = load_key(rec, protector)
+        if cache is not None:
+            cache[rec.kid] = key
+        loaded.append(key)
+    return Keyring(loaded, now=now)
+
+
+# --- lifecycle ---------------------------------------------------------------------------------------
+
+
+def check_protector(records: Iterable[ServerKeyRecord], protector: KeyProtector, *, now: float) -> None:
+    """Refuse to add keys the running servers could not open (another key-encryption key) or that would
+    be stored in the clear beside sealed ones: every live key must open with ``protector``, which raises
+    ``KeyProtectionError`` naming the problem (no key set, or the wrong one).
+    """
+    for rec in records:
+        if is_live(rec, now):
+            protector.open(rec.private_jwk)
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    alg: str
+    new: ServerKeyRecord
+    replaced: tuple[ServerKeyRecord, ...]
+
+
+async def rotate_keys(
+    store: KeyStore,
+    protector: KeyProtector,
+    timings: KeyTimings,
+    *,
+    algs: Sequence[str] | None = None,
+    now: int | None = None,
+) -> tuple[list[Rotation], list[str]]:
+    """Start a rotation of each algorithm in ``algs`` (default: every algorithm in use).
+
+    Returns the rotations started and notes on algorithms skipped because a rotation is already under way
+    (a successor that is not active yet). Naming such an algorithm explicitly is an error.
+    """
+    now = int(now if now is not None else time.time())
     records = await store.list()
-    return Keyring((load_key(r, protector) for r in records if r.state != "retired"), now=now)
+    check_protector(records, protector, now=now)
+    live = [r for r in records if is_live(r, now)]
+    explicit = algs is not None
+    if algs is None:
+        algs = list(dict.fromkeys(r.alg for r in sorted(live, key=lambda r: (USES.index(r.use), r.created_at))))
+    done: list[Rotation] = []
+    notes: list[str] = []
+    for alg in algs:
+        pending = [r for r in live if r.alg == alg and r.state == "active" and r.active_at > now]
+        if pending:
+            note = (
+                f"{alg}: a rotation is already under way (key {pending[0].kid} takes over at "
+                f"{format_time(pending[0].active_at)})"
+            )
+            if explicit:
+                raise KeyLifecycleError(note)
+            notes.append(note)
+            continue
+        active_at = now + timings.publish_delay
+        try:
+            new = _new_record(alg, protector, now, active_at=active_at)
+        except (JoseError, ValueError, KeyError) as exc:
+            raise KeyLifecycleError(f"cannot generate a key for {alg!r}: {exc}") from exc
+        await store.add(new)
+        replaced = []
+        for rec in live:
+            if rec.alg == alg and rec.state == "active" and rec.active_at <= now:
+                rec.state, rec.retired_at = "retiring", active_at + timings.hold(rec.use)
+                await store.update(rec)
+                replaced.append(rec)
+        done.append(Rotation(alg, new, tuple(replaced)))
+    return done, notes
+
+
+async def sweep_keys(store: KeyStore, timings: KeyTimings, *, now: int | None = None) -> list[ServerKeyRecord]:
+    """Record due transitions: keys past ``retired_at`` become ``retired``; a key superseded without
+    being marked (two concurrent rotations, an interrupted one) becomes ``retiring``. Idempotent, so every
+    process may run it. Returns the changed records.
+    """
+    now = int(now if now is not None else time.time())
+    records = await store.list()
+    current = current_keys(records, now)
+    changed = []
+    for rec in records:
+        if rec.state == "retired":
+            continue
+        cur = current.get((rec.use, rec.alg))
+        if rec.retired_at is not None and rec.retired_at <= now:
+            rec.state = "retired"
+        elif rec.state == "active" and rec.active_at <= now and cur is not None and cur.kid != rec.kid:
+            rec.state, rec.retired_at = "retiring", cur.active_at + timings.hold(rec.use)
+        else:
+            continue
+        await store.update(rec)
+        changed.append(rec)
+        log.info("server key %s (%s) is now %s", rec.kid, rec.alg, rec.state)
+    return changed
+
+
+async def retire_key(
+    store: KeyStore,
+    protector: KeyProtector,
+    timings: KeyTimings,
+    kid: str,
+    *,
+    force: bool = False,
+    now: int | None = None,
+) -> list[str]:
+    """Retire ``kid`` now. Without ``force`` only when nothing can still need it; returns what was done.
+
+    With ``force`` on the key in use (a compromised key), its successor takes over at once — the pending
+    one if a rotation is under way, else a new key — accepting that flows in progress may fail.
+    """
+    now = int(now if now is not None else time.time())
+    records = await store.list()
+    check_protector(records, protector, now=now)
+    rec = next((r for r in records if r.kid == kid), None)
+    if rec is None:
+        raise KeyLifecycleError(f"no server key with kid {kid!r}")
+    if not is_live(rec, now):
+        if rec.state != "retired":
+            rec.state = "retired"
+            await store.update(rec)
+        return [f"{kid} is already retired"]
+    group = (rec.use, rec.alg)
+    cur = current_keys(records, now).get(group)
+    is_current = cur is not None and cur.kid == kid
+    pending = sorted(
+        (r for r in records if (r.use, r.alg) == group and is_live(r, now) and r.active_at > now and r.kid != kid),
+        key=lambda r: r.active_at,
+    )
+    done: list[str] = []
+    if rec.active_at > now:
+        # a successor never used: cancelling it is always safe; its predecessor stays in service
+        rec.state, rec.retired_at = "retired", now
+        await store.update(rec)
+        done.append(f"{kid} ({rec.alg}) was not in use yet: rotation cancelled, key retired")
+        if cur is not None and cur.state == "retiring" and not pending:
+            cur.state, cur.retired_at = "active", None
+            await store.update(cur)
+            done.append(f"{cur.kid} stays in service")
+        return done
+    if not force:
+        if is_current:
+            raise KeyLifecycleError(
+                f"{kid} is the {rec.alg} key in use; start a rotation first (jarmor keys rotate --alg "
+                f"{rec.alg}) and retire it when that completes, or use --force in an emergency"
+            )
+        assert cur is not None
+        safe_at = rec.retired_at if rec.retired_at is not None else cur.active_at + timings.hold(rec.use)
+        if safe_at > now:
+            raise KeyLifecycleError(
+                f"{kid} may still be needed until {format_time(safe_at)} ({_needed_for(rec.use)}); "
+                "it retires by itself then, or use --force"
+            )
+    rec.state, rec.retired_at = "retired", now
+    await store.update(rec)
+    done.append(f"{kid} ({rec.alg}) retired")
+    if is_current:
+        if pending:
+            successor = pending[-1]
+            successor.active_at = now
+            await store.update(successor)
+        else:
+            successor = _new_record(rec.alg, protector, now)
+            await store.add(successor)
+        done.append(f"{successor.kid} ({rec.alg}) is in use from now (emergency replacement)")
+    return done
+
+
+def _needed_for(use: str) -> str:
+    return {
+        "sig": "tokens signed with it may still be valid",
+        "enc": "clients may still encrypt request objects to it",
+        "secret": "sign-in pages may still carry MACs made with it",
+    }.get(use, "it may still be in use")
+
+
+def format_time(ts: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def key_table(statuses: Sequence[KeyStatus]) -> list[Mapping[str, object]]:
+    return [
+        {
+            "kid": s.record.kid,
+            "alg": s.record.alg,
+            "use": s.record.use,
+            "state": s.record.state,
+            "role": s.role,
+            "published": s.published,
+            "created_at": s.record.created_at,
+            "active_at": s.record.active_at,
+            "retired_at": s.record.retired_at,
+        }
+        for s in statuses
+    ]

@@ -25,23 +25,43 @@ from .base import (
 from .memory import MemoryStore
 
 if TYPE_CHECKING:
+    from .migrate import SchemaNotCurrent
     from .sql import SqlStore
 
 
-def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
-    """Open the store named by ``url``: ``memory://`` or an SQLAlchemy SQLite URL (``sqlite:///path.db``).
+def open_store(url: str, redis_url: str | None = None, *, clock: Callable[[], float] = time.time) -> Store:
+    """Open the store named by ``url``, with its short-lived records in Redis when ``redis_url`` is given.
 
-    SQLAlchemy is imported only when an SQL store is opened.
+    ``url``: ``memory://``, an SQLite URL (``sqlite:///path.db``) or a PostgreSQL URL
+    (``postgresql+psycopg://user:password@host/dbname``; ``postgresql://`` means the same). A PostgreSQL
+    database must be at the current schema revision (``jarmor db upgrade``), else ``SchemaNotCurrent``.
+    ``redis_url``: ``redis://host:6379/0`` (``rediss://`` for TLS; ``?key_prefix=NAME`` to share a Redis).
+    ``clock`` applies to the in-process and SQL stores, not to Redis, which expires records by its own clock.
+
+    SQLAlchemy, psycopg and redis-py are imported only when a store needs them.
     """
+    ephemeral = None
+    if redis_url:
+        from .redis_store import RedisEphemeralStore
+
+        # first: it only parses the URL (connections are made on first use), so nothing needs undoing
+        ephemeral = RedisEphemeralStore.from_url(redis_url)
     scheme = url.partition(":")[0].lower()
+    store: Store
     if scheme == "memory":
         # cast: ``Store`` declares its members as mutable attributes (invariant), MemoryStore's are narrower
-        return cast(Store, MemoryStore(clock))
-    if scheme == "sqlite" or scheme.startswith("sqlite+"):
+        store = cast(Store, MemoryStore(clock))
+    elif scheme.partition("+")[0] in ("sqlite", "postgresql", "postgres"):
         from .sql import SqlStore
 
-        return SqlStore.open(url, clock=clock)
-    raise StoreError(f"unsupported store URL scheme {scheme!r}")
+        store = SqlStore.open(url, clock=clock)
+    else:
+        raise StoreError(f"unsupported store URL scheme {scheme!r}")
+    if ephemeral is None:
+        return store
+    from .composite import CompositeStore
+
+    return CompositeStore(store, ephemeral)
 
 
 def __getattr__(name: str) -> Any:
@@ -49,6 +69,10 @@ def __getattr__(name: str) -> Any:
         from .sql import SqlStore
 
         return SqlStore
+    if name == "SchemaNotCurrent":
+        from .migrate import SchemaNotCurrent
+
+        return SchemaNotCurrent
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -61,6 +85,7 @@ __all__ = [
     "GrantStore",
     "KeyStore",
     "MemoryStore",
+    "SchemaNotCurrent",
     "ServerKeyRecord",
     "SqlStore",
     "Store",

@@ -1,23 +1,37 @@
-"""SQL store over a synchronous SQLAlchemy Core engine (SQLite; written to carry over to PostgreSQL).
+"""SQL store over SQLAlchemy Core tables (``schema.py``), on SQLite or PostgreSQL.
 
-Statements run inline inside the ``async`` methods: an SQLite statement takes microseconds, far less than a
-hop to a worker thread would. Every method runs to completion without awaiting, so within one event loop the
-methods never interleave; across threads and across processes (``--workers N`` sharing one database file)
-atomicity comes from the database itself:
+One implementation for both databases: every store below builds its statements once, as SQLAlchemy Core
+expressions over the portable tables, and hands them to an *executor* chosen by dialect:
 
-* ``take`` is one ``DELETE ... RETURNING`` statement, ``add_once`` one
-  ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <expired>`` statement: SQLite runs each statement under the
-  database write lock, so of any number of concurrent callers exactly one deletes (or inserts) the row.
-* ``TokenStore.rotate`` is a conditional ``UPDATE`` plus an ``INSERT`` inside ``BEGIN IMMEDIATE`` (the write
-  lock is taken up front, so two rotations serialize instead of failing with ``SQLITE_BUSY_SNAPSHOT``).
+* SQLite (``_SqliteDb``): a synchronous engine, statements run inline inside the ``async`` methods. An
+  SQLite statement takes microseconds, less than a hop to a worker thread would. Every method runs to
+  completion without awaiting, so within one event loop the methods never interleave; across threads and
+  across processes (``--workers N`` sharing one database file) atomicity comes from the database itself.
+* PostgreSQL (``postgres.PostgresDb``): the same statements, compiled once for the PostgreSQL dialect and
+  run on a pool of native asyncio psycopg connections, so a network round trip never blocks the event loop
+  (see that module for why this beats both SQLAlchemy's async engine and a thread hop).
+
+Single-use operations are single statements, atomic on both databases:
+
+* ``take`` is one ``DELETE ... RETURNING``, ``add_once`` one
+  ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <expired>``: SQLite runs each statement under the database
+  write lock, PostgreSQL under a row lock (a concurrent second statement waits, re-reads the row and finds
+  it gone, or unexpired), so of any number of concurrent callers exactly one deletes (or inserts) the row.
+* ``TokenStore.rotate`` is a conditional ``UPDATE`` plus an ``INSERT`` in one transaction (on SQLite
+  ``BEGIN IMMEDIATE``: the write lock is taken up front, so two rotations serialize instead of failing with
+  ``SQLITE_BUSY_SNAPSHOT``; on PostgreSQL the losing ``UPDATE`` waits for the winner and matches no row).
 
 SQLite connections run in driver autocommit mode (``isolation_level=None``), WAL journal,
-``synchronous=NORMAL``, ``busy_timeout`` and ``foreign_keys`` on; single statements commit on their own,
-multi-statement transactions are opened explicitly.
+``synchronous=NORMAL``, ``busy_timeout`` and ``foreign_keys`` on; PostgreSQL connections in autocommit
+mode. Single statements commit on their own, multi-statement transactions are opened explicitly.
 
 Ephemeral expiry times are whole epoch seconds rounded *up*, so a record lives at least its ``ttl`` (at most
 one second longer) and a replay mark is never dropped early. Expired rows are unreadable at once and deleted
 lazily: every ``purge_every``-th ephemeral write of a process deletes all expired rows (indexed).
+
+The schema is versioned with Alembic (``migrations/``, see ``migrate.py``): an SQLite database is created
+and kept at the current revision on open (zero setup); a PostgreSQL database must have been brought there
+with ``jarmor db upgrade`` and is refused otherwise.
 """
 
 from __future__ import annotations
@@ -28,15 +42,14 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeAlias
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import orjson
 from sqlalchemy import (
     Connection,
     Engine,
     Executable,
-    Row,
     Table,
     and_,
     bindparam,
@@ -51,11 +64,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.sql.elements import BindParameter
 
-from . import schema
+from . import migrate, schema
 from .base import (
     AlreadyExists,
     ClientRecord,
@@ -72,13 +86,18 @@ from .base import (
     UserStore,
 )
 
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
 Clock = Callable[[], float]
 Params = Mapping[str, Any]
-AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+# a result row: SQLAlchemy's ``Row`` on SQLite, a plain tuple from psycopg on PostgreSQL
+AnyRow: TypeAlias = Sequence[Any]
 Upsert: TypeAlias = sqlite_dialect.Insert | pg_dialect.Insert
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 DEFAULT_PURGE_EVERY = 256
+DEFAULT_POOL_SIZE = 10
 
 
 def _dumps(value: dict[str, Any]) -> str:
@@ -90,26 +109,58 @@ def _loads(text: str) -> dict[str, Any]:
     return value
 
 
-class _Db:
-    """The engine, one pinned connection and the few ways the stores use them.
+class Transaction(Protocol):
+    async def write(self, stmt: Executable, params: Params) -> int:
+        """Run one DML statement inside the transaction; the number of rows it changed."""
+        ...
+
+
+class Executor(Protocol):
+    """How the stores run their (prebuilt) statements; one implementation per database."""
+
+    async def write(self, stmt: Executable, params: Params) -> int:
+        """Run one DML statement in its own transaction; the number of rows it changed."""
+        ...
+
+    async def first(self, stmt: Executable, params: Params) -> AnyRow | None: ...
+
+    async def all(self, stmt: Executable, params: Params) -> Sequence[AnyRow]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A multi-statement write transaction: committed on normal exit, rolled back on an exception."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def upsert_for(dialect_name: str) -> Callable[[Table], Upsert]:
+    """The dialect's ``INSERT`` with ``ON CONFLICT`` support."""
+    if dialect_name == "sqlite":
+        return sqlite_dialect.insert
+    if dialect_name == "postgresql":
+        return pg_dialect.insert
+    raise StoreError(f"unsupported SQL dialect {dialect_name!r}")
+
+
+class _SqliteTransaction:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def write(self, stmt: Executable, params: Params) -> int:
+        return self._conn.execute(stmt, params).rowcount
+
+
+class _SqliteDb:
+    """The engine, one pinned connection and the few ways the stores use them (SQLite).
 
     One connection per store, held for the store's life and guarded by a lock: a pool checkout per statement
     would cost more than the statement. Within a process the lock serializes statements (they take
     microseconds; SQLite admits one writer at a time anyway); across processes SQLite's own locking decides.
-    Driver errors become ``StoreError``.
+    The ``async`` methods run the statement inline. Driver errors become ``StoreError``.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        name = engine.dialect.name
-        self.insert: Callable[[Table], Upsert]
-        if name == "sqlite":
-            self.insert = sqlite_dialect.insert
-        elif name == "postgresql":
-            self.insert = pg_dialect.insert
-        else:
-            raise StoreError(f"unsupported SQL dialect {name!r}")
-        self.is_sqlite = name == "sqlite"
         self._lock = threading.Lock()
         self._conn: Connection | None = None
         if not isinstance(engine.pool, StaticPool):
@@ -143,8 +194,7 @@ class _Db:
                 conn.close()
         return StoreError(str(exc))
 
-    def write(self, stmt: Executable, params: Params) -> int:
-        """Run one DML statement in its own transaction; the number of rows it changed."""
+    async def write(self, stmt: Executable, params: Params) -> int:
         with self._lock:
             conn = self._connection()
             try:
@@ -154,7 +204,7 @@ class _Db:
                 raise self._failed(conn, exc) from exc
             return n
 
-    def first(self, stmt: Executable, params: Params) -> AnyRow | None:
+    async def first(self, stmt: Executable, params: Params) -> AnyRow | None:
         with self._lock:
             conn = self._connection()
             try:
@@ -164,7 +214,7 @@ class _Db:
                 raise self._failed(conn, exc) from exc
             return row
 
-    def all(self, stmt: Executable, params: Params) -> Sequence[AnyRow]:
+    async def all(self, stmt: Executable, params: Params) -> Sequence[AnyRow]:
         with self._lock:
             conn = self._connection()
             try:
@@ -175,13 +225,12 @@ class _Db:
             return rows
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A multi-statement write transaction; on SQLite it takes the write lock up front."""
+    def sync_transaction(self) -> Iterator[Connection]:
+        """A write transaction that takes the database write lock up front (``BEGIN IMMEDIATE``)."""
         with self._lock:
             conn = self._connection()
             try:
-                if self.is_sqlite:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
                 conn.commit()
             except BaseException as exc:
@@ -190,17 +239,26 @@ class _Db:
                     raise failure from exc
                 raise
 
-    def close(self) -> None:
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        # the body only awaits this transaction's inline ``write``: nothing suspends while the lock is held
+        with self.sync_transaction() as conn:
+            yield _SqliteTransaction(conn)
+
+    def close_now(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
             self.engine.dispose()
 
+    async def close(self) -> None:
+        self.close_now()
 
-def _insert_new(db: _Db, table: Table, pk: str) -> Executable:
+
+def _insert_new(insert: Callable[[Table], Upsert], table: Table, pk: str) -> Executable:
     """``INSERT ... ON CONFLICT (pk) DO NOTHING``: rowcount 0 means the id is taken."""
-    stmt: Executable = db.insert(table).on_conflict_do_nothing(index_elements=[table.c[pk]])
+    stmt: Executable = insert(table).on_conflict_do_nothing(index_elements=[table.c[pk]])
     return stmt
 
 
@@ -211,7 +269,9 @@ def _update_all(table: Table, pk: str) -> Executable:
 
 
 class SqlEphemeralStore:
-    def __init__(self, db: _Db, clock: Clock, purge_every: int = DEFAULT_PURGE_EVERY) -> None:
+    def __init__(
+        self, db: Executor, insert: Callable[[Table], Upsert], clock: Clock, purge_every: int = DEFAULT_PURGE_EVERY
+    ) -> None:
         self._db = db
         self._clock = clock
         self._purge_every = max(1, purge_every)
@@ -222,7 +282,7 @@ class SqlEphemeralStore:
         now: BindParameter[int] = bindparam("now")
         match = and_(t.c.namespace == ns, t.c.key == key)
         live = and_(match, t.c.expires_at > now)
-        ins = db.insert(t).values(
+        ins = insert(t).values(
             namespace=ns, key=key, value=bindparam("value"), expires_at=bindparam("exp")
         )
         self._put = ins.on_conflict_do_update(
@@ -246,38 +306,38 @@ class SqlEphemeralStore:
     def _expiry(self, ttl: int) -> int:
         return math.ceil(self._clock() + ttl)
 
-    def _wrote(self) -> None:
+    async def _wrote(self) -> None:
         self._writes += 1
         if self._writes >= self._purge_every:
             self._writes = 0
             # best effort: the write itself succeeded, and the next round retries the purge
             with contextlib.suppress(StoreError):
-                self._db.write(self._purge, {"now": self._now()})
+                await self._db.write(self._purge, {"now": self._now()})
 
     async def purge_expired(self) -> int:
         """Delete every expired row now; how many were deleted."""
-        return self._db.write(self._purge, {"now": self._now()})
+        return await self._db.write(self._purge, {"now": self._now()})
 
     async def put(self, namespace: str, key: str, value: bytes, ttl: int) -> None:
-        self._db.write(self._put, {"ns": namespace, "key": key, "value": value, "exp": self._expiry(ttl)})
-        self._wrote()
+        await self._db.write(self._put, {"ns": namespace, "key": key, "value": value, "exp": self._expiry(ttl)})
+        await self._wrote()
 
     async def get(self, namespace: str, key: str) -> bytes | None:
-        row = self._db.first(self._get, {"ns": namespace, "key": key, "now": self._now()})
+        row = await self._db.first(self._get, {"ns": namespace, "key": key, "now": self._now()})
         return None if row is None else bytes(row[0])
 
     async def take(self, namespace: str, key: str) -> bytes | None:
-        row = self._db.first(self._take, {"ns": namespace, "key": key, "now": self._now()})
+        row = await self._db.first(self._take, {"ns": namespace, "key": key, "now": self._now()})
         return None if row is None else bytes(row[0])
 
     async def add_once(self, namespace: str, key: str, ttl: int) -> bool:
         params = {"ns": namespace, "key": key, "value": b"1", "exp": self._expiry(ttl), "now": self._now()}
-        added = self._db.write(self._add_once, params) == 1
-        self._wrote()
+        added = await self._db.write(self._add_once, params) == 1
+        await self._wrote()
         return added
 
     async def delete(self, namespace: str, key: str) -> None:
-        self._db.write(self._delete, {"ns": namespace, "key": key})
+        await self._db.write(self._delete, {"ns": namespace, "key": key})
 
 
 _CLIENT_COLS = (
@@ -316,14 +376,14 @@ def _client_record(row: AnyRow) -> ClientRecord:
 class SqlClientStore:
     _TOUCH_CACHE_MAX = 10_000
 
-    def __init__(self, db: _Db) -> None:
+    def __init__(self, db: Executor, insert: Callable[[Table], Upsert]) -> None:
         self._db = db
         t = schema.clients
         cols = [t.c[name] for name in _CLIENT_COLS]
         self._get = select(*cols).where(t.c.client_id == bindparam("id"))
         self._list = select(*cols).order_by(t.c.created_at, t.c.client_id)
         self._count = select(func.count()).select_from(t)
-        self._create = _insert_new(db, t, "client_id")
+        self._create = _insert_new(insert, t, "client_id")
         self._update = _update_all(t, "client_id")
         self._delete = delete(t).where(t.c.client_id == bindparam("id"))
         now: BindParameter[int] = bindparam("now")
@@ -335,29 +395,29 @@ class SqlClientStore:
         self._touched: dict[str, int] = {}
 
     async def get(self, client_id: str) -> ClientRecord | None:
-        row = self._db.first(self._get, {"id": client_id})
+        row = await self._db.first(self._get, {"id": client_id})
         return None if row is None else _client_record(row)
 
     async def create(self, record: ClientRecord) -> None:
-        if self._db.write(self._create, _client_row(record)) != 1:
+        if await self._db.write(self._create, _client_row(record)) != 1:
             raise AlreadyExists(record.client_id)
 
     async def update(self, record: ClientRecord) -> None:
         """Overwrite an existing client; a client deleted meanwhile stays deleted."""
         params = _client_row(record)
         params["_pk"] = params.pop("client_id")
-        self._db.write(self._update, params)
+        await self._db.write(self._update, params)
         self._touched.pop(record.client_id, None)
 
     async def delete(self, client_id: str) -> bool:
         self._touched.pop(client_id, None)
-        return self._db.write(self._delete, {"id": client_id}) == 1
+        return await self._db.write(self._delete, {"id": client_id}) == 1
 
     async def list(self) -> list[ClientRecord]:
-        return [_client_record(row) for row in self._db.all(self._list, {})]
+        return [_client_record(row) for row in await self._db.all(self._list, {})]
 
     async def count(self) -> int:
-        row = self._db.first(self._count, {})
+        row = await self._db.first(self._count, {})
         return 0 if row is None else int(row[0])
 
     async def touch(self, client_id: str, now: int) -> None:
@@ -369,7 +429,7 @@ class SqlClientStore:
         last = self._touched.get(client_id)
         if last is not None and last >= now:
             return
-        if self._db.write(self._touch, {"id": client_id, "now": now}) == 1:
+        if await self._db.write(self._touch, {"id": client_id, "now": now}) == 1:
             if len(self._touched) >= self._TOUCH_CACHE_MAX:
                 self._touched.clear()
             self._touched[client_id] = now
@@ -392,30 +452,30 @@ def _user_record(row: AnyRow) -> UserRecord:
 
 
 class SqlUserStore:
-    def __init__(self, db: _Db) -> None:
+    def __init__(self, db: Executor, insert: Callable[[Table], Upsert]) -> None:
         self._db = db
         t = schema.users
         cols = [t.c[name] for name in _USER_COLS]
         self._get = select(*cols).where(t.c.username == bindparam("id"))
         self._list = select(*cols).order_by(t.c.created_at, t.c.username)
-        self._create = _insert_new(db, t, "username")
+        self._create = _insert_new(insert, t, "username")
         self._update = _update_all(t, "username")
 
     async def get(self, username: str) -> UserRecord | None:
-        row = self._db.first(self._get, {"id": username})
+        row = await self._db.first(self._get, {"id": username})
         return None if row is None else _user_record(row)
 
     async def create(self, record: UserRecord) -> None:
-        if self._db.write(self._create, _user_row(record)) != 1:
+        if await self._db.write(self._create, _user_row(record)) != 1:
             raise AlreadyExists(record.username)
 
     async def update(self, record: UserRecord) -> None:
         params = _user_row(record)
         params["_pk"] = params.pop("username")
-        self._db.write(self._update, params)
+        await self._db.write(self._update, params)
 
     async def list(self) -> list[UserRecord]:
-        return [_user_record(row) for row in self._db.all(self._list, {})]
+        return [_user_record(row) for row in await self._db.all(self._list, {})]
 
 
 _KEY_COLS = ("kid", "alg", "use", "private_jwk", "created_at", "active_at", "retired_at", "state")
@@ -435,24 +495,24 @@ def _key_row(r: ServerKeyRecord) -> dict[str, Any]:
 
 
 class SqlKeyStore:
-    def __init__(self, db: _Db) -> None:
+    def __init__(self, db: Executor, insert: Callable[[Table], Upsert]) -> None:
         self._db = db
         t = schema.server_keys
         self._list = select(*[t.c[name] for name in _KEY_COLS]).order_by(t.c.created_at, t.c.kid)
-        self._add = _insert_new(db, t, "kid")
+        self._add = _insert_new(insert, t, "kid")
         self._update = _update_all(t, "kid")
 
     async def list(self) -> list[ServerKeyRecord]:
-        return [ServerKeyRecord(*row) for row in self._db.all(self._list, {})]
+        return [ServerKeyRecord(*row) for row in await self._db.all(self._list, {})]
 
     async def add(self, record: ServerKeyRecord) -> None:
-        if self._db.write(self._add, _key_row(record)) != 1:
+        if await self._db.write(self._add, _key_row(record)) != 1:
             raise AlreadyExists(record.kid)
 
     async def update(self, record: ServerKeyRecord) -> None:
         params = _key_row(record)
         params["_pk"] = params.pop("kid")
-        self._db.write(self._update, params)
+        await self._db.write(self._update, params)
 
 
 _TOKEN_COLS = (
@@ -494,14 +554,14 @@ def _token_record(row: AnyRow) -> TokenRecord:
 
 
 class SqlTokenStore:
-    def __init__(self, db: _Db) -> None:
+    def __init__(self, db: Executor, insert: Callable[[Table], Upsert]) -> None:
         self._db = db
         t = schema.tokens
         cols = [t.c[name] for name in _TOKEN_COLS]
         now: BindParameter[int] = bindparam("now")
         unrevoked = t.c.revoked_at.is_(None)
         self._get = select(*cols).where(t.c.token_hash == bindparam("id"))
-        self._create = _insert_new(db, t, "token_hash")
+        self._create = _insert_new(insert, t, "token_hash")
         self._revoke = update(t).where(t.c.token_hash == bindparam("id"), unrevoked).values(revoked_at=now)
         self._revoke_grant = (
             update(t).where(t.c.grant_id == bindparam("id"), unrevoked).values(revoked_at=now)
@@ -520,40 +580,40 @@ class SqlTokenStore:
         self._list_active = by_client.where(unrevoked, t.c.expires_at > now).order_by(*order)
 
     async def create(self, record: TokenRecord) -> None:
-        if self._db.write(self._create, _token_row(record)) != 1:
+        if await self._db.write(self._create, _token_row(record)) != 1:
             raise AlreadyExists("token")
 
     async def get(self, token_hash: str) -> TokenRecord | None:
-        row = self._db.first(self._get, {"id": token_hash})
+        row = await self._db.first(self._get, {"id": token_hash})
         return None if row is None else _token_record(row)
 
     async def revoke(self, token_hash: str, now: int) -> bool:
-        return self._db.write(self._revoke, {"id": token_hash, "now": now}) == 1
+        return await self._db.write(self._revoke, {"id": token_hash, "now": now}) == 1
 
     async def revoke_grant(self, grant_id: str, now: int) -> int:
-        return self._db.write(self._revoke_grant, {"id": grant_id, "now": now})
+        return await self._db.write(self._revoke_grant, {"id": grant_id, "now": now})
 
     async def revoke_client(self, client_id: str, now: int) -> int:
-        return self._db.write(self._revoke_client, {"id": client_id, "now": now})
+        return await self._db.write(self._revoke_client, {"id": client_id, "now": now})
 
     async def rotate(self, old_hash: str, new: TokenRecord, now: int) -> bool:
         """Retire ``old_hash`` and insert ``new`` in one transaction; only one concurrent caller wins.
 
         Raises ``AlreadyExists`` (and leaves ``old_hash`` usable) if ``new.token_hash`` is taken.
         """
-        with self._db.transaction() as conn:
-            retired = conn.execute(self._retire, {"id": old_hash, "new": new.token_hash, "now": now}).rowcount
+        async with self._db.transaction() as tx:
+            retired = await tx.write(self._retire, {"id": old_hash, "new": new.token_hash, "now": now})
             if retired != 1:
                 return False
-            if conn.execute(self._create, _token_row(new)).rowcount != 1:
+            if await tx.write(self._create, _token_row(new)) != 1:
                 raise AlreadyExists("token")
         return True
 
     async def list_for_client(self, client_id: str, *, active_at: int | None = None) -> list[TokenRecord]:
         if active_at is None:
-            rows = self._db.all(self._list_all, {"id": client_id})
+            rows = await self._db.all(self._list_all, {"id": client_id})
         else:
-            rows = self._db.all(self._list_active, {"id": client_id, "now": active_at})
+            rows = await self._db.all(self._list_active, {"id": client_id, "now": active_at})
         return [_token_record(row) for row in rows]
 
 
@@ -583,12 +643,12 @@ def _grant_row(r: GrantRecord) -> dict[str, Any]:
 
 
 class SqlGrantStore:
-    def __init__(self, db: _Db) -> None:
+    def __init__(self, db: Executor, insert: Callable[[Table], Upsert]) -> None:
         self._db = db
         t = schema.grants
         cols = [t.c[name] for name in _GRANT_COLS]
         self._get = select(*cols).where(t.c.grant_id == bindparam("id"))
-        self._create = _insert_new(db, t, "grant_id")
+        self._create = _insert_new(insert, t, "grant_id")
         self._revoke = (
             update(t)
             .where(t.c.grant_id == bindparam("id"), t.c.revoked_at.is_(None))
@@ -598,18 +658,18 @@ class SqlGrantStore:
         self._list = by_client.order_by(t.c.created_at, t.c.grant_id)
 
     async def create(self, record: GrantRecord) -> None:
-        if self._db.write(self._create, _grant_row(record)) != 1:
+        if await self._db.write(self._create, _grant_row(record)) != 1:
             raise AlreadyExists(record.grant_id)
 
     async def get(self, grant_id: str) -> GrantRecord | None:
-        row = self._db.first(self._get, {"id": grant_id})
+        row = await self._db.first(self._get, {"id": grant_id})
         return None if row is None else GrantRecord(*row)
 
     async def revoke(self, grant_id: str, now: int, reason: str | None = None) -> bool:
-        return self._db.write(self._revoke, {"id": grant_id, "now": now, "reason": reason}) == 1
+        return await self._db.write(self._revoke, {"id": grant_id, "now": now, "reason": reason}) == 1
 
     async def list_for_client(self, client_id: str) -> list[GrantRecord]:
-        return [GrantRecord(*row) for row in self._db.all(self._list, {"id": client_id})]
+        return [GrantRecord(*row) for row in await self._db.all(self._list, {"id": client_id})]
 
 
 def _is_memory_sqlite(database: str | None, query: Mapping[str, Any]) -> bool:
@@ -634,11 +694,14 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
 
 
 class SqlStore:
-    """``Store`` over SQL tables (``schema.py``).
+    """``Store`` over SQL tables (``schema.py``) on SQLite or PostgreSQL.
 
     Open it with :meth:`SqlStore.open`, which also configures SQLite connections (autocommit driver mode,
-    WAL, ``busy_timeout``); an engine passed to the constructor directly must be configured the same way.
-    Only SQLite is tested; the statements are written for PostgreSQL as well.
+    WAL, ``busy_timeout``) and checks the schema version; an SQLite engine passed to the constructor
+    directly must be configured the same way. ``engine`` is a synchronous engine: on SQLite the stores run
+    on it, on PostgreSQL it serves only administration (migrations, the schema check, inspection) while the
+    stores run on their own pool of asyncio connections, opened on first use in the running event loop
+    (so a PostgreSQL ``SqlStore`` belongs to one event loop).
     """
 
     def __init__(
@@ -647,32 +710,51 @@ class SqlStore:
         *,
         clock: Clock = time.time,
         purge_every: int = DEFAULT_PURGE_EVERY,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         self.engine = engine
-        db = _Db(engine)
+        insert = upsert_for(engine.dialect.name)
+        self._sqlite: _SqliteDb | None = None
+        db: Executor
+        if engine.dialect.name == "sqlite":
+            db = self._sqlite = _SqliteDb(engine)
+        else:
+            from .postgres import PostgresDb
+
+            db = PostgresDb(engine, pool_size=pool_size)
         self._db = db
-        self._ephemeral = SqlEphemeralStore(db, clock, purge_every)
+        self._ephemeral = SqlEphemeralStore(db, insert, clock, purge_every)
         # typed as the protocols: ``Store``'s members are mutable attributes, hence invariant
         self.ephemeral: EphemeralStore = self._ephemeral
-        self.clients: ClientStore = SqlClientStore(db)
-        self.users: UserStore = SqlUserStore(db)
-        self.keys: KeyStore = SqlKeyStore(db)
-        self.tokens: TokenStore = SqlTokenStore(db)
-        self.grants: GrantStore = SqlGrantStore(db)
+        self.clients: ClientStore = SqlClientStore(db, insert)
+        self.users: UserStore = SqlUserStore(db, insert)
+        self.keys: KeyStore = SqlKeyStore(db, insert)
+        self.tokens: TokenStore = SqlTokenStore(db, insert)
+        self.grants: GrantStore = SqlGrantStore(db, insert)
 
     @classmethod
     def open(
         cls,
-        url: str,
+        url: str | URL,
         *,
         clock: Clock = time.time,
-        create_tables: bool = True,
+        create_tables: bool | None = None,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         purge_every: int = DEFAULT_PURGE_EVERY,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> SqlStore:
-        """Open ``sqlite:///path/jarmor.db`` (shared by any number of processes) or ``sqlite://`` (memory)."""
+        """Open ``sqlite:///path/jarmor.db`` (shared by any number of processes), ``sqlite://`` (memory) or
+        ``postgresql+psycopg://user:password@host/dbname`` (shared by any number of nodes).
+
+        ``create_tables``: ``True`` brings the schema to the current revision (SQLite: create it and stamp
+        it, or migrate it; PostgreSQL: run the migrations), ``False`` trusts it as it is, and ``None`` (the
+        default) means ``True`` on SQLite and, on PostgreSQL, *require* the current revision: a database
+        that ``jarmor db upgrade`` has not migrated raises ``SchemaNotCurrent`` (schema changes on a shared
+        database are an explicit deployment step, never a side effect of starting a node).
+        """
         parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite":
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
             if _is_memory_sqlite(parsed.database, parsed.query):
                 engine = create_engine(
                     parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
@@ -680,21 +762,37 @@ class SqlStore:
             else:
                 engine = create_engine(parsed, connect_args={"check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        elif backend in ("postgresql", "postgres"):
+            from .postgres import psycopg_url
+
+            engine = create_engine(psycopg_url(parsed), poolclass=NullPool)
         else:
-            engine = create_engine(parsed)
-        store = cls(engine, clock=clock, purge_every=purge_every)
-        if create_tables:
-            store.create_tables()
+            raise StoreError(f"unsupported SQL database {backend!r}")
+        store = cls(engine, clock=clock, purge_every=purge_every, pool_size=pool_size)
+        try:
+            if create_tables or (create_tables is None and backend == "sqlite"):
+                store.ensure_schema()
+            elif create_tables is None:
+                migrate.require_current(engine)
+        except BaseException:
+            if store._sqlite is not None:
+                store._sqlite.close_now()
+            engine.dispose()
+            raise
         return store
 
-    def create_tables(self) -> None:
-        """Create missing tables; safe when several processes open a fresh database at once."""
-        with self._db.transaction() as conn:
-            schema.metadata.create_all(conn)
+    def ensure_schema(self) -> None:
+        """Bring the schema to the current revision; safe when several processes open a database at once."""
+        if self._sqlite is not None:
+            with self._sqlite.sync_transaction() as conn:
+                migrate.ensure_sqlite(conn)
+        else:
+            migrate.upgrade(self.engine)
 
     async def purge_expired(self) -> int:
         """Delete expired ephemeral rows now (they are also purged lazily); how many were deleted."""
         return await self._ephemeral.purge_expired()
 
     async def close(self) -> None:
-        self._db.close()
+        await self._db.close()
+        self.engine.dispose()

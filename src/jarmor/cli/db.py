@@ -1,0 +1,48 @@
+"""``jarmor db upgrade``: bring the database schema to the revision this version of jarmor needs.
+
+Run it once per deployment step, before (re)starting the nodes: a PostgreSQL-backed server refuses to start
+on an older schema. SQLite databases are created and migrated on open as well, so there it is optional (and
+a no-op on a database the server already opened).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..store import StoreError
+from .common import add_state_options, config_from, create_sqlite_file, fail
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
+    from ..store import migrate
+    from ..store.sql import SqlStore
+
+    config = config_from(args)
+    if config.database.startswith("memory:"):
+        fail("the memory:// store has no schema to upgrade")
+    shown = make_url(config.database).render_as_string(hide_password=True)
+    create_sqlite_file(config.database)
+    try:
+        store = SqlStore.open(config.database, create_tables=False)
+        try:
+            before, after = migrate.upgrade(store.engine)
+        finally:
+            store.engine.dispose()
+    except StoreError as exc:
+        fail(str(exc))
+    if before == after:
+        print(f"database {shown} is at revision {after} (nothing to do)")
+    else:
+        print(f"database {shown} upgraded from revision {before or '(empty)'} to {after}")
+    return 0
+
+
+def add_db_commands(sub: Any) -> None:
+    """Register ``jarmor db ...`` on the top-level subparsers."""
+    db = sub.add_parser("db", help="manage the database schema").add_subparsers(dest="sub", required=True)
+    p = db.add_parser("upgrade", help="migrate the database schema to the current revision")
+    add_state_options(p)
+    p.set_defaults(func=cmd_db_upgrade)

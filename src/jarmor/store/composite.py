@@ -1,0 +1,34 @@
+"""A ``Store`` whose durable records live in one backend and whose short-lived records live in another."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .base import ClientStore, EphemeralStore, GrantStore, KeyStore, Store, TokenStore, UserStore
+
+
+class ClosableEphemeralStore(EphemeralStore, Protocol):
+    async def close(self) -> None: ...
+
+
+class CompositeStore:
+    """Durable stores from ``durable`` (SQLite or PostgreSQL); ``ephemeral`` from elsewhere (Redis).
+
+    ``close`` closes both. The durable backend's own ephemeral table is left unused.
+    """
+
+    def __init__(self, durable: Store, ephemeral: ClosableEphemeralStore) -> None:
+        self.durable = durable
+        self.ephemeral: EphemeralStore = ephemeral
+        self._ephemeral = ephemeral
+        self.clients: ClientStore = durable.clients
+        self.users: UserStore = durable.users
+        self.keys: KeyStore = durable.keys
+        self.tokens: TokenStore = durable.tokens
+        self.grants: GrantStore = durable.grants
+
+    async def close(self) -> None:
+        try:
+            await self._ephemeral.close()
+        finally:
+            await self.durable.close()

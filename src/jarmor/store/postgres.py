@@ -1,0 +1,140 @@
+"""The PostgreSQL executor for ``sql.SqlStore``: SQLAlchemy Core statements on native asyncio psycopg.
+
+The stores' statements are SQLAlchemy Core expressions over ``schema.py``; here each one is compiled once
+for the PostgreSQL (psycopg) dialect and its SQL text is run on a pool of ``psycopg.AsyncConnection`` s in
+autocommit mode (a single statement is its own transaction: one round trip, durable when it returns).
+PostgreSQL statements cross the network, so the event loop must never wait on one. Measured on the same
+machine (loopback PostgreSQL 15, ``add_once`` / ``get`` / ``take`` on the ephemeral table, 50 concurrent
+tasks), per operation:
+
+==========================================  ==========  ===============================
+executor                                    get p50     client CPU per op (50 tasks)
+==========================================  ==========  ===============================
+sync engine inline (blocks the loop)        150 us      (loop blocked for the whole run)
+sync engine + ``asyncio.to_thread``         290 us      240-255 us
+SQLAlchemy async engine (psycopg async)     380-480 us  575-650 us
+compiled statement on psycopg async (this)  160-270 us  130-220 us
+==========================================  ==========  ===============================
+
+SQLAlchemy's async engine adds a greenlet switch and its result machinery to every statement, on the event
+loop thread; a thread hop adds the hop and GIL hand-offs. Compiling once and running the text on psycopg's
+own asyncio connection costs neither, keeps the loop free during the round trip, and lets one process keep
+``pool_size`` statements in flight. The compiled text carries SQLAlchemy's bind casts (``%(id)s::VARCHAR``),
+so server-side prepared statements (psycopg prepares a statement after a few executions) get stable types.
+
+Connection loss: a broken connection is discarded by the pool and the operation fails with ``StoreError``;
+nothing is retried, since a single-use operation (``take``) may have run before the connection dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, cast
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from sqlalchemy import Engine, Executable
+from sqlalchemy.engine import URL
+from sqlalchemy.sql import ClauseElement
+
+from .base import StoreError
+
+Params = Mapping[str, Any]
+Row = tuple[Any, ...]
+
+# drivers spelled in a URL that all mean "psycopg 3" here
+_PSYCOPG_DRIVERS = {"", "psycopg", "psycopg_async"}
+
+
+def psycopg_url(url: URL) -> URL:
+    """``postgresql://`` / ``postgres://`` / ``postgresql+psycopg[_async]://`` -> ``postgresql+psycopg://``."""
+    backend, _, driver = url.drivername.partition("+")
+    if backend not in ("postgresql", "postgres") or driver not in _PSYCOPG_DRIVERS:
+        raise StoreError(f"unsupported PostgreSQL driver {url.drivername!r}: use postgresql+psycopg://")
+    return url.set(drivername="postgresql+psycopg")
+
+
+def conninfo(engine: Engine) -> str:
+    """The libpq connection string for ``engine``'s URL, as SQLAlchemy itself would connect."""
+    _args, kwargs = engine.dialect.create_connect_args(engine.url)
+    params = {k: v for k, v in kwargs.items() if isinstance(v, str | int)}
+    return psycopg.conninfo.make_conninfo("", **params)
+
+
+class _Transaction:
+    def __init__(self, db: PostgresDb, conn: psycopg.AsyncConnection[Row]) -> None:
+        self._db = db
+        self._conn = conn
+
+    async def write(self, stmt: Executable, params: Params) -> int:
+        cur = await self._conn.execute(self._db.sql(stmt), params)
+        return cur.rowcount
+
+
+class PostgresDb:
+    """``sql.Executor`` on a psycopg ``AsyncConnectionPool`` (opened lazily, in the event loop that uses it)."""
+
+    def __init__(self, engine: Engine, *, pool_size: int) -> None:
+        self._dialect = engine.dialect
+        self._compiled: dict[int, tuple[Executable, str]] = {}
+        self._pool = AsyncConnectionPool(
+            conninfo(engine),
+            kwargs={"autocommit": True},
+            min_size=1,
+            max_size=max(1, pool_size),
+            open=False,
+            name="jarmor",
+        )
+        self._opening: asyncio.Future[None] | None = None
+
+    def sql(self, stmt: Executable) -> str:
+        """The statement's SQL text for psycopg, compiled once (statements are built once per store)."""
+        hit = self._compiled.get(id(stmt))
+        if hit is None or hit[0] is not stmt:
+            hit = (stmt, str(cast(ClauseElement, stmt).compile(dialect=self._dialect)))
+            self._compiled[id(stmt)] = hit
+        return hit[1]
+
+    async def _ready(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._pool.open(wait=False))
+        if not self._opening.done():
+            await asyncio.shield(self._opening)
+        return self._pool
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
+        pool = await self._ready()
+        try:
+            async with pool.connection() as conn:
+                yield conn
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def write(self, stmt: Executable, params: Params) -> int:
+        async with self._connection() as conn:
+            cur = await conn.execute(self.sql(stmt), params)
+            return cur.rowcount
+
+    async def first(self, stmt: Executable, params: Params) -> Row | None:
+        async with self._connection() as conn:
+            cur = await conn.execute(self.sql(stmt), params)
+            return await cur.fetchone()
+
+    async def all(self, stmt: Executable, params: Params) -> Sequence[Row]:
+        async with self._connection() as conn:
+            cur = await conn.execute(self.sql(stmt), params)
+            return await cur.fetchall()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Transaction]:
+        async with self._connection() as conn, conn.transaction():
+            yield _Transaction(self, conn)
+
+    async def close(self) -> None:
+        if self._opening is not None:
+            with contextlib.suppress(BaseException):
+                await self._opening
+            await self._pool.close()

@@ -1,0 +1,120 @@
+"""``EphemeralStore`` on Redis: the short-lived single-use records shared by every node.
+
+Each operation is one Redis command, atomic on the server, so single use holds across any number of nodes:
+
+* ``put``: ``SET key value EX ttl``;
+* ``get``: ``GET``;
+* ``take``: ``GETDEL`` (Redis >= 6.2) — of any number of concurrent callers exactly one gets the value;
+* ``add_once``: ``SET key 1 NX EX ttl`` — exactly one caller sets the mark, a replay finds it;
+* ``delete``: ``DEL``.
+
+Keys are ``<prefix>:<namespace>:<key>`` (prefix ``jarmor`` unless the URL says ``?key_prefix=...``, so that
+several deployments can share one Redis); a namespace never contains ``:``, so keys never collide.
+
+Expiry is Redis's own (wall clock, millisecond precision): a store-level fake clock does not apply here.
+A ``ttl`` below one second is raised to one. What lives here is lost if Redis loses its data (a restart
+without persistence): pending authorizations and unredeemed codes fail closed (the user starts again), but
+forgotten ``jti`` replay marks would reopen a replay window for assertions still within their lifetime —
+run Redis with persistence (AOF) if that matters to you.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .base import StoreError
+
+DEFAULT_PREFIX = "jarmor"
+DEFAULT_TIMEOUT = 5.0
+SCHEMES = ("redis", "rediss", "unix")
+
+
+def split_prefix(url: str) -> tuple[str, str | None]:
+    """Remove jarmor's own ``key_prefix`` query parameter from a Redis URL: (url for redis-py, prefix)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = None
+    kept = []
+    for name, value in query:
+        if name == "key_prefix":
+            prefix = value
+        else:
+            kept.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(kept))), prefix
+
+
+def _bytes(value: bytes | str | None) -> bytes | None:
+    # the client is made without ``decode_responses``: values come back as they were stored
+    return value.encode() if isinstance(value, str) else value
+
+
+class RedisEphemeralStore:
+    def __init__(self, client: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        if not prefix:
+            raise ValueError("the key prefix must not be empty")
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str | None = None, **options: Any) -> RedisEphemeralStore:
+        """``redis://[user:password@]host:6379/0``, ``rediss://...`` (TLS) or ``unix:///path?db=0``.
+
+        Connections are made lazily, in the event loop that first uses the store. Socket timeouts default
+        to five seconds, so an unreachable Redis fails requests instead of hanging them.
+        """
+        scheme = url.partition(":")[0].lower()
+        if scheme not in SCHEMES:
+            raise StoreError(f"unsupported Redis URL scheme {scheme!r}")
+        url, url_prefix = split_prefix(url)
+        options.setdefault("socket_timeout", DEFAULT_TIMEOUT)
+        options.setdefault("socket_connect_timeout", DEFAULT_TIMEOUT)
+        try:
+            client = aioredis.Redis.from_url(url, **options)
+        except (ValueError, RedisError) as exc:
+            raise StoreError(f"invalid Redis URL: {exc}") from exc
+        return cls(client, prefix=prefix or url_prefix or DEFAULT_PREFIX)
+
+    def key(self, namespace: str, key: str) -> bytes:
+        if ":" in namespace:
+            raise ValueError(f"namespace {namespace!r} must not contain ':'")
+        return f"{self.prefix}:{namespace}:{key}".encode()
+
+    async def put(self, namespace: str, key: str, value: bytes, ttl: int) -> None:
+        try:
+            await self.client.set(self.key(namespace, key), value, ex=max(1, ttl))
+        except RedisError as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def get(self, namespace: str, key: str) -> bytes | None:
+        try:
+            value = await self.client.get(self.key(namespace, key))
+        except RedisError as exc:
+            raise StoreError(str(exc)) from exc
+        return _bytes(value)
+
+    async def take(self, namespace: str, key: str) -> bytes | None:
+        try:
+            value = await self.client.getdel(self.key(namespace, key))
+        except RedisError as exc:
+            raise StoreError(str(exc)) from exc
+        return _bytes(value)
+
+    async def add_once(self, namespace: str, key: str, ttl: int) -> bool:
+        try:
+            added = await self.client.set(self.key(namespace, key), b"1", nx=True, ex=max(1, ttl))
+        except RedisError as exc:
+            raise StoreError(str(exc)) from exc
+        return bool(added)
+
+    async def delete(self, namespace: str, key: str) -> None:
+        try:
+            await self.client.delete(self.key(namespace, key))
+        except RedisError as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -265,9 +265,13 @@ async def test_valid_redirect_uris(kit: Kit, uri: str) -> None:
 
 
 async def test_private_use_scheme_redirect_uri(kit: Kit) -> None:
-    """RFC 8252 §7.1 native apps. No built-in tier requires Control.HTTPS_REDIRECT_URIS (see conformance)."""
+    """RFC 8252 §7.1 native apps may use private-use schemes below the high tier; FAPI 2.0 tiers need https."""
     r = await post(kit, meta(risk_tier="baseline", redirect_uris=["com.example.app:/cb"]))
     assert r.status_code == 201, r.text
+    r = await post(kit, meta(risk_tier="high", redirect_uris=["com.example.app:/cb"]))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_redirect_uri"
+    r = await post(kit, meta(risk_tier="high", redirect_uris=["http://127.0.0.1:9999/cb"]))
+    assert r.status_code == 201, r.text  # loopback http stays allowed (RFC 8252 §7.3)
 
 
 async def test_defaults_per_tier(kit: Kit) -> None:

@@ -60,7 +60,7 @@ def _tier(name: str, rank: int, controls: Iterable[Control], **kw: Any) -> Tier:
 
 _BASELINE = {Control.PKCE_S256}
 _ELEVATED = _BASELINE | {Control.SIGNED_REQUEST_OBJECT, Control.JARM, Control.PRIVATE_KEY_JWT}
-_HIGH = _ELEVATED | {Control.PAR, Control.REQUEST_OBJECT_NBF}
+_HIGH = _ELEVATED | {Control.PAR, Control.REQUEST_OBJECT_NBF, Control.HTTPS_REDIRECT_URIS}
 _CRITICAL = _HIGH | {Control.ENCRYPTED_REQUEST_OBJECT, Control.ENCRYPTED_JARM}
 
 DEFAULT_TIERS: Mapping[str, Tier] = {

@@ -72,7 +72,8 @@ def refused(token: str, c: Client | None = None, **kw: Any) -> errors.OAuthError
 def test_valid_object() -> None:
     ro = decode(sign_jws(claims(), EC, "ES256", typ="oauth-authz-req+jwt"))
     assert ro.alg == "ES256" and ro.kid == "c1-ec" and ro.claims["state"] == "s1" and ro.encrypted is None
-    assert ro.evidence() == {"signed": True, "alg": "ES256", "kid": "c1-ec", "encrypted": False}
+    assert ro.evidence() == {"signed": True, "alg": "ES256", "kid": "c1-ec", "encrypted": False, "nbf": True,
+                             "lifetime": 300}
 
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", " none", "none "])

@@ -99,7 +99,7 @@ def _handler(origin: Origin) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.write(b"0\r\n\r\n")
             elif path.startswith("/redirect"):
-                target = path[len("/redirect"):] or "/jwks"
+                target = path[len("/redirect") :] or "/jwks"
                 self.send_response(302)
                 self.send_header("Location", target if target.startswith("http") else origin.base + target)
                 self.send_header("Content-Length", "0")

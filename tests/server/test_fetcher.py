@@ -16,11 +16,14 @@ from typing import Any
 
 import pytest
 
-from jarmor.server.fetch import Fetcher, FetchError, FetchLimits, TtlCache, address_allowed
+from jarmor.protocol.addresses import address_allowed
+from jarmor.server.fetch import Fetcher, FetchError, FetchLimits, TtlCache
 from tests.server.origin import Origin, make_pki, run_origin
 
 JSON = ("application/json",)
-LIMITS = FetchLimits(total_timeout=1.5, connect_timeout=1.0, read_timeout=1.0, max_bytes=4096, allow_loopback=True)
+LIMITS = FetchLimits(
+    total_timeout=1.5, connect_timeout=1.0, read_timeout=1.0, max_bytes=4096, allow_loopback=True
+)
 
 
 @pytest.fixture
@@ -34,8 +37,9 @@ def fetcher() -> Fetcher:
     return Fetcher(LIMITS)
 
 
-async def refused(fetcher: Fetcher, url: str, reason: str, *, accept: tuple[str, ...] = JSON,
-                  within: float | None = None) -> FetchError:
+async def refused(
+    fetcher: Fetcher, url: str, reason: str, *, accept: tuple[str, ...] = JSON, within: float | None = None
+) -> FetchError:
     started = time.monotonic()
     with pytest.raises(FetchError) as info:
         await fetcher.get(url, accept=accept)
@@ -138,6 +142,7 @@ NOT_LOOPBACK = FetchLimits(total_timeout=1.0, allow_loopback=False)
         ("https://user:pw@client.example/jwks", "bad_url"),
         ("https:///jwks", "bad_url"),
         ("https://client.example:99999/", "bad_url"),
+        ("https://client.example:0/", "bad_url"),
         ("https://clïent.example/", "bad_url"),
         ("https://client.example/" + "a" * 3000, "bad_url"),
     ],
@@ -149,10 +154,26 @@ async def test_url_rules(url: str, reason: str) -> None:
 @pytest.mark.parametrize(
     "host",
     [
-        "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "127.0.0.1", "[::1]", "0.0.0.0",
-        "100.64.0.1", "224.0.0.1", "255.255.255.255", "[fe80::1]", "[fc00::1]", "[::ffff:10.0.0.1]",
-        "[::ffff:127.0.0.1]", "[2002:a00:1::1]", "[64:ff9b::a9fe:a9fe]", "[ff02::1]", "[::]",
-        "192.0.2.1", "2130706433",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "127.0.0.1",
+        "[::1]",
+        "0.0.0.0",
+        "100.64.0.1",
+        "224.0.0.1",
+        "255.255.255.255",
+        "[fe80::1]",
+        "[fc00::1]",
+        "[::ffff:10.0.0.1]",
+        "[::ffff:127.0.0.1]",
+        "[2002:a00:1::1]",
+        "[64:ff9b::a9fe:a9fe]",
+        "[ff02::1]",
+        "[::]",
+        "192.0.2.1",
+        "2130706433",
     ],
 )
 async def test_non_public_addresses_refused(host: str) -> None:

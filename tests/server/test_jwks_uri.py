@@ -62,8 +62,9 @@ async def remote_client(kit: Kit, origin: Origin, *, key: Any = None, **meta: An
 
 
 def controlled_keys(kit: Kit, ticks: Ticks, **kw: Any) -> RemoteClientKeys:
-    keys = RemoteClientKeys(kit.server.fetcher, ttl=kw.get("ttl", 300), refetch_interval=kw.get("interval", 30),
-                            clock=ticks)
+    keys = RemoteClientKeys(
+        kit.server.fetcher, ttl=kw.get("ttl", 300), refetch_interval=kw.get("interval", 30), clock=ticks
+    )
     kit.env.client_keys = keys
     return keys
 
@@ -89,13 +90,19 @@ async def test_registration_accepts_jwks_uri(fast: Kit, origin: Origin) -> None:
         {"jwks": None, "jwks_uri": "/jwks"},
         {"jwks": None, "jwks_uri": ["https://client.example/jwks"]},
         {"jwks": None, "jwks_uri": "https://client.example/" + "a" * 2000},
+        {"jwks": None, "jwks_uri": "https://169.254.169.254/latest/meta-data/"},
+        {"jwks": None, "jwks_uri": "https://[::ffff:a9fe:a9fe]/jwks"},
     ],
     ids=str,
 )
 async def test_registration_refusals(fast: Kit, changes: dict[str, Any]) -> None:
     key = generate_jwk("ES256")
-    meta = {"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": {"keys": [key.public_dict()]}, **changes}
+    meta = {
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [key.public_dict()]},
+        **changes,
+    }
     meta = {k: v for k, v in meta.items() if v is not None}
     before = await fast.store.clients.count()
     r = await fast.http.post("/register", json=meta, headers={"Authorization": "Bearer initial-token"})
@@ -104,8 +111,11 @@ async def test_registration_refusals(fast: Kit, changes: dict[str, Any]) -> None
 
 
 def test_loopback_http_jwks_uri_needs_a_loopback_issuer() -> None:
-    meta = {"redirect_uris": ["https://rp.example/cb"], "token_endpoint_auth_method": "private_key_jwt",
-            "jwks_uri": "http://127.0.0.1:8080/jwks"}
+    meta = {
+        "redirect_uris": ["https://rp.example/cb"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "http://127.0.0.1:8080/jwks",
+    }
     caps = ServerCapabilities(signing_algs=("ES256",), scopes=frozenset({"openid"}))
     with pytest.raises(errors.OAuthError) as info:
         validate_client_metadata(meta, policy=Policy(), server=caps)
@@ -144,13 +154,19 @@ async def test_unknown_kid_refetch_is_rate_limited(fast: Kit, origin: Origin) ->
     assert (await fast.full_flow(client))["token"].status_code == 200
     assert origin.hits["/jwks"] == 1
     for _ in range(10):  # a flood of assertions with unknown kids
-        r = await fast.par(client, {"request": client.request_object()[0], "client_id": client.client_id},
-                           key=generate_jwk("ES256"))
+        r = await fast.par(
+            client,
+            {"request": client.request_object()[0], "client_id": client.client_id},
+            key=generate_jwk("ES256"),
+        )
         assert_json_error(r, "invalid_client", 401)
     assert origin.hits["/jwks"] == 2, "at most one refetch per interval"
     ticks.now += 31
-    r = await fast.par(client, {"request": client.request_object()[0], "client_id": client.client_id},
-                       key=generate_jwk("ES256"))
+    r = await fast.par(
+        client,
+        {"request": client.request_object()[0], "client_id": client.client_id},
+        key=generate_jwk("ES256"),
+    )
     assert_json_error(r, "invalid_client", 401)
     assert origin.hits["/jwks"] == 3
     assert ephemeral_keys(fast, PAR_NS) == []
@@ -212,14 +228,29 @@ async def test_unusable_jwks_uri_fails_authentication(
     assert origin.hits["/jwks"] == 0
 
 
-async def test_private_address_jwks_uri_is_never_contacted(fast: Kit) -> None:
+@pytest.mark.parametrize("address", ["10.0.0.1", "169.254.169.254", "fd00::1", "::ffff:10.0.0.1"])
+async def test_private_address_jwks_uri_is_never_contacted(fast: Kit, address: str) -> None:
+    """A69: refused at registration as an IP literal, and at fetch time behind a name resolving there."""
     key = generate_jwk("ES256")
-    for url in ("https://10.0.0.1/jwks", "https://169.254.169.254/latest/meta-data/", "https://[fd00::1]/k"):
-        client = await fast.add_client(key=key, jwks=None, jwks_uri=url)
-        started = time.monotonic()
-        r = await fast.par(client, {"request": client.request_object()[0], "client_id": client.client_id})
-        assert time.monotonic() - started < 0.5
-        assert_json_error(r, "invalid_client", 401)
+    literal = f"[{address}]" if ":" in address else address
+    meta = {
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": f"https://{literal}/jwks",
+    }
+    r = await fast.http.post("/register", json=meta, headers={"Authorization": "Bearer initial-token"})
+    assert_json_error(r, "invalid_client_metadata")
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return [address]
+
+    fast.server.fetcher.resolver = resolve
+    client = await fast.add_client(key=key, jwks=None, jwks_uri="https://keys.client.example/jwks")
+    started = time.monotonic()
+    r = await fast.par(client, {"request": client.request_object()[0], "client_id": client.client_id})
+    assert time.monotonic() - started < 0.5
+    assert_json_error(r, "invalid_client", 401)
+    assert ephemeral_keys(fast, PAR_NS) == []
 
 
 async def test_request_object_by_value_verified_with_fetched_keys(fast: Kit, origin: Origin) -> None:
@@ -236,16 +267,21 @@ async def test_encrypted_jarm_to_a_key_from_jwks_uri(fast: Kit, origin: Origin) 
     sig, enc = generate_jwk("ES256"), generate_jwk("ECDH-ES")
     url = serve_keys(origin, sig, enc)
     client = await fast.add_client(
-        key=sig, jwks=None, jwks_uri=url, risk_tier="elevated",
-        authorization_encrypted_response_alg="ECDH-ES", authorization_encrypted_response_enc="A128GCM",
+        key=sig,
+        jwks=None,
+        jwks_uri=url,
+        risk_tier="elevated",
+        authorization_encrypted_response_alg="ECDH-ES",
+        authorization_encrypted_response_enc="A128GCM",
     )
     ro, _ = client.request_object()
     r = await fast.par(client, {"request": ro, "client_id": client.client_id})
     r = await fast.authorize({"client_id": client.client_id, "request_uri": r.json()["request_uri"]})
     token = response_params(r)["response"]
     inner = decrypt_jwe(token, JwkSet((enc,)), algorithms=["ECDH-ES"], encryptions=["A128GCM"])
-    claims = verify_jws(inner.plaintext.decode(), JwkSet.from_dict(fast.server.keyring.public_jwks()),
-                        algorithms=["ES256"]).claims
+    claims = verify_jws(
+        inner.plaintext.decode(), JwkSet.from_dict(fast.server.keyring.public_jwks()), algorithms=["ES256"]
+    ).claims
     assert "code" in claims
 
 
@@ -253,8 +289,12 @@ async def test_missing_encryption_key_at_jwks_uri_is_an_error_page(fast: Kit, or
     sig = generate_jwk("ES256")
     url = serve_keys(origin, sig)  # no use=enc key
     client = await fast.add_client(
-        key=sig, jwks=None, jwks_uri=url, risk_tier="elevated",
-        authorization_encrypted_response_alg="ECDH-ES", authorization_encrypted_response_enc="A128GCM",
+        key=sig,
+        jwks=None,
+        jwks_uri=url,
+        risk_tier="elevated",
+        authorization_encrypted_response_alg="ECDH-ES",
+        authorization_encrypted_response_enc="A128GCM",
     )
     ro, _ = client.request_object()
     r = await fast.par(client, {"request": ro, "client_id": client.client_id})

@@ -257,18 +257,26 @@ async def make_rp(env: Any, http: httpx.AsyncClient, clock: Clock, *, critical: 
     extra: dict[str, Any] = {}
     if critical:
         meta.update(
-            request_object_encryption_alg="ECDH-ES", request_object_encryption_enc="A128GCM",
-            authorization_encrypted_response_alg="ECDH-ES", authorization_encrypted_response_enc="A128GCM",
+            request_object_encryption_alg="ECDH-ES",
+            request_object_encryption_enc="A128GCM",
+            authorization_encrypted_response_alg="ECDH-ES",
+            authorization_encrypted_response_enc="A128GCM",
         )
         extra = {
-            "request_object_encryption_alg": "ECDH-ES", "request_object_encryption_enc": "A128GCM",
-            "authorization_encrypted_response_alg": "ECDH-ES", "authorization_encrypted_response_enc": "A128GCM",
+            "request_object_encryption_alg": "ECDH-ES",
+            "request_object_encryption_enc": "A128GCM",
+            "authorization_encrypted_response_alg": "ECDH-ES",
+            "authorization_encrypted_response_enc": "A128GCM",
             "decryption_keys": JwkSet((enc,)),
         }
     body = await register(env, meta)
     config = ClientConfig(
-        issuer=ISSUER, client_id=body["client_id"], redirect_uri=REDIRECT, signing_key=sig,
-        allow_insecure_http=True, **extra,
+        issuer=ISSUER,
+        client_id=body["client_id"],
+        redirect_uri=REDIRECT,
+        signing_key=sig,
+        allow_insecure_http=True,
+        **extra,
     )
     return Rp(AsyncOAuthClient(config, http=http, clock=clock), critical)
 
@@ -284,8 +292,9 @@ class Flows:
 
     async def begin(self, rp: Rp) -> tuple[Rp, Any] | None:
         try:
-            return rp, await rp.client.start_authorization(scope="openid", response_mode="jwt", use_par=True,
-                                                           encrypt_request=rp.encrypt)
+            return rp, await rp.client.start_authorization(
+                scope="openid", response_mode="jwt", use_par=True, encrypt_request=rp.encrypt
+            )
         except Exception as exc:  # every failure is a test failure, reported at the end
             self.failures.append(exc)
             return None
@@ -341,7 +350,15 @@ async def test_flows_never_fail_during_a_rotation(make: KitFactory, clock: Clock
     await flows.round(rps, clock, 5, during=rotation)  # the rotation lands while flows are open
     rotations, _ = rotation.result()
     new = next(r.new for r in rotations if r.alg == "ES256")
-    assert {r.alg for r in rotations} >= {"ES256", "PS256", "RS256", "EdDSA", "ECDH-ES", "RSA-OAEP-256", "secret"}
+    assert {r.alg for r in rotations} >= {
+        "ES256",
+        "PS256",
+        "RS256",
+        "EdDSA",
+        "ECDH-ES",
+        "RSA-OAEP-256",
+        "secret",
+    }
 
     retire_at = new.active_at + server.key_timings.hold("sig")
     published_early = False
@@ -404,8 +421,9 @@ async def test_a_cluster_converges_through_the_key_store(
     flows = Flows(http)
     await flows.round(rps, clock, 1)
     timings = servers[0].key_timings
-    rotations, _ = await rotate_keys(store.keys, PLAIN, timings, algs=["ES256", "ECDH-ES", "secret"],
-                                     now=int(clock()))
+    rotations, _ = await rotate_keys(
+        store.keys, PLAIN, timings, algs=["ES256", "ECDH-ES", "secret"], now=int(clock())
+    )
     new = rotations[0].new
     step = 0
     while clock() < new.active_at + timings.hold("sig") + 2 * timings.refresh_interval:
@@ -425,9 +443,16 @@ async def test_sign_in_pages_survive_a_secret_rotation(make: KitFactory, clock: 
     kit = await make(auto_approve=None)
     client = await kit.add_client(risk_tier="baseline")
     await add_user(kit.store.users, "alice", "correct horse battery")
-    verifier_params = {"client_id": client.client_id, "response_type": "code", "redirect_uri": REDIRECT,
-                       "scope": "openid", "state": "s1", "code_challenge": "A" * 43,
-                       "code_challenge_method": "S256", "response_mode": "query"}
+    verifier_params = {
+        "client_id": client.client_id,
+        "response_type": "code",
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "state": "s1",
+        "code_challenge": "A" * 43,
+        "code_challenge_method": "S256",
+        "response_mode": "query",
+    }
     r = await kit.authorize(verifier_params)
     assert r.status_code == 200
     old_secrets = kit.server.keyring.secrets()
@@ -443,8 +468,9 @@ async def test_sign_in_pages_survive_a_secret_rotation(make: KitFactory, clock: 
         return action.group(1), token.group(1)
 
     action, token = form(r.text)  # made with the old secret
-    r = await kit.http.post(action, data={"csrf_token": token, "username": "alice",
-                                          "password": "correct horse battery"})
+    r = await kit.http.post(
+        action, data={"csrf_token": token, "username": "alice", "password": "correct horse battery"}
+    )
     assert r.status_code == 200, r.text[:300]
     action, token = form(r.text)
     r = await kit.http.post(action, data={"csrf_token": token, "decision": "approve"})
@@ -512,8 +538,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return code, out.out, out.err
 
 
-async def test_cli_list_rotate_retire(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_cli_list_rotate_retire(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = kek()
     monkeypatch.setenv("JARMOR_KEY_ENCRYPTION_KEY", key)
     url = await started_sqlite(tmp_path, KeyProtector.from_env(key))
@@ -527,7 +554,9 @@ async def test_cli_list_rotate_retire(tmp_path: Path, capsys: pytest.CaptureFixt
 
     code, out, err = await asyncio.to_thread(run_cli, capsys, "keys", "rotate", "--alg", "ES256", *db)
     assert code == 0, err
-    assert re.search(r"ES256: new key \S+ takes over .* \(in 1[12]\d s\); " + re.escape(es256["kid"]) + " retires", out)
+    assert re.search(
+        r"ES256: new key \S+ takes over .* \(in 1[12]\d s\); " + re.escape(es256["kid"]) + " retires", out
+    )
     code, _, err = await asyncio.to_thread(run_cli, capsys, "keys", "rotate", "--alg", "ES256", *db)
     assert code == 2 and "already under way" in err
 
@@ -549,8 +578,9 @@ async def test_cli_list_rotate_retire(tmp_path: Path, capsys: pytest.CaptureFixt
 
 async def test_jwks_serves_the_next_key_before_the_switch(kit: Kit, clock: Clock) -> None:
     """Relying parties that fetched the JWKS before the switch can verify what is signed after it."""
-    [rot], _ = await rotate_keys(kit.store.keys, PLAIN, kit.server.key_timings, algs=["ES256"],
-                                 now=int(clock()))
+    [rot], _ = await rotate_keys(
+        kit.store.keys, PLAIN, kit.server.key_timings, algs=["ES256"], now=int(clock())
+    )
     clock.advance(kit.server.key_timings.refresh_interval)
     r = await kit.http.get("/jwks")
     assert r.headers["cache-control"] == f"max-age={kit.env.settings.jwks_max_age}"

@@ -7,8 +7,10 @@ and that no state changed (no code, no ``jti`` mark).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
+from html import unescape
 from typing import Any
 
 import pytest
@@ -101,6 +103,9 @@ async def test_advertised_when_enabled(ref: Kit) -> None:
         "https://rp.example/ro",
         [["https://rp.example/ro"]],
         ["file:///etc/passwd"],
+        ["https://169.254.169.254/latest/meta-data/"],
+        ["https://[fe80::1]/ro"],
+        ["https://10.0.0.1/ro"],
     ],
     ids=lambda u: str(u)[:40],
 )
@@ -109,6 +114,20 @@ async def test_registration_refusals(ref: Kit, uris: Any) -> None:
     before = await ref.store.clients.count()
     assert_json_error(await ref.http.post("/register", json=body, headers=TOKEN), "invalid_client_metadata")
     assert await ref.store.clients.count() == before
+
+
+@pytest.mark.parametrize("extra", [{"risk_tier": "high"}, {"require_pushed_authorization_requests": True}])
+async def test_clients_that_must_push_cannot_register_request_uris(ref: Kit, extra: dict[str, Any]) -> None:
+    """FAPI 2.0 §5.3.2.2-3: PAR only, so a hosted request_uri would only ever be fetched to be refused."""
+    key = generate_jwk("ES256")
+    body = {
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [key.public_dict()]},
+        "request_uris": ["https://rp.example/ro"],
+        **extra,
+    }
+    assert_json_error(await ref.http.post("/register", json=body, headers=TOKEN), "invalid_client_metadata")
 
 
 async def test_registration_accepts_https_and_fragments(ref: Kit) -> None:
@@ -147,8 +166,14 @@ async def test_outer_parameters_are_ignored(ref: Kit, origin: Origin) -> None:
     client = await by_reference_client(ref, origin.base + "/ro")
     ro, ctx = client.request_object()
     origin.put("/ro", ro, RO_TYPE)
-    r = await ref.authorize({"client_id": client.client_id, "request_uri": origin.base + "/ro",
-                             "state": "outer", "scope": "profile"})
+    r = await ref.authorize(
+        {
+            "client_id": client.client_id,
+            "request_uri": origin.base + "/ro",
+            "state": "outer",
+            "scope": "profile",
+        }
+    )
     assert response_params(r)["state"] == ctx["state"]
 
 
@@ -174,7 +199,9 @@ async def test_replayed_object_is_refused(ref: Kit, origin: Origin) -> None:
     ],
     ids=lambda c: next(iter(c)),
 )
-async def test_fetched_object_is_verified_like_one_by_value(ref: Kit, origin: Origin, change: dict[str, Any]) -> None:
+async def test_fetched_object_is_verified_like_one_by_value(
+    ref: Kit, origin: Origin, change: dict[str, Any]
+) -> None:
     client = await by_reference_client(ref, origin.base + "/ro")
     if "key" in change:
         ro, _ = client.request_object(key=generate_jwk("ES256"))
@@ -204,15 +231,20 @@ async def test_fetched_object_is_verified_like_one_by_value(ref: Kit, origin: Or
 async def test_unregistered_request_uri_is_never_fetched(ref: Kit, origin: Origin) -> None:
     client = await by_reference_client(ref, origin.base + "/ro")
     origin.put("/other", client.request_object()[0], RO_TYPE)
-    for uri in (origin.base + "/other", "https://169.254.169.254/latest/meta-data/",
-                origin.base + "/ro?x=1", origin.base + "/" + "a" * 600):
+    for uri in (
+        origin.base + "/other",
+        "https://169.254.169.254/latest/meta-data/",
+        origin.base + "/ro?x=1",
+        origin.base + "/" + "a" * 600,
+    ):
         r, elapsed = await authorize_by_reference(ref, client, uri)
         assert_refused_without_trace(ref, r, elapsed, "invalid_request_uri")
     assert origin.hits.total() == 0
 
 
 @pytest.mark.parametrize(
-    "path", ["/silent", "/drip", "/huge-chunked", "/huge-declared", "/redirect/ro", "/error", "/missing", "/gzip"]
+    "path",
+    ["/silent", "/drip", "/huge-chunked", "/huge-declared", "/redirect/ro", "/error", "/missing", "/gzip"],
 )
 async def test_misbehaving_origin(ref: Kit, origin: Origin, path: str) -> None:
     client = await by_reference_client(ref, origin.base + path)
@@ -239,11 +271,23 @@ async def test_not_a_jwt(ref: Kit, origin: Origin, body: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "uri",
-    ["https://10.0.0.1/ro", "https://169.254.169.254/latest/meta-data/", "https://192.168.1.1/ro",
-     "https://[fd00::1]/ro", "https://[::ffff:10.0.0.1]/ro"],
+    "address", ["10.0.0.1", "169.254.169.254", "192.168.1.1", "fd00::1", "::ffff:10.0.0.1"]
 )
-async def test_private_addresses_are_never_contacted(ref: Kit, uri: str) -> None:
+async def test_private_addresses_are_never_contacted(ref: Kit, address: str) -> None:
+    """A34: an IP literal is refused at registration; a name resolving to it is refused before connecting."""
+    literal = f"[{address}]" if ":" in address else address
+    body = {
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "none",
+        "request_uris": [f"https://{literal}/ro"],
+    }
+    assert_json_error(await ref.http.post("/register", json=body, headers=TOKEN), "invalid_client_metadata")
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return [address]
+
+    ref.server.fetcher.resolver = resolve
+    uri = "https://rebind.rp.example/ro"
     client = await by_reference_client(ref, uri)
     r, elapsed = await authorize_by_reference(ref, client, uri)
     assert_refused_without_trace(ref, r, elapsed, "invalid_request_uri")
@@ -252,8 +296,12 @@ async def test_private_addresses_are_never_contacted(ref: Kit, uri: str) -> None
 
 async def test_loopback_and_http_refused_when_issuer_not_loopback(ref: Kit, origin: Origin) -> None:
     """A non-loopback deployment: http and loopback targets (``::1``, 127.0.0.1) are refused."""
-    uris = [origin.base + "/ro", f"https://[::1]:{origin.port}/ro", f"https://127.0.0.1:{origin.port}/ro",
-            f"https://localhost:{origin.port}/ro"]
+    uris = [
+        origin.base + "/ro",
+        f"https://[::1]:{origin.port}/ro",
+        f"https://127.0.0.1:{origin.port}/ro",
+        f"https://localhost:{origin.port}/ro",
+    ]
     client = await by_reference_client(ref, *uris)
     origin.put("/ro", client.request_object()[0], RO_TYPE)
     ref.server.fetcher.limits = FetchLimits(total_timeout=1.0, allow_loopback=False)
@@ -268,3 +316,25 @@ async def test_request_uri_at_par_is_refused(ref: Kit, origin: Origin) -> None:
     r = await ref.par(client, {"client_id": client.client_id, "request_uri": origin.base + "/ro"})
     assert_json_error(r, "invalid_request")
     assert origin.hits.total() == 0
+
+
+async def test_every_fetch_failure_reads_the_same(ref: Kit, origin: Origin) -> None:
+    """A34: no network oracle — the page never tells which names resolve where or which ports answer."""
+    from jarmor.server.references import UNAVAILABLE
+
+    origin.put("/typed", "a.b.c", "text/html")
+    origin.put("/notjwt", "hello", RO_TYPE)
+    uris = [origin.base + p for p in ("/error", "/redirect/ro", "/typed", "/notjwt", "/missing")]
+    uris += ["https://internal.rp.example/ro", "https://unresolvable.invalid/ro"]
+    client = await by_reference_client(ref, *uris)
+    system = ref.server.fetcher.resolver
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return ["10.0.0.1"] if host == "internal.rp.example" else await system(host, port)
+
+    ref.server.fetcher.resolver = resolve
+    for uri in uris:
+        r, elapsed = await authorize_by_reference(ref, client, uri)
+        assert_refused_without_trace(ref, r, elapsed, "invalid_request_uri")
+        match = re.search(r'id="error-description">([^<]*)<', r.text)
+        assert match and unescape(match.group(1)) == UNAVAILABLE, (uri, r.text[:400])

@@ -65,8 +65,31 @@ def postgres_schema(migrate: bool = True) -> Iterator[str]:
                 store.engine.dispose()
         yield url
     finally:
-        with psycopg.connect(libpq(base), autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        drop_schema(base, name)
+
+
+# sessions of this test run that hold locks in ``name`` (e.g. a transaction a failed test left open)
+_HOLDERS = """
+SELECT DISTINCT l.pid FROM pg_locks l
+JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND l.pid <> pg_backend_pid()
+"""
+
+
+def drop_schema(base: str, name: str) -> None:
+    """Drop the schema; a session still holding locks in it is ended rather than waited for forever."""
+    import psycopg
+
+    with psycopg.connect(libpq(base), autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '5s'")
+        for _attempt in range(3):
+            try:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+                return
+            except psycopg.errors.LockNotAvailable:
+                for (pid,) in conn.execute(_HOLDERS, (name,)).fetchall():
+                    conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 @contextmanager

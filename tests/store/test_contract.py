@@ -370,3 +370,31 @@ async def test_grant_create_duplicate(store: Store) -> None:
         await store.grants.create(GrantRecord("g1", "c2", "mallory", "admin", T0))
     got = await store.grants.get("g1")
     assert got is not None and got.client_id == "c1"
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["client\x00jti", "%00", "x" * 5000, "\u00e9\u4e2d\U0001f600", "a:b:c"],
+    ids=["nul", "percent", "long", "unicode", "colons"],
+)
+async def test_any_key(store: Store, key: str) -> None:
+    """Keys are opaque: a NUL separator (``client_id\\x00jti``), 5,000 characters, any Unicode."""
+    eph = store.ephemeral
+    await eph.put("par", key, b"v", 60)
+    assert await eph.get("par", key) == b"v"
+    assert await eph.get("par", key[:-1] + "?") is None
+    assert await eph.take("par", key) == b"v"
+    assert await eph.add_once("jti", key, 60) is True
+    assert await eph.add_once("jti", key, 60) is False
+    await eph.delete("jti", key)
+    assert await eph.add_once("jti", key, 60) is True
+
+
+async def test_lookups_of_ids_with_nul_find_nothing(store: Store) -> None:
+    """Ids arrive from requests (``/register/{client_id}``): one holding NUL is simply unknown, on every
+    backend (PostgreSQL text cannot hold NUL at all)."""
+    await store.clients.create(_client("a"))
+    assert await store.clients.get("a\x00") is None
+    assert await store.users.get("alice\x00") is None
+    assert await store.tokens.get("h\x00") is None
+    assert await store.grants.get("g\x00") is None

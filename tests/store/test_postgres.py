@@ -79,3 +79,24 @@ async def test_close_without_use_and_twice(postgres_session: str) -> None:
     store = SqlStore.open(postgres_session)
     assert await store.clients.count() >= 0
     await store.close()
+
+
+async def test_statements_carrying_their_own_values(postgres_session: str) -> None:
+    """Literals in a statement (``.values(x=None)``, ``.limit(2)``) are bound parameters with a value: the
+    executor supplies them alongside the caller's."""
+    from sqlalchemy import bindparam, insert, update
+
+    store = SqlStore.open(postgres_session)
+    db = store._db
+    t = schema.users
+    try:
+        ins = insert(t).values(username=bindparam("u"), password_hash="fixed", created_at=1, disabled=False)
+        for name in ("x1", "x2", "x3"):
+            assert await db.write(ins, {"u": name}) == 1
+        assert await db.write(update(t).where(t.c.username == bindparam("u")).values(disabled=True), {"u": "x1"}) == 1
+        rows = await db.all(select(t.c.username, t.c.disabled).where(t.c.username.like("x%")).order_by(t.c.username).limit(2), {})
+        assert [tuple(r) for r in rows] == [("x1", True), ("x2", False)]
+        with pytest.raises(StoreError, match="expanding"):
+            await db.all(select(t.c.username).where(t.c.username.in_(bindparam("names", expanding=True))), {"names": ["x1"]})
+    finally:
+        await store.close()

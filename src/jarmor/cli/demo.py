@@ -222,6 +222,7 @@ async def _run(args: argparse.Namespace, config: ServerConfig) -> int:
         say(f"jarmor demo: server {issuer}, registering demo clients in {config.database}")
 
     failures = 0
+    started = int(time.time()) - 1
     async with httpx.AsyncClient(transport=transport, base_url=issuer, timeout=10) as http:
         password = await _ensure_user(store, args.user)
         clients = await _register_clients(server.env, issuer, http, None)
@@ -247,6 +248,9 @@ async def _run(args: argparse.Namespace, config: ServerConfig) -> int:
             say("  registered (unexpected)")
         except OAuthError as err:
             say(f"  registration refused as designed: {err.error}: {err.description}")
+    expected = sum(len(modes) for _, modes, _ in PLAN) + 1
+    demo_clients = {client_id for client_id, _key in clients.values()}
+    await _show_flow_records(server, store, started, demo_clients, expected, in_process, say)
     await server.stop()
     say(f"\n{'all flows completed' if not failures else f'{failures} flow(s) FAILED'}")
     return 1 if failures else 0
@@ -326,6 +330,36 @@ async def _machine_flow(http: httpx.AsyncClient, issuer: str, client: tuple[str,
     except ClientError as exc:
         say(f"  FAILED: {exc}")
         return False
+
+
+async def _show_flow_records(
+    server: Any, store: Store, since: int, client_ids: set[str], expected: int, in_process: bool, say: Any
+) -> None:
+    """The flow integrity records of the demo's flows, one row per flow (``jarmor flows`` shows the same).
+
+    In-process, the demo's own server flushes its recorder; a running server writes its records in batches
+    a fraction of a second after each hop, so the demo waits (briefly) until every flow it ran has ended."""
+    from ..governance.query import FlowQuery, find_flows
+    from ..governance.render import flows_table
+
+    say("\n=== flow integrity records (jarmor flows) ===")
+    if in_process:
+        await server.flows.flush()
+    deadline = time.monotonic() + (0 if in_process else 10)
+    while True:
+        found = await find_flows(store.flows, FlowQuery(since=since, limit=1000), int(time.time()))
+        flows = [f for f in found if f.client_id in client_ids]
+        if sum(f.outcome_class != "pending" for f in flows) >= expected or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.25)
+    if not flows:
+        say("  none recorded (does the server write flow records? see its log)")
+        return
+    say(flows_table(list(reversed(flows))))
+    head_seq, head_hash = await store.flows.head()
+    say(f"  {len(flows)} flow(s); chain head {head_seq}:{head_hash}")
+    if not in_process:
+        say("  verify the chain with: jarmor flows verify (same --config / --database)")
 
 
 def demo(args: argparse.Namespace) -> int:

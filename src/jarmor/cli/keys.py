@@ -39,7 +39,9 @@ def _run(config: ServerConfig, action: Callable[[KeyStore, KeyProtector, KeyTimi
         protector = KeyProtector.from_env()
         store = open_state(config)
         try:
-            return await action(store.keys, protector, KeyTimings.from_settings(config.settings, config.policy))
+            return await action(
+                store.keys, protector, KeyTimings.from_settings(config.settings, config.policy)
+            )
         finally:
             await store.close()
 
@@ -86,8 +88,18 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     rows = [("KID", "ALG", "USE", "STATE", "ROLE", "JWKS", "ACTIVE FROM", "RETIRES")]
     for s in statuses:
         r = s.record
-        rows.append((r.kid, r.alg, r.use, r.state, s.role, "yes" if s.published else "no",
-                     _when(r.active_at, now), _when(r.retired_at, now)))
+        rows.append(
+            (
+                r.kid,
+                r.alg,
+                r.use,
+                r.state,
+                s.role,
+                "yes" if s.published else "no",
+                _when(r.active_at, now),
+                _when(r.retired_at, now),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -112,7 +124,10 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
         }
         out.append(entry)
         if not args.json:
-            old = ", ".join(f"{r.kid} retires {_when(r.retired_at, now)}" for r in rot.replaced) or "no key replaced"
+            old = (
+                ", ".join(f"{r.kid} retires {_when(r.retired_at, now)}" for r in rot.replaced)
+                or "no key replaced"
+            )
             print(f"{rot.alg}: new key {rot.new.kid} takes over {_when(rot.new.active_at, now)}; {old}")
     for note in notes:
         print(f"jarmor: skipped {note}", file=sys.stderr)

@@ -16,6 +16,8 @@ from ..jose import loads_object
 from ..protocol.errors import OAuthError
 from .common import add_server_options, add_state_options, config_from, fail, open_state
 from .db import add_db_commands
+from .flows import add_flows_commands
+from .governance import add_clients_commands, add_governance_commands, default_actor
 from .keys import add_keys_commands
 
 
@@ -46,7 +48,7 @@ def cmd_clients_add(args: argparse.Namespace) -> int:
         server = JarmorServer(config, store)
         await server.start()
         try:
-            return await register(server.env, metadata, client_id=args.client_id)
+            return await register(server.env, metadata, client_id=args.client_id, actor=default_actor())
         finally:
             await server.stop()
 
@@ -107,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--client-id", metavar="ID", help="use this client_id instead of a generated one")
     p.set_defaults(func=cmd_clients_add)
+    add_clients_commands(clients)
 
     users = sub.add_parser("users", help="manage end-user accounts").add_subparsers(dest="sub", required=True)
     p = users.add_parser("add", help="add a user (password hashed with Argon2id)")
@@ -117,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_keys_commands(sub)
     add_db_commands(sub)
+    add_governance_commands(sub)
+    add_flows_commands(sub)
 
     p = sub.add_parser("demo", help="run complete flows in every tier and response mode, printing every hop")
     add_state_options(p)

@@ -67,6 +67,7 @@ class AuthorizationRequest:
     prompt: tuple[str, ...] = ()
     max_age: int | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    flow_id: str = ""  # the transaction this request belongs to (flow records); travels in the PAR entry
 
     def target(self) -> RedirectTarget:
         return RedirectTarget(self.redirect_uri, self.response_mode, self.state, self.client_id)
@@ -102,6 +103,7 @@ class AuthorizationState:
     effective: EffectiveTier | None = None
     target: RedirectTarget | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    flow_id: str = ""  # given by the adapter; a pushed request brings its own (load_pushed_request)
 
     @property
     def tier_required(self) -> EffectiveTier:
@@ -135,6 +137,7 @@ class AuthorizationState:
             prompt=tuple(prompt.split()) if isinstance(prompt, str) else (),
             max_age=int(self.params["max_age"]) if self.params.get("max_age") is not None else None,
             evidence=dict(self.evidence),
+            flow_id=self.flow_id,
         )
 
 
@@ -230,6 +233,7 @@ async def load_pushed_request(st: AuthorizationState) -> None:
     if registered_redirect(st.client, pushed.redirect_uri) is None:
         raise errors.InvalidRequestUri("the pushed redirect_uri is no longer registered for this client")
     st.pushed = pushed
+    st.flow_id = pushed.flow_id or st.flow_id
     st.evidence.update(pushed.evidence)
     st.evidence["par"] = True
     st.params = {}

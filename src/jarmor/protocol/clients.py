@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from ..jose import JoseError, JwkSet
 from . import errors
+from .addresses import address_allowed, ip_literal
 from .policy import Control, Policy
 from .vocabulary import (
     AUTH_METHODS,
@@ -73,6 +74,12 @@ class Client:
     @property
     def client_kind(self) -> str:
         return str(self.metadata.get("client_kind") or "third-party")
+
+    @property
+    def resource_server(self) -> bool:
+        """A resource server may introspect access tokens issued to any client (RFC 7662 §4: callers are
+        authorized specifically); other clients only their own tokens."""
+        return self.metadata.get("resource_server") is True
 
     def verify_secret(self, secret: str) -> bool:
         """Generated client secrets carry 256 bits of entropy, so a SHA-256 digest suffices (no stretching)."""
@@ -225,7 +232,8 @@ def check_reference_uri(uri: object, name: str, *, loopback: bool, limit: int, f
     """A URL the server will fetch (``jwks_uri``, ``request_uris``): absolute https, no credentials.
 
     Plain http is accepted only on a loopback host and only when the server itself runs on loopback
-    (development); the fetcher enforces the same rule and checks the resolved addresses again.
+    (development). An IP literal must be a public address (A69: refused statically here); the fetcher
+    enforces the same rules again on every address a name resolves to.
     """
     if not isinstance(uri, str) or not uri or len(uri) > limit or not uri.isascii():
         raise _bad(f"{name} must be an ASCII URL of at most {limit} characters")
@@ -239,6 +247,12 @@ def check_reference_uri(uri: object, name: str, *, loopback: bool, limit: int, f
         raise _bad(f"{name} must be an absolute URL without credentials")
     if (parts.fragment or "#" in uri) and not fragment:
         raise _bad(f"{name} must not contain a fragment")
+    literal = ip_literal(host)
+    special_name = host.lower() == "localhost" or host.lower().endswith(".localhost")
+    if (literal is not None and not address_allowed(literal, allow_loopback=loopback)) or (
+        special_name and not loopback
+    ):
+        raise _bad(f"{name} must not name a private, loopback or special-use address")
     if parts.scheme == "https" or (parts.scheme == "http" and loopback and is_loopback_host(host)):
         return uri
     raise _bad(f"{name} must use https")
@@ -339,6 +353,8 @@ def validate_client_metadata(
     if request_uris is not None:
         if not server.request_uris_supported:
             raise _bad("request_uris: this server does not accept request objects by reference")
+        if tier.requires(Control.PAR) or meta.get("require_pushed_authorization_requests") is True:
+            raise refuse(Control.PAR, "request_uris cannot be used: requests must be pushed (RFC 9126 §6)")
         if not isinstance(request_uris, list) or len(request_uris) > server.max_request_uris:
             raise _bad(f"request_uris must be an array of at most {server.max_request_uris} URLs")
         for uri in request_uris:
@@ -459,6 +475,10 @@ def validate_client_metadata(
         out["client_kind"] = kind
     elif not uses_front_channel:
         out["client_kind"] = "machine"
+    if _bool(meta, "resource_server"):
+        if method == "none":
+            raise _bad("a resource_server must authenticate: token_endpoint_auth_method none is not allowed")
+        out["resource_server"] = True
     return out
 
 

@@ -74,6 +74,11 @@ class Settings:
     jwks_max_age: int = 60  # Cache-Control max-age of the server JWKS
     key_publish_delay: int | None = None  # default: 2 * key_refresh_interval + jwks_max_age
     key_encryption_grace: int = 3600  # how long clients may keep encrypting to a replaced encryption key
+    # Flow integrity records (governance/recorder.py): queued in memory, written in batches off the request path.
+    flow_records: bool = True
+    flow_record_queue: int = 10_000  # records waiting to be written; beyond it new records are dropped (counted)
+    flow_record_batch: int = 500
+    flow_record_interval: float = 0.2  # seconds a batch may wait to fill up
 
 
 class ServerKeyring(Protocol):

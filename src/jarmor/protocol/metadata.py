@@ -29,7 +29,10 @@ def server_metadata(env: Environment) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": algs,
+        # RFC 7662 §4: introspection callers authenticate, so public clients ("none") cannot use it
+        "introspection_endpoint_auth_methods_supported": [m for m in AUTH_METHODS if m != "none"],
+        "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "request_parameter_supported": env.settings.request_parameter_supported,
         "request_uri_parameter_supported": env.settings.request_uri_parameter_supported,  # RFC 9101 §5.2
         "require_request_uri_registration": True,

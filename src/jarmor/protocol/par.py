@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import errors
 from .authorization import PAR_ENDPOINT, AuthorizationRequest, AuthorizationState, run_checks
 from .client_auth import authenticate_client
 from .context import Environment
@@ -37,10 +38,13 @@ async def push_authorization_request(
     st.evidence["client_auth"] = auth.evidence
     request = await run_checks(PAR_ENDPOINT, st)
     tier = env.policy.tier(request.tier)
-    ttl = tier.par_lifetime
+    ttl = max(tier.par_lifetime, MIN_PAR_LIFETIME)
     if st.request_object is not None:
+        # never beyond the object's exp, even by the minimum: the object accepted within the clock skew
+        # of its exp would otherwise yield a request_uri usable after it expired
         ttl = min(ttl, int(st.request_object.claims["exp"]) - st.now)
-    ttl = max(ttl, MIN_PAR_LIFETIME)
+        if ttl < 1:
+            raise errors.InvalidRequestObject("the request object expires before its request_uri could be used")
     ref = secrets.token_urlsafe(32)
     await env.store.ephemeral.put("par", ref, request.to_json(), ttl)
     return PushedRequest(body={"request_uri": PAR_URN_PREFIX + ref, "expires_in": ttl}, request=request)

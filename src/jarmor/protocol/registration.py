@@ -6,9 +6,10 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
-from ..jose import JoseError, loads_object
-from ..store.base import AlreadyExists, ClientRecord
+from ..jose import JoseError, JwkSet, loads_object
+from ..store.base import AdminEvent, AlreadyExists, ClientRecord
 from . import errors
 from .clients import hash_secret, uses_secret, validate_client_metadata
 from .context import Environment
@@ -41,19 +42,62 @@ def new_client_record(
         body["client_secret"] = secret
         body["client_secret_expires_at"] = 0
     body["registration_access_token"] = registration_token
-    body["registration_client_uri"] = f"{env.endpoints.registration}/{cid}"
+    body["registration_client_uri"] = registration_client_uri(env, cid)
     return record, body
 
 
+def registration_client_uri(env: Environment, client_id: str) -> str:
+    """RFC 7592 §3: the client configuration endpoint, ``{registration endpoint}/{client_id}``."""
+    return f"{env.endpoints.registration}/{quote(client_id, safe='')}"
+
+
+# Members that govern a client rather than describe it: only an administrator sets them (``jarmor clients
+# add``); dynamic registration may not grant them, and RFC 7592 updates keep them as they are.
+ADMINISTRATIVE_MEMBERS = ("resource_server",)
+
+
 async def register(
-    env: Environment, metadata: Mapping[str, Any], *, client_id: str | None = None
+    env: Environment,
+    metadata: Mapping[str, Any],
+    *,
+    client_id: str | None = None,
+    actor: str = "admin",
+    dynamic: bool = False,
 ) -> dict[str, Any]:
+    """Register a client. ``dynamic``: the request came from the registration endpoint (RFC 7591), so it
+    may not set administrative members. ``actor`` is recorded in the audit log."""
+    if dynamic:
+        for name in ADMINISTRATIVE_MEMBERS:
+            if metadata.get(name) not in (None, False):
+                raise errors.InvalidClientMetadata(f"{name} can only be set by an administrator")
     record, body = new_client_record(env, metadata, client_id=client_id)
     try:
         await env.store.clients.create(record)
     except AlreadyExists as exc:
         raise errors.InvalidClientMetadata(f"client_id {record.client_id!r} is already registered") from exc
+    await observe_client_keys(env, record.client_id, record.metadata, record.created_at)
+    await env.store.audit.append(
+        AdminEvent(
+            at=record.created_at,
+            actor=actor,
+            action="client.register",
+            target=f"client:{record.client_id}",
+            details={"risk_tier": record.metadata.get("risk_tier"), "scope": record.metadata.get("scope")},
+        )
+    )
     return body
+
+
+def client_key_ids(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(RFC 7638 thumbprint, kid)`` of each key registered by value (none for ``jwks_uri`` clients)."""
+    if not metadata.get("jwks"):
+        return []
+    return [(key.thumbprint(), key.kid) for key in JwkSet.from_dict(metadata["jwks"])]
+
+
+async def observe_client_keys(env: Environment, client_id: str, metadata: Mapping[str, Any], now: int) -> None:
+    """Remember when each registered key was first seen, so the inventory can show key ages."""
+    await env.store.client_keys.observe(client_id, client_key_ids(metadata), now)
 
 
 def check_initial_access_token(authorization: str | None, expected: str | None) -> None:

@@ -46,6 +46,10 @@ class RequestObject:
 
     def evidence(self) -> dict[str, Any]:
         out: dict[str, Any] = {"signed": True, "alg": self.alg, "kid": self.kid, "encrypted": False}
+        out["nbf"] = "nbf" in self.claims
+        start, exp = self.claims.get("nbf", self.claims.get("iat")), self.claims.get("exp")
+        if isinstance(start, int | float) and isinstance(exp, int | float) and not isinstance(start, bool):
+            out["lifetime"] = int(exp - start)
         if self.encrypted:
             out.update(encrypted=True, enc_alg=self.encrypted[0], enc=self.encrypted[1])
         return out

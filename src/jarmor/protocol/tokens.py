@@ -170,7 +170,7 @@ def _require_tier_auth(env: Environment, tier_name: str, auth: AuthenticatedClie
 
 
 async def _authorization_code(
-    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient
+    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any]
 ) -> TokenResult:
     client = auth.client
     code = form.get("code")
@@ -184,13 +184,21 @@ async def _authorization_code(
         used = await env.store.ephemeral.get("code-used", key) if len(code) <= 256 else None
         if used is not None:
             # RFC 6749 §4.1.2: a code used twice revokes what it issued.
-            replayed = used.decode()
+            replayed, _, flow_id = used.decode().partition("\x00")
+            evidence.update(flow_id=flow_id or None, replay=True)
+            # Mark first, then revoke: a concurrent winner that stores its tokens after our revoke_grant
+            # sees the mark (it checks after storing) and revokes them itself.
+            await env.store.ephemeral.put("grant-revoked", replayed, b"1", CODE_USED_TTL)
             await env.store.tokens.revoke_grant(replayed, env.now())
             await env.store.grants.revoke(replayed, env.now(), "authorization code replayed")
             raise errors.InvalidGrant("authorization code has already been used; its tokens are revoked")
         raise errors.InvalidGrant("authorization code is invalid or expired")
     record = orjson.loads(raw)
-    await env.store.ephemeral.put("code-used", key, record["grant_id"].encode(), CODE_USED_TTL)
+    evidence.update(
+        flow_id=record.get("flow_id"), subject=record["subject"], scope=record["scope"], tier=record["tier"]
+    )
+    used_value = f"{record['grant_id']}\x00{record.get('flow_id') or ''}"
+    await env.store.ephemeral.put("code-used", key, used_value.encode(), CODE_USED_TTL)
     if record["client_id"] != client.client_id:
         raise errors.InvalidGrant("authorization code was issued to another client")
     if form.get("redirect_uri") != record["redirect_uri"]:
@@ -222,6 +230,11 @@ async def _authorization_code(
     )
     for rec in tokens:
         await env.store.tokens.create(rec)
+    if await env.store.ephemeral.get("grant-revoked", grant_id) is not None:
+        # The code was replayed while this redemption was in flight: this request still won the code (exactly
+        # one redemption succeeds), but what it issued is revoked at once (RFC 6749 §4.1.2).
+        await env.store.tokens.revoke_grant(grant_id, env.now())
+        await env.store.grants.revoke(grant_id, env.now(), "authorization code replayed")
     if "openid" in scope.split():
         body["id_token"] = id_token(
             env, client, subject=record["subject"], nonce=record.get("nonce"), auth_time=record.get("auth_time")
@@ -235,7 +248,9 @@ async def _authorization_code(
     )
 
 
-async def _refresh_token(env: Environment, form: Mapping[str, str], auth: AuthenticatedClient) -> TokenResult:
+async def _refresh_token(
+    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any]
+) -> TokenResult:
     client = auth.client
     if "refresh_token" not in client.grant_types:
         raise errors.UnauthorizedClient("client is not registered for the refresh_token grant")
@@ -254,6 +269,7 @@ async def _refresh_token(env: Environment, form: Mapping[str, str], auth: Authen
     if old.revoked_at is not None or old.expires_at <= now:
         raise errors.InvalidGrant("refresh token is revoked or expired")
     tier_name = str(old.extra.get("tier", client.risk_tier))
+    evidence.update(subject=old.subject, scope=old.scope, tier=tier_name)
     _require_tier_auth(env, tier_name, auth)
     scope = old.scope
     requested = form.get("scope")
@@ -275,11 +291,11 @@ async def _refresh_token(env: Environment, form: Mapping[str, str], auth: Authen
         if rec.kind != "refresh_token":
             await env.store.tokens.create(rec)
     return TokenResult(body=body, client=client, grant_type="refresh_token",
-                       evidence={"client_auth": auth.evidence})
+                       evidence={"client_auth": auth.evidence, "scope": scope, "tokens": [r.kind for r in tokens]})
 
 
 async def _client_credentials(
-    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient
+    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any]
 ) -> TokenResult:
     """RFC 6749 §4.4: machine clients; the effective tier of the requested scopes applies."""
     client = auth.client
@@ -294,6 +310,7 @@ async def _client_credentials(
     if bad:
         raise errors.InvalidScope(f"scope(s) not allowed: {', '.join(bad)}")
     effective = env.policy.effective(client.risk_tier, scopes)
+    evidence.update(scope=" ".join(scopes), tier=effective.tier.name)
     _require_tier_auth(env, effective.tier.name, auth)
     body, tokens = await _mint(
         env, client, subject=None, scope=" ".join(scopes), grant_id=None, tier_name=effective.tier.name,
@@ -302,7 +319,8 @@ async def _client_credentials(
     for rec in tokens:
         await env.store.tokens.create(rec)
     return TokenResult(body=body, client=client, grant_type="client_credentials",
-                       evidence={"client_auth": auth.evidence, "tier": effective.tier.name})
+                       evidence={"client_auth": auth.evidence, "tier": effective.tier.name,
+                                 "tokens": [r.kind for r in tokens]})
 
 
 GRANTS = {
@@ -313,13 +331,22 @@ GRANTS = {
 
 
 async def token_endpoint(
-    env: Environment, form: Mapping[str, str], authorization: str | None
+    env: Environment,
+    form: Mapping[str, str],
+    authorization: str | None,
+    *,
+    evidence: dict[str, Any] | None = None,
 ) -> TokenResult:
+    """``evidence``: filled in as facts are established (grant type, authenticated client, the redeemed
+    code's ``flow_id``, subject, scope and tier), so that a refused request can be recorded too."""
+    evidence = {} if evidence is None else evidence
     grant_type = form.get("grant_type")
     if not grant_type:
         raise errors.InvalidRequest("grant_type is required")
     handler = GRANTS.get(grant_type)
     if handler is None:
         raise errors.UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
+    evidence["grant_type"] = grant_type
     auth = await authenticate_client(env, form, authorization, endpoint="token")
-    return await handler(env, form, auth)
+    evidence.update(client_id=auth.client.client_id, client_auth=auth.evidence, client_tier=auth.client.risk_tier)
+    return await handler(env, form, auth, evidence)

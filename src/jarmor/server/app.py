@@ -11,7 +11,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -21,6 +21,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..config import ServerConfig
+from ..governance.capture import Capture
+from ..governance.lifecycle import offboard
+from ..governance.recorder import FlowRecorder
+from ..governance.records import AUTHORIZE, CODE, INTERACTION, PAR, PUSHED, FlowEvent, new_flow_id
 from ..jose import JoseError
 from ..protocol import errors
 from ..protocol.authorization import (
@@ -29,16 +33,19 @@ from ..protocol.authorization import (
     AuthorizationState,
     run_checks,
 )
-from ..protocol.client_auth import authenticate_client
 from ..protocol.context import Endpoints, Environment
+from ..protocol.introspection import introspect_token
+from ..protocol.management import authorize_registration, consume_for_delete, read_client, update_client
 from ..protocol.metadata import server_metadata
 from ..protocol.par import push_authorization_request
 from ..protocol.params import parse_parameters
 from ..protocol.registration import check_initial_access_token, parse_metadata, register
 from ..protocol.responses import error_response, render
-from ..protocol.tokens import issue_code, token_endpoint, token_hash
+from ..protocol.revocation import revoke_token
+from ..protocol.tokens import issue_code, token_endpoint
 from ..store.base import Store
 from .accounts import authenticate
+from .admin import admin_routes
 from .directory import ClientDirectory
 from .fetch import Fetcher, FetchLimits
 from .http import authorization_http_response, json_error, json_response, read_body, read_form
@@ -51,7 +58,6 @@ log = logging.getLogger("jarmor.server")
 
 INTERACTION_COOKIE = "jarmor_interaction"
 MAX_LOGIN_ATTEMPTS = 5
-KEY_REFRESH_SECONDS = 30.0  # default of Settings.key_refresh_interval
 
 
 @dataclass(slots=True)
@@ -102,6 +108,15 @@ class JarmorServer:
             self.fetcher, ttl=settings.client_jwks_ttl, refetch_interval=settings.client_jwks_refetch_interval
         )
         self.request_objects = RequestUriFetcher(self.fetcher)
+        # flow integrity records: each hop's event is queued here and written in batches (governance/)
+        self.capture = Capture.for_policy(config.policy)
+        self.flows = FlowRecorder(
+            store.flows,
+            capacity=settings.flow_record_queue,
+            batch_size=settings.flow_record_batch,
+            interval=settings.flow_record_interval,
+            enabled=settings.flow_records,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -127,7 +142,10 @@ class JarmorServer:
         self._keys_clock_at = self._env.clock()
 
     async def stop(self) -> None:
-        await self.store.close()
+        try:
+            await self.flows.close()  # write the flow records still queued
+        finally:
+            await self.store.close()
 
     @property
     def env(self) -> Environment:
@@ -190,11 +208,19 @@ class JarmorServer:
 
     async def par(self, request: Request) -> Response:
         await self.refresh_keys()
+        env = self.env
+        st = AuthorizationState(env=env, outer={}, endpoint="par", now=env.now(), flow_id=new_flow_id())
+        form: dict[str, str] = {}
         try:
             form = await read_form(request)
-            pushed = await push_authorization_request(self.env, form, request.headers.get("authorization"))
+            pushed = await push_authorization_request(env, form, request.headers.get("authorization"), state=st)
         except errors.OAuthError as err:
+            self.flows.record(self.capture.from_state(
+                st, stage=PAR, outcome=err.error, error=err, channel="json", claimed=form.get("client_id")
+            ))
             return json_error(err)
+        expires_at = st.now + int(pushed.body["expires_in"])
+        self.flows.record(self.capture.from_state(st, stage=PAR, outcome=PUSHED, expires_at=expires_at))
         return json_response(pushed.body, status=201)
 
     # -- authorization endpoint ----------------------------------------------------------------------
@@ -202,33 +228,48 @@ class JarmorServer:
     async def authorize(self, request: Request) -> Response:
         await self.refresh_keys()
         env = self.env
+        st = AuthorizationState(env=env, outer={}, endpoint="authorization", now=env.now(), flow_id=new_flow_id())
         try:
             if request.method == "POST":
                 outer = await read_form(request)
             else:
                 outer = parse_parameters(request.url.query)
         except errors.OAuthError as err:
+            self.flows.record(self.capture.from_state(st, stage=AUTHORIZE, outcome=err.error, error=err, channel="page"))
             return self.error_page(err)
-        st = AuthorizationState(env=env, outer=outer, endpoint="authorization", now=env.now())
+        st.outer = outer
         try:
             req = await run_checks(AUTHORIZATION_ENDPOINT, st)
         except errors.OAuthError as err:
-            return await self.authorization_error(st.client, err)
+            event = self.capture.from_state(st, stage=AUTHORIZE, outcome=err.error, error=err)
+            return await self.authorization_error(st.client, err, event)
         if env.settings.auto_approve:
             return await self.complete(req, env.settings.auto_approve, env.now())
         if "none" in req.prompt:
-            return await self.authorization_error(
-                st.client, errors.LoginRequired("no signed-in session").with_target(req.target())
+            refusal = errors.LoginRequired("no signed-in session").with_target(req.target())
+            event = self.capture.from_request(
+                req, st.client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
             )
+            return await self.authorization_error(st.client, refusal, event)
         interaction = Interaction(request=req, bind=secrets.token_urlsafe(16))
         ia_id = secrets.token_urlsafe(24)
         await env.store.ephemeral.put("interaction", ia_id, interaction.dump(), env.settings.interaction_lifetime)
         response = self.login_page(ia_id, interaction, st.client.name if st.client else req.client_id)
         self._set_interaction_cookie(response, ia_id, interaction.bind)
+        self.flows.record(self.capture.from_request(
+            req, st.client, stage=AUTHORIZE, outcome=INTERACTION, at=env.now(),
+            expires_at=env.now() + env.settings.interaction_lifetime,
+        ))
         return response
 
-    async def authorization_error(self, client: Any, err: errors.OAuthError) -> Response:
+    async def authorization_error(
+        self, client: Any, err: errors.OAuthError, event: FlowEvent | None = None
+    ) -> Response:
+        """Deliver ``err`` (redirected when it has a verified target, else on the error page); ``event``:
+        the flow record of the refusal, completed with how it was delivered."""
         rendered = await error_response(self.env, client, err)
+        if event is not None:
+            self.flows.record(self.capture.delivered(event, rendered[1] if rendered else None))
         if rendered is None:
             return self.error_page(err)
         return authorization_http_response(rendered[0])
@@ -244,14 +285,25 @@ class JarmorServer:
     async def complete(self, req: AuthorizationRequest, subject: str, auth_time: int) -> Response:
         """Issue the code and deliver it in the request's response mode."""
         env = self.env
+        req = req if req.flow_id else replace(req, flow_id=new_flow_id())
         client = await env.clients.get(req.client_id)
+        err: errors.OAuthError
         if client is None or client.disabled:
-            return self.error_page(errors.InvalidClient("this client has been disabled", status=400))
-        issued = await issue_code(env, req, subject=subject, auth_time=auth_time, flow_id=secrets.token_urlsafe(12))
+            err = errors.InvalidClient("this client has been disabled", status=400)
+            self.flows.record(self.capture.from_request(
+                req, client, stage=CODE, outcome=err.error, at=env.now(), subject=subject, error=err
+            ))
+            return self.error_page(err)
+        issued = await issue_code(env, req, subject=subject, auth_time=auth_time, flow_id=req.flow_id)
         try:
-            rendered, _evidence = await render(env, client, req.target(), {"code": issued.code})
+            rendered, evidence = await render(env, client, req.target(), {"code": issued.code})
         except JoseError:  # e.g. no usable encryption key at the client's jwks_uri
-            return self.error_page(errors.InvalidRequest("the response cannot be encrypted to this client"))
+            err = errors.InvalidRequest("the response cannot be encrypted to this client")
+            self.flows.record(self.capture.from_request(
+                req, client, stage=CODE, outcome=err.error, at=env.now(), subject=subject, error=err
+            ))
+            return self.error_page(err)
+        self.flows.record(self.capture.code_issued(req, client, subject=subject, at=env.now(), response=evidence))
         return authorization_http_response(rendered)
 
     # -- login and consent ---------------------------------------------------------------------------
@@ -344,9 +396,11 @@ class JarmorServer:
             ia.attempts += 1
             if ia.attempts >= MAX_LOGIN_ATTEMPTS:
                 await env.store.ephemeral.delete("interaction", ia_id)
-                return await self.authorization_error(
-                    client, errors.AccessDenied("too many failed sign-in attempts").with_target(ia.request.target())
+                refusal = errors.AccessDenied("too many failed sign-in attempts").with_target(ia.request.target())
+                event = self.capture.from_request(
+                    ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
                 )
+                return await self.authorization_error(client, refusal, event)
             await env.store.ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
             return self.login_page(ia_id, ia, name, error="Wrong username or password.", username=username)
         ia.subject, ia.auth_time = user.username, env.now()
@@ -367,9 +421,12 @@ class JarmorServer:
             return self.error_page(errors.InvalidRequest("this sign-in request was already completed"))
         client = await env.clients.get(ia.request.client_id)
         if form.get("decision") != "approve":
-            return await self.authorization_error(
-                client, errors.AccessDenied("the user denied the request").with_target(ia.request.target())
+            refusal = errors.AccessDenied("the user denied the request").with_target(ia.request.target())
+            event = self.capture.from_request(
+                ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), subject=ia.subject,
+                error=refusal,
             )
+            return await self.authorization_error(client, refusal, event)
         response = await self.complete(ia.request, ia.subject, ia.auth_time or env.now())
         response.delete_cookie(INTERACTION_COOKIE, path="/interaction")
         return response
@@ -378,11 +435,18 @@ class JarmorServer:
 
     async def token(self, request: Request) -> Response:
         await self.refresh_keys()
+        evidence: dict[str, Any] = {}
+        form: dict[str, str] = {}
         try:
             form = await read_form(request)
-            result = await token_endpoint(self.env, form, request.headers.get("authorization"))
+            result = await token_endpoint(self.env, form, request.headers.get("authorization"), evidence=evidence)
         except errors.OAuthError as err:
+            self.flows.record(self.capture.token(evidence, at=self.env.now(), error=err, claimed=form.get("client_id")))
             return json_error(err)
+        await self.store.clients.touch(result.client.client_id, self.env.now())  # inventory: last used
+        self.flows.record(self.capture.token(
+            evidence, at=self.env.now(), result_evidence=result.evidence, id_token="id_token" in result.body
+        ))
         return json_response(result.body)
 
     async def register(self, request: Request) -> Response:
@@ -394,63 +458,57 @@ class JarmorServer:
             if ctype != "application/json":
                 raise errors.InvalidClientMetadata("content type must be application/json")
             metadata = parse_metadata(await read_body(request))
-            body = await register(self.env, metadata)
+            body = await register(self.env, metadata, actor="dynamic-registration", dynamic=True)
         except errors.OAuthError as err:
             return json_error(err)
         return json_response(body, status=201)
 
-    async def revoke(self, request: Request) -> Response:
-        """RFC 7009: authenticated; revoking a refresh token revokes its grant; unknown tokens are a no-op."""
+    async def manage_client(self, request: Request) -> Response:
+        """RFC 7592 client configuration endpoint: GET / PUT / DELETE ``{registration endpoint}/{client_id}``."""
         env = self.env
+        client_id = request.path_params["client_id"]
+        authorization = request.headers.get("authorization")
         try:
-            form = await read_form(request)
-            auth = await authenticate_client(env, form, request.headers.get("authorization"), endpoint="revocation")
-            token = form.get("token")
-            if not token:
-                raise errors.InvalidRequest("token is required")
+            if request.method == "GET":
+                body = await read_client(env, client_id, authorization)
+            elif request.method == "PUT":
+                await authorize_registration(env, client_id, authorization)  # 401/403 before body errors
+                ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+                if ctype != "application/json":
+                    raise errors.InvalidClientMetadata("content type must be application/json")
+                metadata = parse_metadata(await read_body(request))
+                body = await update_client(env, client_id, authorization, metadata)
+                self.directory.invalidate(client_id)  # new keys and metadata apply to the next request
+            elif request.method == "DELETE":
+                await consume_for_delete(env, client_id, authorization)
+                await offboard(
+                    self.store, client_id, reason="deleted by the client (RFC 7592 §2.3)",
+                    by=f"client:{client_id}", now=env.now(),
+                )
+                self.directory.invalidate(client_id)
+                return Response(status_code=204, headers={"Cache-Control": "no-store"})
+            else:
+                raise errors.MethodNotAllowed("use GET, PUT or DELETE")
         except errors.OAuthError as err:
             return json_error(err)
-        record = await env.store.tokens.get(token_hash(token)) if len(token) <= 256 else None
-        if record is not None and record.client_id == auth.client.client_id:
-            now = env.now()
-            await env.store.tokens.revoke(record.token_hash, now)
-            if record.kind == "refresh_token" and record.grant_id:
-                await env.store.tokens.revoke_grant(record.grant_id, now)
+        return json_response(body)
+
+    async def revoke(self, request: Request) -> Response:
+        """RFC 7009 (``protocol/revocation.py``): 200 unless the request itself is wrong."""
+        try:
+            form = await read_form(request)
+            await revoke_token(self.env, form, request.headers.get("authorization"))
+        except errors.OAuthError as err:
+            return json_error(err)
         return Response(status_code=200, headers={"Cache-Control": "no-store"})
 
     async def introspect(self, request: Request) -> Response:
-        """RFC 7662: authenticated; a client may introspect tokens issued to it."""
-        env = self.env
+        """RFC 7662 (``protocol/introspection.py``)."""
         try:
             form = await read_form(request)
-            auth = await authenticate_client(
-                env, form, request.headers.get("authorization"), endpoint="introspection"
-            )
-            token = form.get("token")
-            if not token:
-                raise errors.InvalidRequest("token is required")
+            body = await introspect_token(self.env, form, request.headers.get("authorization"))
         except errors.OAuthError as err:
             return json_error(err)
-        record = await env.store.tokens.get(token_hash(token)) if len(token) <= 256 else None
-        now = env.now()
-        if (
-            record is None
-            or record.client_id != auth.client.client_id
-            or record.revoked_at is not None
-            or record.expires_at <= now
-        ):
-            return json_response({"active": False})
-        body: dict[str, Any] = {
-            "active": True,
-            "iss": env.issuer,
-            "client_id": record.client_id,
-            "scope": record.scope,
-            "token_type": "Bearer" if record.kind == "access_token" else "refresh_token",
-            "exp": record.expires_at,
-            "iat": record.created_at,
-        }
-        if record.subject:
-            body["sub"] = record.subject
         return json_response(body)
 
 
@@ -465,8 +523,10 @@ def build_routes(server: JarmorServer) -> list[Route]:
         Route("/interaction/{ia_id}/consent", server.consent, methods=["POST"]),
         Route("/token", server.token, methods=["POST"]),
         Route("/register", server.register, methods=["POST"]),
+        Route("/register/{client_id:path}", server.manage_client, methods=["GET", "PUT", "DELETE", "POST"]),
         Route("/revoke", server.revoke, methods=["POST"]),
         Route("/introspect", server.introspect, methods=["POST"]),
+        *admin_routes(server),
     ]
 
 

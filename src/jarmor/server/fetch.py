@@ -38,17 +38,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..protocol.addresses import IPAddress, address_allowed
 from ..protocol.clients import is_loopback_host
 from ..protocol.context import Settings
 
 log = logging.getLogger("jarmor.fetch")
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
-_SHARED = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598 carrier-grade NAT
 
 
 class FetchError(Exception):
@@ -98,40 +94,6 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]
-    if ip in _NAT64 or ip in _NAT64_LOCAL:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
-def address_allowed(ip: IPAddress, *, allow_loopback: bool = False) -> bool:
-    """Only globally routable unicast addresses; loopback too when ``allow_loopback`` (development)."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.scope_id:
-            return False
-        inner = _embedded_ipv4(ip)
-        if inner is not None:
-            return address_allowed(inner, allow_loopback=allow_loopback)
-    if ip.is_loopback:
-        return allow_loopback
-    if (
-        ip.is_private
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED)
-    ):
-        return False
-    return ip.is_global
-
-
 def _ip_literal(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host)
@@ -154,7 +116,7 @@ class Fetcher:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.limits = limits
-        self._resolver = resolver
+        self.resolver = resolver
         self._ssl = ssl_context
         self._slots: asyncio.Semaphore | None = None
 
@@ -173,7 +135,7 @@ class Fetcher:
             port = parts.port
         except ValueError as exc:
             raise FetchError("the URL is not valid", reason="bad_url") from exc
-        if not host or "@" in parts.netloc or any(c in url for c in "\\\r\n\t "):
+        if not host or port == 0 or "@" in parts.netloc or any(c in url for c in "\\\r\n\t "):
             raise FetchError("the URL must be absolute and carry no credentials", reason="bad_url")
         loopback_http = parts.scheme == "http" and self.limits.allow_loopback and is_loopback_host(host)
         if parts.scheme != "https" and not loopback_http:
@@ -187,7 +149,7 @@ class Fetcher:
             found: list[IPAddress] = [literal]
         else:
             found = []
-            for raw in await self._resolver(host, port):
+            for raw in await self.resolver(host, port):
                 ip = _ip_literal(raw)
                 if ip is None:
                     raise FetchError(f"{host!r} resolves to an unusable address", reason="forbidden_address")
@@ -252,7 +214,9 @@ class Fetcher:
                 target = f"{scheme}://{literal}:{port}{path}"
                 extensions: dict[str, object] = {"sni_hostname": host} if scheme == "https" else {}
                 try:
-                    return await self._stream(client, target, host_header, extensions, url, str(ip), accept, limit)
+                    return await self._stream(
+                        client, target, host_header, extensions, url, str(ip), accept, limit
+                    )
                 except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                     if _tls_failure(exc):
                         raise FetchError(f"TLS with {host!r} failed", reason="tls") from exc
@@ -279,7 +243,9 @@ class Fetcher:
         try:
             async with client.stream("GET", target, headers=headers, extensions=extensions) as resp:
                 if 300 <= resp.status_code < 400:
-                    raise FetchError(f"redirects are not followed (HTTP {resp.status_code})", reason="redirect")
+                    raise FetchError(
+                        f"redirects are not followed (HTTP {resp.status_code})", reason="redirect"
+                    )
                 if resp.status_code != 200:
                     raise FetchError(f"HTTP {resp.status_code}", reason="status")
                 ctype = _media_type(resp.headers.get("content-type", ""))
@@ -407,7 +373,8 @@ class TtlCache(Generic[K, V]):
                     return current.value
                 raise
             self._store(
-                key, _Entry(value=value, loaded_at=now, attempted_at=now, forced_at=forced_at, loads=attempts + 1)
+                key,
+                _Entry(value=value, loaded_at=now, attempted_at=now, forced_at=forced_at, loads=attempts + 1),
             )
             return value
 

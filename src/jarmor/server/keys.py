@@ -87,7 +87,11 @@ class KeyTimings:
 
     def hold(self, use: str) -> int:
         """How long a replaced key of ``use`` is kept after its successor's ``active_at``."""
-        lifetime = {"sig": self.signed_lifetime, "enc": self.encryption_lifetime, "secret": self.secret_lifetime}
+        lifetime = {
+            "sig": self.signed_lifetime,
+            "enc": self.encryption_lifetime,
+            "secret": self.secret_lifetime,
+        }
         return self.refresh_interval + lifetime.get(use, max(lifetime.values()))
 
 
@@ -104,7 +108,11 @@ def current_keys(records: Iterable[ServerKeyRecord], now: float) -> dict[tuple[s
             continue
         group = (rec.use, rec.alg)
         held = best.get(group)
-        if held is None or (rec.active_at, rec.created_at, rec.kid) > (held.active_at, held.created_at, held.kid):
+        if held is None or (rec.active_at, rec.created_at, rec.kid) > (
+            held.active_at,
+            held.created_at,
+            held.kid,
+        ):
             best[group] = rec
     return best
 
@@ -162,8 +170,12 @@ class Keyring:
         for k in self._keys:
             if k.jwk is not None and k.record.use == "sig" and statuses[k.record.kid].role == "current":
                 self._signing[k.record.alg] = k.jwk
-        self._decryption = JwkSet(tuple(k.jwk for k in self._keys if k.jwk is not None and k.record.use == "enc"))
-        published = [k.jwk.public_dict() for k in self._keys if k.jwk is not None and statuses[k.record.kid].published]
+        self._decryption = JwkSet(
+            tuple(k.jwk for k in self._keys if k.jwk is not None and k.record.use == "enc")
+        )
+        published = [
+            k.jwk.public_dict() for k in self._keys if k.jwk is not None and statuses[k.record.kid].published
+        ]
         self._public: dict[str, object] = {"keys": published}
         ordered = sorted(
             (k for k in self._keys if k.secret is not None),
@@ -212,7 +224,9 @@ class Keyring:
         return tuple(self._keys)
 
 
-def _new_record(alg: str, protector: KeyProtector, now: int, *, active_at: int | None = None) -> ServerKeyRecord:
+def _new_record(
+    alg: str, protector: KeyProtector, now: int, *, active_at: int | None = None
+) -> ServerKeyRecord:
     if alg == SECRET_ALG:
         material = orjson.dumps({"kty": "oct", "k": secrets.token_urlsafe(32)}).decode()
         kid, use = "secret-" + secrets.token_hex(8), "secret"
@@ -331,7 +345,9 @@ async def rotate_keys(
     live = [r for r in records if is_live(r, now)]
     explicit = algs is not None
     if algs is None:
-        algs = list(dict.fromkeys(r.alg for r in sorted(live, key=lambda r: (USES.index(r.use), r.created_at))))
+        algs = list(
+            dict.fromkeys(r.alg for r in sorted(live, key=lambda r: (USES.index(r.use), r.created_at)))
+        )
     done: list[Rotation] = []
     notes: list[str] = []
     for alg in algs:
@@ -361,7 +377,9 @@ async def rotate_keys(
     return done, notes
 
 
-async def sweep_keys(store: KeyStore, timings: KeyTimings, *, now: int | None = None) -> list[ServerKeyRecord]:
+async def sweep_keys(
+    store: KeyStore, timings: KeyTimings, *, now: int | None = None
+) -> list[ServerKeyRecord]:
     """Record due transitions: keys past ``retired_at`` become ``retired``; a key superseded without
     being marked (two concurrent rotations, an interrupted one) becomes ``retiring``. Idempotent, so every
     process may run it. Returns the changed records.
@@ -415,7 +433,11 @@ async def retire_key(
     cur = current_keys(records, now).get(group)
     is_current = cur is not None and cur.kid == kid
     pending = sorted(
-        (r for r in records if (r.use, r.alg) == group and is_live(r, now) and r.active_at > now and r.kid != kid),
+        (
+            r
+            for r in records
+            if (r.use, r.alg) == group and is_live(r, now) and r.active_at > now and r.kid != kid
+        ),
         key=lambda r: r.active_at,
     )
     done: list[str] = []

@@ -69,7 +69,11 @@ class RemoteClientKeys:
 
 
 class RequestUriFetcher:
-    """``RequestObjectFetcher``: GET a registered ``request_uri`` (no cache: each request is one use)."""
+    """``RequestObjectFetcher``: GET a registered ``request_uri`` (no cache: each request is one use).
+
+    Every failure gives the same ``invalid_request_uri`` description (attack catalog A34: no network
+    oracle — which names resolve to private addresses, which ports answer); the cause is logged.
+    """
 
     def __init__(self, fetcher: Fetcher) -> None:
         self._fetcher = fetcher
@@ -78,13 +82,13 @@ class RequestUriFetcher:
         url = uri.split("#", 1)[0]  # OIDC Registration §2: the fragment is for the client, not sent
         try:
             doc = await self._fetcher.get(url, accept=(REQUEST_OBJECT_MEDIA_TYPE,))
-        except FetchError as exc:
-            log.info("request_uri %s of client %r refused: %s", url, client.client_id, exc)
-            raise errors.InvalidRequestUri(f"request_uri could not be retrieved: {exc}") from exc
-        try:
             token = doc.body.decode("ascii").strip()
-        except UnicodeDecodeError as exc:
-            raise errors.InvalidRequestUri("request_uri did not return a request object (JWT)") from exc
-        if token.count(".") not in (2, 4):
-            raise errors.InvalidRequestUri("request_uri did not return a request object (JWT)")
+            if token.count(".") not in (2, 4):
+                raise FetchError("the document is not a compact JWT", reason="not_jwt")
+        except (FetchError, UnicodeDecodeError) as exc:
+            log.info("request_uri %s of client %r refused: %s", url, client.client_id, exc)
+            raise errors.InvalidRequestUri(UNAVAILABLE) from exc
         return token
+
+
+UNAVAILABLE = "the request object could not be retrieved from request_uri"

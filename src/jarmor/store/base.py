@@ -7,6 +7,7 @@ Storage is split by lifetime (see ARCHITECTURE.md):
   ``DELETE ... RETURNING``) and ``add_once`` a set-if-absent, so two concurrent redemptions of one code or
   ``request_uri`` can never both succeed.
 * Durable stores — clients, users, server keys, tokens and grants — live in a transactional database.
+  Flow integrity records (``FlowRecordStore``) are durable too, and append-only (a hash chain).
 
 All methods are ``async`` so that network-backed implementations (PostgreSQL, Redis) fit the same shape; the
 SQLite implementation runs its (sub-millisecond) statements inline.
@@ -14,6 +15,7 @@ SQLite implementation runs its (sub-millisecond) statements inline.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -90,6 +92,48 @@ class GrantRecord:
     revoked_reason: str | None = None
 
 
+@dataclass(slots=True)
+class AdminRecord:
+    """An administrator of the dashboard (``/admin``); a separate population from end users."""
+
+    username: str
+    password_hash: str
+    created_at: int
+    disabled: bool = False
+
+
+@dataclass(slots=True)
+class AdminEvent:
+    """One entry of the append-only administrative audit log: who did what to which record, and why.
+
+    ``seq`` is assigned by the store (increasing); ``target`` names the record the event is about
+    (``client:ID`` — grant events name their client —, ``admin:NAME``); ``details`` is a small JSON object.
+    """
+
+    at: int
+    actor: str
+    action: str
+    target: str | None = None
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+
+
+@dataclass(slots=True)
+class ClientKeyRecord:
+    """A public key a client registered (by value), identified by its RFC 7638 thumbprint.
+
+    ``first_seen_at`` survives metadata updates that keep the key, so it is the key's age; ``removed_at`` is
+    set when an update drops the key (and cleared if the key comes back).
+    """
+
+    client_id: str
+    thumbprint: str
+    kid: str
+    first_seen_at: int
+    removed_at: int | None = None
+
+
 class EphemeralStore(Protocol):
     async def put(self, namespace: str, key: str, value: bytes, ttl: int) -> None:
         """Store ``value`` under ``key``, replacing any previous value, for ``ttl`` seconds."""
@@ -123,6 +167,16 @@ class ClientStore(Protocol):
 
     async def touch(self, client_id: str, now: int) -> None:
         """Record that the client was used (``last_used_at``)."""
+
+    async def replace_registration(self, record: ClientRecord, expected_token_hash: str) -> bool:
+        """Atomically store ``record``'s metadata, ``updated_at``, ``secret_hash`` and
+        ``registration_token_hash``, only while the stored registration token hash is still
+        ``expected_token_hash`` and the client is not disabled (RFC 7592: each registration access token is
+        used once; a concurrent offboarding is never undone). ``False`` when nothing was changed.
+        """
+
+    async def disable(self, client_id: str, *, at: int, reason: str, by: str) -> bool:
+        """Mark the client disabled (``disabled_at``/``_reason``/``_by``); ``False`` if missing or already so."""
 
 
 class UserStore(Protocol):
@@ -171,6 +225,103 @@ class GrantStore(Protocol):
     async def list_for_client(self, client_id: str) -> list[GrantRecord]: ...
 
 
+class AdminStore(Protocol):
+    """Dashboard administrators (passwords hashed with Argon2id by ``server/admin/accounts.py``)."""
+
+    async def get(self, username: str) -> AdminRecord | None: ...
+
+    async def create(self, record: AdminRecord) -> None:
+        """Insert; raises ``AlreadyExists`` when the name is taken."""
+
+    async def update(self, record: AdminRecord) -> None: ...
+
+    async def list(self) -> list[AdminRecord]: ...
+
+
+class AuditLog(Protocol):
+    """Append-only: there is no update and no delete."""
+
+    async def append(self, event: AdminEvent) -> None: ...
+
+    async def list(self, *, target: str | None = None, limit: int = 100) -> list[AdminEvent]:
+        """The newest events first, optionally only those about ``target``."""
+
+
+class ClientKeyStore(Protocol):
+    async def observe(self, client_id: str, keys: Sequence[tuple[str, str]], now: int) -> None:
+        """Record the client's current keys, as ``(thumbprint, kid)`` pairs: new ones are first seen at
+        ``now``, known ones keep their time, and keys no longer present are marked removed."""
+
+    async def list_for_client(self, client_id: str) -> list[ClientKeyRecord]: ...
+
+
+GENESIS_HASH = "0" * 64  # the "previous hash" of the first flow record
+
+
+@dataclass(frozen=True, slots=True)
+class FlowEntry:
+    """A flow record on its way into the chain: the columns it is found by, and its payload.
+
+    The store assigns ``seq`` and asks the caller's ``Seal`` for the record's canonical body and hash, so the
+    hashing rules live in ``jarmor.governance.records`` and the store only runs them inside its append
+    transaction (where the previous hash is known).
+    """
+
+    at: int
+    flow_id: str
+    stage: str
+    outcome: str
+    client_id: str | None
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRecordRow:
+    """A chained flow record as stored. ``hash`` covers ``prev_hash`` and ``body`` (which holds ``seq``)."""
+
+    seq: int
+    at: int
+    flow_id: str
+    stage: str
+    outcome: str
+    client_id: str | None
+    body: str
+    prev_hash: str
+    hash: str
+
+
+# (seq, previous hash, entry) -> (canonical body, hash)
+Seal = Callable[[int, str, FlowEntry], tuple[str, str]]
+
+
+class FlowRecordStore(Protocol):
+    """Append-only, hash-chained flow integrity records: there is no update and no delete."""
+
+    async def append(self, entries: Sequence[FlowEntry], seal: Seal) -> int:
+        """Chain ``entries`` after the current head in one transaction that holds the head locked, so that of
+        any number of concurrent appenders (tasks, processes, nodes) each batch gets consecutive ``seq``
+        values and links to the batch committed before it. Returns the last ``seq`` (0 for no entries)."""
+
+    async def head(self) -> tuple[int, str]:
+        """``seq`` and hash of the last appended record, as the chain head records them (``(0, GENESIS_HASH)``
+        when nothing was ever appended)."""
+
+    async def scan(self, *, after_seq: int = 0, since: int | None = None, limit: int = 1000) -> list[FlowRecordRow]:
+        """Records with ``seq > after_seq`` (and ``at >= since``) in chain order, at most ``limit``."""
+
+    async def for_flows(
+        self, *, since: int | None = None, client_id: str | None = None, limit: int = 1000
+    ) -> list[FlowRecordRow]:
+        """Every record of the ``limit`` most recently active flows that have a record at or after ``since``
+        (and, when given, a record naming ``client_id``), in chain order."""
+
+    async def of_flow(self, flow_id: str) -> list[FlowRecordRow]:
+        """Every record of one flow, in chain order."""
+
+    async def last_seen(self) -> dict[str, int]:
+        """``client_id`` -> time of the newest flow record naming it."""
+
+
 class Store(Protocol):
     """Everything the server needs, behind one object (members are read-only)."""
 
@@ -191,5 +342,17 @@ class Store(Protocol):
 
     @property
     def grants(self) -> GrantStore: ...
+
+    @property
+    def admins(self) -> AdminStore: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def client_keys(self) -> ClientKeyStore: ...
+
+    @property
+    def flows(self) -> FlowRecordStore: ...
 
     async def close(self) -> None: ...

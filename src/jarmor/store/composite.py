@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .base import ClientStore, EphemeralStore, GrantStore, KeyStore, Store, TokenStore, UserStore
+from .base import (
+    AdminStore,
+    AuditLog,
+    ClientKeyStore,
+    ClientStore,
+    EphemeralStore,
+    FlowRecordStore,
+    GrantStore,
+    KeyStore,
+    Store,
+    TokenStore,
+    UserStore,
+)
 
 
 class ClosableEphemeralStore(EphemeralStore, Protocol):
@@ -26,6 +38,10 @@ class CompositeStore:
         self.keys: KeyStore = durable.keys
         self.tokens: TokenStore = durable.tokens
         self.grants: GrantStore = durable.grants
+        self.admins: AdminStore = durable.admins
+        self.audit: AuditLog = durable.audit
+        self.client_keys: ClientKeyStore = durable.client_keys
+        self.flows: FlowRecordStore = durable.flows
 
     async def close(self) -> None:
         try:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .base import (
+    AdminEvent,
+    AdminRecord,
     AlreadyExists,
+    ClientKeyRecord,
     ClientRecord,
     GrantRecord,
     ServerKeyRecord,
     TokenRecord,
     UserRecord,
 )
+from .flow_memory import MemoryFlowRecordStore
 
 
 class MemoryEphemeralStore:
@@ -81,6 +85,23 @@ class MemoryClientStore:
     async def touch(self, client_id: str, now: int) -> None:
         if client_id in self._data:
             self._data[client_id].last_used_at = now
+
+    async def replace_registration(self, record: ClientRecord, expected_token_hash: str) -> bool:
+        rec = self._data.get(record.client_id)
+        if rec is None or rec.disabled_at is not None or rec.registration_token_hash != expected_token_hash:
+            return False
+        rec.metadata = copy.deepcopy(record.metadata)
+        rec.updated_at = record.updated_at
+        rec.secret_hash = record.secret_hash
+        rec.registration_token_hash = record.registration_token_hash
+        return True
+
+    async def disable(self, client_id: str, *, at: int, reason: str, by: str) -> bool:
+        rec = self._data.get(client_id)
+        if rec is None or rec.disabled_at is not None:
+            return False
+        rec.disabled_at, rec.disabled_reason, rec.disabled_by = at, reason, by
+        return True
 
 
 class MemoryUserStore:
@@ -197,6 +218,66 @@ class MemoryGrantStore:
         return [copy.deepcopy(r) for r in self._data.values() if r.client_id == client_id]
 
 
+class MemoryAdminStore:
+    def __init__(self) -> None:
+        self._data: dict[str, AdminRecord] = {}
+
+    async def get(self, username: str) -> AdminRecord | None:
+        return copy.deepcopy(self._data.get(username))
+
+    async def create(self, record: AdminRecord) -> None:
+        if record.username in self._data:
+            raise AlreadyExists(record.username)
+        self._data[record.username] = copy.deepcopy(record)
+
+    async def update(self, record: AdminRecord) -> None:
+        if record.username in self._data:
+            self._data[record.username] = copy.deepcopy(record)
+
+    async def list(self) -> list[AdminRecord]:
+        return [copy.deepcopy(r) for r in self._data.values()]
+
+
+class MemoryAuditLog:
+    def __init__(self) -> None:
+        self._events: list[AdminEvent] = []
+
+    async def append(self, event: AdminEvent) -> None:
+        stored = copy.deepcopy(event)
+        stored.seq = len(self._events) + 1
+        self._events.append(stored)
+
+    async def list(self, *, target: str | None = None, limit: int = 100) -> list[AdminEvent]:
+        out: list[AdminEvent] = []
+        for event in reversed(self._events):
+            if len(out) >= limit:
+                break
+            if target is None or event.target == target:
+                out.append(copy.deepcopy(event))
+        return out
+
+
+class MemoryClientKeyStore:
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str], ClientKeyRecord] = {}
+
+    async def observe(self, client_id: str, keys: Sequence[tuple[str, str]], now: int) -> None:
+        current = dict(keys)
+        for (cid, thumbprint), rec in self._data.items():
+            if cid == client_id and thumbprint not in current and rec.removed_at is None:
+                rec.removed_at = now
+        for thumbprint, kid in current.items():
+            seen = self._data.get((client_id, thumbprint))
+            if seen is None:
+                self._data[(client_id, thumbprint)] = ClientKeyRecord(client_id, thumbprint, kid, now)
+            else:
+                seen.kid, seen.removed_at = kid, None
+
+    async def list_for_client(self, client_id: str) -> list[ClientKeyRecord]:
+        found = [copy.deepcopy(r) for (cid, _), r in self._data.items() if cid == client_id]
+        return sorted(found, key=lambda r: (r.first_seen_at, r.thumbprint))
+
+
 class MemoryStore:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.ephemeral = MemoryEphemeralStore(clock)
@@ -205,6 +286,10 @@ class MemoryStore:
         self.keys = MemoryKeyStore()
         self.tokens = MemoryTokenStore()
         self.grants = MemoryGrantStore()
+        self.admins = MemoryAdminStore()
+        self.audit = MemoryAuditLog()
+        self.client_keys = MemoryClientKeyStore()
+        self.flows = MemoryFlowRecordStore()
 
     async def close(self) -> None:
         return None

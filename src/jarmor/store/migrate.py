@@ -42,7 +42,7 @@ from .base import StoreError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD = "0001"
+HEAD = "0003"
 INITIAL = "0001"
 VERSION_TABLE = "alembic_version"
 SCRIPT_LOCATION = "jarmor.store:migrations"
@@ -130,6 +130,8 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
             else:
                 conn.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
             before = current_revision(conn)
+            if before == HEAD and revision == "head":
+                return before, before  # nothing to do: do not load Alembic
             _migrate(conn, revision)
             after = current_revision(conn)
             conn.commit()

@@ -22,8 +22,10 @@ own asyncio connection costs neither, keeps the loop free during the round trip,
 ``pool_size`` statements in flight. The compiled text carries SQLAlchemy's bind casts (``%(id)s::VARCHAR``),
 so server-side prepared statements (psycopg prepares a statement after a few executions) get stable types.
 
-Connection loss: a broken connection is discarded by the pool and the operation fails with ``StoreError``;
+Connection loss: a broken connection is discarded by the pool and the operation fails with ``StoreError``
+(so after a PostgreSQL restart, up to ``pool_size`` operations fail before the pool has reconnected);
 nothing is retried, since a single-use operation (``take``) may have run before the connection dropped.
+An operation waits at most ``POOL_TIMEOUT`` seconds for a connection.
 """
 
 from __future__ import annotations
@@ -38,11 +40,15 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine, Executable
 from sqlalchemy.engine import URL
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from .base import StoreError
 
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
+
+# how long an operation waits for a pooled connection before failing (PostgreSQL down, or pool exhausted)
+POOL_TIMEOUT = 10.0
 
 # drivers spelled in a URL that all mean "psycopg 3" here
 _PSYCOPG_DRIVERS = {"", "psycopg", "psycopg_async"}
@@ -63,39 +69,76 @@ def conninfo(engine: Engine) -> str:
     return psycopg.conninfo.make_conninfo("", **params)
 
 
+class Compiled:
+    """A statement's SQL text for psycopg, and the values of the parameters the statement itself carries
+    (literals such as ``.values(removed_at=None)`` or ``.limit(5)`` become bound parameters with a value)."""
+
+    def __init__(self, stmt: Executable, dialect: Any) -> None:
+        compiled = cast(SQLCompiler, cast(ClauseElement, stmt).compile(dialect=dialect))
+        self.stmt = stmt
+        self.sql = str(compiled)
+        self.defaults: dict[str, Any] = {}
+        for bind, name in compiled.bind_names.items():
+            if bind.expanding:
+                raise StoreError(f"expanding IN parameter {name!r} is not supported: {self.sql}")
+            if not bind.required:
+                self.defaults[name] = bind.effective_value
+
+    def params(self, given: Params) -> Params:
+        return {**self.defaults, **given} if self.defaults else given
+
+
 class _Transaction:
     def __init__(self, db: PostgresDb, conn: psycopg.AsyncConnection[Row]) -> None:
         self._db = db
         self._conn = conn
 
     async def write(self, stmt: Executable, params: Params) -> int:
-        cur = await self._conn.execute(self._db.sql(stmt), params)
+        cur = await self._conn.execute(*self._db.bind(stmt, params))
         return cur.rowcount
+
+    async def write_many(self, stmt: Executable, rows: Sequence[Params]) -> None:
+        if rows:
+            compiled = self._db.compiled(stmt)
+            async with self._conn.cursor() as cur:
+                # pipelined: one round trip for the batch
+                await cur.executemany(compiled.sql, [compiled.params(row) for row in rows])
+
+    async def first(self, stmt: Executable, params: Params) -> Row | None:
+        cur = await self._conn.execute(*self._db.bind(stmt, params))
+        return await cur.fetchone()
 
 
 class PostgresDb:
     """``sql.Executor`` on a psycopg ``AsyncConnectionPool`` (opened lazily, in the event loop that uses it)."""
 
+    text_allows_nul = False
+
     def __init__(self, engine: Engine, *, pool_size: int) -> None:
         self._dialect = engine.dialect
-        self._compiled: dict[int, tuple[Executable, str]] = {}
+        self._compiled: dict[int, Compiled] = {}
         self._pool = AsyncConnectionPool(
             conninfo(engine),
             kwargs={"autocommit": True},
             min_size=1,
             max_size=max(1, pool_size),
             open=False,
+            timeout=POOL_TIMEOUT,
             name="jarmor",
         )
         self._opening: asyncio.Future[None] | None = None
 
-    def sql(self, stmt: Executable) -> str:
-        """The statement's SQL text for psycopg, compiled once (statements are built once per store)."""
+    def compiled(self, stmt: Executable) -> Compiled:
+        """``stmt`` compiled once (statements are built once per store and kept)."""
         hit = self._compiled.get(id(stmt))
-        if hit is None or hit[0] is not stmt:
-            hit = (stmt, str(cast(ClauseElement, stmt).compile(dialect=self._dialect)))
-            self._compiled[id(stmt)] = hit
-        return hit[1]
+        if hit is None or hit.stmt is not stmt:
+            hit = self._compiled[id(stmt)] = Compiled(stmt, self._dialect)
+        return hit
+
+    def bind(self, stmt: Executable, params: Params) -> tuple[str, Params]:
+        """The SQL text and the complete parameters for one execution of ``stmt``."""
+        compiled = self.compiled(stmt)
+        return compiled.sql, compiled.params(params)
 
     async def _ready(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
         if self._opening is None:
@@ -115,17 +158,17 @@ class PostgresDb:
 
     async def write(self, stmt: Executable, params: Params) -> int:
         async with self._connection() as conn:
-            cur = await conn.execute(self.sql(stmt), params)
+            cur = await conn.execute(*self.bind(stmt, params))
             return cur.rowcount
 
     async def first(self, stmt: Executable, params: Params) -> Row | None:
         async with self._connection() as conn:
-            cur = await conn.execute(self.sql(stmt), params)
+            cur = await conn.execute(*self.bind(stmt, params))
             return await cur.fetchone()
 
     async def all(self, stmt: Executable, params: Params) -> Sequence[Row]:
         async with self._connection() as conn:
-            cur = await conn.execute(self.sql(stmt), params)
+            cur = await conn.execute(*self.bind(stmt, params))
             return await cur.fetchall()
 
     @contextlib.asynccontextmanager
@@ -135,6 +178,6 @@ class PostgresDb:
 
     async def close(self) -> None:
         if self._opening is not None:
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(Exception):
                 await self._opening
             await self._pool.close()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -105,6 +106,40 @@ grants = Table(
     Index(None, "client_id"),
 )
 
+admin_users = Table(
+    "admin_users",
+    metadata,
+    Column("username", String, primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+)
+
+# append-only audit log of administrative actions (offboarding, grant revocation, registration changes)
+admin_events = Table(
+    "admin_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String, nullable=False),
+    Column("target", String),
+    Column("reason", Text),
+    Column("details", Text, nullable=False),
+    Index(None, "target"),
+)
+
+# when each public key a client registered was first seen (its age), keyed by RFC 7638 thumbprint
+client_keys = Table(
+    "client_keys",
+    metadata,
+    Column("client_id", String, primary_key=True),
+    Column("thumbprint", String, primary_key=True),
+    Column("kid", Text, nullable=False),
+    Column("first_seen_at", BigInteger, nullable=False),
+    Column("removed_at", BigInteger),
+)
+
 ephemeral = Table(
     "ephemeral",
     metadata,
@@ -116,4 +151,18 @@ ephemeral = Table(
     Index(None, "expires_at"),
 )
 
-__all__ = ["clients", "ephemeral", "grants", "metadata", "server_keys", "tokens", "users"]
+__all__ = [
+    "admin_events",
+    "admin_users",
+    "client_keys",
+    "clients",
+    "ephemeral",
+    "grants",
+    "metadata",
+    "server_keys",
+    "tokens",
+    "users",
+]
+
+# flow integrity records live in their own module; importing it registers their tables in ``metadata``
+from . import flow_schema as flow_schema  # noqa: E402

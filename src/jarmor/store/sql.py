@@ -37,13 +37,14 @@ with ``jarmor db upgrade`` and is refused otherwise.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 import orjson
 from sqlalchemy import (
@@ -67,14 +68,20 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
 from . import migrate, schema
 from .base import (
+    AdminStore,
     AlreadyExists,
+    AuditLog,
+    ClientKeyStore,
     ClientRecord,
     ClientStore,
     EphemeralStore,
+    FlowRecordStore,
     GrantRecord,
     GrantStore,
     KeyStore,
@@ -114,9 +121,20 @@ class Transaction(Protocol):
         """Run one DML statement inside the transaction; the number of rows it changed."""
         ...
 
+    async def write_many(self, stmt: Executable, rows: Sequence[Params]) -> None:
+        """Run one DML statement once per parameter set, inside the transaction (``executemany``)."""
+        ...
+
+    async def first(self, stmt: Executable, params: Params) -> AnyRow | None:
+        """Run a statement that returns rows (``SELECT``, ``... RETURNING``) inside the transaction."""
+        ...
+
 
 class Executor(Protocol):
     """How the stores run their (prebuilt) statements; one implementation per database."""
+
+    # whether stored text can contain NUL (SQLite: yes; PostgreSQL: no, so no stored id equals one with NUL)
+    text_allows_nul: bool
 
     async def write(self, stmt: Executable, params: Params) -> int:
         """Run one DML statement in its own transaction; the number of rows it changed."""
@@ -142,12 +160,31 @@ def upsert_for(dialect_name: str) -> Callable[[Table], Upsert]:
     raise StoreError(f"unsupported SQL dialect {dialect_name!r}")
 
 
+# statements run with ``write_many`` on SQLite, compiled once: id -> (statement, SQL, positional names)
+_MANY: dict[int, tuple[Executable, str, tuple[str, ...]]] = {}
+
+
 class _SqliteTransaction:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def write(self, stmt: Executable, params: Params) -> int:
         return self._conn.execute(stmt, params).rowcount
+
+    async def write_many(self, stmt: Executable, rows: Sequence[Params]) -> None:
+        """``executemany`` on the driver with the statement compiled once: SQLAlchemy's per-row parameter
+        processing would cost more than SQLite's insert. The values must be plain driver values."""
+        if not rows:
+            return
+        hit = _MANY.get(id(stmt))
+        if hit is None or hit[0] is not stmt:
+            compiled = cast(SQLCompiler, cast(ClauseElement, stmt).compile(dialect=self._conn.dialect))
+            hit = _MANY[id(stmt)] = (stmt, compiled.string, tuple(compiled.positiontup or ()))
+        _stmt, sql, names = hit
+        self._conn.exec_driver_sql(sql, [tuple(row[n] for n in names) for row in rows])
+
+    async def first(self, stmt: Executable, params: Params) -> AnyRow | None:
+        return self._conn.execute(stmt, params).first()
 
 
 class _SqliteDb:
@@ -158,6 +195,8 @@ class _SqliteDb:
     microseconds; SQLite admits one writer at a time anyway); across processes SQLite's own locking decides.
     The ``async`` methods run the statement inline. Driver errors become ``StoreError``.
     """
+
+    text_allows_nul = True
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -256,6 +295,12 @@ class _SqliteDb:
         self.close_now()
 
 
+def _unstorable(db: Executor, identifier: str) -> bool:
+    """An identifier no record can have on this database: a lookup of it finds nothing (on PostgreSQL,
+    instead of failing: identifiers arrive from requests, e.g. a ``/register/{client_id}`` path)."""
+    return not db.text_allows_nul and "\x00" in identifier
+
+
 def _insert_new(insert: Callable[[Table], Upsert], table: Table, pk: str) -> Executable:
     """``INSERT ... ON CONFLICT (pk) DO NOTHING``: rowcount 0 means the id is taken."""
     stmt: Executable = insert(table).on_conflict_do_nothing(index_elements=[table.c[pk]])
@@ -268,11 +313,34 @@ def _update_all(table: Table, pk: str) -> Executable:
     return stmt
 
 
+def _digest_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _same_key(key: str) -> str:
+    return key
+
+
 class SqlEphemeralStore:
+    """Ephemeral records in the ``ephemeral`` table.
+
+    ``hash_keys`` (on for PostgreSQL) stores each key as its SHA-256: PostgreSQL text cannot hold NUL, which
+    the callers use as a separator (``client_id\x00jti``), and a btree index entry is limited to about 2.7 kB,
+    which a long key would exceed. A key is only ever looked up, never read back, so the digest loses
+    nothing. SQLite keeps keys as they are (records written by earlier versions stay findable).
+    """
+
     def __init__(
-        self, db: Executor, insert: Callable[[Table], Upsert], clock: Clock, purge_every: int = DEFAULT_PURGE_EVERY
+        self,
+        db: Executor,
+        insert: Callable[[Table], Upsert],
+        clock: Clock,
+        purge_every: int = DEFAULT_PURGE_EVERY,
+        *,
+        hash_keys: bool = False,
     ) -> None:
         self._db = db
+        self._key = _digest_key if hash_keys else _same_key
         self._clock = clock
         self._purge_every = max(1, purge_every)
         self._writes = 0
@@ -319,25 +387,26 @@ class SqlEphemeralStore:
         return await self._db.write(self._purge, {"now": self._now()})
 
     async def put(self, namespace: str, key: str, value: bytes, ttl: int) -> None:
-        await self._db.write(self._put, {"ns": namespace, "key": key, "value": value, "exp": self._expiry(ttl)})
+        params = {"ns": namespace, "key": self._key(key), "value": value, "exp": self._expiry(ttl)}
+        await self._db.write(self._put, params)
         await self._wrote()
 
     async def get(self, namespace: str, key: str) -> bytes | None:
-        row = await self._db.first(self._get, {"ns": namespace, "key": key, "now": self._now()})
+        row = await self._db.first(self._get, {"ns": namespace, "key": self._key(key), "now": self._now()})
         return None if row is None else bytes(row[0])
 
     async def take(self, namespace: str, key: str) -> bytes | None:
-        row = await self._db.first(self._take, {"ns": namespace, "key": key, "now": self._now()})
+        row = await self._db.first(self._take, {"ns": namespace, "key": self._key(key), "now": self._now()})
         return None if row is None else bytes(row[0])
 
     async def add_once(self, namespace: str, key: str, ttl: int) -> bool:
-        params = {"ns": namespace, "key": key, "value": b"1", "exp": self._expiry(ttl), "now": self._now()}
+        params = {"ns": namespace, "key": self._key(key), "value": b"1", "exp": self._expiry(ttl), "now": self._now()}
         added = await self._db.write(self._add_once, params) == 1
         await self._wrote()
         return added
 
     async def delete(self, namespace: str, key: str) -> None:
-        await self._db.write(self._delete, {"ns": namespace, "key": key})
+        await self._db.write(self._delete, {"ns": namespace, "key": self._key(key)})
 
 
 _CLIENT_COLS = (
@@ -393,8 +462,29 @@ class SqlClientStore:
             .values(last_used_at=now)
         )
         self._touched: dict[str, int] = {}
+        self._replace_registration = (
+            update(t)
+            .where(
+                t.c.client_id == bindparam("id"),
+                t.c.registration_token_hash == bindparam("expected"),
+                t.c.disabled_at.is_(None),
+            )
+            .values(
+                metadata=bindparam("metadata"),
+                updated_at=bindparam("updated_at"),
+                secret_hash=bindparam("secret_hash"),
+                registration_token_hash=bindparam("token_hash"),
+            )
+        )
+        self._disable = (
+            update(t)
+            .where(t.c.client_id == bindparam("id"), t.c.disabled_at.is_(None))
+            .values(disabled_at=now, disabled_reason=bindparam("reason"), disabled_by=bindparam("by"))
+        )
 
     async def get(self, client_id: str) -> ClientRecord | None:
+        if _unstorable(self._db, client_id):
+            return None
         row = await self._db.first(self._get, {"id": client_id})
         return None if row is None else _client_record(row)
 
@@ -419,6 +509,20 @@ class SqlClientStore:
     async def count(self) -> int:
         row = await self._db.first(self._count, {})
         return 0 if row is None else int(row[0])
+
+    async def replace_registration(self, record: ClientRecord, expected_token_hash: str) -> bool:
+        params = {
+            "id": record.client_id,
+            "expected": expected_token_hash,
+            "metadata": _dumps(record.metadata),
+            "updated_at": record.updated_at,
+            "secret_hash": record.secret_hash,
+            "token_hash": record.registration_token_hash,
+        }
+        return await self._db.write(self._replace_registration, params) == 1
+
+    async def disable(self, client_id: str, *, at: int, reason: str, by: str) -> bool:
+        return await self._db.write(self._disable, {"id": client_id, "now": at, "reason": reason, "by": by}) == 1
 
     async def touch(self, client_id: str, now: int) -> None:
         """Raise ``last_used_at`` to ``now`` (it never moves backwards).
@@ -462,6 +566,8 @@ class SqlUserStore:
         self._update = _update_all(t, "username")
 
     async def get(self, username: str) -> UserRecord | None:
+        if _unstorable(self._db, username):
+            return None
         row = await self._db.first(self._get, {"id": username})
         return None if row is None else _user_record(row)
 
@@ -584,6 +690,8 @@ class SqlTokenStore:
             raise AlreadyExists("token")
 
     async def get(self, token_hash: str) -> TokenRecord | None:
+        if _unstorable(self._db, token_hash):
+            return None
         row = await self._db.first(self._get, {"id": token_hash})
         return None if row is None else _token_record(row)
 
@@ -662,6 +770,8 @@ class SqlGrantStore:
             raise AlreadyExists(record.grant_id)
 
     async def get(self, grant_id: str) -> GrantRecord | None:
+        if _unstorable(self._db, grant_id):
+            return None
         row = await self._db.first(self._get, {"id": grant_id})
         return None if row is None else GrantRecord(*row)
 
@@ -723,7 +833,9 @@ class SqlStore:
 
             db = PostgresDb(engine, pool_size=pool_size)
         self._db = db
-        self._ephemeral = SqlEphemeralStore(db, insert, clock, purge_every)
+        self._ephemeral = SqlEphemeralStore(
+            db, insert, clock, purge_every, hash_keys=engine.dialect.name == "postgresql"
+        )
         # typed as the protocols: ``Store``'s members are mutable attributes, hence invariant
         self.ephemeral: EphemeralStore = self._ephemeral
         self.clients: ClientStore = SqlClientStore(db, insert)
@@ -731,6 +843,14 @@ class SqlStore:
         self.keys: KeyStore = SqlKeyStore(db, insert)
         self.tokens: TokenStore = SqlTokenStore(db, insert)
         self.grants: GrantStore = SqlGrantStore(db, insert)
+        from .sql_governance import SqlAdminStore, SqlAuditLog, SqlClientKeyStore
+
+        self.admins: AdminStore = SqlAdminStore(db, insert)
+        self.audit: AuditLog = SqlAuditLog(db)
+        self.client_keys: ClientKeyStore = SqlClientKeyStore(db, insert)
+        from .flow_sql import SqlFlowRecordStore
+
+        self.flows: FlowRecordStore = SqlFlowRecordStore(db, insert)
 
     @classmethod
     def open(

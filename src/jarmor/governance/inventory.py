@@ -1,0 +1,204 @@
+"""What exists and who holds what: the client inventory and the entitlement review.
+
+* ``client_summary`` / ``inventory``: per client its tier, kind, owner and contacts, authentication method,
+  registered scopes, keys with their ages (first seen at registration or update, ``store.client_keys``),
+  created / last used, active grants and tokens, and whether (by whom, why) it was disabled.
+* ``entitlements``: per client the scopes it holds — every unrevoked grant (a user's consent: who, when,
+  which scopes, how many live tokens) and, for machine clients, the ``client_credentials`` scopes (granted by
+  whoever last registered or updated the client, from the audit log).
+
+Read-only and store-only; the command line and the admin dashboard render the same values.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..store.base import AdminEvent, ClientRecord, Store
+
+REGISTRATION_ACTIONS = ("client.register", "client.update")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    kid: str
+    thumbprint: str
+    first_seen_at: int
+    removed_at: int | None
+    age: int  # seconds since first seen
+
+    @property
+    def current(self) -> bool:
+        return self.removed_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSummary:
+    client_id: str
+    name: str
+    risk_tier: str
+    client_kind: str
+    owner: str | None
+    contacts: list[str]
+    auth_method: str
+    grant_types: list[str]
+    scopes: list[str] | None  # None: no scope registered
+    redirect_uris: list[str]
+    resource_server: bool
+    key_source: str | None  # "jwks" | "jwks_uri" | None
+    jwks_uri: str | None
+    keys: list[KeyInfo]
+    created_at: int
+    updated_at: int
+    last_used_at: int | None
+    disabled_at: int | None
+    disabled_reason: str | None
+    disabled_by: str | None
+    active_grants: int
+    active_tokens: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "disabled" if self.disabled_at is not None else "active"
+
+    @property
+    def current_keys(self) -> list[KeyInfo]:
+        return [k for k in self.keys if k.current]
+
+    def to_json(self, *, with_metadata: bool = False) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = self.status
+        if not with_metadata:
+            out.pop("metadata")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlement:
+    """Scopes a client holds: through a grant (``kind="grant"``) or by registration (``client_credentials``)."""
+
+    client_id: str
+    client_name: str
+    kind: str
+    scopes: list[str] | None  # None: any scope the server knows (a machine client with no registered scope)
+    granted_at: int
+    granted_by: str | None
+    grant_id: str | None = None
+    subject: str | None = None
+    active_tokens: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _name(record: ClientRecord) -> str:
+    return str(record.metadata.get("client_name") or record.client_id)
+
+
+def _scopes(record: ClientRecord) -> list[str] | None:
+    scope = record.metadata.get("scope")
+    return str(scope).split() if scope else None
+
+
+async def client_summary(store: Store, record: ClientRecord, now: int) -> ClientSummary:
+    meta = record.metadata
+    keys = [
+        KeyInfo(k.kid, k.thumbprint, k.first_seen_at, k.removed_at, max(0, now - k.first_seen_at))
+        for k in await store.client_keys.list_for_client(record.client_id)
+    ]
+    grants = [g for g in await store.grants.list_for_client(record.client_id) if g.revoked_at is None]
+    tokens = await store.tokens.list_for_client(record.client_id, active_at=now)
+    source = "jwks" if meta.get("jwks") else "jwks_uri" if meta.get("jwks_uri") else None
+    return ClientSummary(
+        client_id=record.client_id,
+        name=_name(record),
+        risk_tier=str(meta.get("risk_tier", "")),
+        client_kind=str(meta.get("client_kind") or "third-party"),
+        owner=meta.get("owner"),
+        contacts=list(meta.get("contacts") or []),
+        auth_method=str(meta.get("token_endpoint_auth_method", "")),
+        grant_types=list(meta.get("grant_types") or []),
+        scopes=_scopes(record),
+        redirect_uris=list(meta.get("redirect_uris") or []),
+        resource_server=meta.get("resource_server") is True,
+        key_source=source,
+        jwks_uri=meta.get("jwks_uri"),
+        keys=keys,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        last_used_at=record.last_used_at,
+        disabled_at=record.disabled_at,
+        disabled_reason=record.disabled_reason,
+        disabled_by=record.disabled_by,
+        active_grants=len(grants),
+        active_tokens=len(tokens),
+        metadata=dict(meta),
+    )
+
+
+async def inventory(store: Store, now: int) -> list[ClientSummary]:
+    return [await client_summary(store, record, now) for record in await store.clients.list()]
+
+
+async def last_registration_event(store: Store, client_id: str) -> AdminEvent | None:
+    """The newest registration or RFC 7592 update of the client (who last set its metadata)."""
+    for event in await store.audit.list(target=f"client:{client_id}", limit=200):
+        if event.action in REGISTRATION_ACTIONS:
+            return event
+    return None
+
+
+async def client_entitlements(store: Store, record: ClientRecord, now: int) -> list[Entitlement]:
+    if record.disabled_at is not None:
+        return []
+    name = _name(record)
+    live = Counter(t.grant_id for t in await store.tokens.list_for_client(record.client_id, active_at=now))
+    out: list[Entitlement] = []
+    if "client_credentials" in (record.metadata.get("grant_types") or ()):
+        event = await last_registration_event(store, record.client_id)
+        out.append(
+            Entitlement(
+                client_id=record.client_id,
+                client_name=name,
+                kind="client_credentials",
+                scopes=_scopes(record),
+                granted_at=event.at if event else record.updated_at,
+                granted_by=event.actor if event else None,
+                active_tokens=live.get(None, 0),
+            )
+        )
+    for grant in await store.grants.list_for_client(record.client_id):
+        if grant.revoked_at is not None:
+            continue
+        out.append(
+            Entitlement(
+                client_id=record.client_id,
+                client_name=name,
+                kind="grant",
+                scopes=grant.scope.split(),
+                granted_at=grant.created_at,
+                granted_by=grant.granted_by,
+                grant_id=grant.grant_id,
+                subject=grant.subject,
+                active_tokens=live.get(grant.grant_id, 0),
+            )
+        )
+    return out
+
+
+async def entitlements(store: Store, now: int, *, client_id: str | None = None) -> list[Entitlement]:
+    """Every active entitlement, or those of one client (``LookupError`` if it does not exist)."""
+    if client_id is not None:
+        record = await store.clients.get(client_id)
+        if record is None:
+            raise LookupError(f"no client {client_id!r}")
+        records = [record]
+    else:
+        records = await store.clients.list()
+    out: list[Entitlement] = []
+    for record in records:
+        out.extend(await client_entitlements(store, record, now))
+    return out

@@ -1,0 +1,401 @@
+"""The admin dashboard's frame: view registration, the session guard, CSRF, the layout and sign-in.
+
+Extending the dashboard (a new page, or a section on the client page) takes one module::
+
+    from jarmor.server.admin.site import AdminContext, admin_page, admin_view, client_section
+
+    @admin_view("/flows", nav="Flow records", nav_order=20)
+    async def flows(ctx: AdminContext) -> Response:
+        return admin_page(ctx, "admin/flows.html", {"rows": ...}, title="Flow records")
+
+    @client_section("Recent flows", order=40)
+    async def recent_flows(ctx: AdminContext, client: ClientSummary) -> tuple[str, dict[str, Any]]:
+        return "admin/client_flows.html", {"flows": ...}   # rendered with ``section`` = that dict
+
+and its import in ``server/admin/__init__.py``. Every view is served under ``/admin`` behind an
+administrator session; a ``POST`` view gets its form in ``ctx.form`` only after the session's CSRF token
+(and the ``Origin`` header, when the browser sends one) checked out. A registration with
+``placeholder=True`` stands in until a real view (or section) with the same path (title) is registered,
+whatever the import order. Templates extend ``admin/layout.html`` (navigation, signed-in name, sign-out
+form, CSP nonce) and get ``when(ts)`` / ``ago(ts)`` for times.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from ...governance.inventory import ClientSummary
+from ...governance.lifecycle import GovernanceError
+from ...protocol import errors
+from ...store.base import AdminEvent
+from ..http import read_form
+from ..pages import page
+from . import sessions
+from .accounts import authenticate_admin
+
+if TYPE_CHECKING:
+    from ...protocol.context import Environment
+    from ...store.base import Store
+    from ..app import JarmorServer
+
+PREFIX = "/admin"
+SESSION_COOKIE = "jarmor_admin"
+LOGIN_COOKIE = "jarmor_admin_login"
+
+AdminEndpoint = Callable[["AdminContext"], Awaitable[Response]]
+SectionRenderer = Callable[["AdminContext", ClientSummary], Awaitable[tuple[str, dict[str, Any]]]]
+
+
+@dataclass(slots=True)
+class AdminContext:
+    """What a view gets: the request, the server, the signed-in administrator and (POST) the checked form."""
+
+    request: Request
+    server: JarmorServer
+    admin: str
+    session: sessions.AdminSession
+    form: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> Environment:
+        return self.server.env
+
+    @property
+    def store(self) -> Store:
+        return self.server.store
+
+    def now(self) -> int:
+        return self.server.env.now()
+
+    @property
+    def actor(self) -> str:
+        """How this administrator appears in audit records and ``disabled_by``."""
+        return f"admin:{self.admin}"
+
+
+@dataclass(frozen=True, slots=True)
+class AdminView:
+    path: str  # below /admin, e.g. "/clients"; "" is /admin itself
+    endpoint: AdminEndpoint
+    methods: tuple[str, ...] = ("GET",)
+    nav: str | None = None  # label in the navigation bar
+    nav_order: int = 100
+    placeholder: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSection:
+    title: str
+    render: SectionRenderer
+    order: int = 100
+    placeholder: bool = False
+
+
+_views: dict[str, AdminView] = {}
+_sections: dict[str, ClientSection] = {}
+
+
+def register_view(view: AdminView) -> None:
+    """Add a view; a real view replaces a placeholder at the same path, never the other way round."""
+    current = _views.get(view.path)
+    if current is not None and view.placeholder and not current.placeholder:
+        return
+    _views[view.path] = view
+
+
+def admin_view(
+    path: str,
+    *,
+    methods: tuple[str, ...] = ("GET",),
+    nav: str | None = None,
+    nav_order: int = 100,
+    placeholder: bool = False,
+) -> Callable[[AdminEndpoint], AdminEndpoint]:
+    def register(endpoint: AdminEndpoint) -> AdminEndpoint:
+        register_view(AdminView(path, endpoint, methods, nav, nav_order, placeholder))
+        return endpoint
+
+    return register
+
+
+def client_section(
+    title: str, *, order: int = 100, placeholder: bool = False
+) -> Callable[[SectionRenderer], SectionRenderer]:
+    """Add a section to the client page (a real section replaces a placeholder with the same title)."""
+
+    def register(render: SectionRenderer) -> SectionRenderer:
+        current = _sections.get(title)
+        if current is None or not placeholder or current.placeholder:
+            _sections[title] = ClientSection(title, render, order, placeholder)
+        return render
+
+    return register
+
+
+def views() -> list[AdminView]:
+    return list(_views.values())
+
+
+def sections() -> list[ClientSection]:
+    return sorted(_sections.values(), key=lambda s: (s.order, s.title))
+
+
+def navigation(current: str) -> list[dict[str, Any]]:
+    items = sorted((v for v in _views.values() if v.nav), key=lambda v: (v.nav_order, v.path))
+    return [
+        {"label": v.nav, "href": PREFIX + v.path, "active": current == v.path or current.startswith(v.path + "/")}
+        for v in items
+    ]
+
+
+# -- formatting helpers for templates ---------------------------------------------------------------------
+
+
+def when(ts: int | None) -> str:
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def age(seconds: int) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _ago(now: int) -> Callable[[int | None], str]:
+    def ago(ts: int | None) -> str:
+        if ts is None:
+            return "never"
+        return "just now" if now - ts < 5 else f"{age(now - ts)} ago"
+
+    return ago
+
+
+def admin_page(
+    ctx: AdminContext,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    title: str,
+    status: int = 200,
+    nav_path: str | None = None,
+) -> Response:
+    """Render ``template`` (which extends ``admin/layout.html``) with the dashboard frame.
+
+    ``nav_path``: the navigation entry to mark as current (default: the request's own path)."""
+    path = ctx.request.url.path[len(PREFIX):] if ctx.request.url.path.startswith(PREFIX) else ""
+    path = nav_path if nav_path is not None else path
+    return page(
+        template,
+        {
+            "title": title,
+            "issuer": ctx.env.issuer,
+            "admin": ctx.admin,
+            "csrf_token": ctx.session.csrf,
+            "nav": navigation(path or "/"),
+            "when": when,
+            "ago": _ago(ctx.now()),
+            "age": age,
+            **context,
+        },
+        status=status,
+    )
+
+
+def notice_page(ctx: AdminContext, title: str, message: str, *, status: int = 400) -> Response:
+    return admin_page(ctx, "admin/notice.html", {"message": message}, title=title, status=status)
+
+
+# -- CSRF and the session guard -----------------------------------------------------------------------------
+
+
+def _same_origin(request: Request, issuer: str) -> bool:
+    """Browsers send ``Origin`` on POST; when it names an origin, it must be the issuer's (defence in depth
+    beside the CSRF token and the SameSite=Strict cookie). ``null`` carries no information: the pages'
+    ``Referrer-Policy: no-referrer`` makes Chromium send it for their own forms."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return True
+    parts = urlsplit(issuer)
+    return origin == f"{parts.scheme}://{parts.netloc}"
+
+
+def _refusal(message: str, status: int) -> Response:
+    return page(
+        "admin/refused.html",
+        {"title": "Refused", "message": message, "login": PREFIX + "/login"},
+        status=status,
+    )
+
+
+def _cookie(response: Response, name: str, value: str, *, secure: bool, max_age: int | None) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="strict", secure=secure
+    )
+
+
+def _endpoint(server: JarmorServer, view: AdminView) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request) -> Response:
+        env = server.env
+        now = env.now()
+        sid = request.cookies.get(SESSION_COOKIE, "")
+        session = await sessions.load_session(env.store.ephemeral, sid, now)
+        if session is not None:
+            admin = await env.store.admins.get(session.username)
+            if admin is None or admin.disabled:
+                await sessions.end_session(env.store.ephemeral, sid)
+                session = None
+        if session is None:
+            if request.method == "GET":
+                return RedirectResponse(PREFIX + "/login", status_code=303)
+            return _refusal("Sign in to the admin dashboard first.", 403)
+        ctx = AdminContext(request=request, server=server, admin=session.username, session=session)
+        if request.method == "POST":
+            try:
+                ctx.form = await read_form(request)
+            except errors.OAuthError as err:
+                return notice_page(ctx, "Bad request", err.description, status=err.status)
+            token = ctx.form.get("csrf_token", "")
+            if not _same_origin(request, env.issuer) or not hmac.compare_digest(
+                token.encode(), session.csrf.encode()
+            ):
+                return notice_page(
+                    ctx,
+                    "Refused",
+                    "This form was not sent from this dashboard session (CSRF check failed). "
+                    "Reload the page and try again.",
+                    status=403,
+                )
+        try:
+            return await view.endpoint(ctx)
+        except GovernanceError as exc:
+            return notice_page(ctx, "Not done", str(exc))
+
+    return handle
+
+
+# -- sign-in and sign-out ----------------------------------------------------------------------------------
+
+
+def _login_csrf(secret: bytes, binding: str) -> str:
+    mac = hmac.new(secret, f"admin-login|{binding}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def _login_page(
+    server: JarmorServer, binding: str, *, error: str = "", username: str = "", status: int = 200
+) -> Response:
+    response = page(
+        "admin/login.html",
+        {
+            "title": "Administrator sign-in",
+            "issuer": server.env.issuer,
+            "action": PREFIX + "/login",
+            "csrf_token": _login_csrf(server.keyring.secret(), binding),
+            "error": error,
+            "username": username,
+        },
+        status=status,
+    )
+    _cookie(response, LOGIN_COOKIE, binding, secure=_secure(server), max_age=sessions.IDLE)
+    return response
+
+
+def _secure(server: JarmorServer) -> bool:
+    return server.env.issuer.startswith("https://")
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def login_routes(server: JarmorServer) -> list[Route]:
+    async def login_form(request: Request) -> Response:
+        binding = request.cookies.get(LOGIN_COOKIE, "")
+        if not binding or len(binding) > 64:
+            binding = secrets.token_urlsafe(24)
+        return _login_page(server, binding)
+
+    async def login(request: Request) -> Response:
+        env = server.env
+        try:
+            form = await read_form(request)
+        except errors.OAuthError as err:
+            return _refusal(err.description, err.status)
+        binding = request.cookies.get(LOGIN_COOKIE, "")
+        token = form.get("csrf_token", "")
+        valid = bool(binding) and len(binding) <= 64 and _same_origin(request, env.issuer)
+        ok = False
+        for secret in server.keyring.secrets():
+            ok |= hmac.compare_digest(token.encode(), _login_csrf(secret, binding).encode())
+        if not (valid and ok):
+            return _refusal("The sign-in form has expired or was not sent from this site. Open it again.", 403)
+        username = form.get("username", "").strip()
+        password = form.get("password", "")
+        address = _client_address(request)
+        if await sessions.is_throttled(env.store.ephemeral, username, address):
+            return _login_page(
+                server, binding, username=username, status=429,
+                error="Too many failed sign-in attempts. Try again in 15 minutes.",
+            )
+        admin = await authenticate_admin(env.store.admins, username, password)
+        if admin is None:
+            await sessions.record_failure(env.store.ephemeral, username, address)
+            return _login_page(
+                server, binding, username=username, status=401, error="Wrong administrator name or password."
+            )
+        await sessions.clear_failures(env.store.ephemeral, username)
+        now = env.now()
+        sid, _session = await sessions.create_session(env.store.ephemeral, admin.username, now)
+        await env.store.audit.append(
+            AdminEvent(at=now, actor=f"admin:{admin.username}", action="admin.login", target=f"admin:{admin.username}",
+                       details={"address": address})
+        )
+        response = RedirectResponse(PREFIX + "/clients", status_code=303)
+        _cookie(response, SESSION_COOKIE, sid, secure=_secure(server), max_age=sessions.LIFETIME)
+        response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+        return response
+
+    async def logout(request: Request) -> Response:
+        env = server.env
+        sid = request.cookies.get(SESSION_COOKIE, "")
+        session = await sessions.load_session(env.store.ephemeral, sid, env.now())
+        try:
+            form = await read_form(request)
+        except errors.OAuthError as err:
+            return _refusal(err.description, err.status)
+        if session is None or not hmac.compare_digest(form.get("csrf_token", "").encode(), session.csrf.encode()):
+            return _refusal("Sign-out refused (CSRF check failed).", 403)
+        await sessions.end_session(env.store.ephemeral, sid)
+        response = RedirectResponse(PREFIX + "/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+        return response
+
+    return [
+        Route(PREFIX + "/login", login_form, methods=["GET"]),
+        Route(PREFIX + "/login", login, methods=["POST"]),
+        Route(PREFIX + "/logout", logout, methods=["POST"]),
+    ]
+
+
+def admin_routes(server: JarmorServer) -> list[Route]:
+    """Starlette routes for the sign-in pages and every registered view."""
+    routes = login_routes(server)
+    for view in views():
+        routes.append(Route(PREFIX + view.path, _endpoint(server, view), methods=list(view.methods)))
+    return routes

@@ -1,0 +1,100 @@
+"""The dashboard's pages: the client inventory, a client's page (metadata, keys, grants, history, offboarding),
+grant revocation and the audit log. The flow-record and report pages live in ``flows.py``."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from urllib.parse import urlencode
+
+from starlette.responses import RedirectResponse, Response
+
+from ...governance.inventory import client_summary, inventory
+from ...governance.lifecycle import offboard, revoke_grant
+from .site import PREFIX, AdminContext, admin_page, admin_view, notice_page, sections
+
+# fixed confirmation messages (never reflected from the request)
+DONE = {
+    "offboarded": "The client was offboarded: it is disabled and its tokens and grants are revoked.",
+    "grant-revoked": "The grant was revoked, with every token issued under it.",
+}
+MAX_AUDIT = 200
+
+
+def client_href(client_id: str, **extra: str) -> str:
+    return f"{PREFIX}/client?{urlencode({'id': client_id, **extra})}"
+
+
+@admin_view("", nav=None)
+async def home(ctx: AdminContext) -> Response:
+    return RedirectResponse(PREFIX + "/clients", status_code=303)
+
+
+@admin_view("/clients", nav="Clients", nav_order=10)
+async def clients(ctx: AdminContext) -> Response:
+    summaries = await inventory(ctx.store, ctx.now())
+    summaries.sort(key=lambda c: (c.status != "active", c.name.lower(), c.client_id))
+    return admin_page(
+        ctx,
+        "admin/clients.html",
+        {"clients": summaries, "href": client_href, "active": sum(c.status == "active" for c in summaries)},
+        title="Clients",
+    )
+
+
+@admin_view("/client")
+async def client(ctx: AdminContext) -> Response:
+    client_id = ctx.request.query_params.get("id", "")
+    record = await ctx.store.clients.get(client_id) if client_id else None
+    if record is None:
+        return notice_page(ctx, "Unknown client", "There is no client with this identifier.", status=404)
+    now = ctx.now()
+    summary = await client_summary(ctx.store, record, now)
+    grants = await ctx.store.grants.list_for_client(client_id)
+    live = Counter(t.grant_id for t in await ctx.store.tokens.list_for_client(client_id, active_at=now))
+    grants.sort(key=lambda g: (g.revoked_at is not None, -g.created_at))
+    rendered = []
+    for section in sections():
+        template, data = await section.render(ctx, summary)
+        rendered.append({"title": section.title, "template": template, "data": data})
+    return admin_page(
+        ctx,
+        "admin/client.html",
+        {
+            "client": summary,
+            "grants": grants[:100],
+            "live": live,
+            "events": await ctx.store.audit.list(target=f"client:{client_id}", limit=50),
+            "metadata_json": json.dumps(record.metadata, indent=2, sort_keys=True),
+            "sections": rendered,
+            "done": DONE.get(ctx.request.query_params.get("done", "")),
+            "offboard_action": PREFIX + "/client/offboard",
+            "revoke_action": PREFIX + "/grant/revoke",
+        },
+        title=summary.name,
+        nav_path="/clients",
+    )
+
+
+@admin_view("/client/offboard", methods=("POST",))
+async def offboard_client(ctx: AdminContext) -> Response:
+    client_id = ctx.form.get("client_id", "")
+    result = await offboard(
+        ctx.store, client_id, reason=ctx.form.get("reason", ""), by=ctx.actor, now=ctx.now()
+    )
+    ctx.server.directory.invalidate(result.client_id)
+    return RedirectResponse(client_href(client_id, done="offboarded"), status_code=303)
+
+
+@admin_view("/grant/revoke", methods=("POST",))
+async def revoke_grant_view(ctx: AdminContext) -> Response:
+    result = await revoke_grant(
+        ctx.store, ctx.form.get("grant_id", ""), reason=ctx.form.get("reason", ""), by=ctx.actor, now=ctx.now()
+    )
+    return RedirectResponse(client_href(result.grant.client_id, done="grant-revoked"), status_code=303)
+
+
+@admin_view("/audit", nav="Audit log", nav_order=90)
+async def audit(ctx: AdminContext) -> Response:
+    events = await ctx.store.audit.list(limit=MAX_AUDIT)
+    return admin_page(ctx, "admin/audit.html", {"events": events, "limit": MAX_AUDIT}, title="Audit log")

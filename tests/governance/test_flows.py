@@ -114,3 +114,16 @@ async def test_unreadable_rows_are_skipped() -> None:
     broken = [replace(good[0], body="{"), *good[1:]]
     (f,) = summarize(broken, now=T0 + 10)
     assert [h.stage for h in f.hops] == ["code", "token"]
+
+
+async def test_events_chained_out_of_causal_order_across_nodes() -> None:
+    """Node B's recorder may flush the code event before node A flushes the PAR event: the order of the chain
+    is not the order of the hops."""
+    par, code, token = hardened()
+    (f,) = summarize(await rows(token, code, par), now=T0 + 10)
+    assert f.outcome == "success" and not f.incidents and [h.stage for h in f.hops] == ["par", "code", "token"]
+    shown = event("i", "authorize", "interaction", T0, expires_at=T0 + 600)
+    denied = event("i", "authorize", "access_denied", T0, channel="redirect")
+    (g,) = summarize(await rows(denied, shown), now=T0 + 10)
+    assert g.outcome == "access_denied" and not g.incidents and [h.outcome for h in g.hops] == ["interaction",
+                                                                                              "access_denied"]

@@ -71,7 +71,7 @@ async def open_race(kind: str, tmp_path: Path) -> AsyncIterator[Race]:
             yield Race(kit, url, redis_url)
         finally:
             await kit.http.aclose()
-            await store.close()
+            await kit.server.stop()  # writes the queued flow records, then closes the store
 
 
 @pytest.fixture(params=KINDS)
@@ -177,12 +177,12 @@ async def test_refresh_token_is_rotated_once(race: Race) -> None:
 # --- several workers on one database ---------------------------------------------------------------------------
 
 
-async def _worker_client(race: Race) -> tuple[httpx.AsyncClient, Store]:
+async def _worker_client(race: Race) -> tuple[httpx.AsyncClient, JarmorServer]:
     store = open_store(race.url, race.redis_url)
     server = JarmorServer(race.kit.config, store)
     await server.start(keyring=race.kit.server.keyring)
     app = Starlette(routes=build_routes(server))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER), store
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER), server
 
 
 def run_workers(race: Race, workers: int, requests: list[tuple[str, str, dict[str, str]]]) -> list[tuple[int, str]]:
@@ -194,7 +194,7 @@ def run_workers(race: Race, workers: int, requests: list[tuple[str, str, dict[st
     lock = threading.Lock()
 
     async def work(mine: list[tuple[str, str, dict[str, str]]]) -> None:
-        http, store = await _worker_client(race)
+        http, server = await _worker_client(race)
         try:
             await asyncio.get_running_loop().run_in_executor(None, barrier.wait, 30)
 
@@ -210,7 +210,7 @@ def run_workers(race: Race, workers: int, requests: list[tuple[str, str, dict[st
                 statuses.extend(got)
         finally:
             await http.aclose()
-            await store.close()
+            await server.stop()  # writes the queued flow records, then closes the store
 
     def thread(mine: list[tuple[str, str, dict[str, str]]]) -> None:
         try:

@@ -8,6 +8,11 @@ Pure functions over stored rows and ``now``. A transaction's outcome is
 * ``par_not_used`` / ``abandoned`` / ``code_not_redeemed`` — that artefact expired unused.
 
 Events after a success (a replayed code, say) do not change the outcome; they are listed as ``incidents``.
+
+A flow's events are put in causal order — by stage (PAR, authorization, code, token), within a stage what
+succeeded before what was refused (a code is redeemed before it can be replayed; a sign-in page is shown
+before it is denied), then by time and ``seq`` — not in chain order: when the hops of one transaction ran on
+different nodes, each node's recorder batches its own writes, so the chain may hold a later hop first.
 """
 
 from __future__ import annotations
@@ -199,6 +204,14 @@ def events_of(rows: Iterable[FlowRecordRow]) -> list[tuple[int, FlowEvent]]:
     return out
 
 
+_STAGE_ORDER = {PAR: 0, AUTHORIZE: 1, CODE: 2, TOKEN: 3}
+
+
+def causal_key(item: tuple[int, FlowEvent]) -> tuple[int, int, int, int]:
+    seq, ev = item
+    return (_STAGE_ORDER.get(ev.stage, len(_STAGE_ORDER)), 1 if ev.failed else 0, ev.at, seq)
+
+
 def summarize(rows: Iterable[FlowRecordRow], now: int) -> list[FlowSummary]:
     """One summary per flow, newest first."""
     by_flow: dict[str, list[tuple[int, FlowEvent]]] = {}
@@ -208,8 +221,8 @@ def summarize(rows: Iterable[FlowRecordRow], now: int) -> list[FlowSummary]:
             continue  # a batch retried after an ambiguous failure
         seen.add(ev.event_id)
         by_flow.setdefault(ev.flow_id, []).append((seq, ev))
-    out = [summarize_flow(flow_id, sorted(evs, key=lambda p: p[0]), now) for flow_id, evs in by_flow.items()]
-    out.sort(key=lambda s: (s.started_at, s.hops[0].seq if s.hops else 0), reverse=True)
+    out = [summarize_flow(flow_id, sorted(evs, key=causal_key), now) for flow_id, evs in by_flow.items()]
+    out.sort(key=lambda s: (s.started_at, max(h.seq for h in s.hops)), reverse=True)
     return out
 
 

@@ -9,7 +9,10 @@ Concurrency: every node and worker appends to the *same* chain. An append is one
    (``executemany``; ``seq`` is the primary key, so a logic error could never fork the chain silently);
 3. stores the new head hash, and commits.
 
-So batches are totally ordered and each links to the one committed before it. The lock is held for one batch
+So batches are totally ordered and each links to the one committed before it. On PostgreSQL the transaction
+also sets ``idle_in_transaction_session_timeout``: an appender whose process stalls mid-append (a blocked event
+loop, a paused VM) is disconnected by the server instead of holding the chain head, and every other node's
+records, indefinitely; its batch fails and the recorder retries it. The lock is held for one batch
 (hundreds of records, a few milliseconds), and each process appends at most one batch at a time (the recorder
 batches in memory), so contention stays low. The head row is created on first use (``INSERT ... ON CONFLICT
 DO NOTHING``), which both a migrated and a freshly created database need. Per-node chains merged on read
@@ -22,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Table, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Integer, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.sql.elements import BindParameter
 
 from . import flow_schema
@@ -30,6 +33,7 @@ from .base import GENESIS_HASH, FlowEntry, FlowRecordRow, Seal, StoreError
 from .sql import AnyRow, Executor, Upsert
 
 CHAIN = "main"
+STALL_TIMEOUT = 10.0  # seconds an append transaction may sit idle (PostgreSQL) before the server ends it
 _NO_LIMIT = 2**62
 _COLS = ("seq", "at", "flow_id", "stage", "outcome", "client_id", "body", "prev_hash", "hash")
 
@@ -42,8 +46,12 @@ def _row(r: AnyRow) -> FlowRecordRow:
 class SqlFlowRecordStore:
     """Append-only: this class has no statement that updates or deletes a record (only the chain head)."""
 
-    def __init__(self, db: Executor, upsert: Callable[[Table], Upsert]) -> None:
+    def __init__(self, db: Executor, upsert: Callable[[Table], Upsert], dialect: str = "sqlite") -> None:
         self._db = db
+        self._guard = (
+            text(f"SET LOCAL idle_in_transaction_session_timeout = '{int(STALL_TIMEOUT * 1000)}ms'")
+            if dialect == "postgresql" else None
+        )
         t = flow_schema.flow_records
         h = flow_schema.flow_chain
         chain: BindParameter[str] = bindparam("chain_id")
@@ -86,6 +94,8 @@ class SqlFlowRecordStore:
         if n == 0:
             return (await self.head())[0]
         async with self._db.transaction() as tx:
+            if self._guard is not None:
+                await tx.write(self._guard, {})
             bumped = await tx.first(self._bump, {"chain_id": CHAIN, "n": n})
             if bumped is None:
                 await tx.write(self._init, {"chain_id": CHAIN})

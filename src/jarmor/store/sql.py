@@ -850,7 +850,7 @@ class SqlStore:
         self.client_keys: ClientKeyStore = SqlClientKeyStore(db, insert)
         from .flow_sql import SqlFlowRecordStore
 
-        self.flows: FlowRecordStore = SqlFlowRecordStore(db, insert)
+        self.flows: FlowRecordStore = SqlFlowRecordStore(db, insert, engine.dialect.name)
 
     @classmethod
     def open(

@@ -1,8 +1,9 @@
 """Fixed inputs shared by the fuzz targets: a key set, a clock, a client, a server environment, a client core.
 
-Everything is deterministic except signatures: the keys are committed (``keys.json``, test keys only) and
-``NOW`` is a constant, so the seed corpus (``make_corpus.py``) stays valid forever and a crash found once
-reproduces on every machine (``python fuzz/fuzz_<target>.py CRASH_FILE``).
+Everything is deterministic except the keys and signatures: ``NOW`` is a constant, and the key set
+(``keys.json``) and the seed corpus made with it (``make_corpus.py``) are generated on first use on each
+machine and never committed (generated keys stay out of the repository). A crash found once reproduces with
+the same ``keys.json`` (``python fuzz/fuzz_<target>.py CRASH_FILE``): keep the two together.
 
 Each target's ``test_one_input(data)`` raises only for a bug: an exception outside the layer's own error
 family (``JoseError``, ``OAuthError``, ``ClientError``), or a broken invariant (``Finding``).
@@ -42,9 +43,19 @@ class Finding(AssertionError):
     """An invariant the fuzzer broke (as opposed to an uncaught exception, which is also a finding)."""
 
 
+def ensure_seed_corpus() -> None:
+    """Generate ``keys.json`` and ``corpus/`` (both gitignored) when this checkout has none yet."""
+    if not (HERE / "keys.json").exists() or not (HERE / "corpus").is_dir():
+        import make_corpus  # noqa: PLC0415 (it imports this module)
+
+        make_corpus.main()
+
+
 @cache
 def keys() -> dict[str, Jwk]:
     """The fixed key cast (private halves): see ``make_corpus.py --new-keys``."""
+    if not (HERE / "keys.json").exists():
+        ensure_seed_corpus()
     raw = json.loads((HERE / "keys.json").read_text())
     return {name: import_jwk(jwk, allow_private=True) for name, jwk in raw.items()}
 

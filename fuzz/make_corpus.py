@@ -1,8 +1,8 @@
 """Write the seed corpus under ``fuzz/corpus/<target>/`` (and, with ``--new-keys``, a new ``keys.json``).
 
-The seeds are valid inputs made with the committed keys at ``harness.NOW`` plus a few near misses, so the
-fuzzer starts from inputs that pass the early checks. Run it again only when the key set or the formats
-change; the files are committed.
+The seeds are valid inputs made with this machine's keys at ``harness.NOW`` plus a few near misses, so the
+fuzzer starts from inputs that pass the early checks. ``harness.ensure_seed_corpus`` runs it on first use;
+neither the keys nor the corpus are committed.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ PY=${PYTHON:-python}
 [ -x .venv/bin/python ] && PY=${PYTHON:-.venv/bin/python}
 WORK=${FUZZ_WORK:-$(mktemp -d -t jarmor-fuzz.XXXXXX)}
 JOBS=${FUZZ_JOBS:-1}
+[ -f fuzz/keys.json ] && [ -d fuzz/corpus ] || "$PY" fuzz/make_corpus.py  # per-machine keys + seed corpus
 mkdir -p "$WORK/artifacts"
 echo "fuzzing ${TARGETS[*]} for ${SECONDS_PER_TARGET}s each, $JOBS at a time; work dir $WORK"
 

@@ -28,14 +28,15 @@ TARGETS = ["jose", "request_object", "jarm", "params", "metadata"]
 def target(name: str) -> ModuleType:
     if str(FUZZ) not in sys.path:
         sys.path.insert(0, str(FUZZ))
+    importlib.import_module("harness").ensure_seed_corpus()
     return importlib.import_module(f"fuzz_{name}")
 
 
 @pytest.mark.parametrize("name", TARGETS)
 def test_corpus_replays_cleanly(name: str) -> None:
+    module = target(name)
     seeds = sorted((FUZZ / "corpus" / name).iterdir())
     assert seeds, f"no seed corpus for {name}"
-    module = target(name)
     for seed in seeds:
         module.test_one_input(seed.read_bytes())
 

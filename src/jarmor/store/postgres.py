@@ -33,16 +33,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine, Executable
 from sqlalchemy.engine import URL
-from sqlalchemy.sql import ClauseElement
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from .base import StoreError
+from .sql import Compiled, CompiledCache
 
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
@@ -67,25 +66,6 @@ def conninfo(engine: Engine) -> str:
     _args, kwargs = engine.dialect.create_connect_args(engine.url)
     params = {k: v for k, v in kwargs.items() if isinstance(v, str | int)}
     return psycopg.conninfo.make_conninfo("", **params)
-
-
-class Compiled:
-    """A statement's SQL text for psycopg, and the values of the parameters the statement itself carries
-    (literals such as ``.values(removed_at=None)`` or ``.limit(5)`` become bound parameters with a value)."""
-
-    def __init__(self, stmt: Executable, dialect: Any) -> None:
-        compiled = cast(SQLCompiler, cast(ClauseElement, stmt).compile(dialect=dialect))
-        self.stmt = stmt
-        self.sql = str(compiled)
-        self.defaults: dict[str, Any] = {}
-        for bind, name in compiled.bind_names.items():
-            if bind.expanding:
-                raise StoreError(f"expanding IN parameter {name!r} is not supported: {self.sql}")
-            if not bind.required:
-                self.defaults[name] = bind.effective_value
-
-    def params(self, given: Params) -> Params:
-        return {**self.defaults, **given} if self.defaults else given
 
 
 class _Transaction:
@@ -116,7 +96,7 @@ class PostgresDb:
 
     def __init__(self, engine: Engine, *, pool_size: int) -> None:
         self._dialect = engine.dialect
-        self._compiled: dict[int, Compiled] = {}
+        self._compiled = CompiledCache(engine.dialect)
         self._pool = AsyncConnectionPool(
             conninfo(engine),
             kwargs={"autocommit": True},
@@ -130,10 +110,7 @@ class PostgresDb:
 
     def compiled(self, stmt: Executable) -> Compiled:
         """``stmt`` compiled once (statements are built once per store and kept)."""
-        hit = self._compiled.get(id(stmt))
-        if hit is None or hit.stmt is not stmt:
-            hit = self._compiled[id(stmt)] = Compiled(stmt, self._dialect)
-        return hit
+        return self._compiled(stmt)
 
     def bind(self, stmt: Executable, params: Params) -> tuple[str, Params]:
         """The SQL text and the complete parameters for one execution of ``stmt``."""

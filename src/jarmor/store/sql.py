@@ -40,6 +40,7 @@ import contextlib
 import hashlib
 import math
 import os
+import sqlite3
 import threading
 import time
 import weakref
@@ -160,8 +161,50 @@ def upsert_for(dialect_name: str) -> Callable[[Table], Upsert]:
     raise StoreError(f"unsupported SQL dialect {dialect_name!r}")
 
 
-# statements run with ``write_many`` on SQLite, compiled once: id -> (statement, SQL, positional names)
-_MANY: dict[int, tuple[Executable, str, tuple[str, ...]]] = {}
+class Compiled:
+    """A statement's SQL text for the driver, compiled once, and the values of the parameters the statement
+    itself carries (literals such as ``.values(removed_at=None)`` or ``.limit(5)`` become bound parameters
+    with a value). Both executors run this text on the driver directly: SQLAlchemy's per-execution machinery
+    (parameter processing, result objects) costs more than an SQLite statement does."""
+
+    __slots__ = ("defaults", "sql", "stmt")
+
+    def __init__(self, stmt: Executable, dialect: Any) -> None:
+        compiled = cast(SQLCompiler, cast(ClauseElement, stmt).compile(dialect=dialect))
+        self.stmt = stmt
+        self.sql = str(compiled)
+        self.defaults: dict[str, Any] = {}
+        for bind, name in compiled.bind_names.items():
+            if bind.expanding:
+                raise StoreError(f"expanding IN parameter {name!r} is not supported: {self.sql}")
+            if not bind.required:
+                self.defaults[name] = bind.effective_value
+
+    def params(self, given: Params) -> Params:
+        return {**self.defaults, **given} if self.defaults else given
+
+
+class CompiledCache:
+    """``stmt`` -> ``Compiled`` for one dialect (statements are built once per store and kept)."""
+
+    def __init__(self, dialect: Any) -> None:
+        self._dialect = dialect
+        self._hits: dict[int, Compiled] = {}
+
+    def __call__(self, stmt: Executable) -> Compiled:
+        hit = self._hits.get(id(stmt))
+        if hit is None or hit.stmt is not stmt:
+            hit = self._hits[id(stmt)] = Compiled(stmt, self._dialect)
+        return hit
+
+
+# SQLite with named parameters (``:name``), which sqlite3 binds straight from a mapping
+_SQLITE_NAMED = sqlite_dialect.dialect(paramstyle="named")
+_SQLITE_COMPILED = CompiledCache(_SQLITE_NAMED)
+
+
+def _raw(conn: Connection) -> sqlite3.Connection:
+    return cast(sqlite3.Connection, conn.connection.driver_connection)
 
 
 class _SqliteTransaction:
@@ -169,22 +212,19 @@ class _SqliteTransaction:
         self._conn = conn
 
     async def write(self, stmt: Executable, params: Params) -> int:
-        return self._conn.execute(stmt, params).rowcount
+        c = _SQLITE_COMPILED(stmt)
+        return _raw(self._conn).execute(c.sql, c.params(params)).rowcount
 
     async def write_many(self, stmt: Executable, rows: Sequence[Params]) -> None:
-        """``executemany`` on the driver with the statement compiled once: SQLAlchemy's per-row parameter
-        processing would cost more than SQLite's insert. The values must be plain driver values."""
-        if not rows:
-            return
-        hit = _MANY.get(id(stmt))
-        if hit is None or hit[0] is not stmt:
-            compiled = cast(SQLCompiler, cast(ClauseElement, stmt).compile(dialect=self._conn.dialect))
-            hit = _MANY[id(stmt)] = (stmt, compiled.string, tuple(compiled.positiontup or ()))
-        _stmt, sql, names = hit
-        self._conn.exec_driver_sql(sql, [tuple(row[n] for n in names) for row in rows])
+        """``executemany`` on the driver. The values must be plain driver values."""
+        if rows:
+            c = _SQLITE_COMPILED(stmt)
+            _raw(self._conn).executemany(c.sql, [c.params(row) for row in rows])
 
     async def first(self, stmt: Executable, params: Params) -> AnyRow | None:
-        return self._conn.execute(stmt, params).first()
+        c = _SQLITE_COMPILED(stmt)
+        row: AnyRow | None = _raw(self._conn).execute(c.sql, c.params(params)).fetchone()
+        return row
 
 
 class _SqliteDb:
@@ -193,7 +233,8 @@ class _SqliteDb:
     One connection per store, held for the store's life and guarded by a lock: a pool checkout per statement
     would cost more than the statement. Within a process the lock serializes statements (they take
     microseconds; SQLite admits one writer at a time anyway); across processes SQLite's own locking decides.
-    The ``async`` methods run the statement inline. Driver errors become ``StoreError``.
+    The ``async`` methods run the statement inline, as compiled SQL text on the sqlite3 connection itself
+    (``Compiled``). Driver errors become ``StoreError``.
     """
 
     text_allows_nul = True
@@ -233,34 +274,26 @@ class _SqliteDb:
                 conn.close()
         return StoreError(str(exc))
 
+    def _execute(self, stmt: Executable, params: Params) -> sqlite3.Cursor:
+        c = _SQLITE_COMPILED(stmt)
+        conn = self._connection()
+        try:
+            return _raw(conn).execute(c.sql, c.params(params))
+        except (sqlite3.Error, SQLAlchemyError) as exc:
+            raise self._failed(conn, exc) from exc
+
     async def write(self, stmt: Executable, params: Params) -> int:
         with self._lock:
-            conn = self._connection()
-            try:
-                n = conn.execute(stmt, params).rowcount
-                conn.commit()
-            except SQLAlchemyError as exc:
-                raise self._failed(conn, exc) from exc
-            return n
+            return self._execute(stmt, params).rowcount
 
     async def first(self, stmt: Executable, params: Params) -> AnyRow | None:
         with self._lock:
-            conn = self._connection()
-            try:
-                row = conn.execute(stmt, params).first()
-                conn.commit()
-            except SQLAlchemyError as exc:
-                raise self._failed(conn, exc) from exc
+            row: AnyRow | None = self._execute(stmt, params).fetchone()
             return row
 
     async def all(self, stmt: Executable, params: Params) -> Sequence[AnyRow]:
         with self._lock:
-            conn = self._connection()
-            try:
-                rows = conn.execute(stmt, params).all()
-                conn.commit()
-            except SQLAlchemyError as exc:
-                raise self._failed(conn, exc) from exc
+            rows: Sequence[AnyRow] = self._execute(stmt, params).fetchall()
             return rows
 
     @contextlib.contextmanager
@@ -274,7 +307,7 @@ class _SqliteDb:
                 conn.commit()
             except BaseException as exc:
                 failure = self._failed(conn, exc)
-                if isinstance(exc, SQLAlchemyError):
+                if isinstance(exc, SQLAlchemyError | sqlite3.Error):
                     raise failure from exc
                 raise
 

@@ -1,0 +1,765 @@
+"""Benchmark: jarmor vs oidc-provider, full hardened flows, same driver, interleaved A/B/A/B in one run.
+
+    python bench/run.py            # 2 rounds x {jarmor, oidc-provider} x concurrency {1, 16} x both drivers
+    python bench/run.py --quick    # smoke run: 1 round, 3 s per measurement
+    python bench/run.py --clients 100000 --profile
+
+What it does:
+
+1. copies the peer harness (``../shared/peers/node``, read-only) to ``bench/results/peer-node``, runs ``npm ci``
+   there (again only when ``package-lock.json`` changed) and ``node keys.mjs``;
+2. creates a fresh SQLite database and registers the harness's client with ``jarmor clients add`` (ES256
+   everywhere, ``private_key_jwt``, ``risk_tier`` high, the four JARM modes); with ``--clients N`` a second
+   database gets N more clients (same metadata and JWKS) by one ``executemany``;
+3. starts ``jarmor serve --auto-approve alice --workers 1`` (uvicorn runs in the CLI's own process, checked by
+   finding which process owns the listening socket) and ``node provider.mjs`` (oidc-provider, in-memory);
+4. drives each server with the same drivers — ``flow.mjs`` (openid-client, the harness's own) and
+   ``bench/driver.py`` (a lighter Python driver: ``flow.mjs`` spends ~10 ms of CPU per flow, more than
+   the servers, on a 2-core machine) — interleaving servers within each (round, concurrency, driver);
+5. per measurement: flows/s, latency p50/p90/p99, server CPU ms per flow (utime+stime of the server process
+   tree from ``/proc/PID/stat``, after the driver's warm-up), driver CPU ms per flow, server RSS (``VmRSS``,
+   and the peak ``VmHWM``) from ``/proc/PID/status``, and how busy the machine was with *other* work;
+   before each measurement it waits (``--wait-quiet``, up to 30 s) for other processes to calm down;
+6. writes ``bench/results/<UTC time>/results.json`` and ``results.md`` (``bench/results/latest`` links to it)
+   and prints the Markdown tables: every measurement, then only those taken while other processes used less
+   than 10 % of the machine, each with ratios jarmor / oidc-provider.
+
+``--profile`` then runs jarmor under a CPU-time sampler (``bench/cpu_profile.py``) at the highest concurrency
+(and, with ``--clients``, again with a random client per flow), adds the CPU breakdown by layer
+(``bench/profile_server.py``) to the report, and records a py-spy flame graph when py-spy is installed.
+``--report results.json`` re-renders the tables of an earlier run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import driver as pydriver  # noqa: E402
+
+PEER_SOURCE_CANDIDATES = [
+    os.environ.get("JARMOR_PEER_NODE", ""),
+    str(REPO.parent / "shared" / "peers" / "node"),
+    "/work/shared/peers/node",
+]
+REDIRECT_URI = "http://127.0.0.1:9999/cb"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+NCPU = os.cpu_count() or 1
+
+
+def log(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+# --- machine and /proc ------------------------------------------------------------------------------------
+
+
+def machine_busy_ms() -> tuple[float, float]:
+    """(busy, total) CPU milliseconds of the whole machine, all cores, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    total = sum(fields[:8])
+    return (total - idle) * 1000 / CLK_TCK, total * 1000 / CLK_TCK
+
+
+def status_kb(pid: int, name: str) -> int | None:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def listening_pids(port: int) -> set[int]:
+    """The processes holding a listening TCP socket on ``port`` (from /proc/net/tcp and each fd)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                parts = line.split()
+                if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(parts[9])
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:[") and target[8:-1] in inodes:
+                        pids.add(int(entry.name))
+                        break
+    return pids
+
+
+def wait_quiet(max_wait: float, threshold_pct: float) -> float:
+    """Wait (at most ``max_wait`` s) until the machine is less than ``threshold_pct`` busy over 1 s, measured
+    while every server here is idle; return the last load seen. Other sessions may share the machine."""
+    deadline = time.time() + max_wait
+    told = False
+    while True:
+        b0, t0 = machine_busy_ms()
+        time.sleep(1.0)
+        b1, t1 = machine_busy_ms()
+        load = round(100 * (b1 - b0) / ((t1 - t0) or 1.0), 1)
+        if load <= threshold_pct or time.time() >= deadline:
+            if told:
+                log(f"  ... machine {load}% busy, going on")
+            return load
+        if not told:
+            log(f"  machine {load}% busy with other work; waiting up to {max_wait:.0f} s ...")
+            told = True
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kb = status_like("/proc/meminfo", "MemTotal")
+    versions = {}
+    for pkg in ("jarmor", "uvicorn", "starlette", "h11", "httptools", "uvloop", "sqlalchemy", "joserfc",
+                "cryptography", "orjson", "granian"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version
+
+            versions[pkg] = version(pkg)
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                           capture_output=True, text=True)
+    return {
+        "cpu": cpu,
+        "cores": NCPU,
+        "memory_mb": (mem_kb or 0) // 1024,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "node": node,
+        "packages": versions,
+        "git": git.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else ""),
+        "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def status_like(path: str, name: str) -> int | None:
+    with contextlib.suppress(OSError):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return None
+
+
+# --- peer harness -----------------------------------------------------------------------------------------
+
+
+def find_peer_source() -> Path:
+    for c in PEER_SOURCE_CANDIDATES:
+        if c and (Path(c) / "flow.mjs").exists():
+            return Path(c)
+    raise SystemExit("peer harness not found; set JARMOR_PEER_NODE to the shared/peers/node folder")
+
+
+def prepare_peer(results: Path) -> Path:
+    """Copy the harness next to the results (its source is read-only), ``npm ci``, generate keys."""
+    src = find_peer_source()
+    dst = results / "peer-node"
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.is_file():
+            target = dst / f.name
+            if not target.exists() or target.read_bytes() != f.read_bytes():
+                shutil.copyfile(f, target)
+    lock = (dst / "package-lock.json").read_bytes()
+    stamp = dst / "node_modules" / ".bench-stamp"
+    digest = hashlib.sha256(lock).hexdigest()
+    if not stamp.exists() or stamp.read_text() != digest:
+        log(f"npm ci in {dst} ...")
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=dst, check=True)
+        stamp.write_text(digest)
+    subprocess.run(["node", "keys.mjs"], cwd=dst, check=True, capture_output=True)
+    return dst
+
+
+# --- jarmor database --------------------------------------------------------------------------------------
+
+
+def jarmor_cli(python: str) -> list[str]:
+    script = Path(python).parent / "jarmor"
+    return [str(script)] if script.exists() else [python, "-m", "jarmor.cli.main"]
+
+
+def client_metadata(peer: Path) -> dict[str, Any]:
+    return {
+        "client_name": "peer harness (openid-client)",
+        "redirect_uris": [REDIRECT_URI],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": json.loads((peer / "keys" / "client.public.jwks.json").read_text()),
+        "request_object_signing_alg": "ES256",
+        "token_endpoint_auth_signing_alg": "ES256",
+        "authorization_signed_response_alg": "ES256",
+        "id_token_signed_response_alg": "ES256",
+        "risk_tier": "high",
+        "response_modes": ["jwt", "query.jwt", "fragment.jwt", "form_post.jwt"],
+        "response_types": ["code"],
+        "grant_types": ["authorization_code"],
+    }
+
+
+def create_database(run_dir: Path, peer: Path, python: str, name: str = "jarmor.db") -> Path:
+    db = run_dir / name
+    meta = run_dir / "client-metadata.json"
+    meta.write_text(json.dumps(client_metadata(peer), indent=2))
+    subprocess.run(
+        [*jarmor_cli(python), "clients", "add", "--metadata", str(meta), "--client-id", "peer-client",
+         "--database", f"sqlite:///{db}"],
+        check=True, capture_output=True,
+    )
+    return db
+
+
+def bulk_clients(src_db: Path, dst_db: Path, n: int, ids_file: Path) -> float:
+    """A copy of ``src_db`` with ``n`` more clients (bulk-000000 ...), each a copy of peer-client's validated
+    metadata (one shared JWKS) with its own registration token hash. Returns the seconds it took."""
+    t0 = time.perf_counter()
+    with contextlib.closing(sqlite3.connect(src_db)) as src, contextlib.closing(sqlite3.connect(dst_db)) as dst:
+        src.backup(dst)
+        row = dst.execute("SELECT metadata, created_at FROM clients WHERE client_id = 'peer-client'").fetchone()
+        metadata, created = row
+        now = int(time.time())
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for i in range(n):
+                token_hash = hashlib.sha256(secrets.token_urlsafe(32).encode()).hexdigest()
+                yield (f"bulk-{i:06d}", metadata, created, now, token_hash)
+
+        with dst:
+            dst.executemany(
+                "INSERT INTO clients (client_id, metadata, created_at, updated_at, registration_token_hash) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows(),
+            )
+        dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        count = dst.execute("SELECT count(*) FROM clients").fetchone()[0]
+    ids_file.write_text("\n".join(f"bulk-{i:06d}" for i in range(n)) + "\n")
+    log(f"bulk-inserted {n} clients into {dst_db.name} ({count} clients) in {time.perf_counter() - t0:.1f} s")
+    return time.perf_counter() - t0
+
+
+# --- servers ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    kind: str  # "jarmor" | "oidc-provider"
+    issuer: str
+    proc: subprocess.Popen[bytes]
+    pid: int = 0
+    log_path: Path | None = None
+    client_ids_file: Path | None = None  # for the "random client per flow" variant
+    drivers: tuple[str, ...] = ("flow", "py")
+    note: str = ""
+    base_pid: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_ready(server: Server, timeout: float = 60.0) -> None:
+    url = server.issuer + "/.well-known/openid-configuration"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.proc.poll() is not None:
+            raise SystemExit(f"{server.name} exited early; see {server.log_path}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
+            if r.status == 200:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{server.name} did not answer on {url}")
+
+
+def start_jarmor(name: str, db: Path, run_dir: Path, python: str, workers: int,
+                 sampler: Path | None = None, server: str = "uvicorn") -> Server:
+    """``jarmor serve`` (or, with ``sampler``, the same under ``bench/cpu_profile.py``; with ``server`` granian,
+    the ASGI factory under granian, configured by ``JARMOR_*`` variables)."""
+    port = free_port()
+    log_path = run_dir / f"{name}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JARMOR_")}
+    args = ["serve", "--auto-approve", "alice", "--database", f"sqlite:///{db}",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if sampler is not None:
+        cmd = [python, str(HERE / "cpu_profile.py"), "--out", str(sampler), "--", *args]
+    elif server == "granian":
+        env.update(JARMOR_DATABASE=f"sqlite:///{db}", JARMOR_AUTO_APPROVE="alice", JARMOR_HOST="127.0.0.1",
+                   JARMOR_PORT=str(port), JARMOR_ISSUER=f"http://127.0.0.1:{port}")
+        cmd = [python, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port",
+               str(port), "--workers", str(workers), "--runtime-mode", "st", "--no-access-log",
+               "--log-level", "warning", "jarmor.server.asgi:app_from_environment"]
+    else:
+        cmd = [*jarmor_cli(python), *args]
+    proc = subprocess.Popen(cmd, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=run_dir)
+    server = Server(name, "jarmor", f"http://127.0.0.1:{port}", proc, pid=proc.pid, log_path=log_path)
+    wait_ready(server)
+    owners = listening_pids(port)
+    tree = set(pydriver.process_tree(proc.pid))
+    if workers == 1 and server == "uvicorn" and owners != {proc.pid}:
+        raise SystemExit(f"{name}: expected the CLI process {proc.pid} to serve port {port}, found {owners}")
+    if not owners <= tree:
+        raise SystemExit(f"{name}: port {port} is served by {owners}, outside the process tree {tree}")
+    server.extra["listening_pids"] = sorted(owners)
+    server.extra["command"] = " ".join(cmd)
+    return server
+
+
+def start_oidc_provider(peer: Path, run_dir: Path) -> Server:
+    port = free_port()
+    log_path = run_dir / "oidc-provider.log"
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
+    proc = subprocess.Popen(["node", "provider.mjs"], cwd=peer, env=env, stdout=log_path.open("wb"),
+                            stderr=subprocess.STDOUT)
+    server = Server("oidc-provider", "oidc-provider", f"http://127.0.0.1:{port}", proc, pid=proc.pid,
+                    log_path=log_path)
+    wait_ready(server)
+    owners = listening_pids(port)
+    if owners != {proc.pid}:
+        raise SystemExit(f"oidc-provider: expected pid {proc.pid} to serve port {port}, found {owners}")
+    server.extra["listening_pids"] = sorted(owners)
+    server.extra["command"] = f"PORT={port} node provider.mjs"
+    return server
+
+
+# --- one measurement --------------------------------------------------------------------------------------
+
+
+def measure(server: Server, driver: str, concurrency: int, duration: float, peer: Path, out: Path,
+            round_no: int, python: str, processes: int) -> dict[str, Any]:
+    if driver == "flow":
+        cmd = ["node", "flow.mjs", "--issuer", server.issuer, "--client-id", "peer-client",
+               "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", "3",
+               "--provider-pid", str(server.pid), "--json", str(out)]
+        cwd = peer
+    else:
+        cmd = [python, str(HERE / "driver.py"), "--issuer", server.issuer, "--client-id", "peer-client",
+               "--keys", str(peer / "keys" / "client.private.jwks.json"), "--concurrency", str(concurrency),
+               "--duration", str(duration), "--server-pid", str(server.pid), "--json", str(out),
+               "--processes", str(processes)]
+        if server.client_ids_file:
+            cmd += ["--client-ids-file", str(server.client_ids_file)]
+        cwd = REPO
+    busy0, total0 = machine_busy_ms()
+    srv0 = pydriver.tree_cpu_ms(server.pid)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    srv1 = pydriver.tree_cpu_ms(server.pid)
+    busy1, total1 = machine_busy_ms()
+    if not out.exists():
+        raise SystemExit(f"{driver} against {server.name} wrote no result:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    summary: dict[str, Any] = json.loads(out.read_text())
+    summary.pop("latencies_ms", None)
+    driver_ms = ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) * 1000
+    busy = busy1 - busy0
+    capacity = (total1 - total0) or 1.0
+    other = max(0.0, busy - (srv1 - srv0) - driver_ms)
+    tree = pydriver.process_tree(server.pid)
+    rss = [status_kb(p, "VmRSS") or 0 for p in tree]
+    hwm = [status_kb(p, "VmHWM") or 0 for p in tree]
+    return {
+        "server": server.name,
+        "kind": server.kind,
+        "driver": "flow.mjs" if driver == "flow" else "driver.py",
+        "concurrency": concurrency,
+        "round": round_no,
+        "exit_code": proc.returncode,
+        "flows_per_s": summary["flows_per_s"],
+        "flows_ok": summary["flows_ok"],
+        "flows_failed": summary["flows_failed"],
+        "latency_ms": summary["latency_ms"],
+        "step_median_ms": summary.get("step_median_ms"),
+        "server_cpu_ms_per_flow": summary.get("provider_cpu_ms_per_flow"),
+        "driver_cpu_ms_per_flow": summary.get("driver_cpu_ms_per_flow"),
+        "server_rss_mb": round(max(rss) / 1024, 1),
+        "server_peak_rss_mb": round(max(hwm) / 1024, 1),
+        "server_tree_rss_mb": round(sum(rss) / 1024, 1),
+        "machine_busy_pct": round(100 * busy / capacity, 1),
+        "other_load_pct": round(100 * other / capacity, 1),
+        "wall_s": round(wall, 2),
+        "failures": summary.get("failures"),
+    }
+
+
+# --- aggregation and report -------------------------------------------------------------------------------
+
+
+def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault((r["driver"], r["server"], r["concurrency"]), []).append(r)
+    rows = []
+    for (drv, srv, c), rs in groups.items():
+        flows = sum(r["flows_ok"] for r in rs) or 1
+
+        def weighted(key: str, rs: list[dict[str, Any]] = rs, flows: int = flows) -> float | None:
+            vals = [(r[key], r["flows_ok"]) for r in rs if r.get(key) is not None]
+            return round(sum(v * n for v, n in vals) / flows, 2) if vals else None
+
+        rows.append({
+            "driver": drv, "server": srv, "concurrency": c, "rounds": len(rs),
+            "flows_per_s": round(statistics.mean(r["flows_per_s"] for r in rs), 1),
+            "flows_per_s_range": [min(r["flows_per_s"] for r in rs), max(r["flows_per_s"] for r in rs)],
+            "p50_ms": round(statistics.mean(r["latency_ms"]["median"] for r in rs), 1),
+            "p99_ms": round(statistics.mean(r["latency_ms"]["p99"] for r in rs), 1),
+            "server_cpu_ms_per_flow": weighted("server_cpu_ms_per_flow"),
+            "driver_cpu_ms_per_flow": weighted("driver_cpu_ms_per_flow"),
+            "server_peak_rss_mb": max(r["server_peak_rss_mb"] for r in rs),
+            "server_rss_mb": max(r["server_rss_mb"] for r in rs),
+            "other_load_pct": round(statistics.mean(r["other_load_pct"] for r in rs), 1),
+            "flows_failed": sum(r["flows_failed"] for r in rs),
+        })
+    return rows
+
+
+def _fmt(v: Any, nd: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def ratios(rows: list[dict[str, Any]], base: str = "jarmor", other: str = "oidc-provider") -> list[dict[str, Any]]:
+    out = []
+    index = {(r["driver"], r["server"], r["concurrency"]): r for r in rows}
+    for (drv, srv, c), a in index.items():
+        if srv != base:
+            continue
+        b = index.get((drv, other, c))
+        if b is None:
+            continue
+
+        def ratio(key: str, a: dict[str, Any] = a, b: dict[str, Any] = b) -> float | None:
+            if a.get(key) in (None, 0) or b.get(key) in (None, 0):
+                return None
+            return round(a[key] / b[key], 2)
+
+        out.append({"driver": drv, "concurrency": c,
+                    **{k: ratio(k) for k in ("flows_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_flow",
+                                             "server_peak_rss_mb")}})
+    return out
+
+
+def summary_table(rows: list[dict[str, Any]]) -> list[str]:
+    order = {"driver.py": 0, "flow.mjs": 1}
+    lines = [
+        "| driver | server | c | flows/s | p50 ms | p99 ms | server CPU ms/flow | driver CPU ms/flow "
+        "| server RSS MB (peak) | other load % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(rows, key=lambda r: (order.get(r["driver"], 9), r["concurrency"], r["server"])):
+        lo, hi = r["flows_per_s_range"]
+        spread = f" ({lo:.0f}-{hi:.0f})" if r["rounds"] > 1 else ""
+        lines.append(
+            f"| {r['driver']} | {r['server']} | {r['concurrency']} | {r['flows_per_s']:.1f}{spread} "
+            f"| {_fmt(r['p50_ms'])} | {_fmt(r['p99_ms'])} | {_fmt(r['server_cpu_ms_per_flow'], 2)} "
+            f"| {_fmt(r['driver_cpu_ms_per_flow'], 2)} | {_fmt(r['server_rss_mb'])} ({_fmt(r['server_peak_rss_mb'])}) "
+            f"| {_fmt(r['other_load_pct'])} |"
+        )
+    return lines
+
+
+def ratio_table(qs: list[dict[str, Any]]) -> list[str]:
+    order = {"driver.py": 0, "flow.mjs": 1}
+    lines = [
+        "| driver | c | flows/s | p50 | p99 | server CPU/flow | server peak RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for q in sorted(qs, key=lambda q: (order.get(q["driver"], 9), q["concurrency"])):
+        lines.append(
+            f"| {q['driver']} | {q['concurrency']} | {_fmt(q['flows_per_s'], 2)} | {_fmt(q['p50_ms'], 2)} "
+            f"| {_fmt(q['p99_ms'], 2)} | {_fmt(q['server_cpu_ms_per_flow'], 2)} "
+            f"| {_fmt(q['server_peak_rss_mb'], 2)} |"
+        )
+    return lines
+
+
+QUIET_PCT = 10.0
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"Run {result['started']} on {result['machine']['cpu']} ({result['machine']['cores']} cores), "
+        f"{result['config']['rounds']} round(s) x {result['config']['duration_s']} s per measurement, "
+        f"jarmor at {result['machine'].get('git', '?')}. Every measurement, averaged over rounds "
+        "(flows/s range in parentheses):",
+        "",
+        *summary_table(result["summary"]),
+    ]
+    if result["ratios"]:
+        lines += ["", "Ratios jarmor / oidc-provider (flows/s: higher is better for jarmor; the others: lower "
+                  "is better):", "", *ratio_table(result["ratios"])]
+    quiet = result.get("quiet_summary")
+    if quiet:
+        lines += ["", f"Only the measurements taken while other processes used less than {QUIET_PCT:.0f} % of the "
+                  "machine (the figures to trust on a shared machine):", "", *summary_table(quiet)]
+        if result.get("quiet_ratios"):
+            lines += ["", *ratio_table(result["quiet_ratios"])]
+    prof = result.get("profile")
+    if prof:
+        lines += ["", f"Where the jarmor server's CPU goes ({prof['method']}; {prof['samples']} samples over "
+                  f"{prof['flows']} flows at c={prof['concurrency']}, {prof['server_cpu_ms_per_flow']} ms CPU "
+                  "per flow in that run):", "", prof["table"]]
+    prof = result.get("profile_spread")
+    if prof:
+        lines += [f"The same on {result['config']['bulk_clients']} clients, a random one per flow ({prof['samples']} "
+                  f"samples over {prof['flows']} flows, {prof['server_cpu_ms_per_flow']} ms CPU per flow):", "",
+                  prof["table"]]
+    return "\n".join(lines) + "\n"
+
+
+# --- main -------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 1 round, 3 s per measurement, at most 5 s waiting for quiet")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--duration", type=float, default=12.0, help="seconds per measurement")
+    p.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels")
+    p.add_argument("--drivers", default="py,flow", help="py (bench/driver.py), flow (flow.mjs), or both")
+    p.add_argument("--servers", default="jarmor,oidc-provider")
+    p.add_argument("--clients", type=int, default=0,
+                   help="also run jarmor on a database with this many more registered clients (e.g. 100000)")
+    p.add_argument("--workers", type=int, default=1, help="jarmor serve --workers")
+    p.add_argument("--processes", type=int, default=1, help="driver.py processes")
+    p.add_argument("--jarmor-python", default=sys.executable,
+                   help="interpreter whose environment runs jarmor (try another server stack in a scratch venv)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=[granian:]PYTHON",
+                   help="also run jarmor as NAME with another interpreter (e.g. a scratch venv with uvloop and "
+                        "httptools, which uvicorn then picks up), or under granian; repeatable")
+    p.add_argument("--wait-quiet", type=float, default=30.0, metavar="SECONDS",
+                   help="before each measurement wait up to this long for other load to drop below --quiet-pct")
+    p.add_argument("--quiet-pct", type=float, default=25.0,
+                   help="machine load (%% of all cores) from other processes considered quiet enough")
+    p.add_argument("--profile", action="store_true",
+                   help="then profile jarmor under load: CPU-time sampler (bench/cpu_profile.py), and py-spy's "
+                        "flame graph when py-spy is installed")
+    p.add_argument("--profile-duration", type=float, default=20.0)
+    p.add_argument("--results", default=str(HERE / "results"))
+    p.add_argument("--keep-db", action="store_true", help="keep the SQLite databases (deleted by default)")
+    p.add_argument("--report", metavar="RESULTS_JSON",
+                   help="only re-render results.md (and print it) from an earlier run's results.json")
+    opt = p.parse_args(argv)
+    if opt.quick:
+        opt.rounds, opt.duration = 1, 3.0
+        opt.profile_duration = min(opt.profile_duration, 5.0)
+        opt.wait_quiet = min(opt.wait_quiet, 5.0)
+    opt.concurrency = [int(c) for c in opt.concurrency.split(",") if c]
+    opt.drivers = [d.strip() for d in opt.drivers.split(",") if d.strip()]
+    opt.servers = [s.strip() for s in opt.servers.split(",") if s.strip()]
+    return opt
+
+
+def rerender(path: Path) -> int:
+    """Re-render the tables, re-analyzing the CPU profiles kept beside the results (the layer rules may have
+    changed since)."""
+    import profile_server
+
+    result = json.loads(path.read_text())
+    for key, name in (("profile", "cpu-profile"), ("profile_spread", "cpu-profile-spread")):
+        prof = result.get(key)
+        collapsed = path.parent / f"{name}.collapsed"
+        if prof and collapsed.exists():
+            fresh = profile_server.analyze(collapsed, prof.get("server_cpu_ms_per_flow"))
+            prof.update(fresh, table=profile_server.table(fresh))
+    result["quiet_summary"] = aggregate([r for r in result["runs"] if r["other_load_pct"] < QUIET_PCT])
+    result["quiet_ratios"] = ratios(result["quiet_summary"])
+    md = markdown(result)
+    (path.parent / "results.md").write_text(md)
+    print(md)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    opt = parse_args(argv)
+    if opt.report:
+        return rerender(Path(opt.report))
+    started = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    results = Path(opt.results)
+    run_dir = results / started
+    run_dir.mkdir(parents=True, exist_ok=True)
+    peer = prepare_peer(results)
+    info = machine_info()
+    servers: list[Server] = []
+    try:
+        if "jarmor" in opt.servers or opt.clients:
+            db = create_database(run_dir, peer, opt.jarmor_python)
+        if "jarmor" in opt.servers:
+            servers.append(start_jarmor("jarmor", db, run_dir, opt.jarmor_python, opt.workers))
+        if "oidc-provider" in opt.servers:
+            servers.append(start_oidc_provider(peer, run_dir))
+        bulk_seconds = None
+        if opt.clients:
+            big = run_dir / "jarmor-big.db"
+            ids = run_dir / "client-ids.txt"
+            bulk_seconds = bulk_clients(db, big, opt.clients, ids)
+            label = f"jarmor-{opt.clients // 1000}k" if opt.clients >= 1000 else f"jarmor-{opt.clients}"
+            servers.append(start_jarmor(label, big, run_dir, opt.jarmor_python, opt.workers))
+            spread = start_jarmor(f"{label}-spread", big, run_dir, opt.jarmor_python, opt.workers)
+            spread.client_ids_file = ids
+            spread.drivers = ("py",)
+            spread.note = "a random one of the bulk clients per flow"
+            servers.append(spread)
+        for spec in opt.variant:
+            vname, _, target = spec.partition("=")
+            kind, _, vpython = target.rpartition(":") if target.startswith("granian:") else ("uvicorn", "", target)
+            vs = start_jarmor(f"jarmor[{vname}]", db, run_dir, vpython or opt.jarmor_python, opt.workers,
+                              server=kind or "uvicorn")
+            vs.drivers = ("py",)
+            servers.append(vs)
+        for s in servers:
+            s.extra["idle_rss_mb"] = round((status_kb(s.pid, "VmRSS") or 0) / 1024, 1)
+            log(f"{s.name}: {s.issuer} pid {s.pid} (idle RSS {s.extra['idle_rss_mb']} MB)")
+
+        runs: list[dict[str, Any]] = []
+        total = opt.rounds * len(opt.concurrency) * sum(
+            1 for d in opt.drivers for s in servers if d in s.drivers)
+        n = 0
+        for rnd in range(1, opt.rounds + 1):
+            for c in opt.concurrency:
+                for drv in opt.drivers:
+                    for s in servers:
+                        if drv not in s.drivers:
+                            continue
+                        n += 1
+                        out = run_dir / f"{drv}-{s.name}-c{c}-r{rnd}.json"
+                        quiet = wait_quiet(opt.wait_quiet, opt.quiet_pct)
+                        r = measure(s, drv, c, opt.duration, peer, out, rnd, opt.jarmor_python, opt.processes)
+                        r["load_before_pct"] = quiet
+                        runs.append(r)
+                        log(f"[{n}/{total}] {r['driver']:9} {s.name:18} c={c:<3} r{rnd}: "
+                            f"{r['flows_per_s']:7.1f} flows/s  p50 {r['latency_ms']['median']:7.1f} ms  "
+                            f"p99 {r['latency_ms']['p99']:7.1f} ms  server {r['server_cpu_ms_per_flow']} ms/flow  "
+                            f"driver {r['driver_cpu_ms_per_flow']} ms/flow  RSS {r['server_rss_mb']} MB "
+                            f"(peak {r['server_peak_rss_mb']})  other load {r['other_load_pct']}%"
+                            + (f"  FAILED {r['flows_failed']}: {r['failures']}" if r["flows_failed"] else ""))
+        summary = aggregate(runs)
+        quiet_summary = aggregate([r for r in runs if r["other_load_pct"] < QUIET_PCT])
+        profile = pyspy = profile_spread = None
+        target = next((s for s in servers if s.name == "jarmor"), None)
+        if opt.profile and target is not None:
+            import profile_server
+
+            keys = peer / "keys" / "client.private.jwks.json"
+            wait_quiet(opt.wait_quiet, opt.quiet_pct)
+            sampled = start_jarmor("jarmor-cpu-profile", db, run_dir, opt.jarmor_python, 1,
+                                   sampler=run_dir / "cpu-profile.collapsed")
+            try:
+                profile = profile_server.cpu_profile_under_load(
+                    pid=sampled.pid, issuer=sampled.issuer, keys=keys, out_dir=run_dir,
+                    duration=opt.profile_duration, concurrency=max(opt.concurrency), python=opt.jarmor_python)
+            finally:
+                sampled.stop()
+            spread_target = next((s for s in servers if s.client_ids_file), None)
+            if spread_target is not None:
+                wait_quiet(opt.wait_quiet, opt.quiet_pct)
+                sampled = start_jarmor("jarmor-cpu-profile-spread", run_dir / "jarmor-big.db", run_dir,
+                                       opt.jarmor_python, 1, sampler=run_dir / "cpu-profile-spread.collapsed")
+                try:
+                    profile_spread = profile_server.cpu_profile_under_load(
+                        pid=sampled.pid, issuer=sampled.issuer, keys=keys, out_dir=run_dir,
+                        duration=opt.profile_duration, concurrency=max(opt.concurrency),
+                        python=opt.jarmor_python, client_ids_file=spread_target.client_ids_file,
+                        name="cpu-profile-spread")
+                finally:
+                    sampled.stop()
+            wait_quiet(opt.wait_quiet, opt.quiet_pct)
+            pyspy = profile_server.pyspy_under_load(
+                pid=target.pid, issuer=target.issuer, keys=keys, out_dir=run_dir,
+                duration=opt.profile_duration, concurrency=max(opt.concurrency), python=opt.jarmor_python)
+        info["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+        result = {
+            "started": started,
+            "machine": info,
+            "config": {
+                "rounds": opt.rounds, "duration_s": opt.duration, "concurrency": opt.concurrency,
+                "drivers": opt.drivers, "jarmor_workers": opt.workers, "driver_processes": opt.processes,
+                "bulk_clients": opt.clients, "bulk_insert_s": bulk_seconds,
+                "jarmor_python": opt.jarmor_python, "variants": opt.variant, "command": " ".join(sys.argv),
+                "wait_quiet_s": opt.wait_quiet, "quiet_pct": opt.quiet_pct,
+            },
+            "servers": [{"name": s.name, "kind": s.kind, "issuer": s.issuer, "pid": s.pid, "note": s.note,
+                         **s.extra} for s in servers],
+            "runs": runs,
+            "summary": summary,
+            "ratios": ratios(summary),
+            "quiet_summary": quiet_summary,
+            "quiet_ratios": ratios(quiet_summary),
+            "profile": profile,
+            "profile_spread": profile_spread,
+            "pyspy": {k: v for k, v in pyspy.items() if k != "table"} if pyspy else None,
+        }
+    finally:
+        for s in servers:
+            s.stop()
+        if not opt.keep_db:
+            for f in run_dir.glob("jarmor*.db*"):
+                f.unlink()
+    (run_dir / "results.json").write_text(json.dumps(result, indent=2))
+    md = markdown(result)
+    (run_dir / "results.md").write_text(md)
+    latest = results / "latest"
+    with contextlib.suppress(OSError):
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(run_dir.name)
+    print(md)
+    log(f"results: {run_dir}/results.json, {run_dir}/results.md")
+    failed = sum(r["flows_failed"] for r in runs)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

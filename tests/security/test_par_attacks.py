@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pytest
 
 from jarmor.jose.testing import segment
+from jarmor.protocol.authorization import pushed_request_key
 from tests.kit import ASSERTION_TYPE, Clock, Kit, TestClient
 from tests.server.support import (
     PAR_NS,
@@ -256,7 +257,8 @@ async def test_form_body_is_read_not_the_query(kit: Kit, base: TestClient) -> No
     params, _ = plain_request(base, state="in-query")
     r = await kit.http.post("/par", params=params, data={**plain_request(base, state="in-body")[0], **base.auth_form()})
     assert r.status_code == 201, r.text
-    stored = await kit.store.ephemeral.get("par", r.json()["request_uri"].removeprefix(URN))
+    key = pushed_request_key(base.client_id, r.json()["request_uri"].removeprefix(URN))
+    stored = await kit.store.ephemeral.get("par", key)
     assert stored is not None and b'"in-body"' in stored and b"in-query" not in stored
 
 

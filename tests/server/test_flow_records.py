@@ -13,7 +13,7 @@ import pytest
 from jarmor.governance.chain import verify
 from jarmor.governance.flows import FlowSummary, summarize
 from jarmor.governance.records import FlowEvent
-from jarmor.protocol.authorization import AuthorizationRequest
+from jarmor.protocol.authorization import AuthorizationRequest, pushed_request_key
 from jarmor.server.accounts import add_user
 from jarmor.store import open_store
 from tests.kit import REDIRECT, Clock, Kit, TestClient, pkce_pair, response_params
@@ -95,7 +95,8 @@ async def test_flow_id_travels_in_the_par_entry_and_the_code_record(kit: Kit) ->
     ro, ctx = client.request_object(redirect_uri=HTTPS_REDIRECT, response_mode="jwt")
     r = await kit.par(client, {"client_id": client.client_id, "request": ro})
     ref = r.json()["request_uri"].rsplit(":", 1)[1]
-    pushed = AuthorizationRequest.from_json(await kit.store.ephemeral.get("par", ref) or b"")
+    key = pushed_request_key(client.client_id, ref)
+    pushed = AuthorizationRequest.from_json(await kit.store.ephemeral.get("par", key) or b"")
     assert pushed.flow_id
     r = await kit.authorize({"client_id": client.client_id, "request_uri": r.json()["request_uri"]})
     code = kit.jarm(client, response_params(r)["response"])["code"]

@@ -14,7 +14,7 @@ import pytest
 
 from jarmor.jose import generate_jwk
 from jarmor.jose.testing import segment
-from jarmor.protocol.authorization import AuthorizationRequest
+from jarmor.protocol.authorization import AuthorizationRequest, pushed_request_key
 from tests.kit import ASSERTION_TYPE, ISSUER, REDIRECT, Clock, Kit, TestClient, ephemeral_keys
 
 from .conftest import KitFactory
@@ -64,8 +64,8 @@ def assert_nothing_pushed(kit: Kit) -> None:
     assert ephemeral_keys(kit, PAR_NS) == [], "no request_uri may be minted"
 
 
-async def stored(kit: Kit, request_uri: str) -> AuthorizationRequest:
-    raw = await kit.store.ephemeral.get("par", request_uri.removeprefix(URN))
+async def stored(kit: Kit, request_uri: str, client_id: str) -> AuthorizationRequest:
+    raw = await kit.store.ephemeral.get("par", pushed_request_key(client_id, request_uri.removeprefix(URN)))
     assert raw is not None
     return AuthorizationRequest.from_json(raw)
 
@@ -332,7 +332,7 @@ async def test_stray_form_parameters_are_ignored(kit: Kit, base: TestClient) -> 
         state="inner",
     )
     assert r.status_code == 201, r.text
-    req = await stored(kit, r.json()["request_uri"])
+    req = await stored(kit, r.json()["request_uri"], base.client_id)
     assert (req.redirect_uri, req.scope, req.state, req.response_mode) == (
         REDIRECT,
         ("openid",),

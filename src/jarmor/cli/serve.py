@@ -1,4 +1,4 @@
-"""``jarmor serve``: uvicorn (or granian when installed with ``--workers``) over the ASGI app."""
+"""``jarmor serve``: uvicorn (httptools parser, uvloop event loop) over the ASGI app."""
 
 from __future__ import annotations
 
@@ -17,6 +17,17 @@ _ENV = {
     "registration_token": "JARMOR_REGISTRATION_TOKEN",
     "auto_approve": "JARMOR_AUTO_APPROVE",
 }
+
+
+def _redacted(url: str) -> str:
+    """The database URL without its password, for logs."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable URL)"
 
 
 def serve(config: ServerConfig, config_path: str | None = None) -> int:
@@ -40,7 +51,7 @@ def serve(config: ServerConfig, config_path: str | None = None) -> int:
             os.environ[var] = str(value)
     print(
         f"jarmor: serving {config.issuer} on {config.host}:{config.port} "
-        f"(database {config.database}, {config.workers} worker(s)"
+        f"(database {_redacted(config.database)}, {config.workers} worker(s)"
         f"{', auto-approve as ' + config.auto_approve if config.auto_approve else ''})",
         flush=True,
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -73,7 +73,7 @@ class AuthorizationRequest:
         return RedirectTarget(self.redirect_uri, self.response_mode, self.state, self.client_id)
 
     def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # orjson serializes dataclasses natively (no deep copy, unlike asdict)
 
     @classmethod
     def from_json(cls, data: bytes) -> AuthorizationRequest:
@@ -202,6 +202,11 @@ def check_no_request_uri_at_par(st: AuthorizationState) -> None:
         raise errors.InvalidRequest("request_uri is not allowed at the pushed authorization request endpoint")
 
 
+def pushed_request_key(client_id: str, ref: str) -> str:
+    """Where a pushed request is stored: bound to the client that pushed it (RFC 9126 §2.2)."""
+    return f"{client_id}\x00{ref}"
+
+
 async def load_pushed_request(st: AuthorizationState) -> None:
     """RFC 9126 §4: resolve a PAR ``request_uri`` — one-time use, unexpired, bound to the pushing client.
 
@@ -221,15 +226,14 @@ async def load_pushed_request(st: AuthorizationState) -> None:
     ref = uri[len(PAR_URN_PREFIX):]
     if not ref or len(ref) > 128:
         raise errors.InvalidRequestUri("unknown request_uri")
-    unused = await st.env.store.ephemeral.get("par", ref)
-    if unused is not None and AuthorizationRequest.from_json(unused).client_id != st.client.client_id:
-        raise errors.InvalidRequestUri("request_uri was pushed by another client")
-    raw = await st.env.store.ephemeral.take("par", ref)
+    # The entry is stored under the pushing client's id (``pushed_request_key``): another client's take
+    # misses, so it can neither use nor burn the URN, and the right client consumes it in one statement.
+    raw = await st.env.store.ephemeral.take("par", pushed_request_key(st.client.client_id, ref))
     if raw is None:
-        raise errors.InvalidRequestUri("request_uri is unknown, expired or already used")
+        raise errors.InvalidRequestUri(
+            "request_uri is unknown, expired, already used, or was pushed by another client"
+        )
     pushed = AuthorizationRequest.from_json(raw)
-    if pushed.client_id != st.client.client_id:
-        raise errors.InvalidRequestUri("request_uri was pushed by another client")
     if registered_redirect(st.client, pushed.redirect_uri) is None:
         raise errors.InvalidRequestUri("the pushed redirect_uri is no longer registered for this client")
     st.pushed = pushed

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import errors
-from .authorization import PAR_ENDPOINT, AuthorizationRequest, AuthorizationState, run_checks
+from .authorization import (
+    PAR_ENDPOINT,
+    AuthorizationRequest,
+    AuthorizationState,
+    pushed_request_key,
+    run_checks,
+)
 from .client_auth import authenticate_client
 from .context import Environment
 from .vocabulary import PAR_URN_PREFIX
@@ -46,5 +52,5 @@ async def push_authorization_request(
         if ttl < 1:
             raise errors.InvalidRequestObject("the request object expires before its request_uri could be used")
     ref = secrets.token_urlsafe(32)
-    await env.store.ephemeral.put("par", ref, request.to_json(), ttl)
+    await env.store.ephemeral.put("par", pushed_request_key(auth.client.client_id, ref), request.to_json(), ttl)
     return PushedRequest(body={"request_uri": PAR_URN_PREFIX + ref, "expires_in": ttl}, request=request)

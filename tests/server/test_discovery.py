@@ -149,3 +149,14 @@ async def test_server_refuses_to_load_a_weak_rsa_key() -> None:
                                          created_at=0, active_at=0))
     with pytest.raises(JoseError):
         await load_keyring(store.keys, KeyProtector(None))
+
+
+async def test_jwks_lists_signing_keys_then_encryption_keys_in_preference_order(kit: Kit) -> None:
+    """Peers that take "the first EC enc key" without reading its ``alg`` (the oidc-provider harness driver
+    does) must get the plain ECDH-ES key: jarmor binds each key to one algorithm (RFC 8725 §3.1)."""
+    keys = (await kit.http.get("/jwks")).json()["keys"]
+    uses = [k["use"] for k in keys]
+    assert uses == sorted(uses, key=lambda u: u != "sig")
+    first_ec_enc = next(k for k in keys if k["use"] == "enc" and k["kty"] == "EC")
+    assert first_ec_enc["alg"] == "ECDH-ES"
+    assert [k["alg"] for k in keys if k["use"] == "sig"][:1] == ["ES256"]

@@ -43,6 +43,19 @@ log = logging.getLogger("jarmor.keys")
 # One key per algorithm, Ed25519 included: a key published as "EdDSA" must not sign "Ed25519" (RFC 9864)
 DEFAULT_SIGNING_ALGS = ("ES256", "PS256", "RS256", "EdDSA", "Ed25519")
 DEFAULT_ENCRYPTION_ALGS = ("ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW", "RSA-OAEP-256")
+_ALG_ORDER = {alg: i for i, alg in enumerate(DEFAULT_SIGNING_ALGS + DEFAULT_ENCRYPTION_ALGS)}
+
+
+def _publication_order(record: ServerKeyRecord, role: str) -> tuple[int, int, int, str]:
+    """The JWKS lists signing keys, then encryption keys, each in algorithm preference order, the current key
+    of an algorithm before its successor and predecessor. Clients that pick "the first EC ``enc`` key" without
+    looking at its ``alg`` (as some do) then get the plain ECDH-ES key, not an ECDH-ES+A*KW one."""
+    return (
+        0 if record.use == "sig" else 1,
+        _ALG_ORDER.get(record.alg, len(_ALG_ORDER)),
+        0 if role == "current" else 1,
+        record.kid,
+    )
 SECRET_ALG = "secret"  # symmetric secrets (CSRF/cookie MACs); never published
 USES = ("sig", "enc", "secret")
 
@@ -174,7 +187,9 @@ class Keyring:
             tuple(k.jwk for k in self._keys if k.jwk is not None and k.record.use == "enc")
         )
         published = [
-            k.jwk.public_dict() for k in self._keys if k.jwk is not None and statuses[k.record.kid].published
+            k.jwk.public_dict()
+            for k in sorted(self._keys, key=lambda k: _publication_order(k.record, statuses[k.record.kid].role))
+            if k.jwk is not None and statuses[k.record.kid].published
         ]
         self._public: dict[str, object] = {"keys": published}
         ordered = sorted(

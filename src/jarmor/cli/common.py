@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import stat
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from ..config import ConfigError, ServerConfig, load_config
 from ..store import Store, StoreError, open_store
+
+T = TypeVar("T")
 
 
 def add_state_options(p: argparse.ArgumentParser) -> None:
@@ -85,3 +89,24 @@ def open_state(config: ServerConfig) -> Store:
         return open_store(config.database, config.redis)
     except StoreError as exc:
         fail(str(exc))
+
+
+def with_store(
+    config: ServerConfig,
+    action: Callable[[Store], Awaitable[T]],
+    *,
+    expected: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Run ``action`` on the configured database and close it; an ``expected`` error ends the command cleanly."""
+
+    async def run() -> T:
+        store = open_state(config)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except expected as exc:
+        fail(str(exc.args[0]) if exc.args else str(exc))

@@ -11,7 +11,6 @@ policy would break a registration or a recorded flow; 2 is a usage or configurat
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
@@ -30,23 +29,13 @@ from ..governance.query import OUTCOME_HELP, FlowQuery, QueryError, find_flows, 
 from ..governance.reports import DAY, capabilities, load_report
 from ..protocol.policy import PolicyError, policy_from_config
 from ..store.base import Store
-from .common import config_from, fail, open_state
+from .common import config_from, fail, with_store
 
 T = TypeVar("T")
 
 
 def _run(config: ServerConfig, action: Callable[[Store], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = open_state(config)
-        try:
-            return await action(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except QueryError as exc:
-        fail(str(exc))
+    return with_store(config, action, expected=(QueryError,))
 
 
 def _state_options(p: argparse.ArgumentParser, *, sub: bool = False) -> None:

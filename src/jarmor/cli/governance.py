@@ -8,7 +8,6 @@ are inactive at once; ``--by`` names who acted in the audit log (default: ``cli:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
@@ -21,23 +20,13 @@ from ..config import ServerConfig
 from ..governance.inventory import ClientSummary, client_summary, entitlements, inventory
 from ..governance.lifecycle import GovernanceError, offboard, revoke_grant
 from ..store.base import AdminEvent, AlreadyExists, Store
-from .common import add_state_options, config_from, fail, open_state
+from .common import add_state_options, config_from, with_store
 
 T = TypeVar("T")
 
 
 def _run(config: ServerConfig, action: Callable[[Store], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = open_state(config)
-        try:
-            return await action(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except (GovernanceError, LookupError, ValueError, AlreadyExists) as exc:
-        fail(str(exc.args[0]) if exc.args else str(exc))
+    return with_store(config, action, expected=(GovernanceError, LookupError, ValueError, AlreadyExists))
 
 
 def default_actor() -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from ...store.base import AdminRecord, AdminStore
+from ..accounts import verify_password
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
@@ -42,9 +42,9 @@ async def authenticate_admin(admins: AdminStore, username: str, password: str) -
     if len(username) > 128 or len(password) > MAX_PASSWORD:
         return None
     record = await admins.get(username) if username else None
-    try:
-        _hasher.verify(record.password_hash if record else _dummy_hash(), password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    if not await verify_password(
+        record.password_hash if record else None, password, hasher=_hasher, dummy=_dummy_hash()
+    ):
         return None
     if record is None or record.disabled:
         return None

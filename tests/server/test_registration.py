@@ -305,3 +305,28 @@ async def test_client_supplied_unknown_members_are_dropped(kit: Kit) -> None:
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["client_id"] != "chosen" and "is_admin" not in body and "client_secret" not in body
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("logo_uri", "javascript:alert(1)"),
+        ("logo_uri", "data:image/svg+xml,<svg onload=alert(1)>"),
+        ("client_uri", "http://example.com/"),
+        ("policy_uri", "https://"),
+        ("tos_uri", 'https://example.com/"><script>'),
+        ("contacts", ["javascript:alert(1)"]),
+        ("contacts", ["ops@example.com", "<b>@example.com"]),
+        ("contacts", ["mailto:ops@example.com"]),
+    ],
+)
+async def test_displayed_metadata_must_be_https_urls_and_email_addresses(kit: Kit, member: str, value: Any) -> None:
+    """RFC 7591 §2: URLs and contacts end up on the consent page and the admin dashboard: https and e-mail only."""
+    await assert_refused(kit, meta(**{member: value}), mentions=member)
+    assert await kit.store.clients.count() == 0
+
+
+async def test_displayed_metadata_accepted(kit: Kit) -> None:
+    r = await post(kit, meta(logo_uri="https://example.com/logo.png", contacts=["ops@example.com"]))
+    assert r.status_code == 201, r.text
+    assert r.json()["contacts"] == ["ops@example.com"]

@@ -36,6 +36,7 @@ MAX_REDIRECT_URIS = 20
 MAX_URI_LENGTH = 2000
 MAX_REQUEST_URI_LENGTH = 512  # RFC 9101 §5.2: the request_uri value must not exceed 512 ASCII characters
 MAX_STRING = 1000
+_CONTACT = re.compile(r"^[^@\s<>\"':/\\]{1,64}@[A-Za-z0-9.-]{1,253}$")
 CLIENT_KINDS = ("machine", "first-party", "third-party")
 _HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
 
@@ -461,12 +462,24 @@ def validate_client_metadata(
             raise _bad(f"unknown scope(s): {', '.join(unknown)}")
         out["scope"] = " ".join(dict.fromkeys(scope.split()))
 
-    for name in ("client_name", "client_uri", "logo_uri", "policy_uri", "tos_uri", "owner", "software_id"):
+    for name in ("client_name", "owner", "software_id"):
         value = _string(meta, name)
         if value is not None:
             out[name] = value
+    for name in ("client_uri", "logo_uri", "policy_uri", "tos_uri"):
+        value = _string(meta, name, limit=MAX_URI_LENGTH)
+        if value is not None:
+            # RFC 7591 §2: URLs shown to end users and administrators; only https (no javascript:, data:, ...)
+            parts = urlsplit(value)
+            if parts.scheme != "https" or not parts.hostname or any(c in value for c in "\r\n\t \\\"<>"):
+                raise _bad(f"{name} must be an https URL")
+            out[name] = value
     contacts = _string_list(meta, "contacts", limit=20)
     if contacts is not None:
+        # RFC 7591 §2: e-mail addresses of people responsible for the client
+        for contact in contacts:
+            if not _CONTACT.match(contact):
+                raise _bad("contacts must be e-mail addresses")
         out["contacts"] = contacts
     kind = _string(meta, "client_kind", limit=32)
     if kind is not None:

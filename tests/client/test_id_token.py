@@ -126,3 +126,35 @@ def test_half_hash_vectors() -> None:
     digest = hashlib.sha256(b"token").digest()
     assert half_hash("token", "ES256") == b64url_encode(digest[:16])
     assert len(half_hash("token", "EdDSA")) == len(b64url_encode(b"\0" * 32))
+
+
+@pytest.mark.parametrize(
+    ("auth_time", "reason"),
+    [(DROP, "auth_time_missing"), ("recent", "auth_time_missing"), (-3600, "auth_time_too_old")],
+)
+async def test_max_age_requires_a_recent_auth_time(
+    client: AsyncOAuthClient, fake: Any, begin: Any, clock: Any, auth_time: Any, reason: str
+) -> None:
+    """OIDC Core §3.1.3.7 (13): when ``max_age`` was requested, ``auth_time`` must be present and recent."""
+    fake.id_token_claims_override = {"auth_time": clock.t + auth_time if isinstance(auth_time, int) else auth_time}
+    ro = await begin(client, scope="openid", extra={"max_age": 60})
+    assert ro["max_age"] == 60
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    with pytest.raises(IdTokenValidationError) as info:
+        await client.exchange_code(result)
+    assert info.value.reason == reason
+
+
+async def test_max_age_with_recent_auth_time_accepted(
+    client: AsyncOAuthClient, fake: Any, begin: Any, clock: Any
+) -> None:
+    fake.id_token_claims_override = {"auth_time": clock.t - 30}
+    ro = await begin(client, scope="openid", extra={"max_age": 60})
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    tokens = await client.exchange_code(result)
+    assert tokens.id_token_claims["auth_time"] == clock.t - 30
+
+
+async def test_without_max_age_auth_time_is_not_required(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
+    fake.id_token_claims_override = {"auth_time": DROP}
+    assert (await redeem(client, fake, begin)).id_token_claims.get("auth_time") is None

@@ -309,6 +309,7 @@ class ClientCore:
             scope=scope,
             created_at=now,
             expires_at=now + cfg.flow_lifetime,
+            max_age=_max_age(params_extra),
         )
         request_uri: str | None = None
         if use_par:
@@ -515,6 +516,7 @@ class ClientCore:
                 access_token=tokens.access_token,
                 code=result.code,
                 state=flow.state,
+                max_age=flow.max_age,
             )
             tokens = replace(tokens, id_token_claims=claims)
         return tokens
@@ -551,7 +553,14 @@ class ClientCore:
         return tokens
 
     def _validate_id_token(
-        self, token: str, *, nonce: str | None, access_token: str | None, code: str | None, state: str | None
+        self,
+        token: str,
+        *,
+        nonce: str | None,
+        access_token: str | None,
+        code: str | None,
+        state: str | None,
+        max_age: int | None = None,
     ) -> Steps[dict[str, Any]]:
         """OIDC Core §3.1.3.7 (C23): alg, iss, aud/azp, times, nonce before any key; then the signature."""
         cfg = self.config
@@ -578,6 +587,7 @@ class ClientCore:
             access_token=access_token,
             code=code,
             state=state,
+            requested_max_age=max_age,
         )
         verified = yield from self._verify(token, header, alg, err)
         self._trace(
@@ -592,3 +602,8 @@ class ClientCore:
             ],
         )
         return verified.claims
+
+
+def _max_age(params: Mapping[str, object]) -> int | None:
+    value = params.get("max_age")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

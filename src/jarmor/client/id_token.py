@@ -34,6 +34,7 @@ def check_id_token_claims(
     access_token: str | None = None,
     code: str | None = None,
     state: str | None = None,
+    requested_max_age: int | None = None,
 ) -> int:
     """Everything but the signature: ``iss``, ``aud``/``azp``, ``exp``, ``iat`` (present, recent), ``sub``,
     ``nonce`` (when one was sent) and, when present, ``at_hash``/``c_hash``/``s_hash`` (FAPI1 §5.2.2.1).
@@ -53,6 +54,13 @@ def check_id_token_claims(
             raise err("nonce claim is missing", reason="nonce_missing")
         if not isinstance(got, str) or not same(got, nonce):
             raise err("nonce claim does not match the flow", reason="nonce_mismatch")
+    if requested_max_age is not None:
+        # OIDC Core §3.1.3.7 (13): with max_age requested, auth_time is required and must be recent enough
+        auth_time = claims.get("auth_time")
+        if isinstance(auth_time, bool) or not isinstance(auth_time, int):
+            raise err("auth_time is missing although max_age was requested", reason="auth_time_missing")
+        if now - auth_time > requested_max_age + skew:
+            raise err("the end-user authenticated longer ago than max_age allows", reason="auth_time_too_old")
     for name, value in (("at_hash", access_token), ("c_hash", code), ("s_hash", state)):
         got = claims.get(name)
         if got is None or value is None:

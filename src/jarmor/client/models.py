@@ -25,6 +25,7 @@ class FlowState:
     scope: str
     created_at: int
     expires_at: int
+    max_age: int | None = None  # sent in the request: the ID token must then carry a recent auth_time
 
     @property
     def openid(self) -> bool:

@@ -179,3 +179,13 @@ def test_client_model_defaults() -> None:
     assert c.grant_types == {"authorization_code"} and c.scopes is None and c.client_kind == "third-party"
     assert uses_secret({"token_endpoint_auth_method": "client_secret_post"})
     assert not uses_secret({"token_endpoint_auth_method": "private_key_jwt"})
+
+
+def test_generated_client_ids_never_look_like_options() -> None:
+    """A generated ``client_id`` is passed to ``jarmor clients show ID``: it must not start with ``-``."""
+    from jarmor.protocol.registration import new_client_id
+
+    ids = {new_client_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)  # 128 bits, base64url

@@ -18,6 +18,15 @@ from .tokens import new_token, token_hash
 MAX_REGISTRATION_BODY = 64 * 1024
 
 
+def new_client_id() -> str:
+    """128 random bits, base64url; never starting with ``-``, so the id can be passed to command-line tools
+    (``jarmor clients show ID``) without being read as an option."""
+    while True:
+        cid = secrets.token_urlsafe(16)
+        if not cid.startswith("-"):
+            return cid
+
+
 def new_client_record(
     env: Environment, metadata: Mapping[str, Any], *, client_id: str | None = None
 ) -> tuple[ClientRecord, dict[str, Any]]:
@@ -25,7 +34,7 @@ def new_client_record(
     normalized = validate_client_metadata(metadata, policy=env.policy, server=env.capabilities())
     if client_id is not None and (not client_id or len(client_id) > 128 or not client_id.isprintable()):
         raise errors.InvalidClientMetadata("client_id must be 1-128 printable characters")
-    cid = client_id or secrets.token_urlsafe(16)
+    cid = client_id or new_client_id()
     now = env.now()
     secret = new_token() if uses_secret(normalized) else None
     registration_token = new_token()

@@ -56,7 +56,7 @@ async def issue_code(
 ) -> IssuedCode:
     """Store a single-use code bound to the client, redirect URI, PKCE challenge and subject."""
     code = new_token()
-    grant_id = secrets.token_urlsafe(16)
+    grant_id = secrets.token_hex(16)  # also a CLI argument (`jarmor review revoke GRANT_ID`): no leading '-'
     tier = env.policy.tier(req.tier)
     record = {
         "client_id": req.client_id,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .protocol.clients import is_loopback_host
+from .protocol.addresses import is_loopback_host
 from .protocol.context import Settings
 from .protocol.policy import Policy, PolicyError, policy_from_config
 

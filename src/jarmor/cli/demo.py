@@ -256,6 +256,15 @@ async def _run(args: argparse.Namespace, config: ServerConfig) -> int:
     return 1 if failures else 0
 
 
+def _tracer(say: Any) -> Any:
+    """A ``jarmor.client`` trace hook that prints each hop, indented under the flow's heading."""
+
+    def trace(hop: str, details: Mapping[str, Any]) -> None:
+        say("  " + format_trace_event(hop, details))
+
+    return trace
+
+
 async def _one_flow(
     http: httpx.AsyncClient,
     transport: httpx.AsyncBaseTransport | None,
@@ -271,8 +280,7 @@ async def _one_flow(
 ) -> bool:
     say(f"\n--- {tier} / response_mode={mode} / {'PAR' if use_par else 'request object by value'} ---")
 
-    def trace(hop: str, details: Mapping[str, Any]) -> None:
-        say("  " + format_trace_event(hop, details))
+    trace = _tracer(say)
 
     config = ClientConfig(
         issuer=issuer,
@@ -313,8 +321,7 @@ async def _machine_flow(http: httpx.AsyncClient, issuer: str, client: tuple[str,
     client_id, key = client
     say(f"\n=== machine client {client_id}: client_credentials with private_key_jwt ===")
 
-    def trace(hop: str, details: Mapping[str, Any]) -> None:
-        say("  " + format_trace_event(hop, details))
+    trace = _tracer(say)
 
     config = ClientConfig(
         issuer=issuer,

@@ -6,20 +6,22 @@ another algorithm are refused (C2, C6, C14, C23), so there is no "accept any of"
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from jarmor.jose import CONTENT_ENCRYPTION_ALGS, KEY_MANAGEMENT_ALGS, SIGNING_ALGS, Jwk, JwkSet
+from jarmor.protocol import vocabulary
+from jarmor.protocol.addresses import is_loopback_host
 
 from .errors import ConfigurationError
 
 ResponseMode = Literal["jwt", "query.jwt", "fragment.jwt", "form_post.jwt", "query", "fragment", "form_post"]
 AuthMethod = Literal["private_key_jwt", "client_secret_basic", "client_secret_post"]
 
-RESPONSE_MODES: frozenset[str] = frozenset(get_args(ResponseMode))
-JARM_MODES: frozenset[str] = frozenset({"jwt", "query.jwt", "fragment.jwt", "form_post.jwt"})
+RESPONSE_MODES: frozenset[str] = frozenset(vocabulary.RESPONSE_MODES)
+JARM_MODES: frozenset[str] = frozenset(vocabulary.JARM_MODES)
+assert frozenset(get_args(ResponseMode)) == RESPONSE_MODES, "ResponseMode must list the protocol's modes"
 AUTH_METHODS: frozenset[str] = frozenset(get_args(AuthMethod))
 
 # Where each response mode delivers its parameters (JARM §2.3; OAuth 2.0 Form Post Response Mode).
@@ -35,17 +37,6 @@ MODE_CHANNEL: dict[str, str] = {
 
 DEFAULT_JWE_ENC = "A128CBC-HS256"  # OIDC Registration / JARM §3: default of *_encrypted_response_enc
 _NEVER = frozenset({"none", "RSA1_5", "HS256", "HS384", "HS512", "dir"})
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_url(url: object, *, what: str, allow_insecure_http: bool, error: type[Exception]) -> str:
@@ -86,7 +77,7 @@ class ClientConfig:
     request_object_signing_alg: str | None = None
     request_object_encryption_alg: str | None = None
     request_object_encryption_enc: str | None = None
-    request_object_typ: str | None = "oauth-authz-req+jwt"
+    request_object_typ: str | None = vocabulary.REQUEST_OBJECT_TYP
     decryption_keys: JwkSet | None = None
     authorization_signed_response_alg: str = "ES256"
     authorization_encrypted_response_alg: str | None = None

@@ -10,12 +10,13 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 from jarmor.jose import JoseError, loads_object
+from jarmor.protocol.vocabulary import CLIENT_ASSERTION_TYPE
 
 from .config import ClientConfig
 from .errors import ParError, TokenError
 from .exchange import HttpRequest, HttpResponse
 from .models import TokenResponse
-from .request_object import CLIENT_ASSERTION_TYPE, client_assertion_claims, sign_client_assertion
+from .request_object import client_assertion_claims, sign_client_assertion
 
 MAX_TOKEN_RESPONSE_BYTES = 256 * 1024
 MAX_PAR_RESPONSE_BYTES = 16 * 1024

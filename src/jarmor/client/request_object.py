@@ -12,8 +12,6 @@ from jarmor.jose import JoseError, Jwk, JwkSet, encrypt_jwe, sign_jws
 
 from .errors import ConfigurationError, DiscoveryError
 
-CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
 # Claims the library sets itself; a caller's ``extra`` may not supply them. ``sub``, ``request`` and
 # ``request_uri`` are forbidden outright (RFC 9101 §4 and §10.8).
 RESERVED_REQUEST_PARAMS: frozenset[str] = frozenset(

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ..protocol.clients import is_loopback_host
+from ..protocol.addresses import is_loopback_host
 from ..protocol.policy import Control
 from ..store.base import FlowRecordRow
 from .records import (

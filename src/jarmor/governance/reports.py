@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..protocol.clients import ServerCapabilities, is_loopback_host, validate_client_metadata
+from ..protocol.addresses import is_loopback_host
+from ..protocol.clients import ServerCapabilities, validate_client_metadata
 from ..protocol.context import Settings
 from ..protocol.errors import OAuthError
 from ..protocol.policy import ALL_SIGNING_ALGS, Control, Policy

@@ -54,3 +54,15 @@ def ip_literal(host: str) -> IPAddress | None:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost`` or a loopback IP literal (bracketed IPv6 accepted)."""
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from ..jose import JoseError, JwkSet
 from . import errors
-from .addresses import address_allowed, ip_literal
+from .addresses import address_allowed, ip_literal, is_loopback_host
 from .policy import Control, Policy
 from .vocabulary import (
     AUTH_METHODS,
@@ -135,17 +135,6 @@ def _pair(metadata: Mapping[str, Any], prefix: str) -> tuple[str, str] | None:
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _bad(message: str) -> errors.OAuthError:

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 
 from ..jose import Jwk, JwkSet
 from ..store.base import Store
-from .clients import Client, ServerCapabilities, is_loopback_host
+from .addresses import is_loopback_host
+from .clients import Client, ServerCapabilities
 from .policy import Policy
 
 

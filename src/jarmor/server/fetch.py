@@ -38,8 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..protocol.addresses import IPAddress, address_allowed
-from ..protocol.clients import is_loopback_host
+from ..protocol.addresses import IPAddress, address_allowed, is_loopback_host
 from ..protocol.context import Settings
 
 log = logging.getLogger("jarmor.fetch")

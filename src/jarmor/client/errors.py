@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 
-_ERROR_CODE = re.compile(r"^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$")  # RFC 6749 §4.1.2.1 error charset
+_ERROR_CODE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}")  # RFC 6749 §4.1.2.1 error charset
 MAX_UNTRUSTED_TEXT = 512
 
 
 def _clean_code(value: object) -> str:
-    return value if isinstance(value, str) and _ERROR_CODE.match(value) else "invalid_error_code"
+    return value if isinstance(value, str) and _ERROR_CODE.fullmatch(value) else "invalid_error_code"
 
 
 def _clean_text(value: object) -> str | None:

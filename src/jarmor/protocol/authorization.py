@@ -42,7 +42,7 @@ from .vocabulary import (
     resolve_response_mode,
 )
 
-_PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 _MAX_AGE_LIMIT = 10**9
 _MAX_AGE = re.compile(r"[0-9]{1,9}")
 # Key selection failures a fresh copy of the client's key set can cure (a rotated key): refetch once.
@@ -365,7 +365,7 @@ def check_scope(st: AuthorizationState) -> None:
     known = st.env.all_scopes()
     unknown = [s for s in scopes if s not in known]
     if unknown:
-        raise errors.InvalidScope(f"unknown scope(s): {', '.join(unknown)}")
+        raise errors.InvalidScope("the request names a scope this server does not know")
     if st.client.scopes is not None:
         denied = [s for s in scopes if s not in st.client.scopes]
         if denied:
@@ -401,9 +401,9 @@ def check_response_mode(st: AuthorizationState) -> None:
         if requested is None:
             requested = "jwt" if st.requires(Control.JARM) else _default_mode(st.client)
         if requested not in RESPONSE_MODES:
-            raise errors.InvalidRequest(f"unsupported response_mode {requested!r}")
+            raise errors.InvalidRequest("unsupported response_mode")
         if requested not in st.client.response_modes:
-            raise errors.InvalidRequest(f"response_mode {requested!r} is not registered for this client")
+            raise errors.InvalidRequest(f"response_mode {requested} is not registered for this client")
         mode = resolve_response_mode(requested, str(st.response_type))
         st.response_mode = mode
         st.target = RedirectTarget(st.redirect_uri or "", mode, st.params.get("state"), st.client.client_id)
@@ -510,7 +510,7 @@ def check_pkce(st: AuthorizationState) -> None:
         raise errors.InvalidRequest("code_challenge_method is required and must be S256")
     if method != "S256":
         raise errors.InvalidRequest("code_challenge_method must be S256")
-    if not _PKCE_CHALLENGE.match(challenge):
+    if not isinstance(challenge, str) or _PKCE_CHALLENGE.fullmatch(challenge) is None:
         raise errors.InvalidRequest("code_challenge must be 43 base64url characters (S256)")
     st.evidence["pkce"] = "S256"
 

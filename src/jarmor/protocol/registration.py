@@ -83,7 +83,7 @@ async def register(
     try:
         await env.store.clients.create(record)
     except AlreadyExists as exc:
-        raise errors.InvalidClientMetadata(f"client_id {record.client_id!r} is already registered") from exc
+        raise errors.InvalidClientMetadata("this client_id is already registered") from exc
     await observe_client_keys(env, record.client_id, record.metadata, record.created_at)
     await env.store.audit.append(
         AdminEvent(

@@ -27,7 +27,7 @@ from .clients import Client
 from .context import Environment
 from .policy import Control
 
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 CODE_USED_TTL = 3600
 
 
@@ -85,7 +85,7 @@ class TokenResult:
 
 
 def _pkce_ok(verifier: str | None, challenge: str) -> bool:
-    if verifier is None or not _VERIFIER.match(verifier):
+    if verifier is None or _VERIFIER.fullmatch(verifier) is None:
         return False
     digest = b64url_encode(hashlib.sha256(verifier.encode("ascii")).digest())
     return hmac.compare_digest(digest, challenge)
@@ -306,8 +306,10 @@ async def _client_credentials(
     requested = form.get("scope")
     scopes = requested.split() if requested else sorted(client.scopes or ())
     known = env.all_scopes()
-    bad = [s for s in scopes if s not in known or (client.scopes is not None and s not in client.scopes)]
-    if bad:
+    if any(s not in known for s in scopes):
+        raise errors.InvalidScope("the request names a scope this server does not know")
+    bad = [s for s in scopes if client.scopes is not None and s not in client.scopes]
+    if bad:  # configured scopes only: these may be named
         raise errors.InvalidScope(f"scope(s) not allowed: {', '.join(bad)}")
     effective = env.policy.effective(client.risk_tier, scopes)
     evidence.update(scope=" ".join(scopes), tier=effective.tier.name)
@@ -345,7 +347,7 @@ async def token_endpoint(
         raise errors.InvalidRequest("grant_type is required")
     handler = GRANTS.get(grant_type)
     if handler is None:
-        raise errors.UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
+        raise errors.UnsupportedGrantType("unsupported grant_type")
     evidence["grant_type"] = grant_type
     auth = await authenticate_client(env, form, authorization, endpoint="token")
     evidence.update(client_id=auth.client.client_id, client_auth=auth.evidence, client_tier=auth.client.risk_tier)

@@ -38,6 +38,9 @@ MAX_REQUEST_URI_LENGTH = 512  # RFC 9101 §5.2: the request_uri value must not e
 MAX_STRING = 1000
 _CONTACT = re.compile(r"[^@\s<>\"':/\\]{1,64}@[A-Za-z0-9.-]{1,253}")
 CLIENT_KINDS = ("machine", "first-party", "third-party")
+# Members that govern a client rather than describe it (its controls; how the report and the inventory
+# classify it). Set once at registration, by an administrator or by rule; never by an RFC 7592 update.
+GOVERNANCE_LABELS = ("risk_tier", "client_kind", "owner", "resource_server")
 _HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
 
 
@@ -488,13 +491,30 @@ def validate_client_metadata(
         if kind not in CLIENT_KINDS:
             raise _bad(f"client_kind must be one of {', '.join(CLIENT_KINDS)}")
         out["client_kind"] = kind
-    elif not uses_front_channel:
-        out["client_kind"] = "machine"
+    else:
+        out["client_kind"] = client_kind_by_rule(grant_types)
     if _bool(meta, "resource_server"):
         if method == "none":
             raise _bad("a resource_server must authenticate: token_endpoint_auth_method none is not allowed")
         out["resource_server"] = True
     return out
+
+
+def client_kind_by_rule(grant_types: Sequence[str]) -> str:
+    """The kind a client gets when no administrator chose one: ``machine`` without a front channel (no
+    authorization code grant), otherwise ``third-party`` (the conservative default: it is reported)."""
+    return "third-party" if "authorization_code" in grant_types else "machine"
+
+
+def governance_labels(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The effective governance labels of stored (or proposed) metadata: an absent ``client_kind`` is
+    ``third-party`` (``Client.client_kind``), an absent ``resource_server`` is ``False``."""
+    return {
+        "risk_tier": metadata.get("risk_tier"),
+        "client_kind": metadata.get("client_kind") or "third-party",
+        "owner": metadata.get("owner"),
+        "resource_server": False if metadata.get("resource_server") in (None, False) else metadata["resource_server"],
+    }
 
 
 def uses_secret(metadata: Mapping[str, Any]) -> bool:

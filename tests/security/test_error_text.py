@@ -29,6 +29,7 @@ from jarmor.jose import generate_jwk, sign_jws
 from jarmor.protocol import errors
 from tests.kit import ASSERTION_TYPE, REDIRECT, Kit, TestClient, response_params
 from tests.server.support import plain_request, verify_jarm
+from tests.server.test_admin import admin_kit, cheap_hashing, signed_in  # noqa: F401  (fixtures)
 
 from .support import FORM, raw_request
 
@@ -263,3 +264,18 @@ async def test_client_configuration_endpoint_json(kit: Kit, text: str) -> None:
         assert r.status_code == 400, (change, r.text[:200])
         assert_safe(json_description(r))
 
+
+
+# --- the admin dashboard: refusals on its pages do not repeat what was sent either ---------------------------
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+async def test_admin_pages(admin_kit: Kit, text: str) -> None:
+    kit = admin_kit
+    token = await signed_in(kit)
+    r = await kit.http.get("/admin/flows", params={"since": text})
+    assert r.status_code == 400 and MARK not in r.text, r.text[:300]
+    for action in ("/admin/client/offboard", "/admin/grant/revoke"):
+        form = {"csrf_token": token, "client_id": text, "grant_id": text, "reason": "breach"}
+        r = await kit.http.post(action, data=form, headers={"origin": kit.env.issuer})
+        assert r.status_code in (400, 404) and MARK not in r.text, r.text[:300]

@@ -270,7 +270,7 @@ async def test_client_configuration_endpoint_json(kit: Kit, text: str) -> None:
 
 
 @pytest.mark.parametrize("text", HOSTILE)
-async def test_admin_pages(admin_kit: Kit, text: str) -> None:
+async def test_admin_pages(admin_kit: Kit, text: str) -> None:  # noqa: F811
     kit = admin_kit
     token = await signed_in(kit)
     r = await kit.http.get("/admin/flows", params={"since": text})

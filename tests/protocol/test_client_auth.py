@@ -87,7 +87,7 @@ async def test_audience_matrix(kit: Kit, tier: str, endpoint: str) -> None:
 async def test_valid_assertion_and_evidence(kit: Kit) -> None:
     client = await kit.add_client(risk_tier="baseline")
     result = await auth(kit, pkj_form(client))
-    assert result.evidence == {"method": "private_key_jwt", "alg": "ES256", "kid": client.key.kid}
+    assert result.evidence == {"method": "private_key_jwt", "alg": "ES256", "kid": client.key.kid, "aud": "issuer"}
 
 
 async def test_lifetime_bounds(kit: Kit) -> None:

@@ -16,9 +16,12 @@ from jarmor.jose import JwkSet, verify_jws
 from jarmor.protocol import errors
 from jarmor.protocol.clients import Client
 from jarmor.protocol.errors import RedirectTarget
+from jarmor.protocol.policy import DEFAULT_TIERS
 from jarmor.protocol.responses import FormPost, Redirect, error_response, render
 from jarmor.protocol.tokens import _pkce_ok, new_token, token_hash
 from tests.kit import ISSUER, REDIRECT, Kit
+
+BASE = DEFAULT_TIERS["baseline"]
 
 
 async def client_record(kit: Kit) -> Client:
@@ -32,7 +35,7 @@ async def client_record(kit: Kit) -> Client:
 async def test_plain_modes_carry_iss(kit: Kit, mode: str, part: str) -> None:
     client = await client_record(kit)
     target = RedirectTarget(REDIRECT, mode, "st", "c")
-    resp, evidence = await render(kit.env, client, target, {"code": "abc"})
+    resp, evidence = await render(kit.env, client, target, {"code": "abc"}, tier=BASE)
     assert isinstance(resp, Redirect)
     params = dict(parse_qsl(getattr(urlsplit(resp.location), part)))
     assert params == {"code": "abc", "state": "st", "iss": ISSUER}
@@ -42,7 +45,7 @@ async def test_plain_modes_carry_iss(kit: Kit, mode: str, part: str) -> None:
 async def test_query_is_appended_to_an_existing_query(kit: Kit) -> None:
     client = await client_record(kit)
     target = RedirectTarget(REDIRECT + "?tenant=1", "query", None, "c")
-    resp, _ = await render(kit.env, client, target, {"code": "abc"})
+    resp, _ = await render(kit.env, client, target, {"code": "abc"}, tier=BASE)
     assert isinstance(resp, Redirect)
     assert resp.location.startswith(REDIRECT + "?tenant=1&code=abc")
 
@@ -50,7 +53,7 @@ async def test_query_is_appended_to_an_existing_query(kit: Kit) -> None:
 async def test_form_post(kit: Kit) -> None:
     client = await client_record(kit)
     resp, _ = await render(kit.env, client, RedirectTarget(REDIRECT, "form_post", "st", "c"),
-                           {"code": "abc"})
+                           {"code": "abc"}, tier=BASE)
     assert isinstance(resp, FormPost)
     assert resp.action == REDIRECT and dict(resp.fields) == {"code": "abc", "state": "st", "iss": ISSUER}
 
@@ -59,7 +62,7 @@ async def test_jarm_modes_carry_only_response(kit: Kit) -> None:
     client = await client_record(kit)
     for mode in ("query.jwt", "fragment.jwt", "form_post.jwt"):
         resp, evidence = await render(kit.env, client,
-                                      RedirectTarget(REDIRECT, mode, "st", "c"), {"code": "abc"})
+                                      RedirectTarget(REDIRECT, mode, "st", "c"), {"code": "abc"}, tier=BASE)
         fields = dict(resp.fields) if isinstance(resp, FormPost) else dict(
             parse_qsl(urlsplit(resp.location).query or urlsplit(resp.location).fragment))
         assert set(fields) == {"response"}
@@ -73,10 +76,10 @@ async def test_jarm_modes_carry_only_response(kit: Kit) -> None:
 async def test_error_response_channels(kit: Kit) -> None:
     client = await client_record(kit)
     err = errors.InvalidScope("nope")
-    assert await error_response(kit.env, client, err) is None  # no target: a page
+    assert await error_response(kit.env, client, err, tier=BASE) is None  # no target: a page
     err.with_target(RedirectTarget(REDIRECT, "query.jwt", "st", "c"))
-    assert await error_response(kit.env, None, err) is None  # JARM needs the client record
-    out = await error_response(kit.env, client, err)
+    assert await error_response(kit.env, None, err, tier=BASE) is None  # JARM needs the client record
+    out = await error_response(kit.env, client, err, tier=BASE)
     assert out is not None and isinstance(out[0], Redirect) and "response=" in out[0].location
 
 

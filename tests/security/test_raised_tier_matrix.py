@@ -64,6 +64,7 @@ POLICY = policy_from_config({
 })
 PAY, VAULT, LEDGER = "openid payments", "openid vault", "openid ledger"
 APP_URI = "com.example.app:/cb"  # a second redirect URI: fine for baseline, not under https_redirect_uris
+HTTPS_URI = "https://client.example/cb"
 EC = generate_jwk("ES256", kid="m-ec")
 RSA = keyring().c1_rsa  # RSA without alg: usable for PS256 (allowed) and RS256 (not)
 ENC = generate_jwk("ECDH-ES", kid="m-enc")
@@ -82,7 +83,7 @@ async def client_for(kit: Kit, **changes: Any) -> TestClient:
     """A baseline client that would satisfy every rule of high (and front) — but for ``changes``."""
     meta: dict[str, Any] = {
         "risk_tier": "baseline",
-        "redirect_uris": [REDIRECT, APP_URI],
+        "redirect_uris": [REDIRECT, APP_URI, HTTPS_URI],
         "jwks": {"keys": [EC.public_dict(), RSA.public_dict(), ENC.public_dict()]},
         "response_modes": ["jwt", "query.jwt", "query"],
         "authorization_signed_response_alg": "ES256",
@@ -596,7 +597,7 @@ async def test_compliant_client_passes_every_hop_with_the_raised_tiers_algorithm
     ro, _ = c.request_object(scope="openid", response_mode="jwt")
     plain = await kit.par(c, {"request": ro, "client_id": c.client_id})
     assert plain.status_code == 201 and plain.json()["expires_in"] == base.par_lifetime
-    ro, ctx = c.request_object(scope=PAY, response_mode="jwt")
+    ro, ctx = c.request_object(scope=PAY, response_mode="jwt", redirect_uri=HTTPS_URI)
     pushed = await kit.par(c, {"request": ro, "client_id": c.client_id})
     assert pushed.status_code == 201 and pushed.json()["expires_in"] == high.par_lifetime == 30
     r = await kit.authorize({"client_id": c.client_id, "request_uri": pushed.json()["request_uri"]})

@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
-from ..protocol.clients import meets_https_redirect_rule
+from ..protocol.addresses import is_loopback_host
 from ..protocol.policy import Control
 from ..store.base import FlowRecordRow
 from .records import (
@@ -160,9 +161,16 @@ def applied_controls(controls: Mapping[str, Any]) -> set[str]:
     if auth.get("method") == "private_key_jwt":
         out.add(Control.PRIVATE_KEY_JWT.value)
     redirect = controls.get("redirect_uri")
-    if isinstance(redirect, str) and meets_https_redirect_rule(redirect):
+    if isinstance(redirect, str) and _https_or_loopback(redirect):
         out.add(Control.HTTPS_REDIRECT_URIS.value)
     return out
+
+
+def _https_or_loopback(uri: str) -> bool:
+    """What ``https_redirect_uris`` admits (``check_redirect_uri_value``): https, or http on a loopback host
+    (RFC 8252 §7.3)."""
+    parts = urlsplit(uri)
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
 
 
 def applicable(required: Iterable[str], grant_type: str | None) -> set[str]:

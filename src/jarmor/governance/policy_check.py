@@ -92,8 +92,7 @@ def _algs(f: FlowSummary) -> list[tuple[str, str]]:
     c = f.controls
     out: list[tuple[str, str]] = []
     for what, member in (("request object", "request_object"), ("JARM response", "jarm"),
-                         ("client assertion", "client_auth"), ("client assertion at PAR", "par_client_auth"),
-                         ("ID token", "id_token")):
+                         ("client assertion", "client_auth"), ("client assertion at PAR", "par_client_auth")):
         alg = (c.get(member) or {}).get("alg")
         if isinstance(alg, str):
             out.append((what, alg))
@@ -120,11 +119,6 @@ def flow_problems(f: FlowSummary, policy: Policy) -> list[str]:
     for what, alg in _algs(f):
         if not tier.allows_alg(alg):
             out.append(f"{why}: {what} algorithm {alg} is not allowed")
-    if tier.issuer_only_audience:
-        for what, member in (("client assertion", "client_auth"), ("client assertion at PAR", "par_client_auth")):
-            aud = (f.controls.get(member) or {}).get("aud")
-            if isinstance(aud, str) and aud != "issuer":
-                out.append(f"{why}: {what} aud was not the issuer identifier as a single string")
     lifetime = (f.controls.get("request_object") or {}).get("lifetime")
     if isinstance(lifetime, int) and lifetime > tier.request_object_max_lifetime:
         out.append(f"{why}: request object lifetime {lifetime} s exceeds {tier.request_object_max_lifetime} s")

@@ -207,17 +207,6 @@ def check_redirect_uri_value(uri: str, *, https_only: bool) -> None:
         raise errors.InvalidRedirectUri(f"redirect URI {uri!r} is not absolute")
 
 
-def meets_https_redirect_rule(uri: str) -> bool:
-    """Whether ``uri`` passes what registration demands under ``https_redirect_uris`` (https, or http on a
-    loopback host). The one predicate for that control, reused per request (a scope can raise the tier above
-    the one the URI was registered under) and by the flow records."""
-    try:
-        check_redirect_uri_value(uri, https_only=True)
-    except errors.OAuthError:
-        return False
-    return True
-
-
 def _valid_host(host: str) -> bool:
     """A DNS name (letters, digits, ``-``, ``_``, dots) or an IP address literal."""
     if ":" in host:
@@ -504,6 +493,17 @@ def registered_redirect(client: Client, uri: str | None) -> str | None:
     if uri is None:
         return client.redirect_uris[0] if len(client.redirect_uris) == 1 else None
     return uri if uri in client.redirect_uris else None
+
+
+def meets_https_redirect_rule(uri: str) -> bool:
+    """Whether ``uri`` passes what registration demands under ``https_redirect_uris`` (https, or http on a
+    loopback host): the one predicate for that control, reused per request, where a scope can raise the tier
+    above the one the URI was registered under."""
+    try:
+        check_redirect_uri_value(uri, https_only=True)
+    except errors.OAuthError:
+        return False
+    return True
 
 
 def scopes_allowed(client: Client, scopes: Sequence[str]) -> list[str]:

@@ -271,7 +271,7 @@ class JarmorServer:
             return None
 
     async def authorization_error(
-        self, client: Any, err: errors.OAuthError, event: FlowEvent | None = None, *, tier: Tier | None
+        self, client: Any, err: errors.OAuthError, event: FlowEvent | None = None, *, tier: Tier | None = None
     ) -> Response:
         """Deliver ``err`` (redirected when it has a verified target that ``tier`` allows, else on the error
         page); ``event``: the flow record of the refusal, completed with how it was delivered."""

@@ -420,9 +420,9 @@ def check_tier_available(st: AuthorizationState) -> None:
 
 def check_redirect_uri_for_tier(st: AuthorizationState) -> None:
     """``https_redirect_uris`` per request: the redirect URI must satisfy the rule registration applies
-    (``clients.check_redirect_uri_value``, https or http on a loopback host; RFC 9700 §4.1.1, FAPI 2.0
-    §5.3.2.2), because a scope can raise the tier above the one the URI was registered under. Never redirect
-    to a URI the tier forbids: the error goes to the page (to JSON at PAR).
+    (``clients.check_redirect_uri_value``: https, or http on a loopback host per RFC 8252 §7.3; FAPI 1.0
+    Baseline §5.2.2-20), because a scope can raise the tier above the one the URI was registered under. Never
+    redirect to a URI the tier forbids: the error goes to the page (to JSON at PAR).
     """
     if not st.requires(Control.HTTPS_REDIRECT_URIS):
         return

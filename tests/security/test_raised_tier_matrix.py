@@ -392,6 +392,15 @@ async def _az_early_error_rs256_jarm(kit: Kit, clock: Clock) -> Hop:
     return await at(kit, c, lambda: kit.authorize(params))
 
 
+@case("signing_algs", "authorize", "invalid_request_object", "page", "request object", tier=None)
+async def _az_unverified_request_object_rs256_jarm(kit: Kit, clock: Clock) -> Hop:
+    """A request object that does not verify: its (unverified) scope names the raised tier, so its error is
+    not sent as an RS256 JARM response to the provisional target either."""
+    c = await client_for(kit, authorization_signed_response_alg="RS256")
+    ro, _ = c.request_object(scope=LEDGER, response_mode="jwt", key=generate_jwk("ES256", kid=EC.kid))
+    return await at(kit, c, by_value(kit, ro, c))
+
+
 @case("https_redirect_uris", "authorize", "unsupported_response_type", "page", "response_type", tier=None)
 async def _az_early_error_app_redirect(kit: Kit, clock: Clock) -> Hop:
     c = await client_for(kit)

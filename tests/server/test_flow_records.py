@@ -63,7 +63,7 @@ async def test_hardened_flow_is_one_transaction_with_every_control(kit: Kit) -> 
     assert len({e.flow_id for e in evs}) == 1 and all(e.client_id == client.client_id for e in evs)
     par, code, token = evs
     assert par.outcome == "pushed" and par.expires_at is not None and par.channel is None
-    assert par.controls["client_auth"] == {"method": "private_key_jwt", "alg": "ES256", "kid": client.key.kid}
+    assert par.controls["client_auth"] == {"method": "private_key_jwt", "alg": "ES256", "kid": client.key.kid, "aud": "issuer"}
     ro = par.controls["request_object"]
     assert ro["signed"] and ro["alg"] == "ES256" and ro["kid"] == client.key.kid and ro["encrypted"] is False
     assert ro["nbf"] is True and ro["lifetime"] == 300

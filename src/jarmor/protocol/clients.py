@@ -528,6 +528,17 @@ def registered_redirect(client: Client, uri: str | None) -> str | None:
     return uri if uri in client.redirect_uris else None
 
 
+def meets_https_redirect_rule(uri: str) -> bool:
+    """Whether ``uri`` passes what registration demands under ``https_redirect_uris`` (https, or http on a
+    loopback host): the one predicate for that control, reused per request, where a scope can raise the tier
+    above the one the URI was registered under."""
+    try:
+        check_redirect_uri_value(uri, https_only=True)
+    except errors.OAuthError:
+        return False
+    return True
+
+
 def scopes_allowed(client: Client, scopes: Sequence[str]) -> list[str]:
     if client.scopes is None:
         return []

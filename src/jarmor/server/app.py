@@ -39,8 +39,9 @@ from ..protocol.management import authorize_registration, consume_for_delete, re
 from ..protocol.metadata import server_metadata
 from ..protocol.par import push_authorization_request
 from ..protocol.params import parse_parameters
+from ..protocol.policy import PolicyError, Tier
 from ..protocol.registration import check_initial_access_token, parse_metadata, register
-from ..protocol.responses import error_response, render
+from ..protocol.responses import check_code_response, error_response, render
 from ..protocol.revocation import revoke_token
 from ..protocol.tokens import issue_code, token_endpoint
 from ..store.base import Store
@@ -242,7 +243,7 @@ class JarmorServer:
             req = await run_checks(AUTHORIZATION_ENDPOINT, st)
         except errors.OAuthError as err:
             event = self.capture.from_state(st, stage=AUTHORIZE, outcome=err.error, error=err)
-            return await self.authorization_error(st.client, err, event)
+            return await self.authorization_error(st.client, err, event, tier=st.response_tier())
         if env.settings.auto_approve:
             return await self.complete(req, env.settings.auto_approve, env.now())
         if "none" in req.prompt:
@@ -250,7 +251,7 @@ class JarmorServer:
             event = self.capture.from_request(
                 req, st.client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
             )
-            return await self.authorization_error(st.client, refusal, event)
+            return await self.authorization_error(st.client, refusal, event, tier=self.request_tier(req))
         interaction = Interaction(request=req, bind=secrets.token_urlsafe(16))
         ia_id = secrets.token_urlsafe(24)
         await env.store.ephemeral.put("interaction", ia_id, interaction.dump(), env.settings.interaction_lifetime)
@@ -262,12 +263,19 @@ class JarmorServer:
         ))
         return response
 
+    def request_tier(self, req: AuthorizationRequest) -> Tier | None:
+        """The effective tier a validated request recorded (its responses, errors included, must satisfy it)."""
+        try:
+            return self.env.policy.tier(req.tier)
+        except PolicyError:
+            return None
+
     async def authorization_error(
-        self, client: Any, err: errors.OAuthError, event: FlowEvent | None = None
+        self, client: Any, err: errors.OAuthError, event: FlowEvent | None = None, *, tier: Tier | None = None
     ) -> Response:
-        """Deliver ``err`` (redirected when it has a verified target, else on the error page); ``event``:
-        the flow record of the refusal, completed with how it was delivered."""
-        rendered = await error_response(self.env, client, err)
+        """Deliver ``err`` (redirected when it has a verified target that ``tier`` allows, else on the error
+        page); ``event``: the flow record of the refusal, completed with how it was delivered."""
+        rendered = await error_response(self.env, client, err, tier=tier)
         if event is not None:
             self.flows.record(self.capture.delivered(event, rendered[1] if rendered else None))
         if rendered is None:
@@ -294,9 +302,16 @@ class JarmorServer:
                 req, client, stage=CODE, outcome=err.error, at=env.now(), subject=subject, error=err
             ))
             return self.error_page(err)
+        try:
+            tier = check_code_response(env, client, req.tier, req.response_mode)
+        except errors.OAuthError as refused:
+            self.flows.record(self.capture.from_request(
+                req, client, stage=CODE, outcome=refused.error, at=env.now(), subject=subject, error=refused
+            ))
+            return self.error_page(refused)
         issued = await issue_code(env, req, subject=subject, auth_time=auth_time, flow_id=req.flow_id)
         try:
-            rendered, evidence = await render(env, client, req.target(), {"code": issued.code})
+            rendered, evidence = await render(env, client, req.target(), {"code": issued.code}, tier=tier)
         except JoseError:  # e.g. no usable encryption key at the client's jwks_uri
             err = errors.InvalidRequest("the response cannot be encrypted to this client")
             self.flows.record(self.capture.from_request(
@@ -400,7 +415,7 @@ class JarmorServer:
                 event = self.capture.from_request(
                     ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
                 )
-                return await self.authorization_error(client, refusal, event)
+                return await self.authorization_error(client, refusal, event, tier=self.request_tier(ia.request))
             await env.store.ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
             return self.login_page(ia_id, ia, name, error="Wrong username or password.", username=username)
         ia.subject, ia.auth_time = user.username, env.now()
@@ -426,7 +441,7 @@ class JarmorServer:
                 ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), subject=ia.subject,
                 error=refusal,
             )
-            return await self.authorization_error(client, refusal, event)
+            return await self.authorization_error(client, refusal, event, tier=self.request_tier(ia.request))
         response = await self.complete(ia.request, ia.subject, ia.auth_time or env.now())
         response.delete_cookie(INTERACTION_COOKIE, path="/interaction")
         return response

@@ -9,11 +9,13 @@ it is back, flows complete again and the recovery is logged once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +186,112 @@ async def test_redis_errors_that_are_not_an_outage_stay_errors(redis_server: Red
     with pytest.raises(StoreUnavailable):
         await store.ping()
     await store.close()
+
+
+class TcpProxy:
+    """A TCP forwarder to PostgreSQL on a fixed port, so that the database can "go away" and come back
+    without touching the shared PostgreSQL server: ``stop`` closes the listener and every connection."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self.listener: socket.socket | None = None
+        self.conns: list[socket.socket] = []
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        if self.listener is not None:
+            with contextlib.suppress(OSError):
+                self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (close alone does not)
+            self.listener.close()
+            self.listener = None
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+
+async def test_postgresql_going_away_is_the_same_outage(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL down (a connection lost, or none to be had within the pool timeout) is ``StoreUnavailable``
+    too: the same temporarily_unavailable answers and the same single log line."""
+    from sqlalchemy.engine import make_url
+
+    import jarmor.store.postgres as pg
+    from jarmor.store.sql import SqlStore
+    from tests.store import services
+
+    monkeypatch.setattr(pg, "POOL_TIMEOUT", 0.5)  # a request waits this long for a connection that cannot come
+    caplog.set_level(logging.INFO, logger="jarmor")
+    with services.postgres_schema() as url:
+        parsed = make_url(url)
+        proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 5432))
+        proxy.start()
+        store = SqlStore.open(parsed.set(host="127.0.0.1", port=proxy.port))
+        try:
+            kit = await make_kit(store=store, reuse_server_keys=True)
+            kit.server.outage.clock = clock = Clock()
+            client = await kit.add_client(risk_tier="baseline", client_kind="first-party")
+            code, verifier = await _code(kit, client)
+            form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                    "code_verifier": verifier}
+            proxy.stop()
+            for _ in range(3):  # a lost connection, then no connection within the pool timeout
+                r = await kit.token(client, form)
+                assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable", r.text
+            logged = _outage_logs(caplog)
+            assert len(logged) == 1 and "PostgreSQL is unreachable" in logged[0].getMessage()
+            assert not [r for r in caplog.records if r.exc_info]
+            proxy.start()
+            clock.advance(2)
+            deadline = time.monotonic() + 30
+            while kit.server.outage.down:  # the pool reconnects in the background: poll, bounded
+                assert time.monotonic() < deadline, "the outage never ended"
+                await kit.http.get("/jwks")
+                clock.advance(2)
+            r = await kit.token(client, form)  # the code was never redeemed: it still works
+            assert r.status_code == 200, r.text
+            assert [r.levelno for r in _outage_logs(caplog)] == [logging.ERROR, logging.WARNING]
+            await kit.http.aclose()
+        finally:
+            proxy.stop()
+            await store.close()

@@ -167,7 +167,8 @@ async def test_profile_raised_to_high_judges_every_active_registration_and_skips
 def test_registration_judged_at_the_raised_tier_reports_every_rule() -> None:
     """One registration breaking several of the raised tier's rules: all of them, each naming its control."""
     meta = validate_client_metadata(
-        {"redirect_uris": ["http://127.0.0.1:9000/cb", "https://app.example/cb"], "response_modes": ["query"],
+        {"redirect_uris": ["http://127.0.0.1:9000/cb", "https://app.example/cb", "com.example.app:/cb"],
+         "response_modes": ["query"],
          "token_endpoint_auth_method": "client_secret_post", "scope": "openid profile",
          "authorization_signed_response_alg": "RS256"},
         policy=Policy(), server=capabilities(Policy(), SETTINGS, ISSUER, [*KEYS, RS256_KEY]))
@@ -176,7 +177,8 @@ def test_registration_judged_at_the_raised_tier_reports_every_rule() -> None:
     assert set(problems) == {"signed_request_object", "jarm", "private_key_jwt", "https_redirect_uris",
                              "signing_algs"}
     assert problems["https_redirect_uris"].error == "invalid_redirect_uri"
-    assert "http://127.0.0.1:9000/cb are not https" in problems["https_redirect_uris"].reason
+    # what registration refuses under https_redirect_uris: the custom scheme; http on loopback it admits
+    assert "redirect URI(s) com.example.app:/cb are not https" in problems["https_redirect_uris"].reason
     assert "authorization_signed_response_alg RS256" in problems["signing_algs"].reason
     # the stored require_signed_request_object/require_pushed_authorization_requests = false are defaults, not
     # refusals: no "cannot be false" finding
@@ -203,3 +205,16 @@ async def test_dry_run_verdict_matches_the_token_endpoint() -> None:
     r = await live.http.post("/token", data=form, headers=batch.basic())
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     assert "private_key_jwt" in r.json()["error_description"]
+
+
+async def test_a_loopback_redirect_is_judged_by_the_rule_and_reported_as_it_was() -> None:
+    """The flow record says a loopback http redirect was not https; the dry-run judges it by what the control
+    admits (registration's rule: http on a loopback host is admitted, RFC 8252 §7.3), a custom scheme not."""
+    loop = {**FRONT, "redirect_uri": "http://127.0.0.1:9999/cb"}
+    native = {**FRONT, "redirect_uri": "com.example.app:/cb"}
+    flows = await summaries(flow("loop", "web", NOW - 10, scopes=("openid", "profile"), controls=loop),
+                            flow("native", "web", NOW - 20, scopes=("openid", "profile"), controls=native))
+    assert all("https_redirect_uris" not in f.applied for f in flows)
+    by_id = {f.flow_id: flow_problems(f, PROFILE_HIGH) for f in flows}
+    assert by_id["loop"] == []
+    assert by_id["native"] == ["scope(s) profile require tier high: control https_redirect_uris was not used"]

@@ -27,8 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..protocol.clients import ServerCapabilities
-from ..protocol.policy import Policy, Tier
+from ..protocol.clients import ServerCapabilities, check_redirect_uri_value
+from ..protocol.errors import OAuthError
+from ..protocol.policy import Control, Policy, Tier
 from ..store.base import ClientRecord
 from .flows import FlowSummary, applicable, ordered
 from .records import policy_fingerprint, required_controls
@@ -116,6 +117,18 @@ def _algs(f: FlowSummary) -> list[tuple[str, str]]:
     return out
 
 
+def _redirect_admitted(uri: object) -> bool:
+    """Whether ``https_redirect_uris`` admits the redirect URI a flow used (the registration rule,
+    ``check_redirect_uri_value``, which admits http on a loopback host: RFC 8252 §7.3)."""
+    if not isinstance(uri, str):
+        return False
+    try:
+        check_redirect_uri_value(uri, https_only=True)
+    except OAuthError:
+        return False
+    return True
+
+
 def flow_rule_problems(f: FlowSummary, policy: Policy) -> list[tuple[str, str]]:
     """Why ``f`` would not pass under ``policy``, as (rule, reason) pairs (empty: it would)."""
     client_tier = f.client_tier
@@ -133,6 +146,8 @@ def flow_rule_problems(f: FlowSummary, policy: Policy) -> list[tuple[str, str]]:
                     f"{why}, which needs {', '.join(sorted(c.value for c in missing_impl))} (not implemented)"))
     needed = applicable(required_controls(tier), f.grant_type)
     for control in ordered(needed - set(f.applied)):
+        if control == Control.HTTPS_REDIRECT_URIS.value and _redirect_admitted(f.controls.get("redirect_uri")):
+            continue  # http on a loopback host: not https (the flow record says so), but the control admits it
         out.append((control, f"{why}: control {control} was not used"))
     for what, alg in _algs(f):
         if not tier.allows_alg(alg):

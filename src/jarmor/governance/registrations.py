@@ -23,9 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
 
-from ..protocol.clients import ServerCapabilities, validate_client_metadata
+from ..protocol.clients import ServerCapabilities, check_redirect_uri_value, validate_client_metadata
 from ..protocol.errors import OAuthError
 from ..protocol.policy import ALL_SIGNING_ALGS, ALWAYS, Control, Policy, Tier
 from ..protocol.vocabulary import JARM_MODES, PLAIN_MODES
@@ -90,8 +89,15 @@ def _encrypted_request_object(meta: Mapping[str, Any]) -> str | None:
 
 
 def _https_redirect_uris(meta: Mapping[str, Any]) -> str | None:
-    plain = [u for u in meta.get("redirect_uris") or () if urlsplit(str(u)).scheme != "https"]
-    return f"redirect URI(s) {' '.join(plain)} are not https" if plain else None
+    """What registration refuses under the control (``check_redirect_uri_value``, whose rule this mirrors
+    rather than restates: it admits http on a loopback host, RFC 8252 §7.3)."""
+    refused: list[str] = []
+    for uri in meta.get("redirect_uris") or ():
+        try:
+            check_redirect_uri_value(str(uri), https_only=True)
+        except OAuthError:
+            refused.append(str(uri))
+    return f"redirect URI(s) {' '.join(refused)} are not https" if refused else None
 
 
 # The registration side of each control: what in stored metadata contradicts it (None: nothing).

@@ -6,7 +6,8 @@ import asyncio
 import os
 
 from ..config import ServerConfig
-from .common import open_state
+from ..store import Store, StoreError
+from .common import fail, open_state
 
 _ENV = {
     "issuer": "JARMOR_ISSUER",
@@ -30,6 +31,20 @@ def _redacted(url: str) -> str:
         return "(unparseable URL)"
 
 
+async def check_redis(config: ServerConfig, store: Store) -> None:
+    """Reach Redis once before serving, as ``open_state`` reaches the database: an unreachable Redis ends
+    ``serve`` with one line (exit 1) instead of being found by the first flow."""
+    from ..store.composite import CompositeStore
+
+    if not isinstance(store, CompositeStore):
+        return
+    try:
+        await store.ping()
+    except StoreError as exc:
+        await store.close()
+        fail(f"cannot reach Redis at {_redacted(config.redis or '')}: {exc.__cause__ or exc}", 1)
+
+
 def serve(config: ServerConfig, config_path: str | None = None) -> int:
     import uvicorn
 
@@ -37,7 +52,9 @@ def serve(config: ServerConfig, config_path: str | None = None) -> int:
     async def prepare() -> None:
         from ..server.app import JarmorServer
 
-        server = JarmorServer(config, open_state(config))
+        store = open_state(config)
+        await check_redis(config, store)
+        server = JarmorServer(config, store)
         await server.start()
         await server.stop()
 

@@ -14,6 +14,8 @@ Failure handling, in order of preference:
 * the queue is bounded (``capacity``): when the store cannot keep up, new records are *dropped* — counted in
   ``stats.dropped`` and logged (the first drop at once, then at most every ``log_interval`` seconds) — rather
   than growing memory or slowing requests;
+* an unreachable store (``StoreUnavailable``: the database is down) is logged once when it is found and once
+  when a batch is written again, not per batch or retry;
 * ``close`` (server shutdown) flushes what is queued; records still queued when a process is killed are lost,
   at most ``interval`` seconds' worth plus one batch.
 """
@@ -27,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..store.base import FlowRecordStore
+from ..store.base import FlowRecordStore, StoreUnavailable
 from .records import FlowEvent, seal
 
 log = logging.getLogger("jarmor.flows")
@@ -83,6 +85,7 @@ class FlowRecorder:
         self._closed = False
         self._last_drop_log = float("-inf")
         self._drops_unlogged = 0
+        self._unreachable = False  # the store was found unreachable and has not taken a batch since
         self.stats = RecorderStats()
 
     # -- the hot path ------------------------------------------------------------------------------------
@@ -150,15 +153,26 @@ class FlowRecorder:
                 raise
             except Exception as exc:
                 self.stats.failed_batches += 1
+                outage = isinstance(exc, StoreUnavailable)
+                if outage and not self._unreachable:
+                    self._unreachable = True
+                    log.error("flow recorder: the store is unreachable (%s); records are retried, then dropped, "
+                              "until it is back", exc)
                 if attempt < self.retries and not self._closed:
-                    log.warning("flow recorder: appending %d record(s) failed (%s); retrying", len(batch), exc)
+                    if not outage:
+                        log.warning("flow recorder: appending %d record(s) failed (%s); retrying", len(batch), exc)
                     await asyncio.sleep(self.backoff * (2**attempt))
                     continue
-                log.error("flow recorder: appending %d record(s) failed: %s", len(batch), exc)
-                self._dropped(len(batch), "the store refused them")
+                if not outage:
+                    log.error("flow recorder: appending %d record(s) failed: %s", len(batch), exc)
+                self._dropped(len(batch), "the store refused them" if not outage else "the store is unreachable")
                 return
             self.stats.written += len(batch)
             self.stats.batches += 1
+            if self._unreachable:
+                self._unreachable = False
+                log.warning("flow recorder: the store is reachable again (%d record(s) dropped in total)",
+                            self.stats.dropped)
             return
 
     # -- control -----------------------------------------------------------------------------------------

@@ -116,3 +116,7 @@ ConsentRequired = _make("ConsentRequired", "consent_required")
 InteractionRequired = _make("InteractionRequired", "interaction_required")
 MethodNotAllowed = _make("MethodNotAllowed", "invalid_request", 405)
 PayloadTooLarge = _make("PayloadTooLarge", "invalid_request", 413)
+TemporarilyUnavailable = _make(
+    "TemporarilyUnavailable", "temporarily_unavailable", 503,
+    doc="RFC 6749 §4.1.2.1: a temporary overloading or maintenance (here: a store cannot be reached)",
+)

@@ -10,7 +10,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -44,7 +44,7 @@ from ..protocol.registration import check_initial_access_token, parse_metadata, 
 from ..protocol.responses import check_code_response, error_response, render
 from ..protocol.revocation import revoke_token
 from ..protocol.tokens import issue_code, token_endpoint
-from ..store.base import Store
+from ..store.base import Store, StoreUnavailable
 from .accounts import authenticate
 from .admin import admin_routes
 from .directory import ClientDirectory
@@ -52,6 +52,7 @@ from .fetch import Fetcher, FetchLimits
 from .http import authorization_http_response, json_error, json_response, read_body, read_form
 from .keyprotect import KeyProtector
 from .keys import Keyring, KeyTimings, LoadedKey, ensure_keys, load_keyring, sweep_keys
+from .outage import StoreOutage, guarded, json_unavailable, plain_unavailable, unavailable
 from .pages import csp_source, page
 from .references import RemoteClientKeys, RequestUriFetcher
 
@@ -97,6 +98,7 @@ class JarmorServer:
         self.store = store
         self.protector = protector or KeyProtector.from_env()
         self.directory = ClientDirectory(store.clients)
+        self.outage = StoreOutage(store)
         self._env: Environment | None = None
         self._keys_loaded_at = 0.0
         self._keys_clock_at: float | None = None  # env.clock() at the last load (a test clock may jump)
@@ -181,6 +183,8 @@ class JarmorServer:
                 self.env.keys = await load_keyring(
                     self.store.keys, self.protector, now=now, cache=self._loaded_keys
                 )
+            except StoreUnavailable as exc:
+                self.outage.failed(exc)  # logged once per outage; the loaded keyring serves meanwhile
             except Exception:
                 log.exception("reloading the server keys failed; keeping the loaded keyring")
             self._keys_loaded_at = time.monotonic()
@@ -244,6 +248,19 @@ class JarmorServer:
         except errors.OAuthError as err:
             event = self.capture.from_state(st, stage=AUTHORIZE, outcome=err.error, error=err)
             return await self.authorization_error(st.client, err, event, tier=st.response_tier())
+        try:
+            return await self._authorized(st, req)
+        except StoreUnavailable as exc:
+            # the redirect URI is verified: the client hears temporarily_unavailable (RFC 6749 §4.1.2.1)
+            self.outage.failed(exc)
+            refusal = unavailable().with_target(req.target())
+            return await self.authorization_error(st.client, refusal, self.capture.from_request(
+                req, st.client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
+            ), tier=st.response_tier())
+
+    async def _authorized(self, st: AuthorizationState, req: AuthorizationRequest) -> Response:
+        """A valid request: approve it (auto-approve), refuse ``prompt=none``, or start the interaction."""
+        env = self.env
         if env.settings.auto_approve:
             return await self.complete(req, env.settings.auto_approve, env.now())
         if "none" in req.prompt:
@@ -283,7 +300,7 @@ class JarmorServer:
         return authorization_http_response(rendered[0])
 
     def error_page(self, err: errors.OAuthError) -> Response:
-        status = err.status if err.status in (400, 405, 413) else 400
+        status = err.status if err.status in (400, 405, 413, 503) else 400
         return page(
             "error.html",
             {"issuer": self.env.issuer, "error": err.error, "description": err.description},
@@ -528,7 +545,11 @@ class JarmorServer:
 
 
 def build_routes(server: JarmorServer) -> list[Route]:
-    return [
+    """Every route, guarded against an unreachable store (``outage``): the OAuth back channel answers JSON
+    ``temporarily_unavailable``, the front channel the error page, the rest a plain 503."""
+    json_channel = {"/par", "/token", "/register", "/register/{client_id:path}", "/revoke", "/introspect"}
+    front_channel = {"/authorize", "/interaction/{ia_id}/login", "/interaction/{ia_id}/consent"}
+    routes = [
         Route("/.well-known/oauth-authorization-server", server.metadata, methods=["GET"]),
         Route("/.well-known/openid-configuration", server.metadata, methods=["GET"]),
         Route("/jwks", server.jwks, methods=["GET"]),
@@ -543,6 +564,24 @@ def build_routes(server: JarmorServer) -> list[Route]:
         Route("/introspect", server.introspect, methods=["POST"]),
         *admin_routes(server),
     ]
+
+    def answer(path: str) -> Callable[[], Response]:
+        if path in json_channel:
+            return json_unavailable
+        if path in front_channel:
+            return lambda: _unavailable_page(server)
+        return plain_unavailable
+
+    return [
+        Route(r.path, guarded(r.endpoint, server.outage, answer(r.path)), methods=r.methods, name=r.name)
+        for r in routes
+    ]
+
+
+def _unavailable_page(server: JarmorServer) -> Response:
+    response = server.error_page(unavailable())
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | None = None) -> Starlette:

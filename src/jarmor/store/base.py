@@ -28,6 +28,13 @@ class AlreadyExists(StoreError):
     """A record with this identifier already exists."""
 
 
+class StoreUnavailable(StoreError):
+    """The backend cannot be reached: connection refused, lost or timed out (Redis or PostgreSQL down).
+
+    Transient, unlike the other ``StoreError`` s: the server answers ``temporarily_unavailable`` (RFC 6749
+    §4.1.2.1) or 503 and logs the outage once, and the same request may succeed once the backend is back."""
+
+
 @dataclass(slots=True)
 class ClientRecord:
     client_id: str

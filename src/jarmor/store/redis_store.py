@@ -24,9 +24,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .base import StoreError
+from .base import StoreError, StoreUnavailable
 
 DEFAULT_PREFIX = "jarmor"
 DEFAULT_TIMEOUT = 5.0
@@ -45,6 +47,14 @@ def split_prefix(url: str) -> tuple[str, str | None]:
         else:
             kept.append((name, value))
     return urlunsplit(parts._replace(query=urlencode(kept))), prefix
+
+
+def _failure(exc: RedisError) -> StoreError:
+    """Redis unreachable (refused, dropped, timed out) is transient: ``StoreUnavailable``; anything else (a
+    wrong type, an authentication failure, a command error) is a plain ``StoreError``."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return StoreUnavailable(f"Redis is unreachable: {exc}")
+    return StoreError(str(exc))
 
 
 def _bytes(value: bytes | str | None) -> bytes | None:
@@ -87,34 +97,41 @@ class RedisEphemeralStore:
         try:
             await self.client.set(self.key(namespace, key), value, ex=max(1, ttl))
         except RedisError as exc:
-            raise StoreError(str(exc)) from exc
+            raise _failure(exc) from exc
 
     async def get(self, namespace: str, key: str) -> bytes | None:
         try:
             value = await self.client.get(self.key(namespace, key))
         except RedisError as exc:
-            raise StoreError(str(exc)) from exc
+            raise _failure(exc) from exc
         return _bytes(value)
 
     async def take(self, namespace: str, key: str) -> bytes | None:
         try:
             value = await self.client.getdel(self.key(namespace, key))
         except RedisError as exc:
-            raise StoreError(str(exc)) from exc
+            raise _failure(exc) from exc
         return _bytes(value)
 
     async def add_once(self, namespace: str, key: str, ttl: int) -> bool:
         try:
             added = await self.client.set(self.key(namespace, key), b"1", nx=True, ex=max(1, ttl))
         except RedisError as exc:
-            raise StoreError(str(exc)) from exc
+            raise _failure(exc) from exc
         return bool(added)
 
     async def delete(self, namespace: str, key: str) -> None:
         try:
             await self.client.delete(self.key(namespace, key))
         except RedisError as exc:
-            raise StoreError(str(exc)) from exc
+            raise _failure(exc) from exc
+
+    async def ping(self) -> None:
+        """One round trip (``PING``): ``StoreUnavailable`` if Redis cannot be reached (checked before serving)."""
+        try:
+            await self.client.ping()
+        except RedisError as exc:
+            raise _failure(exc) from exc
 
     async def close(self) -> None:
         await self.client.aclose()

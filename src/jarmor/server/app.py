@@ -48,6 +48,7 @@ from .accounts import authenticate
 from .admin import admin_routes
 from .directory import ClientDirectory
 from .fetch import Fetcher, FetchLimits
+from .health import health_routes
 from .http import authorization_http_response, json_error, json_response, read_body, read_form
 from .keyprotect import KeyProtector
 from .keys import Keyring, KeyTimings, LoadedKey, ensure_keys, load_keyring, sweep_keys
@@ -152,6 +153,10 @@ class JarmorServer:
         if self._env is None:
             raise RuntimeError("server not started")
         return self._env
+
+    def keys_ready(self) -> bool:
+        """Started, with at least one key to sign with (readiness)."""
+        return self._env is not None and bool(self.keyring.signing_algs())
 
     @property
     def keyring(self) -> Keyring:
@@ -527,6 +532,7 @@ def build_routes(server: JarmorServer) -> list[Route]:
         Route("/revoke", server.revoke, methods=["POST"]),
         Route("/introspect", server.introspect, methods=["POST"]),
         *admin_routes(server),
+        *health_routes(server),
     ]
 
 

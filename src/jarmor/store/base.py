@@ -355,4 +355,9 @@ class Store(Protocol):
     @property
     def flows(self) -> FlowRecordStore: ...
 
+    async def health(self) -> dict[str, str | None]:
+        """Each backing service this store depends on (``database``, ``schema``, ``redis``) mapped to
+        ``None`` when it answers as it should, or to a one-line description of what is wrong. One cheap
+        round trip per service: readiness probes call it every second."""
+
     async def close(self) -> None: ...

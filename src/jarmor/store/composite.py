@@ -20,6 +20,8 @@ from .base import (
 
 
 class ClosableEphemeralStore(EphemeralStore, Protocol):
+    async def ping(self) -> str | None: ...
+
     async def close(self) -> None: ...
 
 
@@ -42,6 +44,9 @@ class CompositeStore:
         self.audit: AuditLog = durable.audit
         self.client_keys: ClientKeyStore = durable.client_keys
         self.flows: FlowRecordStore = durable.flows
+
+    async def health(self) -> dict[str, str | None]:
+        return {**await self.durable.health(), "redis": await self._ephemeral.ping()}
 
     async def close(self) -> None:
         try:

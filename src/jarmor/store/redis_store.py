@@ -116,5 +116,13 @@ class RedisEphemeralStore:
         except RedisError as exc:
             raise StoreError(str(exc)) from exc
 
+    async def ping(self) -> str | None:
+        """``None`` when Redis answers PING, else what went wrong (readiness, ``Store.health``)."""
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            return f"Redis does not answer: {type(exc).__name__}"
+        return None
+
     async def close(self) -> None:
         await self.client.aclose()

@@ -124,7 +124,7 @@ class JarmorServer:
     async def start(self, *, keyring: Keyring | None = None) -> None:
         """Generate missing keys and load them; ``keyring``: use this one instead (tests share one)."""
         if keyring is None:
-            await ensure_keys(self.store.keys, self.protector)
+            await ensure_keys(self.store.keys, self.protector, lock=self.store.ephemeral)
             keyring = await load_keyring(self.store.keys, self.protector, cache=self._loaded_keys)
         else:
             self._loaded_keys.update((k.record.kid, k) for k in keyring.loaded())

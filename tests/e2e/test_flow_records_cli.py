@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from jarmor.client import ClientConfig, OAuthClient
+from jarmor.governance.records import GENESIS_HASH, chain_hash
 from jarmor.jose import generate_jwk
 
 from .conftest import RunningServer, start_server, stop_server
@@ -163,9 +164,10 @@ def test_verify_ok_then_tampered_rows_fail(server: RunningServer, traffic: dict[
     assert out.returncode == 1 and "record 2" in out.stdout and "reordered" in out.stdout
 
     seq, digest = head.split(":")
+    # the writer also drops the signed checkpoint that would name the deleted record (test_checkpoints.py)
     truncated = _tampered_copy(server, "truncated.db", f"DELETE FROM flow_records WHERE seq = {seq}",
                                f"UPDATE flow_chain SET seq = {int(seq) - 1}, hash = (SELECT hash FROM flow_records "
-                               f"WHERE seq = {int(seq) - 1})")
+                               f"WHERE seq = {int(seq) - 1})", f"DELETE FROM flow_checkpoints WHERE seq >= {seq}")
     assert jarmor("flows", "verify", "--database", truncated, cwd=server.workdir).returncode == 0  # consistent...
     out = jarmor("flows", "verify", "--database", truncated, "--anchor", f"{seq}:{digest}", cwd=server.workdir)
     assert out.returncode == 1 and f"record {seq}" in out.stdout and "anchor" in out.stdout  # ...but anchored
@@ -200,3 +202,30 @@ def test_policy_check(server: RunningServer, traffic: dict[str, Any]) -> None:
     broken.write_text("[policy.scopes]\nopenid = \"platinum\"\n")
     out = jarmor("policy", "check", str(broken), "--database", server.database, cwd=server.workdir)
     assert out.returncode == 2 and "platinum" in out.stderr
+
+
+def test_a_whole_chain_rewrite_fails_verify_without_an_anchor(server: RunningServer, traffic: dict[str, Any]) -> None:
+    """Every body edited and every hash recomputed, head included: only the server's signed checkpoints show it."""
+    target = server.workdir / "rewritten.db"
+    src = sqlite3.connect(server.database.removeprefix("sqlite:///"))
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        assert dst.execute("SELECT COUNT(*) FROM flow_checkpoints").fetchone()[0] >= 1  # the server signed
+        prev = GENESIS_HASH
+        for seq, body in dst.execute("SELECT seq, body FROM flow_records ORDER BY seq").fetchall():
+            if seq == 1:  # change history at its start: every later hash changes with it
+                body = body[:-1] + ',"zz_forged":true}'
+            digest = chain_hash(prev, body.encode())
+            dst.execute("UPDATE flow_records SET body = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                        (body, prev, digest, seq))
+            prev = digest
+        dst.execute("UPDATE flow_chain SET hash = ?", (prev,))
+        dst.commit()
+    finally:
+        src.close()
+        dst.close()
+    out = jarmor("flows", "verify", "--database", f"sqlite:///{target}", "--format", "json", cwd=server.workdir)
+    assert out.returncode == 1, out.stdout + out.stderr
+    kinds = {p["kind"] for p in json.loads(out.stdout)["problems"]}
+    assert kinds == {"checkpoint"}

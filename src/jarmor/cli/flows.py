@@ -24,10 +24,13 @@ import orjson
 from ..config import ServerConfig
 from ..governance import render
 from ..governance.chain import parse_anchor, verify
+from ..governance.checkpoints import CheckpointCheck
 from ..governance.policy_check import check_policy
 from ..governance.query import OUTCOME_HELP, FlowQuery, QueryError, find_flows, parse_since
 from ..governance.reports import DAY, capabilities, load_report
 from ..protocol.policy import PolicyError, policy_from_config
+from ..server.keyprotect import KeyProtectionError, KeyProtector
+from ..server.keys import public_signing_keys
 from ..store.base import Store
 from .common import config_from, fail, with_store
 
@@ -113,8 +116,18 @@ def cmd_flows_verify(args: argparse.Namespace) -> int:
             fail(str(exc))
         anchors[seq] = digest
 
+    settings = config.settings
+    grace = 2 * settings.flow_checkpoint_interval + settings.key_refresh_interval + 60
+
     async def action(store: Store) -> Any:
-        return await verify(store.flows, anchors=anchors)
+        check = None
+        if settings.flow_checkpoint_interval > 0:
+            try:
+                keys = await public_signing_keys(store.keys, KeyProtector.from_env())
+            except KeyProtectionError as exc:
+                fail(f"cannot read the server keys to check the signed checkpoints: {exc}")
+            check = CheckpointCheck(keys, grace=grace)
+        return await verify(store.flows, anchors=anchors, checkpoints=check)
 
     report = _run(config, action)
     if args.format == "json":

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..store.base import FlowRecordStore
@@ -64,8 +64,10 @@ class FlowRecorder:
         log_interval: float = 10.0,
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        after_write: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        self._after_write = after_write  # e.g. ``Checkpointer.after_write``: sign the head when due
         self.capacity = max(1, capacity)
         self.batch_size = max(1, batch_size)
         self.interval = max(0.0, interval)
@@ -159,6 +161,8 @@ class FlowRecorder:
                 return
             self.stats.written += len(batch)
             self.stats.batches += 1
+            if self._after_write is not None:
+                await self._after_write()
             return
 
     # -- control -----------------------------------------------------------------------------------------

@@ -97,6 +97,11 @@ def flows_table(flows: Sequence[FlowSummary]) -> str:
 
 def verify_text(rep: ChainReport) -> str:
     lines = [f"{rep.records} record(s) checked; chain head: {rep.head_seq}:{rep.head_hash}"]
+    if rep.checkpoints is not None:
+        lines.append(
+            f"signed checkpoints: {rep.checkpoints} valid, the last covering records 1-{rep.last_checkpoint}"
+            if rep.checkpoints else "signed checkpoints: none yet"
+        )
     if rep.ok:
         lines.append("OK: every record is intact and in order (keep the head above as an anchor: --anchor SEQ:HASH)")
     else:

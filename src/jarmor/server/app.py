@@ -22,10 +22,11 @@ from starlette.routing import Route
 
 from ..config import ServerConfig
 from ..governance.capture import Capture
+from ..governance.checkpoints import Checkpointer, preferred_alg
 from ..governance.lifecycle import offboard
 from ..governance.recorder import FlowRecorder
 from ..governance.records import AUTHORIZE, CODE, INTERACTION, PAR, PUSHED, FlowEvent, new_flow_id
-from ..jose import JoseError
+from ..jose import JoseError, Jwk
 from ..protocol import errors
 from ..protocol.authorization import (
     AUTHORIZATION_ENDPOINT,
@@ -111,12 +112,20 @@ class JarmorServer:
         self.request_objects = RequestUriFetcher(self.fetcher)
         # flow integrity records: each hop's event is queued here and written in batches (governance/)
         self.capture = Capture.for_policy(config.policy)
+        self.checkpointer = (
+            Checkpointer(
+                store.flows, self._checkpoint_signer, every=settings.flow_checkpoint_every,
+                interval=settings.flow_checkpoint_interval,
+            )
+            if settings.flow_records and settings.flow_checkpoint_interval > 0 else None
+        )
         self.flows = FlowRecorder(
             store.flows,
             capacity=settings.flow_record_queue,
             batch_size=settings.flow_record_batch,
             interval=settings.flow_record_interval,
             enabled=settings.flow_records,
+            after_write=self.checkpointer.after_write if self.checkpointer else None,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -142,9 +151,18 @@ class JarmorServer:
         self._keys_loaded_at = time.monotonic()
         self._keys_clock_at = self._env.clock()
 
+    def _checkpoint_signer(self) -> tuple[Jwk, str] | None:
+        if self._env is None:
+            return None
+        alg = preferred_alg(self.keyring.signing_algs())
+        return (self.keyring.signing_key(alg), alg) if alg else None
+
     async def stop(self) -> None:
         try:
             await self.flows.close()  # write the flow records still queued
+            if self.checkpointer is not None:  # and sign the head they end at
+                with contextlib.suppress(Exception):
+                    await self.checkpointer.maybe_checkpoint(force=True)
         finally:
             await self.store.close()
 
@@ -195,6 +213,8 @@ class JarmorServer:
         while True:
             await asyncio.sleep(self.config.settings.key_refresh_interval)
             await self.refresh_keys(force=True)
+            if self.checkpointer is not None:  # a quiet chain gets its tail signed too
+                await self.checkpointer.after_write()
 
     # -- discovery -----------------------------------------------------------------------------------
 

@@ -561,3 +561,16 @@ def key_table(statuses: Sequence[KeyStatus]) -> list[Mapping[str, object]]:
         }
         for s in statuses
     ]
+
+
+async def public_signing_keys(store: KeyStore, protector: KeyProtector) -> JwkSet:
+    """Every signing key the store holds, live or retired, as public keys: what verifies a signature the
+    server made at any time (``jarmor flows verify`` checks signed chain checkpoints with it)."""
+    keys = []
+    for rec in await store.list():
+        if rec.alg == SECRET_ALG or rec.use != "sig":
+            continue
+        loaded = load_key(rec, protector).jwk
+        if loaded is not None:
+            keys.append(import_jwk(loaded.public_dict(), allow_private=False, created_at=rec.created_at))
+    return JwkSet(tuple(keys))

@@ -290,6 +290,18 @@ class FlowRecordRow:
     hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class FlowCheckpoint:
+    """A signed statement that the chain had record ``seq`` with ``hash`` at time ``at`` (``jws``: a JWS over
+    exactly these three values by a server signing key). By the hash chain, it vouches for every record up to
+    ``seq``."""
+
+    seq: int
+    hash: str
+    at: int
+    jws: str
+
+
 # (seq, previous hash, entry) -> (canonical body, hash)
 Seal = Callable[[int, str, FlowEntry], tuple[str, str]]
 
@@ -320,6 +332,15 @@ class FlowRecordStore(Protocol):
 
     async def last_seen(self) -> dict[str, int]:
         """``client_id`` -> time of the newest flow record naming it."""
+
+    async def add_checkpoint(self, checkpoint: FlowCheckpoint) -> None:
+        """Keep a signed checkpoint of the chain head (a second one for the same ``seq`` is ignored)."""
+
+    async def checkpoints(self, *, after_seq: int = 0, limit: int = 1000) -> list[FlowCheckpoint]:
+        """Checkpoints with ``seq > after_seq`` in ``seq`` order, at most ``limit``."""
+
+    async def last_checkpoint(self) -> FlowCheckpoint | None:
+        """The checkpoint with the highest ``seq``."""
 
 
 class Store(Protocol):

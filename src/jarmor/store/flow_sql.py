@@ -29,7 +29,7 @@ from sqlalchemy import BigInteger, Integer, Table, bindparam, func, insert, sele
 from sqlalchemy.sql.elements import BindParameter
 
 from . import flow_schema
-from .base import GENESIS_HASH, FlowEntry, FlowRecordRow, Seal, StoreError
+from .base import GENESIS_HASH, FlowCheckpoint, FlowEntry, FlowRecordRow, Seal, StoreError
 from .sql import AnyRow, Executor, Upsert
 
 CHAIN = "main"
@@ -88,6 +88,16 @@ class SqlFlowRecordStore:
         self._last_seen = (
             select(t.c.client_id, func.max(t.c.at)).where(t.c.client_id.is_not(None)).group_by(t.c.client_id)
         )
+        c = flow_schema.flow_checkpoints
+        self._add_checkpoint = upsert(c).values(
+            seq=bindparam("seq", type_=BigInteger), hash=bindparam("hash"), at=bindparam("at", type_=BigInteger),
+            jws=bindparam("jws"),
+        ).on_conflict_do_nothing(index_elements=[c.c.seq])
+        cp_cols = (c.c.seq, c.c.hash, c.c.at, c.c.jws)
+        self._checkpoints = (
+            select(*cp_cols).where(c.c.seq > bindparam("after", type_=BigInteger)).order_by(c.c.seq).limit(limit)
+        )
+        self._last_checkpoint = select(*cp_cols).order_by(c.c.seq.desc()).limit(1)
 
     async def append(self, entries: Sequence[FlowEntry], seal: Seal) -> int:
         n = len(entries)
@@ -149,3 +159,17 @@ class SqlFlowRecordStore:
 
     async def last_seen(self) -> dict[str, int]:
         return {str(cid): int(at) for cid, at in await self._db.all(self._last_seen, {})}
+
+    async def add_checkpoint(self, checkpoint: FlowCheckpoint) -> None:
+        await self._db.write(
+            self._add_checkpoint,
+            {"seq": checkpoint.seq, "hash": checkpoint.hash, "at": checkpoint.at, "jws": checkpoint.jws},
+        )
+
+    async def checkpoints(self, *, after_seq: int = 0, limit: int = 1000) -> list[FlowCheckpoint]:
+        rows = await self._db.all(self._checkpoints, {"after": after_seq, "limit": limit})
+        return [FlowCheckpoint(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
+
+    async def last_checkpoint(self) -> FlowCheckpoint | None:
+        r = await self._db.first(self._last_checkpoint, {})
+        return None if r is None else FlowCheckpoint(int(r[0]), str(r[1]), int(r[2]), str(r[3]))

@@ -65,5 +65,6 @@ def serve(config: ServerConfig, config_path: str | None = None) -> int:
         access_log=False,
         server_header=False,
         proxy_headers=False,
+        timeout_graceful_shutdown=max(1, round(config.settings.shutdown_grace)),
     )
     return 0

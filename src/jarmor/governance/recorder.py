@@ -188,12 +188,12 @@ class FlowRecorder:
         finally:
             self._flushing -= 1
 
-    async def close(self) -> None:
-        """Flush, then stop the writer; later records are dropped (counted)."""
+    async def close(self, timeout: float = 30.0) -> None:
+        """Flush (for at most ``timeout`` seconds), then stop the writer; later records are dropped (counted)."""
         if self._closed:
             return
         try:
-            await asyncio.wait_for(self.flush(), timeout=30)
+            await asyncio.wait_for(self.flush(), timeout=timeout)
         except TimeoutError:
             log.error("flow recorder: %d record(s) not written at shutdown", len(self._queue))
             self._dropped(len(self._queue), "shutdown")

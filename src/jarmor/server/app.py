@@ -159,7 +159,8 @@ class JarmorServer:
 
     async def stop(self) -> None:
         try:
-            await self.flows.close()  # write the flow records still queued
+            # write the flow records still queued (SIGTERM: uvicorn has let requests in flight finish)
+            await self.flows.close(timeout=self.config.settings.shutdown_grace)
             if self.checkpointer is not None:  # and sign the head they end at
                 with contextlib.suppress(Exception):
                     await self.checkpointer.maybe_checkpoint(force=True)

@@ -65,9 +65,11 @@ class FlowRecorder:
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
         after_write: Callable[[], Awaitable[None]] | None = None,
+        observe: Callable[[FlowEvent], None] | None = None,
     ) -> None:
         self._store = store
         self._after_write = after_write  # e.g. ``Checkpointer.after_write``: sign the head when due
+        self._observe = observe  # sees every event, recorded or not (metrics)
         self.capacity = max(1, capacity)
         self.batch_size = max(1, batch_size)
         self.interval = max(0.0, interval)
@@ -91,6 +93,11 @@ class FlowRecorder:
 
     def record(self, event: FlowEvent) -> None:
         """Queue ``event``; never blocks, never raises (a full queue drops it, counted and logged)."""
+        if self._observe is not None:
+            try:
+                self._observe(event)
+            except Exception:  # observing must never fail a flow
+                log.exception("flow recorder: observing a record failed")
         if not self.enabled:
             return
         try:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -45,6 +46,7 @@ from ..protocol.responses import error_response, render
 from ..protocol.revocation import revoke_token
 from ..protocol.tokens import issue_code, token_endpoint
 from ..store.base import Store
+from . import metrics
 from .accounts import authenticate
 from .admin import admin_routes
 from .directory import ClientDirectory
@@ -125,8 +127,10 @@ class JarmorServer:
             batch_size=settings.flow_record_batch,
             interval=settings.flow_record_interval,
             enabled=settings.flow_records,
-            after_write=self.checkpointer.after_write if self.checkpointer else None,
+            after_write=self._after_write,
+            observe=metrics.observe_event,
         )
+        self._recorder_metrics = metrics.RecorderMetrics()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -150,6 +154,13 @@ class JarmorServer:
         )
         self._keys_loaded_at = time.monotonic()
         self._keys_clock_at = self._env.clock()
+        metrics.observe_keys(keyring, self._keys_clock_at)
+
+    async def _after_write(self) -> None:
+        """After each flow-record batch: update the writer's metrics, sign the chain head when due."""
+        self._recorder_metrics.update(self.flows.stats, self.flows.pending)
+        if self.checkpointer is not None:
+            await self.checkpointer.after_write()
 
     def _checkpoint_signer(self) -> tuple[Jwk, str] | None:
         if self._env is None:
@@ -172,6 +183,12 @@ class JarmorServer:
         if self._env is None:
             raise RuntimeError("server not started")
         return self._env
+
+    @property
+    def store_backend(self) -> str:
+        """``sqlite``, ``postgresql``, ``memory`` (+ ``redis``): a metrics label."""
+        kind = self.config.database.partition(":")[0].partition("+")[0].lower()
+        return kind + ("+redis" if self.config.redis else "")
 
     def keys_ready(self) -> bool:
         """Started, with at least one key to sign with (readiness)."""
@@ -204,6 +221,7 @@ class JarmorServer:
                 self.env.keys = await load_keyring(
                     self.store.keys, self.protector, now=now, cache=self._loaded_keys
                 )
+                metrics.observe_keys(self.keyring, now)
             except Exception:
                 log.exception("reloading the server keys failed; keeping the loaded keyring")
             self._keys_loaded_at = time.monotonic()
@@ -554,6 +572,7 @@ def build_routes(server: JarmorServer) -> list[Route]:
         Route("/introspect", server.introspect, methods=["POST"]),
         *admin_routes(server),
         *health_routes(server),
+        *([metrics.metrics_route(server.config.settings.metrics_token)] if server.config.metrics_port is None else []),
     ]
 
 
@@ -571,7 +590,11 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
             await server.stop()
+            metrics.process_exit()
 
-    app = Starlette(routes=build_routes(server), lifespan=lifespan)
+    routes = build_routes(server)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.RequestMetrics, routes=routes)]
+    )
     app.state.jarmor = server
     return app

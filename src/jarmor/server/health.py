@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import metrics
 from .http import json_response
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ async def readiness(server: JarmorServer) -> dict[str, str | None]:
     """Each part a flow needs, mapped to ``None`` (ready) or what is wrong with it."""
     try:
         async with asyncio.timeout(READINESS_TIMEOUT):
-            checks = await server.store.health()
+            checks = await metrics.timed_roundtrip(server.store_backend, server.store.health())
     except TimeoutError:
         checks = {"database": f"no answer within {READINESS_TIMEOUT:g} s"}
     checks["keys"] = None if server.keys_ready() else "the server keys are not loaded"

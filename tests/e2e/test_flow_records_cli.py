@@ -229,3 +229,25 @@ def test_a_whole_chain_rewrite_fails_verify_without_an_anchor(server: RunningSer
     assert out.returncode == 1, out.stdout + out.stderr
     kinds = {p["kind"] for p in json.loads(out.stdout)["problems"]}
     assert kinds == {"checkpoint"}
+
+
+def test_archive_then_verify_with_and_without_the_archive(server: RunningServer, traffic: dict[str, Any]) -> None:
+    copy = _tampered_copy(server, "archived.db")  # a consistent copy: the live server keeps its own records
+    workdir = server.workdir
+    archive = workdir / "flows-archive.jsonl"
+    out = jarmor("flows", "archive", "--database", copy, "--before", "2000-01-01", "-o", str(archive), cwd=workdir)
+    assert out.returncode == 1 and "no signed checkpoint" in out.stderr and not archive.exists()
+    out = jarmor("flows", "archive", "--database", copy, "--before", "1d", "-o", str(archive), cwd=workdir)
+    assert out.returncode == 1 and not archive.exists()  # "1d" means a day ago: nothing that old
+    when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 86400))
+    out = jarmor("flows", "archive", "--database", copy, "--before", when, "-o", str(archive), "--by", "ops",
+                 cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    assert archive.exists() and "archived records 1-" in out.stderr
+    alone = jarmor("flows", "verify", "--database", copy, "--format", "json", cwd=workdir)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert json.loads(alone.stdout)["archived_through"] >= 1
+    both = jarmor("flows", "verify", "--database", copy, "--archive", str(archive), cwd=workdir)
+    assert both.returncode == 0, both.stdout + both.stderr
+    again = jarmor("flows", "archive", "--database", copy, "--before", when, "-o", str(archive), cwd=workdir)
+    assert again.returncode == 2 and "exists already" in again.stderr

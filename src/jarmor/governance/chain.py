@@ -22,7 +22,7 @@ they hold a server signing key too), or by an anchor kept elsewhere (``jarmor fl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,7 @@ class ChainReport:
     problems: list[ChainProblem] = field(default_factory=list)
     more_problems: int = 0
     checkpoints: int | None = None  # valid signed checkpoints (None: not checked)
+    archived_through: int = 0  # the stored chain starts after an archive that ends at this record
     last_checkpoint: int = 0  # the highest seq a valid checkpoint covers
 
     @property
@@ -76,6 +77,7 @@ class ChainReport:
             "more_problems": self.more_problems,
             "checkpoints": self.checkpoints,
             "last_checkpoint": self.last_checkpoint,
+            "archived_through": self.archived_through,
         }
 
 
@@ -91,6 +93,24 @@ class ChainVerifier:
         self._anchors = dict(anchors or {})
         self._checkpoints = checkpoints
         self._tail: tuple[int, int] | None = None  # (first seq, oldest at) of records no checkpoint covers yet
+
+    def start_after(self, first_seq: int) -> bool:
+        """The stored chain starts at ``first_seq`` after an archive (``archive.py``): start from the newest
+        valid signed checkpoint before it, which the archive's cut left in place; records between the two are
+        then reported missing. False when no valid checkpoint precedes it."""
+        check = self._checkpoints
+        if check is None:
+            return False
+        candidates = sorted((s for s in check.checkpoints if s < first_seq), reverse=True)
+        seq = next((s for s in candidates if check.signature_problem(check.checkpoints[s]) is None), None)
+        if seq is None:
+            return False
+        cp = check.checkpoints[seq]
+        del check.checkpoints[seq]
+        check.valid.add(seq)
+        self._expected, self._prev = seq + 1, cp.hash
+        self.report.last_checkpoint = self.report.archived_through = seq
+        return True
 
     def problem(self, seq: int, kind: str, message: str, flow_id: str | None = None) -> None:
         if len(self.report.problems) < MAX_PROBLEMS:
@@ -206,15 +226,28 @@ async def verify(
     *,
     anchors: Mapping[int, str] | None = None,
     checkpoints: CheckpointCheck | None = None,
+    archived: Iterable[FlowRecordRow] = (),
 ) -> ChainReport:
     """Verify the whole stored chain against its head (and any external ``anchors``: seq -> hash), and
-    against the signed checkpoints when ``checkpoints`` carries the server keys to check them with."""
+    against the signed checkpoints when ``checkpoints`` carries the server keys to check them with.
+
+    ``archived``: records moved out by ``jarmor flows archive`` (oldest first), verified as the chain's
+    start; without them, a stored chain that starts after an archive must link to a valid checkpoint.
+    """
     if checkpoints is not None:
         await checkpoints.load(store)  # before the head: a checkpoint beyond it then means a truncated chain
     head = await store.head()
     verifier = ChainVerifier(anchors, checkpoints)
+    fed_archive = False
+    for row in archived:
+        verifier.feed(row)
+        fed_archive = True
     beyond = 0
+    first = True
     async for row in stored_rows(store):
+        if first and not fed_archive and row.seq > 1:
+            verifier.start_after(row.seq)  # else: reported as missing records
+        first = False
         if row.seq <= head[0]:
             verifier.feed(row)
         else:

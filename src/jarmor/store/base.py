@@ -342,6 +342,11 @@ class FlowRecordStore(Protocol):
     async def last_checkpoint(self) -> FlowCheckpoint | None:
         """The checkpoint with the highest ``seq``."""
 
+    async def archive_through(self, seq: int) -> int:
+        """Retention, the one removal: delete the records up to ``seq`` and the checkpoints before it (the
+        checkpoint *at* ``seq`` stays: it is where the remaining chain starts, ``governance/archive.py``).
+        Returns how many records were removed. Only ``jarmor flows archive`` calls it, after writing them out."""
+
 
 class Store(Protocol):
     """Everything the server needs, behind one object (members are read-only)."""

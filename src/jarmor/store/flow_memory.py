@@ -78,6 +78,12 @@ class MemoryFlowRecordStore:
     async def last_checkpoint(self) -> FlowCheckpoint | None:
         return self._checkpoints[max(self._checkpoints)] if self._checkpoints else None
 
+    async def archive_through(self, seq: int) -> int:
+        before = len(self._rows)
+        self._rows = [r for r in self._rows if r.seq > seq]
+        self._checkpoints = {s: c for s, c in self._checkpoints.items() if s >= seq}
+        return before - len(self._rows)
+
     # -- for tests of verification only: what an attacker with write access to the database could do ---------
 
     def tamper(self, seq: int, /, **changes: Any) -> None:

@@ -1,5 +1,8 @@
 """SQL ``FlowRecordStore`` (SQLite and PostgreSQL) over ``flow_schema``: one hash chain, many writers.
 
+Records are never updated; the only delete is retention (``archive_through``, run by ``jarmor flows archive``
+after it has written the records out).
+
 Concurrency: every node and worker appends to the *same* chain. An append is one transaction that
 
 1. bumps the chain head — ``UPDATE flow_chain SET seq = seq + n ... RETURNING seq, hash`` — which locks the
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import BigInteger, Integer, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.sql.elements import BindParameter
 
 from . import flow_schema
@@ -98,6 +101,9 @@ class SqlFlowRecordStore:
             select(*cp_cols).where(c.c.seq > bindparam("after", type_=BigInteger)).order_by(c.c.seq).limit(limit)
         )
         self._last_checkpoint = select(*cp_cols).order_by(c.c.seq.desc()).limit(1)
+        through: BindParameter[int] = bindparam("through", type_=BigInteger)
+        self._archive_records = delete(t).where(t.c.seq <= through)
+        self._archive_checkpoints = delete(c).where(c.c.seq < through)
 
     async def append(self, entries: Sequence[FlowEntry], seal: Seal) -> int:
         n = len(entries)
@@ -173,3 +179,9 @@ class SqlFlowRecordStore:
     async def last_checkpoint(self) -> FlowCheckpoint | None:
         r = await self._db.first(self._last_checkpoint, {})
         return None if r is None else FlowCheckpoint(int(r[0]), str(r[1]), int(r[2]), str(r[3]))
+
+    async def archive_through(self, seq: int) -> int:
+        async with self._db.transaction() as tx:
+            removed = await tx.write(self._archive_records, {"through": seq})
+            await tx.write(self._archive_checkpoints, {"through": seq})
+        return removed

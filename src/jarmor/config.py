@@ -32,6 +32,9 @@ class ServerConfig:
     registration_token: str | None = None
     auto_approve: str | None = None
     workers: int = 1
+    metrics_port: int | None = None  # serve /metrics on this port instead of the main one
+    log_format: str = "text"
+    log_level: str = "warning"
     policy: Policy = field(default_factory=Policy)
     settings: Settings = field(default_factory=Settings)
 
@@ -46,6 +49,12 @@ class ServerConfig:
             raise ConfigError("--auto-approve is refused unless the issuer is a loopback address")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
+        if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
+            raise ConfigError("metrics_port must be between 1 and 65535")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("log_format must be text or json")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigError("log_level must be debug, info, warning or error")
         return self
 
 
@@ -59,6 +68,9 @@ _OPTIONS: dict[str, type] = {
     "registration_token": str,
     "auto_approve": str,
     "workers": int,
+    "metrics_port": int,
+    "log_format": str,
+    "log_level": str,
 }
 
 

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..store.base import FlowRecordStore, StoreUnavailable
@@ -66,8 +66,12 @@ class FlowRecorder:
         log_interval: float = 10.0,
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        after_write: Callable[[], Awaitable[None]] | None = None,
+        observe: Callable[[FlowEvent], None] | None = None,
     ) -> None:
         self._store = store
+        self._after_write = after_write  # e.g. ``Checkpointer.after_write``: sign the head when due
+        self._observe = observe  # sees every event, recorded or not (metrics)
         self.capacity = max(1, capacity)
         self.batch_size = max(1, batch_size)
         self.interval = max(0.0, interval)
@@ -92,6 +96,11 @@ class FlowRecorder:
 
     def record(self, event: FlowEvent) -> None:
         """Queue ``event``; never blocks, never raises (a full queue drops it, counted and logged)."""
+        if self._observe is not None:
+            try:
+                self._observe(event)
+            except Exception:  # observing must never fail a flow
+                log.exception("flow recorder: observing a record failed")
         if not self.enabled:
             return
         try:
@@ -173,6 +182,8 @@ class FlowRecorder:
                 self._unreachable = False
                 log.warning("flow recorder: the store is reachable again (%d record(s) dropped in total)",
                             self.stats.dropped)
+            if self._after_write is not None:
+                await self._after_write()
             return
 
     # -- control -----------------------------------------------------------------------------------------
@@ -198,12 +209,12 @@ class FlowRecorder:
         finally:
             self._flushing -= 1
 
-    async def close(self) -> None:
-        """Flush, then stop the writer; later records are dropped (counted)."""
+    async def close(self, timeout: float = 30.0) -> None:
+        """Flush (for at most ``timeout`` seconds), then stop the writer; later records are dropped (counted)."""
         if self._closed:
             return
         try:
-            await asyncio.wait_for(self.flush(), timeout=30)
+            await asyncio.wait_for(self.flush(), timeout=timeout)
         except TimeoutError:
             log.error("flow recorder: %d record(s) not written at shutdown", len(self._queue))
             self._dropped(len(self._queue), "shutdown")

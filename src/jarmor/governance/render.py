@@ -97,6 +97,16 @@ def flows_table(flows: Sequence[FlowSummary]) -> str:
 
 def verify_text(rep: ChainReport) -> str:
     lines = [f"{rep.records} record(s) checked; chain head: {rep.head_seq}:{rep.head_hash}"]
+    if rep.archived_through:
+        lines.append(
+            f"the stored chain starts after an archive of records 1-{rep.archived_through} (vouched for by the "
+            "signed checkpoint at its cut; verify the archive files with --archive to prove nothing else went)"
+        )
+    if rep.checkpoints is not None:
+        lines.append(
+            f"signed checkpoints: {rep.checkpoints} valid, the last covering records 1-{rep.last_checkpoint}"
+            if rep.checkpoints else "signed checkpoints: none yet"
+        )
     if rep.ok:
         lines.append("OK: every record is intact and in order (keep the head above as an anchor: --anchor SEQ:HASH)")
     else:

@@ -80,6 +80,11 @@ class Settings:
     flow_record_queue: int = 10_000  # records waiting to be written; beyond it new records are dropped (counted)
     flow_record_batch: int = 500
     flow_record_interval: float = 0.2  # seconds a batch may wait to fill up
+    # SIGTERM: requests in flight get this many seconds to finish, then queued flow records as long again
+    shutdown_grace: float = 30.0
+    metrics_token: str | None = None  # when set, GET /metrics needs "Authorization: Bearer <token>"
+    flow_checkpoint_every: int = 1000  # sign the chain head at least every this many records ...
+    flow_checkpoint_interval: float = 60.0  # ... or seconds (governance/checkpoints.py); 0 turns signing off
 
 
 class ServerKeyring(Protocol):

@@ -16,16 +16,18 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..config import ServerConfig
 from ..governance.capture import Capture
+from ..governance.checkpoints import Checkpointer, preferred_alg
 from ..governance.lifecycle import offboard
 from ..governance.recorder import FlowRecorder
 from ..governance.records import AUTHORIZE, CODE, INTERACTION, PAR, PUSHED, FlowEvent, new_flow_id
-from ..jose import JoseError
+from ..jose import JoseError, Jwk
 from ..protocol import errors
 from ..protocol.authorization import (
     AUTHORIZATION_ENDPOINT,
@@ -45,10 +47,12 @@ from ..protocol.responses import check_code_response, error_response, render
 from ..protocol.revocation import revoke_token
 from ..protocol.tokens import issue_code, token_endpoint
 from ..store.base import Store, StoreUnavailable
+from . import metrics
 from .accounts import authenticate
 from .admin import admin_routes
 from .directory import ClientDirectory
 from .fetch import Fetcher, FetchLimits
+from .health import health_routes
 from .http import authorization_http_response, json_error, json_response, read_body, read_form
 from .keyprotect import KeyProtector
 from .keys import Keyring, KeyTimings, LoadedKey, ensure_keys, load_keyring, sweep_keys
@@ -113,20 +117,30 @@ class JarmorServer:
         self.request_objects = RequestUriFetcher(self.fetcher)
         # flow integrity records: each hop's event is queued here and written in batches (governance/)
         self.capture = Capture.for_policy(config.policy)
+        self.checkpointer = (
+            Checkpointer(
+                store.flows, self._checkpoint_signer, every=settings.flow_checkpoint_every,
+                interval=settings.flow_checkpoint_interval,
+            )
+            if settings.flow_records and settings.flow_checkpoint_interval > 0 else None
+        )
         self.flows = FlowRecorder(
             store.flows,
             capacity=settings.flow_record_queue,
             batch_size=settings.flow_record_batch,
             interval=settings.flow_record_interval,
             enabled=settings.flow_records,
+            after_write=self._after_write,
+            observe=metrics.observe_event,
         )
+        self._recorder_metrics = metrics.RecorderMetrics()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     async def start(self, *, keyring: Keyring | None = None) -> None:
         """Generate missing keys and load them; ``keyring``: use this one instead (tests share one)."""
         if keyring is None:
-            await ensure_keys(self.store.keys, self.protector)
+            await ensure_keys(self.store.keys, self.protector, lock=self.store.ephemeral)
             keyring = await load_keyring(self.store.keys, self.protector, cache=self._loaded_keys)
         else:
             self._loaded_keys.update((k.record.kid, k) for k in keyring.loaded())
@@ -143,10 +157,27 @@ class JarmorServer:
         )
         self._keys_loaded_at = time.monotonic()
         self._keys_clock_at = self._env.clock()
+        metrics.observe_keys(keyring, self._keys_clock_at)
+
+    async def _after_write(self) -> None:
+        """After each flow-record batch: update the writer's metrics, sign the chain head when due."""
+        self._recorder_metrics.update(self.flows.stats, self.flows.pending)
+        if self.checkpointer is not None:
+            await self.checkpointer.after_write()
+
+    def _checkpoint_signer(self) -> tuple[Jwk, str] | None:
+        if self._env is None:
+            return None
+        alg = preferred_alg(self.keyring.signing_algs())
+        return (self.keyring.signing_key(alg), alg) if alg else None
 
     async def stop(self) -> None:
         try:
-            await self.flows.close()  # write the flow records still queued
+            # write the flow records still queued (SIGTERM: uvicorn has let requests in flight finish)
+            await self.flows.close(timeout=self.config.settings.shutdown_grace)
+            if self.checkpointer is not None:  # and sign the head they end at
+                with contextlib.suppress(Exception):
+                    await self.checkpointer.maybe_checkpoint(force=True)
         finally:
             await self.store.close()
 
@@ -155,6 +186,16 @@ class JarmorServer:
         if self._env is None:
             raise RuntimeError("server not started")
         return self._env
+
+    @property
+    def store_backend(self) -> str:
+        """``sqlite``, ``postgresql``, ``memory`` (+ ``redis``): a metrics label."""
+        kind = self.config.database.partition(":")[0].partition("+")[0].lower()
+        return kind + ("+redis" if self.config.redis else "")
+
+    def keys_ready(self) -> bool:
+        """Started, with at least one key to sign with (readiness)."""
+        return self._env is not None and bool(self.keyring.signing_algs())
 
     @property
     def keyring(self) -> Keyring:
@@ -183,6 +224,7 @@ class JarmorServer:
                 self.env.keys = await load_keyring(
                     self.store.keys, self.protector, now=now, cache=self._loaded_keys
                 )
+                metrics.observe_keys(self.keyring, now)
             except StoreUnavailable as exc:
                 self.outage.failed(exc)  # logged once per outage; the loaded keyring serves meanwhile
             except Exception:
@@ -195,6 +237,8 @@ class JarmorServer:
         while True:
             await asyncio.sleep(self.config.settings.key_refresh_interval)
             await self.refresh_keys(force=True)
+            if self.checkpointer is not None:  # a quiet chain gets its tail signed too
+                await self.checkpointer.after_write()
 
     # -- discovery -----------------------------------------------------------------------------------
 
@@ -563,6 +607,8 @@ def build_routes(server: JarmorServer) -> list[Route]:
         Route("/revoke", server.revoke, methods=["POST"]),
         Route("/introspect", server.introspect, methods=["POST"]),
         *admin_routes(server),
+        *health_routes(server),
+        *([metrics.metrics_route(server.config.settings.metrics_token)] if server.config.metrics_port is None else []),
     ]
 
     def answer(path: str) -> Callable[[], Response]:
@@ -598,7 +644,11 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
             await server.stop()
+            metrics.process_exit()
 
-    app = Starlette(routes=build_routes(server), lifespan=lifespan)
+    routes = build_routes(server)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.RequestMetrics, routes=routes)]
+    )
     app.state.jarmor = server
     return app

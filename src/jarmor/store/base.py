@@ -297,6 +297,18 @@ class FlowRecordRow:
     hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class FlowCheckpoint:
+    """A signed statement that the chain had record ``seq`` with ``hash`` at time ``at`` (``jws``: a JWS over
+    exactly these three values by a server signing key). By the hash chain, it vouches for every record up to
+    ``seq``."""
+
+    seq: int
+    hash: str
+    at: int
+    jws: str
+
+
 # (seq, previous hash, entry) -> (canonical body, hash)
 Seal = Callable[[int, str, FlowEntry], tuple[str, str]]
 
@@ -327,6 +339,20 @@ class FlowRecordStore(Protocol):
 
     async def last_seen(self) -> dict[str, int]:
         """``client_id`` -> time of the newest flow record naming it."""
+
+    async def add_checkpoint(self, checkpoint: FlowCheckpoint) -> None:
+        """Keep a signed checkpoint of the chain head (a second one for the same ``seq`` is ignored)."""
+
+    async def checkpoints(self, *, after_seq: int = 0, limit: int = 1000) -> list[FlowCheckpoint]:
+        """Checkpoints with ``seq > after_seq`` in ``seq`` order, at most ``limit``."""
+
+    async def last_checkpoint(self) -> FlowCheckpoint | None:
+        """The checkpoint with the highest ``seq``."""
+
+    async def archive_through(self, seq: int) -> int:
+        """Retention, the one removal: delete the records up to ``seq`` and the checkpoints before it (the
+        checkpoint *at* ``seq`` stays: it is where the remaining chain starts, ``governance/archive.py``).
+        Returns how many records were removed. Only ``jarmor flows archive`` calls it, after writing them out."""
 
 
 class Store(Protocol):
@@ -361,5 +387,10 @@ class Store(Protocol):
 
     @property
     def flows(self) -> FlowRecordStore: ...
+
+    async def health(self) -> dict[str, str | None]:
+        """Each backing service this store depends on (``database``, ``schema``, ``redis``) mapped to
+        ``None`` when it answers as it should, or to a one-line description of what is wrong. One cheap
+        round trip per service: readiness probes call it every second."""
 
     async def close(self) -> None: ...

@@ -22,6 +22,8 @@ from .base import (
 class ClosableEphemeralStore(EphemeralStore, Protocol):
     async def ping(self) -> None: ...
 
+    async def probe(self) -> str | None: ...
+
     async def close(self) -> None: ...
 
 
@@ -50,6 +52,9 @@ class CompositeStore:
         connects to the durable database already, but the Redis client connects lazily, so without this an
         unreachable Redis would be found by the first flow."""
         await self._ephemeral.ping()
+
+    async def health(self) -> dict[str, str | None]:
+        return {**await self.durable.health(), "redis": await self._ephemeral.probe()}
 
     async def close(self) -> None:
         try:

@@ -291,5 +291,8 @@ class MemoryStore:
         self.client_keys = MemoryClientKeyStore()
         self.flows = MemoryFlowRecordStore()
 
+    async def health(self) -> dict[str, str | None]:
+        return {"database": None}
+
     async def close(self) -> None:
         return None

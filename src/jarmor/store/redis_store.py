@@ -133,5 +133,13 @@ class RedisEphemeralStore:
         except RedisError as exc:
             raise _failure(exc) from exc
 
+    async def probe(self) -> str | None:
+        """``None`` when Redis answers PING, else what went wrong (readiness, ``Store.health``)."""
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            return f"Redis does not answer: {type(exc).__name__}"
+        return None
+
     async def close(self) -> None:
         await self.client.aclose()

@@ -946,6 +946,17 @@ class SqlStore:
         """Delete expired ephemeral rows now (they are also purged lazily); how many were deleted."""
         return await self._ephemeral.purge_expired()
 
+    async def health(self) -> dict[str, str | None]:
+        """One query: the recorded schema revision, which proves the database answers and is at ``HEAD``."""
+        try:
+            revision = await migrate.recorded_revision(self._db)
+        except Exception as exc:  # any driver error means: not reachable
+            return {"database": f"the database does not answer: {type(exc).__name__}", "schema": None}
+        if revision != migrate.HEAD:
+            found = "no jarmor schema" if revision is None else f"revision {revision}"
+            return {"database": None, "schema": f"the database has {found}, this node needs {migrate.HEAD}"}
+        return {"database": None, "schema": None}
+
     async def close(self) -> None:
         await self._db.close()
         self.engine.dispose()

@@ -205,3 +205,14 @@ async def test_nothing_is_archived_without_a_checkpoint_before_the_date(flows_ba
     with (tmp_path / "a.jsonl").open("xb") as out, pytest.raises(ArchiveError, match="no signed checkpoint"):
         await archive(flows_backend.store, T0 + 100, out)
     assert len(await flows_backend.store.scan()) == 10
+
+
+async def test_archiving_the_whole_chain_leaves_a_verifying_empty_chain(flows_backend: Flows, tmp_path: Path) -> None:
+    await fill(flows_backend)
+    await checkpointer(flows_backend, now=T0 + 9).maybe_checkpoint(force=True)
+    with (tmp_path / "all.jsonl").open("xb") as out:
+        assert (await archive(flows_backend.store, T0 + 100, out)).records == 10
+    rep = await verify(flows_backend.store, checkpoints=check())
+    assert rep.ok and rep.records == 0 and rep.archived_through == 10
+    await fill(flows_backend, n=2)  # the chain goes on after the archive
+    assert (await verify(flows_backend.store, checkpoints=check())).ok

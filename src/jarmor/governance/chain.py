@@ -110,6 +110,7 @@ class ChainVerifier:
         check.valid.add(seq)
         self._expected, self._prev = seq + 1, cp.hash
         self.report.last_checkpoint = self.report.archived_through = seq
+        self.report.last_seq, self.report.last_hash = seq, cp.hash  # everything up to here was archived
         return True
 
     def problem(self, seq: int, kind: str, message: str, flow_id: str | None = None) -> None:
@@ -252,6 +253,8 @@ async def verify(
             verifier.feed(row)
         else:
             beyond = max(beyond, row.seq)  # appended while verifying, unless no head ever names it
+    if first and not fed_archive and head[0] > 0:
+        verifier.start_after(head[0] + 1)  # everything up to the head was archived
     report = verifier.finish(head)
     if beyond and beyond > (await store.head())[0]:
         verifier.problem(head[0] + 1, "unlinked", f"records up to {beyond} exist beyond the chain head")

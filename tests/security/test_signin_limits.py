@@ -201,6 +201,41 @@ async def test_account_lockout_survives_new_flows_and_ends_with_its_window(
     assert r.status_code == 200 and "consent" in r.text.lower(), "the lockout ends with its window"
 
 
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("login_max_failures = 0", "login_max_failures"),
+        ("login_max_failures = true", "login_max_failures"),
+        ('login_lockout_window = "15m"', "login_lockout_window"),
+        ("login_max_failures_per_address = -1", "login_max_failures_per_address"),
+        ("login_max_failure = 3", "login_max_failure"),
+    ],
+)
+def test_limits_are_configured_strictly(tmp_path: Path, line: str, problem: str) -> None:
+    from jarmor.config import ConfigError, load_config
+
+    path = tmp_path / "jarmor.toml"
+    path.write_text(f"[settings]\n{line}\n")
+    with pytest.raises(ConfigError, match=problem):
+        load_config(path, environ={})
+    path.write_text("[settings]\nlogin_max_failures = 3\nlogin_lockout_window = 60\nlogin_max_failures_per_address = 0\n")
+    settings = load_config(path, environ={}).settings
+    assert (settings.login_max_failures, settings.login_lockout_window, settings.login_max_failures_per_address) == (
+        3, 60, 0
+    )
+
+
+async def test_configured_limit_and_window(make: KitFactory, checked: Checked) -> None:
+    kit = await make(auto_approve=None, settings=replace(Settings(), login_max_failures=2, login_lockout_window=60))
+    await add_user(kit.store.users, "alice", PASSWORD)
+    client = await kit.add_client(risk_tier="baseline")
+    flows = [await start_flow(kit, client) for _ in range(6)]
+    results = await asyncio.gather(*(sign_in(kit, f, "alice", WRONG) for f in flows))
+    assert checked.count == 2 and statuses(results) == Counter({401: 2, 429: 4})
+    kit.env.clock.advance(61)
+    assert (await sign_in(kit, await start_flow(kit, client), "alice", PASSWORD)).status_code == 200
+
+
 async def test_a_successful_sign_in_resets_the_account_count(interactive: Kit) -> None:
     kit = interactive
     client = await kit.add_client(risk_tier="baseline")

@@ -286,6 +286,21 @@ async def test_address_limit_counts_before_the_check(make: KitFactory, checked: 
         assert (await sign_in(kit, flow, "alice", PASSWORD, elsewhere)).status_code == 200
 
 
+async def test_interactions_written_by_earlier_versions_still_load(interactive: Kit) -> None:
+    """Interactions used to carry their own (read-then-written) attempt count; one stored that way by a
+    node not yet upgraded still signs in."""
+    import orjson
+
+    kit = interactive
+    client = await kit.add_client(risk_tier="baseline")
+    flow = await start_flow(kit, client)
+    ia_id = flow.action.split("/")[2]
+    raw = await kit.store.ephemeral.get("interaction", ia_id)
+    assert raw is not None
+    await kit.store.ephemeral.put("interaction", ia_id, orjson.dumps({**orjson.loads(raw), "attempts": 3}), 60)
+    assert (await sign_in(kit, flow, "alice", PASSWORD)).status_code == 200
+
+
 async def test_a_locked_out_user_can_be_unlocked(interactive: Kit) -> None:
     """``signin.unlock_user`` (what ``jarmor users unlock`` calls) clears the account's count."""
     kit = interactive

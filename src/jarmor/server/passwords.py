@@ -16,7 +16,6 @@ atomically in the store first (``server/signin.py``).
 from __future__ import annotations
 
 import asyncio
-import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
@@ -47,13 +46,11 @@ def _verify(hasher: PasswordHasher, stored: str, password: str) -> bool:
 
 
 class PasswordService:
-    """Hash and verify passwords off the event loop. ``verifications`` counts the hashes checked."""
+    """Hash and verify passwords off the event loop."""
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self.hasher = hasher or PasswordHasher()
         self._dummy: tuple[PasswordHasher, str] | None = None
-        self._count_lock = threading.Lock()
-        self.verifications = 0
 
     def hash_now(self, password: str) -> str:
         """Hash on the calling thread (command-line tools, which have no event loop to keep free)."""
@@ -75,8 +72,6 @@ class PasswordService:
         hash so that timing does not reveal it); ``False`` for any mismatch."""
         hasher = self.hasher
         target = stored or self._dummy_hash()
-        with self._count_lock:
-            self.verifications += 1
         async with _gate():
             ok = await asyncio.to_thread(_verify, hasher, target, password)
         return ok and stored is not None

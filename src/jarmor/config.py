@@ -82,12 +82,26 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"{name}: expected {kind.__name__}") from exc
 
 
+# sign-in limits: the smallest value each accepts (server/signin.py)
+_LOGIN_LIMITS = {"login_max_failures": 1, "login_lockout_window": 1, "login_max_failures_per_address": 0}
+
+
+def _check_login_limits(values: Mapping[str, Any]) -> None:
+    for name, least in _LOGIN_LIMITS.items():
+        if name not in values:
+            continue
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"[settings] {name}: expected an integer of at least {least}")
+
+
 def _settings_from(table: Mapping[str, Any]) -> Settings:
     known = {f.name for f in fields(Settings)}
     unknown = set(table) - known
     if unknown:
         raise ConfigError(f"[settings]: unknown option(s) {', '.join(sorted(unknown))}")
     values = dict(table)
+    _check_login_limits(values)
     if "scopes" in values:
         values["scopes"] = frozenset(values["scopes"])
     return replace(Settings(), **values)

@@ -51,6 +51,12 @@ class Settings:
     jarm_lifetime: int = 300  # JARM §2.1 recommends at most 10 minutes
     id_token_lifetime: int = 300
     interaction_lifetime: int = 600
+    # End-user sign-in (server/signin.py): attempts per account name, and failures per client address
+    # (0: no address limit), within a fixed window of ``login_lockout_window`` seconds; counted atomically
+    # in the store before the password is checked, so they hold across workers and nodes.
+    login_max_failures: int = 5
+    login_lockout_window: int = 15 * 60
+    login_max_failures_per_address: int = 50
     client_assertion_max_lifetime: int = 600
     request_object_max_age: int = 3600  # how old an iat may be
     max_state_length: int = 2048

@@ -47,7 +47,7 @@ from ..protocol.responses import check_code_response, error_response, render
 from ..protocol.revocation import revoke_token
 from ..protocol.tokens import issue_code, token_endpoint
 from ..store.base import Store, StoreUnavailable
-from . import metrics
+from . import metrics, signin
 from .accounts import authenticate
 from .admin import admin_routes
 from .directory import ClientDirectory
@@ -63,7 +63,11 @@ from .references import RemoteClientKeys, RequestUriFetcher
 log = logging.getLogger("jarmor.server")
 
 INTERACTION_COOKIE = "jarmor_interaction"
-MAX_LOGIN_ATTEMPTS = 5
+_INTERACTION_GONE = "this sign-in request has expired or was already completed"
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 @dataclass(slots=True)
@@ -74,7 +78,6 @@ class Interaction:
     bind: str
     subject: str | None = None
     auth_time: int | None = None
-    attempts: int = 0
 
     def dump(self) -> bytes:
         return orjson.dumps(
@@ -83,13 +86,13 @@ class Interaction:
                 "bind": self.bind,
                 "subject": self.subject,
                 "auth_time": self.auth_time,
-                "attempts": self.attempts,
             }
         )
 
     @classmethod
     def load(cls, raw: bytes) -> Interaction:
         data = orjson.loads(raw)
+        data.pop("attempts", None)  # written by earlier versions; attempts are counted in signin.py now
         data["request"] = AuthorizationRequest.from_json(data["request"].encode())
         return cls(**data)
 
@@ -408,7 +411,7 @@ class JarmorServer:
         )
 
     def login_page(self, ia_id: str, ia: Interaction, client_name: str, *, error: str = "",
-                   username: str = "") -> Response:
+                   username: str = "", status: int | None = None) -> Response:
         return page(
             "login.html",
             {
@@ -419,7 +422,7 @@ class JarmorServer:
                 "error": error,
                 "username": username,
             },
-            status=200 if not error else 401,
+            status=status or (200 if not error else 401),
             form_action=csp_source(ia.request.redirect_uri),  # too many failures redirect to the client
         )
 
@@ -450,7 +453,7 @@ class JarmorServer:
             raise errors.InvalidRequest("this sign-in page was not opened in this browser")
         raw = await self.env.store.ephemeral.get("interaction", ia_id)
         if raw is None:
-            raise errors.InvalidRequest("this sign-in request has expired or was already completed")
+            raise errors.InvalidRequest(_INTERACTION_GONE)
         ia = Interaction.load(raw)
         if not hmac.compare_digest(bind.encode(), ia.bind.encode()) or not self._csrf_ok(
             ia_id, ia.bind, stage, form.get("csrf_token", "")
@@ -459,6 +462,9 @@ class JarmorServer:
         return ia_id, ia, form
 
     async def login(self, request: Request) -> Response:
+        """Check a sign-in, after counting it (``signin.py``): per interaction, per client address and per
+        account name, atomically and before the password is checked. The interaction's last attempt ends the
+        flow with ``access_denied``; a locked address or account is refused without checking the password."""
         env = self.env
         try:
             ia_id, ia, form = await self._interaction(request, "login")
@@ -467,21 +473,37 @@ class JarmorServer:
         client = await env.clients.get(ia.request.client_id)
         name = client.name if client else ia.request.client_id
         username = form.get("username", "")
-        user = await authenticate(env.store.users, username, form.get("password", ""))
-        if user is None:
-            ia.attempts += 1
-            if ia.attempts >= MAX_LOGIN_ATTEMPTS:
-                await env.store.ephemeral.delete("interaction", ia_id)
-                refusal = errors.AccessDenied("too many failed sign-in attempts").with_target(ia.request.target())
-                event = self.capture.from_request(
-                    ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
-                )
-                return await self.authorization_error(client, refusal, event, tier=self.request_tier(ia.request))
-            await env.store.ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
-            return self.login_page(ia_id, ia, name, error="Wrong username or password.", username=username)
-        ia.subject, ia.auth_time = user.username, env.now()
-        await env.store.ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
-        return self.consent_page(ia_id, ia, name)
+        limits = signin.UserLimits.from_settings(env.settings)
+        ephemeral = env.store.ephemeral
+        attempt = await signin.reserve(
+            ephemeral,
+            [(limits.interaction, ia_id), (limits.address, _client_address(request)), (limits.account, username)],
+        )
+        if attempt.refused is None:
+            user = await authenticate(env.store.users, username, form.get("password", ""))
+            if user is not None:
+                await signin.succeeded(ephemeral, attempt)
+                # taken, not read: an interaction a concurrent attempt has just ended stays ended
+                if await ephemeral.take("interaction", ia_id) is None:
+                    return self.error_page(errors.InvalidRequest(_INTERACTION_GONE))
+                ia.subject, ia.auth_time = user.username, env.now()
+                await ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
+                return self.consent_page(ia_id, ia, name)
+        if attempt.count(signin.Per.INTERACTION) >= limits.interaction.max_attempts:
+            # this attempt used the interaction's last one: the flow ends, delivered once
+            if await ephemeral.take("interaction", ia_id) is None:
+                return self.error_page(errors.InvalidRequest(_INTERACTION_GONE))
+            refusal = errors.AccessDenied("too many failed sign-in attempts").with_target(ia.request.target())
+            event = self.capture.from_request(
+                ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
+            )
+            return await self.authorization_error(client, refusal, event, tier=self.request_tier(ia.request))
+        if attempt.refused is not None:
+            return self.login_page(
+                ia_id, ia, name, username=username, status=429,
+                error="Too many failed sign-in attempts. Try again later.",
+            )
+        return self.login_page(ia_id, ia, name, error="Wrong username or password.", username=username)
 
     async def consent(self, request: Request) -> Response:
         await self.refresh_keys()

@@ -5,7 +5,8 @@ Storage is split by lifetime (see ARCHITECTURE.md):
 * ``EphemeralStore`` — short-lived, single-use records (PAR entries, interactions, authorization codes,
   ``jti`` replay marks). Its operations are atomic: ``take`` is a get-and-delete (``GETDEL``,
   ``DELETE ... RETURNING``) and ``add_once`` a set-if-absent, so two concurrent redemptions of one code or
-  ``request_uri`` can never both succeed.
+  ``request_uri`` can never both succeed; ``incr`` is an atomic counter (``INCRBY``, ``INSERT ... ON CONFLICT
+  DO UPDATE ... RETURNING``), so a limit on attempts holds across tasks, workers and nodes.
 * Durable stores — clients, users, server keys, tokens and grants — live in a transactional database.
   Flow integrity records (``FlowRecordStore``) are durable too, and append-only (a hash chain).
 
@@ -153,6 +154,13 @@ class EphemeralStore(Protocol):
 
     async def add_once(self, namespace: str, key: str, ttl: int) -> bool:
         """Record ``key`` if absent and unexpired; ``True`` for the first caller, ``False`` for a replay."""
+
+    async def incr(self, namespace: str, key: str, ttl: int, *, by: int = 1) -> int:
+        """Atomically add ``by`` to the counter under ``key`` and return the new count; an absent or expired
+        counter starts from zero and lives ``ttl`` seconds from then (later increments do not extend it: a
+        fixed window). Of ``n`` concurrent increments by one of a fresh counter, each caller sees a distinct
+        count from 1 to ``n``. ``get`` reads a counter as its decimal ASCII digits; a key must hold either a
+        counter or a value, never both."""
 
     async def delete(self, namespace: str, key: str) -> None: ...
 

@@ -6,6 +6,9 @@ Each operation is one Redis command, atomic on the server, so single use holds a
 * ``get``: ``GET``;
 * ``take``: ``GETDEL`` (Redis >= 6.2) — of any number of concurrent callers exactly one gets the value;
 * ``add_once``: ``SET key 1 NX EX ttl`` — exactly one caller sets the mark, a replay finds it;
+* ``incr``: ``SET key 0 NX EX ttl`` then ``INCRBY key by`` in one ``MULTI``/``EXEC`` transaction — the
+  counter gets its expiry when it is created, and Redis runs each increment whole, so concurrent callers see
+  distinct counts (an increment keeps the key's expiry: a fixed window);
 * ``delete``: ``DEL``.
 
 Keys are ``<prefix>:<namespace>:<key>`` (prefix ``jarmor`` unless the URL says ``?key_prefix=...``, so that
@@ -119,6 +122,17 @@ class RedisEphemeralStore:
         except RedisError as exc:
             raise _failure(exc) from exc
         return bool(added)
+
+    async def incr(self, namespace: str, key: str, ttl: int, *, by: int = 1) -> int:
+        name = self.key(namespace, key)
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.set(name, b"0", nx=True, ex=max(1, ttl))
+                pipe.incrby(name, by)
+                _created, count = await pipe.execute()
+        except RedisError as exc:
+            raise StoreError(str(exc)) from exc
+        return int(count)
 
     async def delete(self, namespace: str, key: str) -> None:
         try:

@@ -109,6 +109,7 @@ class FakeAS:
         self.token_drop: tuple[str, ...] = ()
         self.id_token_claims_override: dict[str, Any] = {}
         self.id_token_key: Jwk | None = None
+        self.last_state: str | None = None
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
@@ -204,6 +205,7 @@ class FakeAS:
         assert query["client_id"] == ro["client_id"] == CLIENT_ID
         code = "code-" + secrets.token_urlsafe(12)
         self.codes[code] = ro
+        self.last_state = ro["state"]  # what the user agent's session holds for the latest flow
         return {**ro, "_code": code}
 
     def response_claims(self, ro: dict[str, Any], **overrides: Any) -> dict[str, Any]:

@@ -210,6 +210,18 @@ def test_from_registration_takes_the_registered_algorithms(keys: Any) -> None:
     assert config.redirect_uri == REDIRECT_URI
 
 
+async def test_machine_client_from_registration(make_client: Any, fake: Any) -> None:
+    """A registration without redirect URIs (``client_credentials`` only) gives a usable machine client."""
+    config = ClientConfig.from_registration(
+        {"client_id": CLIENT_ID, "client_secret": "s", "grant_types": ["client_credentials"]}, issuer=ISSUER
+    )
+    assert config.redirect_uri is None
+    client = make_client(config)
+    assert (await client.client_credentials("accounts")).scope == "accounts"
+    with pytest.raises(ConfigurationError, match="only use client_credentials"):
+        await client.start_authorization(scope="accounts")
+
+
 def test_from_registration_defaults_follow_the_specifications() -> None:
     config = ClientConfig.from_registration(_registration(client_secret="s3cret"), issuer=ISSUER)
     assert config.token_endpoint_auth_method == "client_secret_basic"  # RFC 7591 §2
@@ -228,6 +240,7 @@ def test_from_registration_defaults_follow_the_specifications() -> None:
         (_registration(token_endpoint_auth_method="private_key_jwt"), {}, "needs signing_key"),
         (_registration(token_endpoint_auth_method="tls_client_auth"), {}, "not supported"),
         (_registration(id_token_signed_response_alg=5), {}, "must be a string"),
+        (_registration(redirect_uris="https://rp.example/cb"), {}, "array of strings"),
     ],
 )
 def test_from_registration_refusals(registration: dict[str, Any], kwargs: dict[str, Any], message: str) -> None:

@@ -83,7 +83,7 @@ class ClientConfig:
 
     issuer: str
     client_id: str
-    redirect_uri: str
+    redirect_uri: str | None = None
     signing_key: Jwk | None = None
     signing_alg: str = "ES256"
     request_object_signing_alg: str | None = None
@@ -120,7 +120,8 @@ class ClientConfig:
         **settings: Any,
     ) -> ClientConfig:
         """A configuration from a client registration response (RFC 7591 §3.2.1, RFC 7592 §3) or the JSON
-        ``jarmor clients add`` prints: ``client_id``, ``client_secret``, the redirect URI and every
+        ``jarmor clients add`` prints: ``client_id``, ``client_secret``, the redirect URI (none for a machine
+        client that only uses ``client_credentials``) and every
         algorithm the server will use with this client. A member the registration omits takes its
         registration default (``client_secret_basic``, RFC 7591 §2; ``RS256`` for JARM and ID tokens,
         JARM §3 and OIDC Registration §2). ``settings`` are the other ``ClientConfig`` fields (lifetimes,
@@ -141,14 +142,14 @@ class ClientConfig:
         client_id = member("client_id")
         if not client_id:
             raise ConfigurationError("the registration has no client_id")
-        uris = registration.get("redirect_uris")
-        if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris) or not uris:
-            raise ConfigurationError("the registration has no redirect_uris")
-        if redirect_uri is None:
+        uris = registration.get("redirect_uris", [])
+        if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+            raise ConfigurationError("registration member redirect_uris must be an array of strings")
+        if redirect_uri is None and uris:
             if len(uris) != 1:
                 raise ConfigurationError("the registration has several redirect_uris: pass redirect_uri=")
             redirect_uri = uris[0]
-        elif redirect_uri not in uris:
+        elif redirect_uri is not None and redirect_uri not in uris:
             raise ConfigurationError("redirect_uri is not one of the registered redirect_uris")
         algs: dict[str, Any] = {field_name: member(name) for field_name, name in _REGISTERED_ALGS.items()}
         for name in ("authorization_signed_response_alg", "id_token_signed_response_alg"):
@@ -181,12 +182,13 @@ class ClientConfig:
         )
         if urlsplit(self.issuer).query:
             raise ConfigurationError("issuer must not contain a query component (RFC 8414 §2)")
-        check_url(
-            self.redirect_uri,
-            what="redirect_uri",
-            allow_insecure_http=self.allow_insecure_http,
-            error=ConfigurationError,
-        )
+        if self.redirect_uri is not None:  # None: a machine client (client_credentials only)
+            check_url(
+                self.redirect_uri,
+                what="redirect_uri",
+                allow_insecure_http=self.allow_insecure_http,
+                error=ConfigurationError,
+            )
         if not isinstance(self.client_id, str) or not self.client_id or len(self.client_id) > 256:
             raise ConfigurationError("client_id must be a non-empty string")
         for alg in (

@@ -240,6 +240,9 @@ class ClientCore:
         callback is only accepted with it.
         """
         cfg = self.config
+        if cfg.redirect_uri is None:
+            raise ConfigurationError("this client has no redirect_uri: it can only use client_credentials")
+        redirect_uri = cfg.redirect_uri
         if response_mode not in RESPONSE_MODES:
             raise ConfigurationError(f"unsupported response_mode {response_mode!r}")
         if not isinstance(scope, str) or any(ord(c) < 0x20 or c in '"\\' for c in scope):
@@ -283,7 +286,7 @@ class ClientCore:
         params: dict[str, object] = {
             "response_type": "code",
             "client_id": cfg.client_id,
-            "redirect_uri": cfg.redirect_uri,
+            "redirect_uri": redirect_uri,
             "scope": scope,
             "state": state,
             "code_challenge": pkce.challenge,
@@ -313,7 +316,7 @@ class ClientCore:
             state=state,
             nonce=nonce,
             code_verifier=pkce.verifier,
-            redirect_uri=cfg.redirect_uri,
+            redirect_uri=redirect_uri,
             response_mode=response_mode,
             scope=scope,
             created_at=now,

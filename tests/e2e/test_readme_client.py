@@ -71,7 +71,7 @@ def readme(readme_server: RunningServer) -> dict[str, Any]:
                 done = subprocess.run(["sh", "-e", "-c", code], env=env, capture_output=True, text=True)
                 assert done.returncode == 0, f"README.md:{line}: {done.stderr}"
             elif lang == "python":
-                exec(compile(code, f"README.md:{line}", "exec"), namespace)  # noqa: S102
+                exec(compile(code, f"README.md:{line}", "exec"), namespace)
             else:
                 raise AssertionError(f"README.md:{line}: unexpected block language {lang!r}")
     finally:

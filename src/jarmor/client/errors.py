@@ -60,9 +60,10 @@ class ClientError(Exception):
     """Base class of every client failure."""
 
     reason = "error"
+    checked = ""  # what was being checked, prefixed to the message ("JARM response (JARM §2.4)" ...)
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(f"{self.checked} refused: {message}" if self.checked else message)
         if reason is not None:
             self.reason = reason
 
@@ -148,16 +149,20 @@ class AuthorizationResponseError(ClientError):
     the ID token of the login was invalid. No code was redeemed, or its tokens were discarded."""
 
     reason = "invalid_response"
+    checked = "authorization response (RFC 6749 §4.1.2, RFC 9207)"
 
 
 class JarmValidationError(AuthorizationResponseError):
     """A JARM response failed one of the JARM §2.4 checks (C1-C8)."""
+
+    checked = "JARM response (JARM §2.4)"
 
 
 class IdTokenValidationError(AuthorizationResponseError):
     """An ID token failed OIDC Core §3.1.3.7 validation (C23)."""
 
     reason = "invalid_id_token"
+    checked = "ID token (OIDC Core §3.1.3.7)"
 
 
 class UnverifiedErrorResponse(AuthorizationResponseError):
@@ -168,6 +173,7 @@ class UnverifiedErrorResponse(AuthorizationResponseError):
     """
 
     reason = "unverified_error"
+    checked = ""
 
     def __init__(self, *, error: object, description: object, uri: object, state: object) -> None:
         self.error = _clean_code(error)
@@ -188,6 +194,7 @@ class AuthorizationServerError(AuthorizationResponseError):
     """
 
     reason = "authorization_error"
+    checked = ""
 
     def __init__(self, *, error: object, description: object, uri: object, state: str | None) -> None:
         self.error = _clean_code(error)

@@ -180,6 +180,6 @@ async def test_trace_reports_every_hop(make_client: Any, fake: Any, begin: Any) 
     jarm_line = format_trace_event(*events[hops.index("jarm")])
     assert "signature ES256 kid=as-sig-1 verified" in jarm_line
     assert "iss == issuer" in jarm_line and "aud == client_id" in jarm_line
-    assert "exp in 300s" in jarm_line and "state == the session's flow" in jarm_line
+    assert "exp in 300s" in jarm_line and "state matches stored flow of this session" in jarm_line
     text = repr(events)
     assert result.code not in text and result.flow.code_verifier not in text  # no secrets in the trace

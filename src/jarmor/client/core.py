@@ -543,7 +543,7 @@ class ClientCore:
             "iss == issuer",
             "aud == client_id",
             f"exp in {remaining}s",
-            "state == the session's flow (consumed)",
+            "state matches stored flow of this session (consumed)",
         ]
         if "error" in claims:  # C9: a verified error
             self._trace("jarm", "verified error response", checks, error=str(claims.get("error"))[:64])
@@ -578,7 +578,7 @@ class ClientCore:
             f"{flow.response_mode} response accepted",
             [
                 "iss == issuer" if "iss" in params else "iss absent (not advertised)",
-                "state == the session's flow (consumed)",
+                "state matches stored flow of this session (consumed)",
             ],
         )
         return AuthorizationResult(code=code, flow=flow, response_mode=flow.response_mode, claims={})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NoReturn
 
 from jarmor.jose import (
     AlgorithmNotAllowed,
@@ -479,7 +479,7 @@ class ClientCore:
         if self.store.take(flow.state, now) is None:
             raise error("this flow was already handled", reason="state_replayed")
 
-    def _handle_bare_error(self, cb: CallbackParams, expected_state: str, now: int) -> None:
+    def _handle_bare_error(self, cb: CallbackParams, expected_state: str, now: int) -> NoReturn:
         """C1 / RFC 9207 §2.4: a bare ``error=`` is unauthenticated. It ends a plain-mode flow only when its
         ``state`` and ``iss`` are those of the flow (as much as a plain response can prove); a JARM flow
         waits for its signed response."""

@@ -241,6 +241,7 @@ def test_from_registration_defaults_follow_the_specifications() -> None:
         (_registration(token_endpoint_auth_method="tls_client_auth"), {}, "not supported"),
         (_registration(id_token_signed_response_alg=5), {}, "must be a string"),
         (_registration(redirect_uris="https://rp.example/cb"), {}, "array of strings"),
+        (_registration(request_object_signing_alg="ES256"), {"signing_alg": "PS256"}, "differs from the registered"),
     ],
 )
 def test_from_registration_refusals(registration: dict[str, Any], kwargs: dict[str, Any], message: str) -> None:

@@ -160,6 +160,10 @@ class ClientConfig:
             or (signing_key.alg if signing_key is not None and signing_key.alg in SIGNING_ALGS else None)
         )
         if signing_alg is not None:
+            if settings.get("signing_alg", signing_alg) != signing_alg:
+                raise ConfigurationError(
+                    f"signing_alg {settings['signing_alg']!r} differs from the registered {signing_alg}"
+                )
             settings["signing_alg"] = signing_alg
         method = member("token_endpoint_auth_method") or "client_secret_basic"
         if method not in AUTH_METHODS:

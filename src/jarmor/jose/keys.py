@@ -526,6 +526,41 @@ def generate_jwk(alg: str, *, use: str | None = None, kid: str | None = None, cr
     )
 
 
+def import_pem(
+    pem: bytes | str, *, alg: str, use: str | None = None, kid: str | None = None, password: bytes | None = None
+) -> Jwk:
+    """A private key from PEM (PKCS#8, SEC1 or PKCS#1, e.g. ``openssl genpkey``) for ``alg``, validated
+    exactly as ``import_jwk`` validates a private JWK (curve, size, alg/use agreement); ``kid`` defaults to
+    the RFC 7638 thumbprint."""
+    if alg in SIGNING_ALGS:
+        kty = SIGNING_ALGS[alg][0]
+        use = use or "sig"
+    elif alg in KEY_MANAGEMENT_ALGS:
+        kty = "RSA" if alg.startswith("RSA") else "EC"
+        use = use or "enc"
+    else:
+        raise InvalidKey(f"unsupported key algorithm {alg!r}", reason="alg")
+    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    candidates: tuple[type[ECKey] | type[RSAKey] | type[OKPKey], ...]
+    candidates = (RSAKey,) if kty == "RSA" else (ECKey, OKPKey) if kty == "EC" else (OKPKey,)
+    last: Exception | None = None
+    for cls in candidates:
+        try:
+            key = cls.import_key(data, password=password)
+        except (_LibError, ValueError, TypeError) as exc:
+            last = exc
+            continue
+        if not key.is_private:
+            raise InvalidKey("the PEM holds a public key; a private key is needed", reason="bad_member")
+        jwk: dict[str, Any] = dict(key.as_dict(private=True))
+        jwk.update({"alg": alg, "use": use})
+        if kid is not None:
+            jwk["kid"] = kid
+        jwk.pop("key_ops", None)
+        return import_jwk(jwk, allow_private=True, created_at=int(time.time()))
+    raise InvalidKey(f"not a PEM private key for {alg} ({type(last).__name__})", reason="bad_member")
+
+
 def check_encryption(alg: str, enc: str) -> None:
     if alg not in KEY_MANAGEMENT_ALGS or enc not in CONTENT_ENCRYPTION_ALGS:
         raise InvalidKey(f"unsupported encryption {alg}/{enc}")

@@ -63,7 +63,7 @@ class InProcess:
     def __init__(self, store: Store, recording: bool) -> None:
         from starlette.applications import Starlette
 
-        settings = replace(Settings(), auto_approve="alice", flow_records=recording)
+        settings = replace(Settings(), auto_approve="alice", flow_records=recording, rate_limit_window=0)
         self.config = ServerConfig(issuer=ISSUER, settings=settings, auto_approve="alice")
         self.server = JarmorServer(self.config, store)
         self.store = store
@@ -245,7 +245,7 @@ def real_servers(rounds: int, duration: float, concurrencies: list[int], tmp: Pa
         for tag, recording in (("on", True), ("off", False)):
             db = tmp / f"real-{tag}.db"
             config = tmp / f"{tag}.toml"
-            config.write_text(f"[settings]\nflow_records = {'true' if recording else 'false'}\n")
+            config.write_text(f"[settings]\nflow_records = {'true' if recording else 'false'}\nrate_limit_window = 0\n")
             subprocess.run([*jarmor, "clients", "add", "--metadata", str(meta), "--client-id", "bench-client",
                             "--database", f"sqlite:///{db}", "--config", str(config)], check=True,
                            capture_output=True, env=env)

@@ -234,7 +234,7 @@ async def make_server(store_kind: str, tmp: Path) -> Any:
 
     url = "memory://" if store_kind == "memory" else f"sqlite:///{tmp / f'micro-{secrets.token_hex(4)}.db'}"
     store = open_store(url)
-    config = ServerConfig(issuer=ISSUER, settings=Settings(auto_approve="alice"), auto_approve="alice")
+    config = ServerConfig(issuer=ISSUER, settings=Settings(auto_approve="alice", rate_limit_window=0), auto_approve="alice")
     server = JarmorServer(config, store)
     await server.start()
     return server

@@ -325,8 +325,12 @@ def start_jarmor(name: str, db: Path, run_dir: Path, python: str, workers: int,
     port = free_port()
     log_path = run_dir / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JARMOR_")}
+    # one driver address and a few clients send thousands of requests a minute: no rate limits here
+    config = run_dir / f"{name}.toml"
+    config.write_text("[settings]\nrate_limit_window = 0\n")
+    env["JARMOR_CONFIG"] = str(config)
     args = ["serve", "--auto-approve", "alice", "--database", f"sqlite:///{db}",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--config", str(config)]
     if sampler is not None:
         cmd = [python, str(HERE / "cpu_profile.py"), "--out", str(sampler), "--", *args]
     elif server == "granian":

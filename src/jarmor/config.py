@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -33,6 +34,8 @@ class ServerConfig:
     auto_approve: str | None = None
     workers: int = 1
     metrics_port: int | None = None  # serve /metrics on this port instead of the main one
+    # peers whose X-Forwarded-For is believed (addresses or networks); default: none
+    trusted_proxies: tuple[str, ...] = ()
     log_format: str = "text"
     log_level: str = "warning"
     policy: Policy = field(default_factory=Policy)
@@ -51,6 +54,11 @@ class ServerConfig:
             raise ConfigError("workers must be at least 1")
         if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
             raise ConfigError("metrics_port must be between 1 and 65535")
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"trusted_proxies: {entry[:64]!r} is not an IP address or network") from None
         if self.log_format not in ("text", "json"):
             raise ConfigError("log_format must be text or json")
         if self.log_level not in ("debug", "info", "warning", "error"):
@@ -71,11 +79,17 @@ _OPTIONS: dict[str, type] = {
     "metrics_port": int,
     "log_format": str,
     "log_level": str,
+    "trusted_proxies": tuple,
 }
 
 
 def _coerce(name: str, value: Any) -> Any:
     kind = _OPTIONS[name]
+    if kind is tuple:  # a TOML array, or a comma-separated flag / environment variable
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"{name}: expected a list of strings")
+        return tuple(i.strip() for i in items if i.strip())
     try:
         return kind(value)
     except (TypeError, ValueError) as exc:

@@ -37,6 +37,8 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis", metavar="URL", help="Redis URL for short-lived records (optional)")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve /metrics on this port instead of the main one")
+    p.add_argument("--trusted-proxies", metavar="NETS",
+                   help="comma-separated proxy addresses/networks whose X-Forwarded-For is believed")
     p.add_argument("--log-format", choices=("text", "json"), help="log lines as text (default) or JSON")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default warning")
 
@@ -54,6 +56,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
             "workers",
             "redis",
             "metrics_port",
+            "trusted_proxies",
             "log_format",
             "log_level",
         )

@@ -18,6 +18,7 @@ _ENV = {
     "registration_token": "JARMOR_REGISTRATION_TOKEN",
     "auto_approve": "JARMOR_AUTO_APPROVE",
     "metrics_port": "JARMOR_METRICS_PORT",
+    "trusted_proxies": "JARMOR_TRUSTED_PROXIES",
     "log_format": "JARMOR_LOG_FORMAT",
     "log_level": "JARMOR_LOG_LEVEL",
 }
@@ -85,7 +86,10 @@ def _serve(config: ServerConfig, config_path: str | None) -> int:
         os.environ["JARMOR_CONFIG"] = os.path.abspath(config_path)
     for name, var in _ENV.items():
         value = getattr(config, name)
-        if value is not None:
+        if isinstance(value, tuple):
+            if value:
+                os.environ[var] = ",".join(value)
+        elif value is not None:
             os.environ[var] = str(value)
     announce = (
         f"jarmor: serving {config.issuer} on {config.host}:{config.port} "

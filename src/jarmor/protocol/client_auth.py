@@ -73,6 +73,14 @@ def _basic_credentials(header: str) -> tuple[str, str]:
     return unquote_plus(user), unquote_plus(password)
 
 
+def basic_client_id(header: str) -> str | None:
+    """The client an HTTP Basic ``Authorization`` header names, unverified (``None`` if malformed)."""
+    try:
+        return _basic_credentials(header)[0][:256]
+    except errors.OAuthError:
+        return None
+
+
 async def _load(env: Environment, client_id: str, *, basic: bool = False) -> Client:
     if not client_id or len(client_id) > 256:
         raise _fail("unknown client", basic=basic)

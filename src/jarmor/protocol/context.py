@@ -88,6 +88,8 @@ class Settings:
     flow_record_interval: float = 0.2  # seconds a batch may wait to fill up
     # SIGTERM: requests in flight get this many seconds to finish, then queued flow records as long again
     shutdown_grace: float = 30.0
+    rate_limit_window: int = 60  # seconds per rate-limit window (server/ratelimit.py); 0 turns limits off
+    rate_limit_per_address: int = 6000  # requests per source address, endpoint and window
     metrics_token: str | None = None  # when set, GET /metrics needs "Authorization: Bearer <token>"
     flow_checkpoint_every: int = 1000  # sign the chain head at least every this many records ...
     flow_checkpoint_interval: float = 60.0  # ... or seconds (governance/checkpoints.py); 0 turns signing off

@@ -45,6 +45,8 @@ class Tier:
     access_token_lifetime: int = 3600
     refresh_token_lifetime: int = 30 * 86400
     par_lifetime: int = 90
+    # requests per client per rate-limit window on /par, /token, /introspect, /revoke (server/ratelimit.py)
+    client_rate_limit: int = 6000
     description: str = ""
 
     def requires(self, control: Control) -> bool:
@@ -80,10 +82,11 @@ DEFAULT_TIERS: Mapping[str, Tier] = {
     "elevated": _tier("elevated", 1, _ELEVATED, code_lifetime=120,
                       description="+ signed request object, JARM, private_key_jwt"),
     "high": _tier("high", 2, _HIGH, signing_algs=FAPI_SIGNING_ALGS, request_object_max_lifetime=3600,
-                  code_lifetime=60, access_token_lifetime=600,
+                  code_lifetime=60, access_token_lifetime=600, client_rate_limit=3000,
                   description="FAPI 2.0 Message Signing: + PAR, PS256/ES256/EdDSA only, nbf, short codes"),
     "critical": _tier("critical", 3, _CRITICAL, signing_algs=FAPI_SIGNING_ALGS,
                       request_object_max_lifetime=600, code_lifetime=30, access_token_lifetime=300,
+                      client_rate_limit=3000,
                       description="+ encrypted request object and encrypted JARM"),
 }
 

@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from ..config import ServerConfig
 from ..governance.capture import Capture
@@ -58,6 +59,7 @@ from .keyprotect import KeyProtector
 from .keys import Keyring, KeyTimings, LoadedKey, ensure_keys, load_keyring, sweep_keys
 from .outage import StoreOutage, guarded, json_unavailable, plain_unavailable, unavailable
 from .pages import csp_source, page
+from .ratelimit import limited
 from .references import RemoteClientKeys, RequestUriFetcher
 
 log = logging.getLogger("jarmor.server")
@@ -633,6 +635,16 @@ def build_routes(server: JarmorServer) -> list[Route]:
         *([metrics.metrics_route(server.config.settings.metrics_token)] if server.config.metrics_port is None else []),
     ]
 
+    # rate limits (ratelimit.py): per address on these, and per client on the back channel's client endpoints
+    by_client = {"/par", "/token", "/revoke", "/introspect"}
+    by_address = by_client | {"/register", "/interaction/{ia_id}/login", "/admin/login"}
+    routes = [
+        Route(r.path, limited(server, r.path, r.endpoint, by_client=r.path in by_client), methods=r.methods,
+              name=r.name)
+        if r.path in by_address else r
+        for r in routes
+    ]
+
     def answer(path: str) -> Callable[[], Response]:
         if path in json_channel:
             return json_unavailable
@@ -669,8 +681,9 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
             metrics.process_exit()
 
     routes = build_routes(server)
-    app = Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.RequestMetrics, routes=routes)]
-    )
+    middleware = [Middleware(metrics.RequestMetrics, routes=routes)]
+    if config.trusted_proxies:  # the client address a trusted proxy reports (rate limits, sign-in limits)
+        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies)))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.jarmor = server
     return app

@@ -6,7 +6,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from .protocol.addresses import is_loopback_host
 from .protocol.context import Settings
 from .protocol.policy import Policy, PolicyError, policy_from_config
+from .protocol.tables import TableError, check_keys, check_table
 
 
 class ConfigError(ValueError):
@@ -52,6 +53,8 @@ class ServerConfig:
             raise ConfigError("--auto-approve is refused unless the issuer is a loopback address")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
+        if not 0 < self.port < 65536:
+            raise ConfigError("port must be between 1 and 65535")
         if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
             raise ConfigError("metrics_port must be between 1 and 65535")
         for entry in self.trusted_proxies:
@@ -83,6 +86,16 @@ _OPTIONS: dict[str, type] = {
 }
 
 
+def _typed(name: str, value: Any) -> Any:
+    """A ``[server]`` value from TOML: it must already have the option's type (no string for a number)."""
+    kind = _OPTIONS[name]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"[server]: {name} must be an integer")
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(f"[server]: {name} must be a string")
+    return _coerce(name, value)
+
+
 def _coerce(name: str, value: Any) -> Any:
     kind = _OPTIONS[name]
     if kind is tuple:  # a TOML array, or a comma-separated flag / environment variable
@@ -96,28 +109,23 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"{name}: expected {kind.__name__}") from exc
 
 
-# sign-in limits: the smallest value each accepts (server/signin.py)
-_LOGIN_LIMITS = {"login_max_failures": 1, "login_lockout_window": 1, "login_max_failures_per_address": 0}
-
-
-def _check_login_limits(values: Mapping[str, Any]) -> None:
-    for name, least in _LOGIN_LIMITS.items():
-        if name not in values:
-            continue
-        value = values[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ConfigError(f"[settings] {name}: expected an integer of at least {least}")
+# the smallest value each numeric setting accepts (every other number: 0, i.e. never negative)
+_SETTING_MINIMUMS = {
+    "login_max_failures": 1, "login_lockout_window": 1, "jarm_lifetime": 1, "id_token_lifetime": 1,
+    "interaction_lifetime": 1, "client_assertion_max_lifetime": 1, "request_object_max_age": 1,
+    "max_state_length": 1, "max_nonce_length": 1, "max_scope_length": 1, "fetch_timeout": 0.1,
+    "fetch_connect_timeout": 0.1, "fetch_read_timeout": 0.1, "fetch_max_bytes": 1, "key_refresh_interval": 1,
+    "flow_record_queue": 1, "flow_record_batch": 1, "flow_checkpoint_every": 1, "rate_limit_per_address": 1,
+}
+TABLES = ("server", "policy", "settings")
 
 
 def _settings_from(table: Mapping[str, Any]) -> Settings:
-    known = {f.name for f in fields(Settings)}
-    unknown = set(table) - known
-    if unknown:
-        raise ConfigError(f"[settings]: unknown option(s) {', '.join(sorted(unknown))}")
-    values = dict(table)
-    _check_login_limits(values)
-    if "scopes" in values:
-        values["scopes"] = frozenset(values["scopes"])
+    """``[settings]``: every key must be a ``Settings`` field, every value of its type and range."""
+    try:
+        values = check_table("[settings]", table, Settings, minimums=_SETTING_MINIMUMS)
+    except TableError as exc:
+        raise ConfigError(str(exc)) from exc
     return replace(Settings(), **values)
 
 
@@ -134,11 +142,16 @@ def load_config(
             data = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    server = dict(data.get("server", {}))
-    unknown = set(server) - set(_OPTIONS)
-    if unknown:
-        raise ConfigError(f"[server]: unknown option(s) {', '.join(sorted(unknown))}")
-    values: dict[str, Any] = {k: _coerce(k, v) for k, v in server.items()}
+    try:
+        check_keys("the configuration file", data, TABLES)
+        for name in TABLES:
+            if not isinstance(data.get(name, {}), dict):
+                raise ConfigError(f"[{name}] must be a table")
+        server = dict(data.get("server", {}))
+        check_keys("[server]", server, _OPTIONS)
+    except TableError as exc:
+        raise ConfigError(str(exc)) from exc
+    values: dict[str, Any] = {k: _typed(k, v) for k, v in server.items()}
     for name in _OPTIONS:
         env_value = environ.get("JARMOR_" + name.upper())
         if env_value:

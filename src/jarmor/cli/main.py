@@ -15,6 +15,7 @@ from .. import __version__
 from ..jose import loads_object
 from ..protocol.errors import OAuthError
 from .common import add_server_options, add_state_options, config_from, fail, open_state
+from .config_cmd import add_config_commands
 from .db import add_db_commands
 from .flows import add_flows_commands
 from .governance import add_clients_commands, add_governance_commands, default_actor
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_db_commands(sub)
     add_governance_commands(sub)
     add_flows_commands(sub)
+    add_config_commands(sub)
 
     p = sub.add_parser("demo", help="run complete flows in every tier and response mode, printing every hop")
     add_state_options(p)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from .tables import TableError, check_keys, check_table, nearest
+
 
 class Control(StrEnum):
     """A control a tier can require. Values are the names used in config, errors and flow records."""
@@ -113,6 +115,11 @@ class PolicyError(ValueError):
     """The tier/scope configuration is inconsistent."""
 
 
+# the smallest value each numeric tier field accepts (every other number: 0)
+_TIER_MINIMUMS = {"code_lifetime": 1, "access_token_lifetime": 1, "refresh_token_lifetime": 1, "par_lifetime": 1,
+                  "request_object_max_lifetime": 1, "client_rate_limit": 1}
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     tiers: Mapping[str, Tier] = field(default_factory=lambda: dict(DEFAULT_TIERS))
@@ -151,22 +158,28 @@ class Policy:
 
 def tier_from_config(name: str, data: Mapping[str, Any], base: Tier | None) -> Tier:
     """Build a tier from a TOML table; unspecified fields inherit from ``base`` (the built-in of that name)."""
-    known = {f for f in Tier.__dataclass_fields__ if f not in {"name"}}
-    unknown = set(data) - known
-    if unknown:
-        raise PolicyError(f"tier {name!r}: unknown setting(s) {', '.join(sorted(unknown))}")
-    kwargs: dict[str, Any] = dict(data)
-    if "controls" in kwargs:
-        try:
-            kwargs["controls"] = frozenset(Control(c) for c in kwargs["controls"])
-        except ValueError as exc:
-            raise PolicyError(f"tier {name!r}: {exc}") from exc
-    if "signing_algs" in kwargs:
-        algs = tuple(kwargs["signing_algs"])
-        bad = [a for a in algs if a not in ALL_SIGNING_ALGS]
+    section = f"[policy.tiers.{name}]"
+    lists = {"controls", "signing_algs"}
+    try:
+        check_keys(section, data, [f for f in Tier.__dataclass_fields__ if f != "name"])
+        kwargs = check_table(section, {k: v for k, v in data.items() if k not in lists}, Tier,
+                             exclude={"name", *lists}, minimums=_TIER_MINIMUMS)
+    except TableError as exc:
+        raise PolicyError(str(exc)) from exc
+    for key in lists & set(data):
+        values = data[key]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise PolicyError(f"{section}: {key} must be a list of strings")
+    if "controls" in data:
+        unknown = [c for c in data["controls"] if c not in {x.value for x in Control}]
+        if unknown:
+            raise PolicyError(f"{section}: unknown control {unknown[0][:64]!r}{nearest(unknown[0], [c.value for c in Control])}")
+        kwargs["controls"] = frozenset(Control(c) for c in data["controls"])
+    if "signing_algs" in data:
+        bad = [a for a in data["signing_algs"] if a not in ALL_SIGNING_ALGS]
         if bad:
-            raise PolicyError(f"tier {name!r}: unsupported signing algorithm(s) {bad}")
-        kwargs["signing_algs"] = algs
+            raise PolicyError(f"{section}: unsupported signing algorithm {bad[0][:32]!r}{nearest(bad[0], ALL_SIGNING_ALGS)}")
+        kwargs["signing_algs"] = tuple(data["signing_algs"])
     if base is None:
         if "rank" not in kwargs:
             raise PolicyError(f"new tier {name!r} needs a rank")
@@ -175,12 +188,27 @@ def tier_from_config(name: str, data: Mapping[str, Any], base: Tier | None) -> T
 
 
 def policy_from_config(data: Mapping[str, Any]) -> Policy:
-    """``[tiers.<name>]`` tables, a ``[scopes]`` table mapping scope -> tier, and ``default_client_tier``."""
+    """``[tiers.<name>]`` tables, a ``[scopes]`` table mapping scope -> tier, and ``default_client_tier``;
+    any other key, or a value of the wrong type, is refused naming it (a typo must not weaken the policy)."""
+    try:
+        check_keys("[policy]", data, ("tiers", "scopes", "default_client_tier"))
+    except TableError as exc:
+        raise PolicyError(str(exc)) from exc
+    tables = data.get("tiers") or {}
+    scopes = data.get("scopes") or {}
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise PolicyError("[policy.tiers]: each tier must be a table ([policy.tiers.NAME])")
+    if not isinstance(scopes, dict) or not all(isinstance(t, str) for t in scopes.values()):
+        raise PolicyError("[policy.scopes]: each scope must name a tier (scope = \"tier\")")
+    default = data.get("default_client_tier", "baseline")
+    if not isinstance(default, str):
+        raise PolicyError("[policy]: default_client_tier must be a string")
     tiers = dict(DEFAULT_TIERS)
-    for name, table in (data.get("tiers") or {}).items():
+    for name, table in tables.items():
         tiers[name] = tier_from_config(name, table, DEFAULT_TIERS.get(name))
-    return Policy(
-        tiers=tiers,
-        scope_tiers=dict(data.get("scopes") or {}),
-        default_client_tier=str(data.get("default_client_tier", "baseline")),
-    )
+    for scope, tier in scopes.items():
+        if tier not in tiers:
+            raise PolicyError(f"[policy.scopes]: {scope[:64]!r} names unknown tier {tier[:64]!r}{nearest(tier, tiers)}")
+    if default not in tiers:
+        raise PolicyError(f"[policy]: default_client_tier names unknown tier {default[:64]!r}{nearest(default, tiers)}")
+    return Policy(tiers=tiers, scope_tiers=dict(scopes), default_client_tier=default)

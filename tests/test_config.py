@@ -1,0 +1,110 @@
+"""Strict configuration: an unknown key anywhere or a value of the wrong type or range is refused with a
+message naming it (and the nearest valid key); ``jarmor config check`` / ``config show``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jarmor.config import ConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "jarmor.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ('[policy]\ndefault_tier = "high"\n', "'default_tier' (did you mean 'default_client_tier'?)"),
+        ('[policy.scope]\npayments = "high"\n', "'scope' (did you mean 'scopes'?)"),
+        ('[polcy]\ndefault_client_tier = "high"\n', "'polcy' (did you mean 'policy'?)"),
+        ('[settings]\nfuture_skew = "10"\n', "future_skew must be int"),
+        ("[settings]\nfuture_skew = -5\n", "future_skew must be at least 0"),
+        ("[settings]\nflow_record_batch = 0\n", "flow_record_batch must be at least 1"),
+        ("[settings]\nflow_records = 1\n", "flow_records must be bool"),
+        ('[settings]\nscopes = "openid"\n', "scopes must be"),
+        ("[settings]\nfuture_skw = 5\n", "'future_skw' (did you mean 'future_skew'?)"),
+        ("[settings]\nfetch_timeout = nan\n", "fetch_timeout must be float"),
+        ('[server]\nport = "8000"\n', "port must be an integer"),
+        ("[server]\nport = 99999\n", "port must be between 1 and 65535"),
+        ("[server]\nprot = 8000\n", "'prot' (did you mean 'port'?)"),
+        ('[server]\ntrusted_proxies = ["10.0.0.0/8", "nope"]\n', "'nope' is not an IP address or network"),
+        ("[policy.tiers.high]\ncode_lifetime = \"30\"\n", "code_lifetime must be int"),
+        ("[policy.tiers.high]\ncode_lifetime = 0\n", "code_lifetime must be at least 1"),
+        ("[policy.tiers.high]\ncode_lifetim = 30\n", "(did you mean 'code_lifetime'?)"),
+        ('[policy.tiers.high]\ncontrols = ["pkce_s256", "parr"]\n', "unknown control 'parr' (did you mean 'par'?)"),
+        ('[policy.tiers.high]\nsigning_algs = ["ES265"]\n', "unsupported signing algorithm 'ES265'"),
+        ('[policy.scopes]\npayments = "hihg"\n', "unknown tier 'hihg' (did you mean 'high'?)"),
+        ('[policy]\ndefault_client_tier = "elevatd"\n', "(did you mean 'elevated'?)"),
+        ("[policy]\ntiers = 3\n", "each tier must be a table"),
+        ("settings = 3\n", "[settings] must be a table"),
+    ],
+)
+def test_bad_configuration_is_refused_naming_the_key(tmp_path: Path, toml: str, named: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, toml), environ={})
+    assert named in str(exc.value)
+
+
+def test_flags_and_environment_are_checked_too(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="port must be between 1 and 65535"):
+        load_config(None, {"port": 99999}, environ={})
+    with pytest.raises(ConfigError, match="port: expected int"):
+        load_config(None, environ={"JARMOR_PORT": "eighty"})
+
+
+def test_a_valid_file_loads_typed_values(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, (
+        '[server]\nissuer = "https://as.example.com"\ntrusted_proxies = ["10.0.0.0/8"]\n'
+        '[settings]\nfuture_skew = 5\nfetch_timeout = 3\nscopes = ["openid", "payments"]\n'
+        '[policy.scopes]\npayments = "high"\n[policy.tiers.high]\ncode_lifetime = 30\n'
+    )), environ={})
+    assert config.settings.future_skew == 5 and config.settings.fetch_timeout == 3
+    assert config.settings.scopes == frozenset({"openid", "payments"})
+    assert config.policy.tiers["high"].code_lifetime == 30 and config.policy.scope_tiers == {"payments": "high"}
+    assert config.trusted_proxies == ("10.0.0.0/8",)
+
+
+def jarmor(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "jarmor.cli.main", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, env={**{k: v for k, v in os.environ.items() if not k.startswith("JARMOR_")},
+                                           **(env or {})})
+
+
+def test_config_check(tmp_path: Path) -> None:
+    good = write(tmp_path, '[settings]\nfuture_skew = 5\n')
+    out = jarmor("config", "check", str(good), cwd=tmp_path)
+    assert out.returncode == 0 and "valid" in out.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[policy]\ndefault_tier = "high"\n')
+    out = jarmor("config", "check", str(bad), cwd=tmp_path)
+    assert out.returncode == 1 and "default_tier" in out.stderr and "default_client_tier" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_config_show_names_sources_and_hides_secrets(tmp_path: Path) -> None:
+    path = write(tmp_path, (
+        '[server]\nregistration_token = "s3cret-token"\ndatabase = "postgresql+psycopg://u:pw-123@db/x"\n'
+        '[settings]\nmetrics_token = "m3trics"\nfuture_skew = 5\n'
+    ))
+    out = jarmor("config", "show", "--config", str(path), "--port", "9000", "--format", "json", cwd=tmp_path,
+                 env={"JARMOR_WORKERS": "3"})
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert shown["server.port"] == {"value": 9000, "source": "flag"}
+    assert shown["server.workers"]["source"].startswith("environment") and shown["server.workers"]["value"] == 3
+    assert shown["server.registration_token"] == {"value": "(set, hidden)", "source": "file [server]"}
+    assert shown["settings.future_skew"] == {"value": 5, "source": "file [settings]"}
+    assert shown["settings.jarm_lifetime"]["source"] == "default"
+    assert "pw-123" not in out.stdout and "s3cret-token" not in out.stdout and "m3trics" not in out.stdout
+    text = jarmor("config", "show", "--config", str(path), cwd=tmp_path)
+    assert text.returncode == 0 and "settings.future_skew" in text.stdout and "(file [settings])" in text.stdout

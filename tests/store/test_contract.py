@@ -434,3 +434,22 @@ async def test_lookups_of_ids_with_nul_find_nothing(store: Store) -> None:
     assert await store.users.get("alice\x00") is None
     assert await store.tokens.get("h\x00") is None
     assert await store.grants.get("g\x00") is None
+
+
+async def test_inventory_counts_in_one_query_each(store: Store) -> None:
+    """``active_counts`` / ``list_all``: what ``governance.inventory`` reads instead of N+1 per-client queries."""
+    await store.tokens.create(_token("t1"))
+    await store.tokens.create(_token("t2", expires_at=T0 + 10))  # expired at T0 + 100
+    await store.tokens.create(_token("t3", client_id="c2"))
+    await store.tokens.create(_token("t4", client_id="c2"))
+    await store.tokens.revoke("t4", T0 + 1)
+    assert await store.tokens.active_counts(T0 + 100) == {"c1": 1, "c2": 1}
+    assert await store.tokens.active_counts(T0 + 5) == {"c1": 2, "c2": 1}
+    await store.grants.create(GrantRecord("g1", "c1", "alice", "openid", T0))
+    await store.grants.create(GrantRecord("g2", "c1", "bob", "openid", T0))
+    await store.grants.create(GrantRecord("g3", "c3", "bob", "openid", T0))
+    await store.grants.revoke("g3", T0 + 1, "test")
+    assert await store.grants.active_counts() == {"c1": 2}
+    await store.client_keys.observe("c2", [("tp-b", "b")], T0)
+    await store.client_keys.observe("c1", [("tp-a", "a")], T0 + 1)
+    assert [(k.client_id, k.thumbprint) for k in await store.client_keys.list_all()] == [("c1", "tp-a"), ("c2", "tp-b")]

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..store.base import AdminEvent, ClientRecord, Store
+from ..store.base import AdminEvent, ClientKeyRecord, ClientRecord, Store
 
 REGISTRATION_ACTIONS = ("client.register", "client.update")
 
@@ -155,14 +155,10 @@ def _scopes(record: ClientRecord) -> list[str] | None:
     return str(scope).split() if scope else None
 
 
-async def client_summary(store: Store, record: ClientRecord, now: int) -> ClientSummary:
+def _summary(
+    record: ClientRecord, keys: list[ClientKeyRecord], grants: int, tokens: int, now: int
+) -> ClientSummary:
     meta = record.metadata
-    keys = [
-        KeyInfo(k.kid, k.thumbprint, k.first_seen_at, k.removed_at, max(0, now - k.first_seen_at))
-        for k in await store.client_keys.list_for_client(record.client_id)
-    ]
-    grants = [g for g in await store.grants.list_for_client(record.client_id) if g.revoked_at is None]
-    tokens = await store.tokens.list_for_client(record.client_id, active_at=now)
     source = "jwks" if meta.get("jwks") else "jwks_uri" if meta.get("jwks_uri") else None
     return ClientSummary(
         client_id=record.client_id,
@@ -178,21 +174,78 @@ async def client_summary(store: Store, record: ClientRecord, now: int) -> Client
         resource_server=meta.get("resource_server") is True,
         key_source=source,
         jwks_uri=meta.get("jwks_uri"),
-        keys=keys,
+        keys=[KeyInfo(k.kid, k.thumbprint, k.first_seen_at, k.removed_at, max(0, now - k.first_seen_at)) for k in keys],
         created_at=record.created_at,
         updated_at=record.updated_at,
         last_used_at=record.last_used_at,
         disabled_at=record.disabled_at,
         disabled_reason=record.disabled_reason,
         disabled_by=record.disabled_by,
-        active_grants=len(grants),
-        active_tokens=len(tokens),
+        active_grants=grants,
+        active_tokens=tokens,
         metadata=dict(meta),
     )
 
 
+async def client_summary(store: Store, record: ClientRecord, now: int) -> ClientSummary:
+    keys = await store.client_keys.list_for_client(record.client_id)
+    grants = [g for g in await store.grants.list_for_client(record.client_id) if g.revoked_at is None]
+    tokens = await store.tokens.list_for_client(record.client_id, active_at=now)
+    return _summary(record, keys, len(grants), len(tokens), now)
+
+
 async def inventory(store: Store, now: int) -> list[ClientSummary]:
-    return [await client_summary(store, record, now) for record in await store.clients.list()]
+    """Every client's summary in four queries (clients, key records, grant and token counts), however many
+    clients there are: ``bench/inventory.py`` times it at 100,000 clients."""
+    records = await store.clients.list()
+    keys: dict[str, list[ClientKeyRecord]] = {}
+    for k in await store.client_keys.list_all():
+        keys.setdefault(k.client_id, []).append(k)
+    grants = await store.grants.active_counts()
+    tokens = await store.tokens.active_counts(now)
+    return [
+        _summary(r, keys.get(r.client_id, []), grants.get(r.client_id, 0), tokens.get(r.client_id, 0), now)
+        for r in records
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryQuery:
+    """Filters and paging over the inventory (CLI, dashboard, admin API): every filter given must hold."""
+
+    tier: str | None = None
+    kind: str | None = None
+    owner: str | None = None
+    disabled: bool | None = None
+    stale_days: int | None = None  # no use (flow, token) for at least this many days
+    text: str | None = None  # a substring of the client_id or name, case-insensitive
+    offset: int = 0
+    limit: int = 100
+
+    def matches(self, c: ClientSummary, now: int) -> bool:
+        if self.tier is not None and c.risk_tier != self.tier:
+            return False
+        if self.kind is not None and c.client_kind != self.kind:
+            return False
+        if self.owner is not None and (c.owner or "") != self.owner:
+            return False
+        if self.disabled is not None and (c.disabled_at is not None) != self.disabled:
+            return False
+        if self.stale_days is not None:
+            last = c.last_used_at or c.created_at
+            if now - last < self.stale_days * 86400:
+                return False
+        if self.text:
+            needle = self.text.lower()
+            if needle not in c.client_id.lower() and needle not in c.name.lower():
+                return False
+        return True
+
+
+def select_page(summaries: list[ClientSummary], query: InventoryQuery, now: int) -> tuple[list[ClientSummary], int]:
+    """The page ``query`` asks for, and how many clients match in all."""
+    matching = [c for c in summaries if query.matches(c, now)]
+    return matching[query.offset : query.offset + max(0, query.limit)], len(matching)
 
 
 async def last_registration_event(store: Store, client_id: str) -> AdminEvent | None:

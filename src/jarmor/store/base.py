@@ -229,6 +229,9 @@ class TokenStore(Protocol):
 
     async def list_for_client(self, client_id: str, *, active_at: int | None = None) -> list[TokenRecord]: ...
 
+    async def active_counts(self, active_at: int) -> dict[str, int]:
+        """``client_id`` -> number of unrevoked tokens unexpired at ``active_at`` (one query: the inventory)."""
+
 
 class GrantStore(Protocol):
     async def create(self, record: GrantRecord) -> None: ...
@@ -238,6 +241,9 @@ class GrantStore(Protocol):
     async def revoke(self, grant_id: str, now: int, reason: str | None = None) -> bool: ...
 
     async def list_for_client(self, client_id: str) -> list[GrantRecord]: ...
+
+    async def active_counts(self) -> dict[str, int]:
+        """``client_id`` -> number of unrevoked grants (one query: the inventory)."""
 
 
 class AdminStore(Protocol):
@@ -268,6 +274,9 @@ class ClientKeyStore(Protocol):
         ``now``, known ones keep their time, and keys no longer present are marked removed."""
 
     async def list_for_client(self, client_id: str) -> list[ClientKeyRecord]: ...
+
+    async def list_all(self) -> list[ClientKeyRecord]:
+        """Every client's key records, ordered by client then first seen (one query: the inventory)."""
 
 
 GENESIS_HASH = "0" * 64  # the "previous hash" of the first flow record

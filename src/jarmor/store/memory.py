@@ -197,6 +197,13 @@ class MemoryTokenStore:
         self._data[new.token_hash] = copy.deepcopy(new)
         return True
 
+    async def active_counts(self, active_at: int) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rec in self._data.values():
+            if rec.revoked_at is None and rec.expires_at > active_at:
+                out[rec.client_id] = out.get(rec.client_id, 0) + 1
+        return out
+
     async def list_for_client(self, client_id: str, *, active_at: int | None = None) -> list[TokenRecord]:
         out = []
         for rec in self._data.values():
@@ -230,6 +237,13 @@ class MemoryGrantStore:
 
     async def list_for_client(self, client_id: str) -> list[GrantRecord]:
         return [copy.deepcopy(r) for r in self._data.values() if r.client_id == client_id]
+
+    async def active_counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rec in self._data.values():
+            if rec.revoked_at is None:
+                out[rec.client_id] = out.get(rec.client_id, 0) + 1
+        return out
 
 
 class MemoryAdminStore:
@@ -290,6 +304,10 @@ class MemoryClientKeyStore:
     async def list_for_client(self, client_id: str) -> list[ClientKeyRecord]:
         found = [copy.deepcopy(r) for (cid, _), r in self._data.items() if cid == client_id]
         return sorted(found, key=lambda r: (r.first_seen_at, r.thumbprint))
+
+    async def list_all(self) -> list[ClientKeyRecord]:
+        return sorted((copy.deepcopy(r) for r in self._data.values()),
+                      key=lambda r: (r.client_id, r.first_seen_at, r.thumbprint))
 
 
 class MemoryStore:

@@ -762,6 +762,9 @@ class SqlTokenStore:
         order = (t.c.created_at, t.c.token_hash)
         self._list_all = by_client.order_by(*order)
         self._list_active = by_client.where(unrevoked, t.c.expires_at > now).order_by(*order)
+        self._active_counts = (
+            select(t.c.client_id, func.count()).where(unrevoked, t.c.expires_at > now).group_by(t.c.client_id)
+        )
 
     async def create(self, record: TokenRecord) -> None:
         if await self._db.write(self._create, _token_row(record)) != 1:
@@ -801,6 +804,9 @@ class SqlTokenStore:
         else:
             rows = await self._db.all(self._list_active, {"id": client_id, "now": active_at})
         return [_token_record(row) for row in rows]
+
+    async def active_counts(self, active_at: int) -> dict[str, int]:
+        return {str(cid): int(n) for cid, n in await self._db.all(self._active_counts, {"now": active_at})}
 
 
 _GRANT_COLS = (
@@ -842,6 +848,9 @@ class SqlGrantStore:
         )
         by_client = select(*cols).where(t.c.client_id == bindparam("id"))
         self._list = by_client.order_by(t.c.created_at, t.c.grant_id)
+        self._active_counts = select(t.c.client_id, func.count()).where(t.c.revoked_at.is_(None)).group_by(
+            t.c.client_id
+        )
 
     async def create(self, record: GrantRecord) -> None:
         if await self._db.write(self._create, _grant_row(record)) != 1:
@@ -858,6 +867,9 @@ class SqlGrantStore:
 
     async def list_for_client(self, client_id: str) -> list[GrantRecord]:
         return [GrantRecord(*row) for row in await self._db.all(self._list, {"id": client_id})]
+
+    async def active_counts(self) -> dict[str, int]:
+        return {str(cid): int(n) for cid, n in await self._db.all(self._active_counts, {})}
 
 
 def _is_memory_sqlite(database: str | None, query: Mapping[str, Any]) -> bool:

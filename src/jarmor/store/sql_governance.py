@@ -119,6 +119,7 @@ class SqlClientKeyStore:
         self._list = (
             select(*cols).where(t.c.client_id == bindparam("id")).order_by(t.c.first_seen_at, t.c.thumbprint)
         )
+        self._list_all = select(*cols).order_by(t.c.client_id, t.c.first_seen_at, t.c.thumbprint)
         ins = upsert(t).values(
             client_id=bindparam("id"),
             thumbprint=bindparam("tp"),
@@ -149,3 +150,6 @@ class SqlClientKeyStore:
 
     async def list_for_client(self, client_id: str) -> list[ClientKeyRecord]:
         return [ClientKeyRecord(*row) for row in await self._db.all(self._list, {"id": client_id})]
+
+    async def list_all(self) -> list[ClientKeyRecord]:
+        return [ClientKeyRecord(*row) for row in await self._db.all(self._list_all, {})]

@@ -46,6 +46,13 @@ class ServerConfig:
             raise ConfigError("--auto-approve is refused unless the issuer is a loopback address")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
+        known = self.settings.scopes | frozenset(self.policy.scope_tiers)
+        unknown = sorted(set(self.settings.scope_descriptions) - known)
+        if unknown:
+            raise ConfigError(
+                f"[settings] scope_descriptions: unknown scope(s) {', '.join(map(repr, unknown))}"
+                " (not in [settings] scopes or [policy.scopes])"
+            )
         return self
 
 
@@ -78,7 +85,28 @@ def _settings_from(table: Mapping[str, Any]) -> Settings:
     values = dict(table)
     if "scopes" in values:
         values["scopes"] = frozenset(values["scopes"])
+    if "scope_descriptions" in values:
+        values["scope_descriptions"] = _scope_descriptions(values["scope_descriptions"])
     return replace(Settings(), **values)
+
+
+MAX_SCOPE_DESCRIPTION = 200
+
+
+def _scope_descriptions(table: Any) -> dict[str, str]:
+    """``[settings.scope_descriptions]``: scope = "what it lets the application do", shown to end users on the
+    consent page (escaped there); one line of printable text each."""
+    if not isinstance(table, Mapping):
+        raise ConfigError("[settings] scope_descriptions: expected a table of scope = \"description\"")
+    out: dict[str, str] = {}
+    for scope, text in table.items():
+        where = f"[settings] scope_descriptions[{scope!r}]"
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"{where}: expected a non-empty string")
+        if len(text) > MAX_SCOPE_DESCRIPTION or not text.isprintable():
+            raise ConfigError(f"{where}: at most {MAX_SCOPE_DESCRIPTION} printable characters on one line")
+        out[str(scope)] = text.strip()
+    return out
 
 
 def load_config(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -80,6 +80,9 @@ class Settings:
     flow_record_queue: int = 10_000  # records waiting to be written; beyond it new records are dropped (counted)
     flow_record_batch: int = 500
     flow_record_interval: float = 0.2  # seconds a batch may wait to fill up
+    # What the consent page tells the user each scope lets the application do (server/consent.py has the
+    # built-in wording for openid, profile, email and offline_access); keys must be scopes the server knows.
+    scope_descriptions: Mapping[str, str] = field(default_factory=dict)
 
 
 class ServerKeyring(Protocol):

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..config import ServerConfig
@@ -33,6 +33,7 @@ from ..protocol.authorization import (
     AuthorizationState,
     run_checks,
 )
+from ..protocol.clients import Client
 from ..protocol.context import Endpoints, Environment
 from ..protocol.introspection import introspect_token
 from ..protocol.management import authorize_registration, consume_for_delete, read_client, update_client
@@ -46,18 +47,21 @@ from ..protocol.tokens import issue_code, token_endpoint
 from ..store.base import Store
 from .accounts import authenticate
 from .admin import admin_routes
+from .consent import ClientDisplay, describe_scopes, destination
 from .directory import ClientDirectory
 from .fetch import Fetcher, FetchLimits
-from .http import authorization_http_response, json_error, json_response, read_body, read_form
+from .http import NO_STORE, authorization_http_response, json_error, json_response, read_body, read_form
 from .keyprotect import KeyProtector
 from .keys import Keyring, KeyTimings, LoadedKey, ensure_keys, load_keyring, sweep_keys
 from .pages import csp_source, page
+from .problems import InteractionProblem, exception_handlers, interaction_problem_page
 from .references import RemoteClientKeys, RequestUriFetcher
 
 log = logging.getLogger("jarmor.server")
 
 INTERACTION_COOKIE = "jarmor_interaction"
 MAX_LOGIN_ATTEMPTS = 5
+NOT_THIS_BROWSER = "this sign-in page was not opened in this browser"
 
 
 @dataclass(slots=True)
@@ -347,47 +351,75 @@ class JarmorServer:
             form_action=csp_source(ia.request.redirect_uri),  # too many failures redirect to the client
         )
 
-    def consent_page(self, ia_id: str, ia: Interaction, client_name: str) -> Response:
+    def consent_page(self, ia_id: str, ia: Interaction, client: Client | None) -> Response:
+        """Written for the person deciding (``server/consent.py``): who asks, what each scope allows, whether
+        the application is a third party's; the logo's origin, and only it, joins the CSP as ``img-src``."""
         req = ia.request
+        display = ClientDisplay.of(client, req.client_id)
         return page(
             "consent.html",
             {
                 "issuer": self.env.issuer,
-                "client_name": client_name,
+                "client": display,
                 "subject": ia.subject,
-                "scopes": req.scope,
-                "tier": req.tier,
-                "redirect_uri": req.redirect_uri,
+                "scopes": describe_scopes(req.scope, self.env.settings.scope_descriptions),
+                "destination": destination(req.redirect_uri),
                 "action": f"/interaction/{ia_id}/consent",
                 "csrf_token": self._csrf(ia_id, ia.bind, "consent"),
             },
             form_action=csp_source(req.redirect_uri),  # the decision redirects to the client
+            img_src=display.logo_source,
         )
 
-    async def _interaction(self, request: Request, stage: str) -> tuple[str, Interaction, dict[str, str]]:
-        """Load the interaction named in the path and check the cookie binding and the CSRF token."""
+    async def _load_interaction(self, request: Request) -> tuple[str, Interaction, str]:
+        """The interaction named in the path if the cookie names it: (id, interaction, the cookie's bind)."""
         ia_id = request.path_params["ia_id"]
-        form = await read_form(request)
         cookie = request.cookies.get(INTERACTION_COOKIE, "")
         cookie_id, _, bind = cookie.partition(".")
         if not hmac.compare_digest(cookie_id.encode(), ia_id.encode()) or not bind:
-            raise errors.InvalidRequest("this sign-in page was not opened in this browser")
+            raise InteractionProblem(NOT_THIS_BROWSER, problem="other-browser")
         raw = await self.env.store.ephemeral.get("interaction", ia_id)
         if raw is None:
-            raise errors.InvalidRequest("this sign-in request has expired or was already completed")
-        ia = Interaction.load(raw)
+            raise InteractionProblem(
+                "this sign-in request has expired or was already completed", problem="finished"
+            )
+        return ia_id, Interaction.load(raw), bind
+
+    async def _interaction(self, request: Request, stage: str) -> tuple[str, Interaction, dict[str, str]]:
+        """Load the interaction named in the path and check the cookie binding and the CSRF token."""
+        form = await read_form(request)
+        ia_id, ia, bind = await self._load_interaction(request)
         if not hmac.compare_digest(bind.encode(), ia.bind.encode()) or not self._csrf_ok(
             ia_id, ia.bind, stage, form.get("csrf_token", "")
         ):
-            raise errors.InvalidRequest("invalid CSRF token")
+            raise InteractionProblem("invalid CSRF token", problem="form")
         return ia_id, ia, form
+
+    async def interaction_page(self, request: Request) -> Response:
+        """``GET`` of a sign-in URL (a reload, Back after a decision, a copied link): the step the interaction
+        is at when it is still open in this browser, otherwise a page saying what happened and how to start
+        again. Changes nothing: the forms it shows carry the usual CSRF tokens."""
+        await self.refresh_keys()
+        try:
+            ia_id, ia, bind = await self._load_interaction(request)
+            if not hmac.compare_digest(bind.encode(), ia.bind.encode()):
+                raise InteractionProblem(NOT_THIS_BROWSER, problem="other-browser")
+        except errors.OAuthError as err:
+            return self.interaction_problem(err)
+        client = await self.env.clients.get(ia.request.client_id)
+        if ia.subject is None:
+            return self.login_page(ia_id, ia, client.name if client else ia.request.client_id)
+        return self.consent_page(ia_id, ia, client)
+
+    def interaction_problem(self, err: errors.OAuthError) -> Response:
+        return interaction_problem_page(self.env.issuer, err)
 
     async def login(self, request: Request) -> Response:
         env = self.env
         try:
             ia_id, ia, form = await self._interaction(request, "login")
         except errors.OAuthError as err:
-            return self.error_page(err)
+            return self.interaction_problem(err)
         client = await env.clients.get(ia.request.client_id)
         name = client.name if client else ia.request.client_id
         username = form.get("username", "")
@@ -405,7 +437,9 @@ class JarmorServer:
             return self.login_page(ia_id, ia, name, error="Wrong username or password.", username=username)
         ia.subject, ia.auth_time = user.username, env.now()
         await env.store.ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
-        return self.consent_page(ia_id, ia, name)
+        # post/redirect/get: the consent page lives at a GET URL, so Back or a reload after the decision
+        # lands on ``interaction_page`` (which explains) instead of re-posting the password
+        return RedirectResponse(f"/interaction/{ia_id}/consent", status_code=303, headers=NO_STORE)
 
     async def consent(self, request: Request) -> Response:
         await self.refresh_keys()
@@ -413,12 +447,14 @@ class JarmorServer:
         try:
             ia_id, ia, form = await self._interaction(request, "consent")
         except errors.OAuthError as err:
-            return self.error_page(err)
+            return self.interaction_problem(err)
         if ia.subject is None:
-            return self.error_page(errors.InvalidRequest("sign in first"))
+            return self.interaction_problem(InteractionProblem("sign in first", problem="not-signed-in"))
         # single use: whoever takes the interaction completes it
         if await env.store.ephemeral.take("interaction", ia_id) is None:
-            return self.error_page(errors.InvalidRequest("this sign-in request was already completed"))
+            return self.interaction_problem(
+                InteractionProblem("this sign-in request was already completed", problem="finished")
+            )
         client = await env.clients.get(ia.request.client_id)
         if form.get("decision") != "approve":
             refusal = errors.AccessDenied("the user denied the request").with_target(ia.request.target())
@@ -521,6 +557,8 @@ def build_routes(server: JarmorServer) -> list[Route]:
         Route("/authorize", server.authorize, methods=["GET", "POST"]),
         Route("/interaction/{ia_id}/login", server.login, methods=["POST"]),
         Route("/interaction/{ia_id}/consent", server.consent, methods=["POST"]),
+        Route("/interaction/{ia_id}/login", server.interaction_page, methods=["GET"]),
+        Route("/interaction/{ia_id}/consent", server.interaction_page, methods=["GET"]),
         Route("/token", server.token, methods=["POST"]),
         Route("/register", server.register, methods=["POST"]),
         Route("/register/{client_id:path}", server.manage_client, methods=["GET", "PUT", "DELETE", "POST"]),
@@ -545,6 +583,6 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
                 await maintenance
             await server.stop()
 
-    app = Starlette(routes=build_routes(server), lifespan=lifespan)
+    app = Starlette(routes=build_routes(server), lifespan=lifespan, exception_handlers=exception_handlers())
     app.state.jarmor = server
     return app

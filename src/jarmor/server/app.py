@@ -374,15 +374,17 @@ class JarmorServer:
     async def _load_interaction(self, request: Request) -> tuple[str, Interaction, str]:
         """The interaction named in the path if the cookie names it: (id, interaction, the cookie's bind)."""
         ia_id = request.path_params["ia_id"]
-        cookie = request.cookies.get(INTERACTION_COOKIE, "")
-        cookie_id, _, bind = cookie.partition(".")
-        if not hmac.compare_digest(cookie_id.encode(), ia_id.encode()) or not bind:
-            raise InteractionProblem(NOT_THIS_BROWSER, problem="other-browser")
-        raw = await self.env.store.ephemeral.get("interaction", ia_id)
+        # existence first, so Back after the decision (the cookie is gone by then) reads "finished"; ids are
+        # 192-bit random, so this tells a browser without the cookie nothing it could use
+        raw = await self.env.store.ephemeral.get("interaction", ia_id) if len(ia_id) <= 64 else None
         if raw is None:
             raise InteractionProblem(
                 "this sign-in request has expired or was already completed", problem="finished"
             )
+        cookie = request.cookies.get(INTERACTION_COOKIE, "")
+        cookie_id, _, bind = cookie.partition(".")
+        if not hmac.compare_digest(cookie_id.encode(), ia_id.encode()) or not bind:
+            raise InteractionProblem(NOT_THIS_BROWSER, problem="other-browser")
         return ia_id, Interaction.load(raw), bind
 
     async def _interaction(self, request: Request, stage: str) -> tuple[str, Interaction, dict[str, str]]:

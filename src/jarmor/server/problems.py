@@ -136,6 +136,7 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 async def method_not_allowed(request: Request, exc: Exception) -> Response:
     allow = (exc.headers or {}).get("Allow", "") if isinstance(exc, HTTPException) else ""
+    allow = ", ".join(sorted(m.strip() for m in allow.split(",") if m.strip()))  # Starlette's comes from a set
     headers = {"Allow": allow} if allow else {}
     path = request.url.path
     if is_json_path(path):

@@ -173,6 +173,7 @@ async def test_reloading_the_login_url_shows_the_current_step(make: KitFactory) 
     assert (await kit.http.post(action, data={"csrf_token": token, "username": "alice", "password": "x"})).status_code == 401
     again = await kit.http.get(action)  # a reload of the sign-in URL after a wrong password
     assert again.status_code == 200 and 'id="password"' in again.text
+    assert 'id="login-notice">This sign-in is still open' in again.text
     assert _form(again.text) == (action, token)
     r = await kit.http.post(action, data={"csrf_token": token, "username": "alice", "password": PASSWORD})
     consent_url = r.headers["location"]

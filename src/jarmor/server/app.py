@@ -62,6 +62,7 @@ log = logging.getLogger("jarmor.server")
 INTERACTION_COOKIE = "jarmor_interaction"
 MAX_LOGIN_ATTEMPTS = 5
 NOT_THIS_BROWSER = "this sign-in page was not opened in this browser"
+REOPENED = "This sign-in is still open: enter your username and password to continue."
 
 
 @dataclass(slots=True)
@@ -336,7 +337,7 @@ class JarmorServer:
         )
 
     def login_page(self, ia_id: str, ia: Interaction, client_name: str, *, error: str = "",
-                   username: str = "") -> Response:
+                   username: str = "", notice: str = "") -> Response:
         return page(
             "login.html",
             {
@@ -346,6 +347,7 @@ class JarmorServer:
                 "csrf_token": self._csrf(ia_id, ia.bind, "login"),
                 "error": error,
                 "username": username,
+                "notice": notice,
             },
             status=200 if not error else 401,
             form_action=csp_source(ia.request.redirect_uri),  # too many failures redirect to the client
@@ -410,7 +412,7 @@ class JarmorServer:
             return self.interaction_problem(err)
         client = await self.env.clients.get(ia.request.client_id)
         if ia.subject is None:
-            return self.login_page(ia_id, ia, client.name if client else ia.request.client_id)
+            return self.login_page(ia_id, ia, client.name if client else ia.request.client_id, notice=REOPENED)
         return self.consent_page(ia_id, ia, client)
 
     def interaction_problem(self, err: errors.OAuthError) -> Response:

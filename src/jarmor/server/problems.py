@@ -125,12 +125,14 @@ async def not_found(request: Request, exc: Exception) -> Response:
     path = request.url.path
     if is_json_path(path):
         return json_response({"error": "invalid_request", "error_description": "there is no endpoint here"}, 404)
+    link = _dashboard_link(path)
+    where = "go to the dashboard" if link else "go back to the application you came from"
     return problem_page(
         _issuer(request),
         "Page not found",
-        ["There is no page at this address. Check the address, or go back to the application you came from."],
+        [f"There is no page at this address. Check the address, or {where}."],
         status=404,
-        link=_dashboard_link(path),
+        link=link,
     )
 
 
@@ -143,16 +145,17 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
         response = json_error(errors.MethodNotAllowed(f"use {allow}" if allow else "method not allowed"))
         response.headers.update(headers)
         return response
+    link = _dashboard_link(path)
     return problem_page(
         _issuer(request),
         "This address cannot be opened directly",
         [
             "This address only takes a form sent from one of this server's pages, so there is nothing to "
             "show here. Nothing was done.",
-            "Go back to the page you came from, or start again from the application.",
+            "Go back to the page you came from" + ("." if link else ", or start again from the application."),
         ],
         status=405,
-        link=_dashboard_link(path),
+        link=link,
         headers=headers,
     )
 

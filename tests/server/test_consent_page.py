@@ -256,3 +256,25 @@ async def test_wrong_method_on_a_json_endpoint_stays_json(kit: Kit, method: str,
     r = await kit.http.request(method, path)
     assert r.status_code == 405 and r.headers["content-type"] == "application/json"
     assert r.json()["error"] == "invalid_request" and r.headers["allow"]
+
+
+async def test_an_unexpected_failure_is_a_plain_500_in_the_right_format() -> None:
+    """The last-resort handler: no traceback or detail reaches the browser or the API client."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from jarmor.server.problems import exception_handlers
+
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("secret detail")
+
+    app = Starlette(routes=[Route("/authorize", boom), Route("/token", boom)], exception_handlers=exception_handlers())
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        page = await http.get("/authorize")
+        api = await http.get("/token")
+    assert page.status_code == 500 and "Something went wrong" in page.text and "secret" not in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert api.status_code == 500 and api.json() == {"error": "server_error", "error_description": "internal error"}

@@ -355,6 +355,13 @@ def test_back_after_allow_explains(rp: Rp, tab: Watched, mode: str) -> None:
     assert [r for r in tab.requests if f"{rp.url}/cb" in r] == callbacks, "nothing was sent to the client again"
     if mode == "jwt":
         shot(page, "back-after-allow")
+    # once more: the authorization request itself, whose pushed request was used up
+    page.go_back()
+    expect(page).to_have_url(re.compile(re.escape(f"{rp.issuer}/authorize?")))
+    expect(page.locator("#error-advice")).to_contain_text("start signing in again")
+    assert [r for r in tab.requests if f"{rp.url}/cb" in r] == callbacks
+    if mode == "jwt":
+        shot(page, "back-twice-after-allow")
 
 
 def test_unknown_pages_are_styled(rp: Rp, tab: Watched) -> None:

@@ -97,7 +97,7 @@ async def test_clients_page_filters_and_keeps_the_form(admin_kit: Kit) -> None: 
     assert '<option value="no" selected>' in r.text and 'id="filter-count">1 of 2 clients match.' in r.text
 
 
-async def test_flow_pages_show_client_names(admin_kit: Kit) -> None:  # noqa: F811
+async def test_flow_and_audit_pages_show_client_names(admin_kit: Kit) -> None:  # noqa: F811
     kit = admin_kit
     kit.server.env.settings = replace(kit.server.env.settings, auto_approve="alice")
     client = await kit.add_client(client_name="Shop <Front>")
@@ -110,3 +110,5 @@ async def test_flow_pages_show_client_names(admin_kit: Kit) -> None:  # noqa: F8
     assert flow
     detail = await kit.http.get(flow.group(1).replace("&amp;", "&"))
     assert f">Shop &lt;Front&gt;</a> <code>{client.client_id}</code>" in detail.text
+    audit = await kit.http.get("/admin/audit")
+    assert f'>Shop &lt;Front&gt;</a><div class="muted mono">{client.client_id}</div>' in audit.text

@@ -115,4 +115,11 @@ async def revoke_grant_view(ctx: AdminContext) -> Response:
 @admin_view("/audit", nav="Audit log", nav_order=90)
 async def audit(ctx: AdminContext) -> Response:
     events = await ctx.store.audit.list(limit=MAX_AUDIT)
-    return admin_page(ctx, "admin/audit.html", {"events": events, "limit": MAX_AUDIT}, title="Audit log")
+    names: dict[str, str] = {}
+    for target in dict.fromkeys(e.target for e in events if e.target and e.target.startswith("client:")):
+        client = await ctx.server.directory.get(target[len("client:"):])
+        if client is not None:
+            names[target] = client.name
+    return admin_page(
+        ctx, "admin/audit.html", {"events": events, "limit": MAX_AUDIT, "names": names}, title="Audit log"
+    )

@@ -53,8 +53,10 @@ INTERACTION_PROBLEMS: Mapping[str, tuple[str, str]] = {
     ),
 }
 
-# JSON endpoints (paths and their subtrees); every other path is a page a browser may show
-JSON_PATHS = ("/.well-known", "/jwks", "/par", "/token", "/register", "/revoke", "/introspect")
+# JSON (and monitoring) endpoints, paths and their subtrees; every other path is a page a browser may show
+JSON_PATHS = (
+    "/.well-known", "/jwks", "/par", "/token", "/register", "/revoke", "/introspect", "/healthz", "/readyz", "/metrics",
+)
 ADMIN_PREFIX = "/admin"
 
 

@@ -23,6 +23,7 @@ from jarmor.protocol.context import ServerKeyring, Settings
 from jarmor.protocol.policy import Policy
 from jarmor.protocol.registration import register
 from jarmor.server.app import JarmorServer, build_routes
+from jarmor.server.problems import exception_handlers
 from jarmor.store.base import ServerKeyRecord, Store, TokenRecord
 from jarmor.store.memory import MemoryStore
 
@@ -248,7 +249,7 @@ async def make_kit(
         _KEYRING.append(server.env.keys)
     if clock is not None:
         server.env.clock = clock
-    app = Starlette(routes=build_routes(server))
+    app = Starlette(routes=build_routes(server), exception_handlers=exception_handlers())
     app.state.jarmor = server
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER)
     return Kit(server=server, store=store, http=http, config=config)

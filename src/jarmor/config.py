@@ -66,6 +66,13 @@ class ServerConfig:
             raise ConfigError("log_format must be text or json")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError("log_level must be debug, info, warning or error")
+        known = self.settings.scopes | frozenset(self.policy.scope_tiers)
+        unknown = sorted(set(self.settings.scope_descriptions) - known)
+        if unknown:
+            raise ConfigError(
+                f"[settings] scope_descriptions: unknown scope(s) {', '.join(map(repr, unknown))}"
+                " (not in [settings] scopes or [policy.scopes])"
+            )
         return self
 
 
@@ -122,11 +129,33 @@ TABLES = ("server", "policy", "settings")
 
 def _settings_from(table: Mapping[str, Any]) -> Settings:
     """``[settings]``: every key must be a ``Settings`` field, every value of its type and range."""
+    plain = {k: v for k, v in table.items() if k != "scope_descriptions"}
     try:
-        values = check_table("[settings]", table, Settings, minimums=_SETTING_MINIMUMS)
+        values = check_table("[settings]", plain, Settings, minimums=_SETTING_MINIMUMS)
     except TableError as exc:
         raise ConfigError(str(exc)) from exc
+    if "scope_descriptions" in table:
+        values["scope_descriptions"] = _scope_descriptions(table["scope_descriptions"])
     return replace(Settings(), **values)
+
+
+MAX_SCOPE_DESCRIPTION = 200
+
+
+def _scope_descriptions(table: Any) -> dict[str, str]:
+    """``[settings.scope_descriptions]``: scope = "what it lets the application do", shown to end users on the
+    consent page (escaped there); one line of printable text each."""
+    if not isinstance(table, Mapping):
+        raise ConfigError("[settings] scope_descriptions: expected a table of scope = \"description\"")
+    out: dict[str, str] = {}
+    for scope, text in table.items():
+        where = f"[settings] scope_descriptions[{scope!r}]"
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"{where}: expected a non-empty string")
+        if len(text) > MAX_SCOPE_DESCRIPTION or not text.isprintable():
+            raise ConfigError(f"{where}: at most {MAX_SCOPE_DESCRIPTION} printable characters on one line")
+        out[str(scope)] = text.strip()
+    return out
 
 
 def load_config(

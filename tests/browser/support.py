@@ -39,8 +39,19 @@ def on_login_page(page: Page) -> None:
 
 
 def on_consent_page(page: Page) -> None:
-    expect(page.get_by_role("heading", name=re.compile(r"^Authorize "))).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"^Allow .+ to access your account\?$"))).to_be_visible()
     expect(page.get_by_role("button", name="Allow")).to_be_visible()
+
+
+def on_problem_page(page: Page, heading: str, error: str | None = None, description: str | None = None) -> None:
+    """A sign-in step that cannot go on, explained (``server/problems.py``): no form, the way to start again,
+    the error code only as a detail."""
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    expect(page.locator("main form")).to_have_count(0)
+    if error is not None:
+        expect(page.locator("#error-code")).to_have_text(error)
+    if description is not None:
+        expect(page.locator("#error-description")).to_have_text(description)
 
 
 def on_error_page(page: Page, error: str, description: str | re.Pattern[str] | None = None) -> None:

@@ -218,6 +218,62 @@ def test_client_page_shows_metadata_keys_and_grants(
     assert tab.csp_violations() == []
 
 
+def _fits(page: Page, width: int) -> None:
+    """Nothing sticks out of a ``width`` px screen: the page never scrolls sideways (wide tables scroll inside
+    their card) and every navigation link is on screen."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    for link in page.locator("nav.main a").all():
+        box = link.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, link.inner_text()
+
+
+def test_dashboard_on_a_phone(
+    admin_server: RunningServer, vendor: dict[str, Any], resource_server: dict[str, Any], tab: Watched
+) -> None:
+    page = tab.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    _signed_in(page, admin_server)
+    _fits(page, 390)
+    expect(page.locator("#clients tbody tr")).to_have_count(3)
+    shot(page, "admin-clients-390")
+    # search and filters, kept in the form
+    page.get_by_label("Search").fill("vendor")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#clients tbody tr")).to_have_count(1)
+    expect(page.locator(f"tr[data-client-id='{vendor['client_id']}']")).to_be_visible()
+    expect(page.get_by_label("Search")).to_have_value("vendor")
+    expect(page.locator("#filter-count")).to_have_text("1 of 3 clients match.")
+    page.get_by_label("Search").fill("")
+    page.get_by_label("Kind").select_option("first-party")
+    page.get_by_label("Status").select_option("no")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#clients tbody tr")).to_have_count(1)
+    expect(page.locator(f"tr[data-client-id='{vendor['other']}']")).to_contain_text("Intranet")
+    expect(page.get_by_label("Kind")).to_have_value("first-party")
+    _fits(page, 390)
+    shot(page, "admin-clients-filtered-390")
+    page.get_by_label("Owner").select_option("team-payments")
+    page.get_by_label("Kind").select_option("")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#clients tbody tr")).to_have_count(1)
+    expect(page.locator(f"tr[data-client-id='{resource_server['client_id']}']")).to_contain_text("Payments API")
+    # tier badges carry their tier's colour class
+    expect(page.locator("#clients .badge.tier").first).to_have_class(re.compile(r"\btier-0\b"))
+    # flow records name the client
+    page.get_by_role("link", name="Flow records").click()
+    expect(page.locator("#flows")).to_contain_text("Vendor Portal")
+    _fits(page, 390)
+    shot(page, "admin-flows-390")
+    page.locator("#flows a", has_text="Vendor Portal").first.click()
+    expect(page.locator("#client-title")).to_have_text("Vendor Portal")
+    _fits(page, 390)
+    shot(page, "admin-client-390")
+    page.get_by_role("link", name="Report").click()
+    _fits(page, 390)
+    shot(page, "admin-report-390")
+    assert tab.csp_violations() == []
+
+
 def test_csrf_refusals(admin_server: RunningServer, vendor: dict[str, Any], tab: Watched) -> None:
     page = tab.page
     _signed_in(page, admin_server)

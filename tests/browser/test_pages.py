@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import pytest
 
 from jarmor.client.pkce import new_pkce
+from jarmor.server.consent import BUILT_IN_SCOPE_DESCRIPTIONS
+from tests.e2e.conftest import RunningServer
 
-from .conftest import PASSWORD, USERNAME, XSS_NAME, Rp, Watched, watch
-from .support import expect, on_consent_page, on_error_page, on_login_page, shot, sign_in
+from .conftest import PASSWORD, USERNAME, XSS_NAME, Rp, Watched, start_rp, watch
+from .support import expect, on_consent_page, on_error_page, on_login_page, on_problem_page, shot, sign_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Route
@@ -46,7 +49,8 @@ def test_login_without_csrf_token_is_refused(rp: Rp, tab: Watched) -> None:
     with page.expect_response(re.compile(r"/interaction/[^/]+/login$")) as info:
         sign_in(page)
     assert info.value.status == 400
-    on_error_page(page, "invalid_request", "invalid CSRF token")
+    on_problem_page(page, "This form could not be used", "invalid_request", "invalid CSRF token")
+    expect(page.get_by_text("start signing in again")).to_be_visible()
     expect(page.get_by_role("button", name="Allow")).to_have_count(0)
     _no_callback(tab, rp)
     shot(page, "error-csrf")
@@ -58,7 +62,7 @@ def test_login_with_a_wrong_csrf_token_is_refused(rp: Rp, tab: Watched) -> None:
     forged = ("A" if token[0] != "A" else "B") + token[1:]
     page.evaluate("t => { document.querySelector('input[name=csrf_token]').value = t }", forged)
     sign_in(page)
-    on_error_page(page, "invalid_request", "invalid CSRF token")
+    on_problem_page(page, "This form could not be used", "invalid_request", "invalid CSRF token")
     expect(page.get_by_role("button", name="Allow")).to_have_count(0)
     _no_callback(tab, rp)
 
@@ -72,7 +76,8 @@ def test_login_posted_from_another_browser_is_refused(rp: Rp, tab: Watched, brow
         other = watch(other_context.new_page())
         query = urlencode({"action": action, "csrf_token": token, "username": USERNAME, "password": PASSWORD})
         other.page.goto(f"{rp.url}/attacker?{query}")
-        on_error_page(other.page, "invalid_request", "this sign-in page was not opened in this browser")
+        on_problem_page(other.page, "This sign-in page belongs to another browser", "invalid_request",
+                        "this sign-in page was not opened in this browser")
         expect(other.page.get_by_role("button", name="Allow")).to_have_count(0)
         assert not other_context.cookies(rp.issuer)
     finally:
@@ -93,7 +98,7 @@ def test_login_token_cannot_approve_consent(rp: Rp, tab: Watched) -> None:
     consent_action = action.rsplit("/", 1)[0] + "/consent"
     query = urlencode({"action": consent_action, "csrf_token": login_token, "decision": "approve"})
     tab.page.goto(f"{rp.url}/attacker?{query}")
-    on_error_page(tab.page, "invalid_request", "invalid CSRF token")
+    on_problem_page(tab.page, "This form could not be used", "invalid_request", "invalid CSRF token")
     _no_callback(tab, rp)
 
 
@@ -213,12 +218,12 @@ def test_pages_send_csp_no_framing_no_store(rp: Rp, tab: Watched) -> None:
     login = page.goto(f"{rp.url}/login?mode=form_post.jwt")
     assert login is not None
     _assert_page_headers(login.headers, "login")
-    with page.expect_response(re.compile(r"/login$")) as consent:
-        sign_in(page)
+    with page.expect_response(lambda r: r.url.endswith("/consent") and r.request.method == "GET") as consent:
+        sign_in(page)  # the sign-in answers 303 to the consent page's own GET URL
     _assert_page_headers(consent.value.headers, "consent")
     # the decision redirects (or posts) to the client: its origin, and only it, joins form-action
     assert f"form-action 'self' {rp.url};" in consent.value.headers["content-security-policy"]
-    with page.expect_response(re.compile(r"/consent$")) as form_post:
+    with page.expect_response(lambda r: r.url.endswith("/consent") and r.request.method == "POST") as form_post:
         page.get_by_role("button", name="Allow").click()
     _assert_page_headers(form_post.value.headers, "form_post")
     assert f"form-action 'self' {rp.url};" in form_post.value.headers["content-security-policy"]
@@ -237,3 +242,144 @@ def test_login_page_refuses_to_be_framed(rp: Rp, tab: Watched) -> None:
     page.wait_for_timeout(500)
     assert [f.url for f in page.frames[1:]] == ["chrome-error://chromewebdata/"]
     assert any("frame-ancestors 'none'" in m for m in tab.console), tab.console
+
+
+# -- what the person deciding sees --------------------------------------------------------------------------
+
+LOGO_ORIGIN = "https://logo.vendor.example"
+LOGO_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64">'
+    '<rect width="64" height="64" rx="14" fill="#2a7d5f"/><circle cx="32" cy="32" r="14" fill="#fff"/></svg>'
+)
+DISPLAY = {
+    "owner": "Vendor & Sons Ltd",
+    "client_kind": "third-party",
+    "logo_uri": f"{LOGO_ORIGIN}/logo.svg",
+    "policy_uri": "https://vendor.example/privacy",
+    "tos_uri": "https://vendor.example/terms",
+}
+
+
+@pytest.fixture(scope="module")
+def vendor_rp(jarmor: RunningServer) -> Iterator[Rp]:
+    app = start_rp(jarmor, client_name="Vendor Portal", modes=("jwt",), **DISPLAY)
+    app.app.scope = "openid profile email offline_access"
+    try:
+        yield app
+    finally:
+        app.running.stop()
+
+
+def test_consent_page_speaks_to_the_user(vendor_rp: Rp, tab: Watched) -> None:
+    page = tab.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    logo_requests: list[str] = []
+
+    def logo(route: Route) -> None:
+        logo_requests.append(route.request.url)
+        route.fulfill(status=200, content_type="image/svg+xml", body=LOGO_SVG)
+
+    page.route(f"{LOGO_ORIGIN}/**", logo)
+    page.route("https://vendor.example/**", lambda route: route.abort())
+    page.goto(f"{vendor_rp.url}/login?mode=jwt")
+    sign_in(page)
+    on_consent_page(page)
+    expect(page.get_by_role("heading")).to_have_text("Allow Vendor Portal to access your account?")
+    expect(page.locator("#client-owner")).to_have_text("Provided by Vendor & Sons Ltd")
+    expect(page.locator("#third-party")).to_contain_text("Third-party application.")
+    expect(page.locator("#third-party")).to_contain_text("Allow it only if you trust Vendor & Sons Ltd.")
+    expect(page.locator("#scopes li")).to_have_text([
+        BUILT_IN_SCOPE_DESCRIPTIONS[s] for s in ("openid", "profile", "email", "offline_access")
+    ])
+    expect(page.locator("#policy-link")).to_have_attribute("href", DISPLAY["policy_uri"])
+    expect(page.locator("#terms-link")).to_have_attribute("href", DISPLAY["tos_uri"])
+    expect(page.locator("#destination")).to_have_text(vendor_rp.url.split("://", 1)[1])
+    text = page.locator("main").inner_text().lower()
+    for jargon in ("tier", "elevated", "baseline", "scope", "redirect", "openid", "offline_access", "client_id"):
+        assert jargon not in text, jargon
+    # the logo loads (the CSP allows its origin) and nothing else was fetched for it
+    expect(page.locator("#client-logo")).to_be_visible()
+    assert page.evaluate("document.getElementById('client-logo').naturalWidth") > 0
+    assert logo_requests == [DISPLAY["logo_uri"]]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert not tab.csp_violations(), tab.csp_violations()
+    shot(page, "consent-third-party-390")
+    page.get_by_role("button", name="Allow").click()
+    expect(page.locator("#outcome")).to_have_text("ok")
+
+
+# -- stale sign-in URLs -------------------------------------------------------------------------------------
+
+
+def test_opening_the_sign_in_url_again_after_a_wrong_password(rp: Rp, tab: Watched) -> None:
+    """The address bar shows /interaction/{id}/login after a wrong password; opening it again (Enter in the
+    address bar, a bookmark) shows the sign-in form, not "Method Not Allowed"."""
+    page = tab.page
+    page.goto(f"{rp.url}/login?mode=jwt")
+    sign_in(page, password="not the password")
+    expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+    url = page.url
+    assert re.search(r"/interaction/[^/]+/login$", url)
+    response = page.goto(url)
+    assert response is not None and response.status == 200
+    on_login_page(page)
+    expect(page.locator("#login-notice")).to_have_text(
+        "This sign-in is still open: enter your username and password to continue."
+    )
+    expect(page.get_by_text("Method Not Allowed")).to_have_count(0)
+    shot(page, "login-reopened")
+    sign_in(page)
+    on_consent_page(page)
+    page.get_by_role("button", name="Allow").click()
+    expect(page.locator("#outcome")).to_have_text("ok")
+
+
+@pytest.mark.parametrize("mode", ["jwt", "form_post.jwt"])
+def test_back_after_allow_explains(rp: Rp, tab: Watched, mode: str) -> None:
+    page = tab.page
+    page.goto(f"{rp.url}/login?mode={mode}")
+    sign_in(page)
+    on_consent_page(page)
+    consent_url = page.url
+    assert re.search(r"/interaction/[^/]+/consent$", consent_url), consent_url
+    page.get_by_role("button", name="Allow").click()
+    expect(page.locator("#outcome")).to_have_text("ok")
+    callbacks = [r for r in tab.requests if f"{rp.url}/cb" in r]
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/interaction/[^/]+/(consent|login)$"))
+    on_problem_page(page, "This sign-in page is no longer active", "invalid_request")
+    expect(page.get_by_text("start signing in again")).to_be_visible()
+    expect(page.get_by_text("Method Not Allowed")).to_have_count(0)
+    page.reload()
+    on_problem_page(page, "This sign-in page is no longer active")
+    assert [r for r in tab.requests if f"{rp.url}/cb" in r] == callbacks, "nothing was sent to the client again"
+    if mode == "jwt":
+        shot(page, "back-after-allow")
+    # once more: the authorization request itself, whose pushed request was used up
+    page.go_back()
+    expect(page).to_have_url(re.compile(re.escape(f"{rp.issuer}/authorize?")))
+    expect(page.locator("#error-advice")).to_contain_text("start signing in again")
+    assert [r for r in tab.requests if f"{rp.url}/cb" in r] == callbacks
+    if mode == "jwt":
+        shot(page, "back-twice-after-allow")
+
+
+def test_unknown_pages_are_styled(rp: Rp, tab: Watched) -> None:
+    page = tab.page
+    response = page.goto(f"{rp.issuer}/no/such/page")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    expect(page.get_by_role("link", name="Go to the dashboard")).to_have_count(0)
+    _assert_page_headers(response.headers, "404")
+    shot(page, "not-found")
+    response = page.goto(f"{rp.issuer}/admin/no-such-page")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("link", name="Go to the dashboard")).to_be_visible()
+    response = page.goto(f"{rp.issuer}/admin/logout")  # a form target opened directly
+    assert response is not None and response.status == 405
+    expect(page.get_by_role("heading", name="This address cannot be opened directly")).to_be_visible()
+    shot(page, "method-not-allowed")
+    api = page.request.get(f"{rp.issuer}/token")
+    assert api.status == 405 and api.headers["content-type"] == "application/json"
+    assert api.json()["error"] == "invalid_request"
+    assert not tab.csp_violations(), tab.csp_violations()

@@ -492,7 +492,8 @@ async def test_consent_stage_is_bound(interactive: Kit) -> None:
     consent = action.replace("/login", "/consent")
     page_only(await kit.http.post(consent, data={"csrf_token": csrf, "decision": "approve"}), "invalid_request")
     r = await kit.http.post(action, data={"csrf_token": csrf, "username": "alice", "password": PASSWORD})
-    assert r.status_code == 200
+    assert r.status_code == 303
+    r = await kit.http.get(r.headers["location"])
     token = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
     assert token
     r = await kit.http.post(consent, data={"csrf_token": token.group(1), "decision": "approve"})

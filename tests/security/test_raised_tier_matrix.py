@@ -703,6 +703,7 @@ async def test_code_response_is_refused_when_the_registration_changed_during_sig
     r = await kit.authorize({"client_id": c.client_id, "request_uri": uri})
     action, token = _form(r.text)
     r = await kit.http.post(action, data={"csrf_token": token, "username": "alice", "password": "password-123"})
+    r = await kit.http.get(r.headers["location"])  # post/redirect/get: the consent page
     consent, token = _form(r.text)
     await reregister(kit, c, authorization_signed_response_alg="RS256")
     before = snapshot(kit)

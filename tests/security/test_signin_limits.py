@@ -107,11 +107,14 @@ async def start_flow(kit: Kit, client: TestClient, http: httpx.AsyncClient | Non
 async def sign_in(
     kit: Kit, flow: Flow, username: str, password: str, http: httpx.AsyncClient | None = None
 ) -> httpx.Response:
-    return await (http or kit.http).post(
-        flow.action,
-        data={"csrf_token": flow.csrf, "username": username, "password": password},
-        headers={"Cookie": f"{INTERACTION_COOKIE}={flow.cookie}"},
+    client = http or kit.http
+    cookie = {"Cookie": f"{INTERACTION_COOKIE}={flow.cookie}"}
+    r = await client.post(
+        flow.action, data={"csrf_token": flow.csrf, "username": username, "password": password}, headers=cookie
     )
+    if r.status_code == 303 and r.headers["location"].endswith("/consent"):
+        r = await client.get(r.headers["location"], headers=cookie)  # post/redirect/get: the consent page
+    return r
 
 
 def from_address(kit: Kit, address: str) -> httpx.AsyncClient:

@@ -104,6 +104,8 @@ async def test_user_denial_redirects_access_denied_with_iss(make: KitFactory) ->
         action.group(1),
         data={"csrf_token": csrf.group(1), "username": "alice", "password": "correct horse battery"},
     )
+    assert r.status_code == 303
+    r = await kit.http.get(r.headers["location"])
     assert r.status_code == 200
     action = re.search(r'action="([^"]+)"', r.text)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', r.text)

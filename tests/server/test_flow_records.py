@@ -260,6 +260,7 @@ async def test_interactive_sign_in_consent_denied_and_abandoned(make: KitFactory
     r = await start()
     action, fields = form(r)
     r = await kit.http.post(action, data={**fields, "username": "bob", "password": "bob's long password"})
+    r = await kit.http.get(r.headers["location"])  # the consent page (post/redirect/get)
     action, fields = form(r)
     r = await kit.http.post(action, data={**fields, "decision": "deny"})
     assert response_params(r)["error"] == "access_denied"

@@ -69,6 +69,8 @@ async def test_login_and_consent_pages_allow_the_redirect_uri_origin(make: KitFa
     r = await kit.http.post(
         action, data={"csrf_token": token, "username": "alice", "password": "password-123"}
     )
+    assert r.status_code == 303  # post/redirect/get: the consent page is at a GET URL
+    r = await kit.http.get(r.headers["location"])
     assert r.status_code == 200 and "Allow" in r.text
     assert _form_action(r) == f"form-action 'self' {REDIRECT_ORIGIN}"
 

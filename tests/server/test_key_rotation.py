@@ -471,7 +471,8 @@ async def test_sign_in_pages_survive_a_secret_rotation(make: KitFactory, clock: 
     r = await kit.http.post(
         action, data={"csrf_token": token, "username": "alice", "password": "correct horse battery"}
     )
-    assert r.status_code == 200, r.text[:300]
+    assert r.status_code == 303, r.text[:300]
+    r = await kit.http.get(r.headers["location"])
     action, token = form(r.text)
     r = await kit.http.post(action, data={"csrf_token": token, "decision": "approve"})
     assert r.status_code == 303 and "code=" in r.headers["location"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -93,6 +93,9 @@ class Settings:
     metrics_token: str | None = None  # when set, GET /metrics needs "Authorization: Bearer <token>"
     flow_checkpoint_every: int = 1000  # sign the chain head at least every this many records ...
     flow_checkpoint_interval: float = 60.0  # ... or seconds (governance/checkpoints.py); 0 turns signing off
+    # What the consent page tells the user each scope lets the application do (server/consent.py has the
+    # built-in wording for openid, profile, email and offline_access); keys must be scopes the server knows.
+    scope_descriptions: Mapping[str, str] = field(default_factory=dict)
 
 
 class ServerKeyring(Protocol):

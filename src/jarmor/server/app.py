@@ -18,7 +18,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -36,6 +36,7 @@ from ..protocol.authorization import (
     AuthorizationState,
     run_checks,
 )
+from ..protocol.clients import Client
 from ..protocol.context import Endpoints, Environment
 from ..protocol.introspection import introspect_token
 from ..protocol.management import authorize_registration, consume_for_delete, read_client, update_client
@@ -51,14 +52,16 @@ from ..store.base import Store, StoreUnavailable
 from . import metrics, signin
 from .accounts import authenticate
 from .admin import admin_routes
+from .consent import ClientDisplay, describe_scopes, destination
 from .directory import ClientDirectory
 from .fetch import Fetcher, FetchLimits
 from .health import health_routes
-from .http import authorization_http_response, json_error, json_response, read_body, read_form
+from .http import NO_STORE, authorization_http_response, json_error, json_response, read_body, read_form
 from .keyprotect import KeyProtector
 from .keys import Keyring, KeyTimings, LoadedKey, ensure_keys, load_keyring, sweep_keys
 from .outage import StoreOutage, guarded, json_unavailable, plain_unavailable, unavailable
 from .pages import csp_source, page
+from .problems import InteractionProblem, exception_handlers, interaction_problem_page
 from .ratelimit import limited
 from .references import RemoteClientKeys, RequestUriFetcher
 
@@ -66,6 +69,8 @@ log = logging.getLogger("jarmor.server")
 
 INTERACTION_COOKIE = "jarmor_interaction"
 _INTERACTION_GONE = "this sign-in request has expired or was already completed"
+NOT_THIS_BROWSER = "this sign-in page was not opened in this browser"
+REOPENED = "This sign-in is still open: enter your username and password to continue."
 
 
 def _client_address(request: Request) -> str:
@@ -413,7 +418,7 @@ class JarmorServer:
         )
 
     def login_page(self, ia_id: str, ia: Interaction, client_name: str, *, error: str = "",
-                   username: str = "", status: int | None = None) -> Response:
+                   username: str = "", status: int | None = None, notice: str = "") -> Response:
         return page(
             "login.html",
             {
@@ -423,45 +428,74 @@ class JarmorServer:
                 "csrf_token": self._csrf(ia_id, ia.bind, "login"),
                 "error": error,
                 "username": username,
+                "notice": notice,
             },
             status=status or (200 if not error else 401),
             form_action=csp_source(ia.request.redirect_uri),  # too many failures redirect to the client
         )
 
-    def consent_page(self, ia_id: str, ia: Interaction, client_name: str) -> Response:
+    def consent_page(self, ia_id: str, ia: Interaction, client: Client | None) -> Response:
+        """Written for the person deciding (``server/consent.py``): who asks, what each scope allows, whether
+        the application is a third party's; the logo's origin, and only it, joins the CSP as ``img-src``."""
         req = ia.request
+        display = ClientDisplay.of(client, req.client_id)
         return page(
             "consent.html",
             {
                 "issuer": self.env.issuer,
-                "client_name": client_name,
+                "client": display,
                 "subject": ia.subject,
-                "scopes": req.scope,
-                "tier": req.tier,
-                "redirect_uri": req.redirect_uri,
+                "scopes": describe_scopes(req.scope, self.env.settings.scope_descriptions),
+                "destination": destination(req.redirect_uri),
                 "action": f"/interaction/{ia_id}/consent",
                 "csrf_token": self._csrf(ia_id, ia.bind, "consent"),
             },
             form_action=csp_source(req.redirect_uri),  # the decision redirects to the client
+            img_src=display.logo_source,
         )
 
-    async def _interaction(self, request: Request, stage: str) -> tuple[str, Interaction, dict[str, str]]:
-        """Load the interaction named in the path and check the cookie binding and the CSRF token."""
+    async def _load_interaction(self, request: Request) -> tuple[str, Interaction, str]:
+        """The interaction named in the path if the cookie names it: (id, interaction, the cookie's bind)."""
         ia_id = request.path_params["ia_id"]
-        form = await read_form(request)
+        # existence first, so Back after the decision (the cookie is gone by then) reads "finished"; ids are
+        # 192-bit random, so this tells a browser without the cookie nothing it could use
+        raw = await self.env.store.ephemeral.get("interaction", ia_id) if len(ia_id) <= 64 else None
+        if raw is None:
+            raise InteractionProblem(_INTERACTION_GONE, problem="finished")
         cookie = request.cookies.get(INTERACTION_COOKIE, "")
         cookie_id, _, bind = cookie.partition(".")
         if not hmac.compare_digest(cookie_id.encode(), ia_id.encode()) or not bind:
-            raise errors.InvalidRequest("this sign-in page was not opened in this browser")
-        raw = await self.env.store.ephemeral.get("interaction", ia_id)
-        if raw is None:
-            raise errors.InvalidRequest(_INTERACTION_GONE)
-        ia = Interaction.load(raw)
+            raise InteractionProblem(NOT_THIS_BROWSER, problem="other-browser")
+        return ia_id, Interaction.load(raw), bind
+
+    async def _interaction(self, request: Request, stage: str) -> tuple[str, Interaction, dict[str, str]]:
+        """Load the interaction named in the path and check the cookie binding and the CSRF token."""
+        form = await read_form(request)
+        ia_id, ia, bind = await self._load_interaction(request)
         if not hmac.compare_digest(bind.encode(), ia.bind.encode()) or not self._csrf_ok(
             ia_id, ia.bind, stage, form.get("csrf_token", "")
         ):
-            raise errors.InvalidRequest("invalid CSRF token")
+            raise InteractionProblem("invalid CSRF token", problem="form")
         return ia_id, ia, form
+
+    async def interaction_page(self, request: Request) -> Response:
+        """``GET`` of a sign-in URL (a reload, Back after a decision, a copied link): the step the interaction
+        is at when it is still open in this browser, otherwise a page saying what happened and how to start
+        again. Changes nothing: the forms it shows carry the usual CSRF tokens."""
+        await self.refresh_keys()
+        try:
+            ia_id, ia, bind = await self._load_interaction(request)
+            if not hmac.compare_digest(bind.encode(), ia.bind.encode()):
+                raise InteractionProblem(NOT_THIS_BROWSER, problem="other-browser")
+        except errors.OAuthError as err:
+            return self.interaction_problem(err)
+        client = await self.env.clients.get(ia.request.client_id)
+        if ia.subject is None:
+            return self.login_page(ia_id, ia, client.name if client else ia.request.client_id, notice=REOPENED)
+        return self.consent_page(ia_id, ia, client)
+
+    def interaction_problem(self, err: errors.OAuthError) -> Response:
+        return interaction_problem_page(self.env.issuer, err)
 
     async def login(self, request: Request) -> Response:
         """Check a sign-in, after counting it (``signin.py``): per interaction, per client address and per
@@ -471,7 +505,7 @@ class JarmorServer:
         try:
             ia_id, ia, form = await self._interaction(request, "login")
         except errors.OAuthError as err:
-            return self.error_page(err)
+            return self.interaction_problem(err)
         client = await env.clients.get(ia.request.client_id)
         name = client.name if client else ia.request.client_id
         username = form.get("username", "")
@@ -487,14 +521,16 @@ class JarmorServer:
                 await signin.succeeded(ephemeral, attempt)
                 # taken, not read: an interaction a concurrent attempt has just ended stays ended
                 if await ephemeral.take("interaction", ia_id) is None:
-                    return self.error_page(errors.InvalidRequest(_INTERACTION_GONE))
+                    return self.interaction_problem(InteractionProblem(_INTERACTION_GONE, problem="finished"))
                 ia.subject, ia.auth_time = user.username, env.now()
                 await ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
-                return self.consent_page(ia_id, ia, name)
+                # post/redirect/get: the consent page lives at a GET URL, so Back or a reload after the
+                # decision lands on ``interaction_page`` (which explains) instead of re-posting the password
+                return RedirectResponse(f"/interaction/{ia_id}/consent", status_code=303, headers=NO_STORE)
         if attempt.count(signin.Per.INTERACTION) >= limits.interaction.max_attempts:
             # this attempt used the interaction's last one: the flow ends, delivered once
             if await ephemeral.take("interaction", ia_id) is None:
-                return self.error_page(errors.InvalidRequest(_INTERACTION_GONE))
+                return self.interaction_problem(InteractionProblem(_INTERACTION_GONE, problem="finished"))
             refusal = errors.AccessDenied("too many failed sign-in attempts").with_target(ia.request.target())
             event = self.capture.from_request(
                 ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
@@ -513,12 +549,14 @@ class JarmorServer:
         try:
             ia_id, ia, form = await self._interaction(request, "consent")
         except errors.OAuthError as err:
-            return self.error_page(err)
+            return self.interaction_problem(err)
         if ia.subject is None:
-            return self.error_page(errors.InvalidRequest("sign in first"))
+            return self.interaction_problem(InteractionProblem("sign in first", problem="not-signed-in"))
         # single use: whoever takes the interaction completes it
         if await env.store.ephemeral.take("interaction", ia_id) is None:
-            return self.error_page(errors.InvalidRequest("this sign-in request was already completed"))
+            return self.interaction_problem(
+                InteractionProblem("this sign-in request was already completed", problem="finished")
+            )
         client = await env.clients.get(ia.request.client_id)
         if form.get("decision") != "approve":
             refusal = errors.AccessDenied("the user denied the request").with_target(ia.request.target())
@@ -625,6 +663,8 @@ def build_routes(server: JarmorServer) -> list[Route]:
         Route("/authorize", server.authorize, methods=["GET", "POST"]),
         Route("/interaction/{ia_id}/login", server.login, methods=["POST"]),
         Route("/interaction/{ia_id}/consent", server.consent, methods=["POST"]),
+        Route("/interaction/{ia_id}/login", server.interaction_page, methods=["GET"]),
+        Route("/interaction/{ia_id}/consent", server.interaction_page, methods=["GET"]),
         Route("/token", server.token, methods=["POST"]),
         Route("/register", server.register, methods=["POST"]),
         Route("/register/{client_id:path}", server.manage_client, methods=["GET", "PUT", "DELETE", "POST"]),
@@ -684,6 +724,8 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
     middleware = [Middleware(metrics.RequestMetrics, routes=routes)]
     if config.trusted_proxies:  # the client address a trusted proxy reports (rate limits, sign-in limits)
         middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies)))
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers=exception_handlers()
+    )
     app.state.jarmor = server
     return app

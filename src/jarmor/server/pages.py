@@ -38,12 +38,22 @@ def csp_source(url: str) -> str | None:
     return f"{scheme}:"
 
 
-def page(template: str, context: Mapping[str, Any], *, status: int = 200, form_action: str | None = None) -> HTMLResponse:
+def page(
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    status: int = 200,
+    form_action: str | None = None,
+    img_src: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
     """Render a page with a per-response CSP nonce; no framing, no referrer, never cached.
 
     ``form_action`` is a CSP source the page's forms may also reach: CSP ``form-action`` governs the
     redirects that follow a submission too (CSP3 §6.4.1), so a login or consent page whose POST answers
-    with a redirect to the client must allow the client's redirect URI or the browser stops there."""
+    with a redirect to the client must allow the client's redirect URI or the browser stops there.
+    ``img_src``: the one origin images may come from (the client's logo on the consent page); without it
+    ``default-src 'none'`` loads no image at all."""
     nonce = secrets.token_urlsafe(16)
     html = _templates.get_template(template).render(nonce=nonce, **context)
     form_src = "'self'" if form_action is None else f"'self' {form_action}"
@@ -51,6 +61,8 @@ def page(template: str, context: Mapping[str, Any], *, status: int = 200, form_a
         f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
         f"form-action {form_src}; frame-ancestors 'none'; base-uri 'none'"
     )
+    if img_src is not None:
+        csp += f"; img-src {img_src}"
     return HTMLResponse(
         html,
         status_code=status,
@@ -61,6 +73,7 @@ def page(template: str, context: Mapping[str, Any], *, status: int = 200, form_a
             "X-Frame-Options": "DENY",
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
+            **(headers or {}),
         },
     )
 

@@ -33,12 +33,24 @@ def flow_href(flow_id: str) -> str:
     return f"{PREFIX}/flow?{render.flows_query_string(id=flow_id)}"
 
 
-def _rows(flows: list[FlowSummary]) -> list[dict[str, Any]]:
+async def _client_names(ctx: AdminContext, flows: list[FlowSummary]) -> dict[str, str]:
+    """Display names of the (verified) clients of ``flows``, through the server's client cache."""
+    names: dict[str, str] = {}
+    for client_id in dict.fromkeys(f.client_id for f in flows if f.client_id):
+        client = await ctx.server.directory.get(client_id)
+        if client is not None:
+            names[client_id] = client.name
+    return names
+
+
+def _rows(flows: list[FlowSummary], names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    names = names or {}
     return [
         {
             "flow": f,
             "href": flow_href(f.flow_id),
             "client_href": client_href(f.client_id) if f.client_id else None,
+            "client_name": names.get(f.client_id) if f.client_id else None,
             "controls": render.controls_brief(f),
             "badge": BADGE.get(f.outcome_class, "grey"),
         }
@@ -73,7 +85,7 @@ async def flows(ctx: AdminContext) -> Response:
         ctx,
         "admin/flows.html",
         {
-            "rows": _rows(found),
+            "rows": _rows(found, await _client_names(ctx, found)),
             "filters": {"client": client, "outcome": outcome, "since": since_text},
             "outcomes": OUTCOME_CHOICES,
             "outcome_help": OUTCOME_HELP,
@@ -98,7 +110,7 @@ async def flow(ctx: AdminContext) -> Response:
         "admin/flow.html",
         {
             "f": f,
-            "row": _rows([f])[0],
+            "row": _rows([f], await _client_names(ctx, [f]))[0],
             "records": rows,
             "controls_json": render.json_pretty(f.controls),
         },

@@ -48,6 +48,7 @@ from .accounts import authenticate_admin
 
 if TYPE_CHECKING:
     from ...protocol.context import Environment
+    from ...protocol.policy import Policy
     from ...store.base import Store
     from ..app import JarmorServer
 
@@ -187,6 +188,23 @@ def _ago(now: int) -> Callable[[int | None], str]:
     return ago
 
 
+TIER_LEVELS = 4  # colour steps in admin/layout.html: .tier-0 (lowest) .. .tier-3 (strictest)
+
+
+def tier_classes(policy: Policy) -> Callable[[str | None], str]:
+    """``tier_class(name)`` for templates: the badge colour of a tier by its rank among the configured tiers
+    (any number of them spread over the colour steps); an unknown tier is grey."""
+    ranked = sorted(policy.tiers.values(), key=lambda t: (t.rank, t.name))
+    top = max(len(ranked) - 1, 1)
+    levels = {t.name: round(i * (TIER_LEVELS - 1) / top) for i, t in enumerate(ranked)}
+
+    def tier_class(name: str | None) -> str:
+        level = levels.get(name or "")
+        return "tier grey" if level is None else f"tier tier-{level}"
+
+    return tier_class
+
+
 def admin_page(
     ctx: AdminContext,
     template: str,
@@ -212,6 +230,7 @@ def admin_page(
             "when": when,
             "ago": _ago(ctx.now()),
             "age": age,
+            "tier_class": tier_classes(ctx.env.policy),
             **context,
         },
         status=status,

@@ -11,6 +11,8 @@ from starlette.responses import RedirectResponse, Response
 
 from ...governance.inventory import client_summary, inventory
 from ...governance.lifecycle import offboard, revoke_grant
+from ...protocol.clients import CLIENT_KINDS
+from .filters import DISABLED_CHOICES, ClientFilter
 from .site import PREFIX, AdminContext, admin_page, admin_view, notice_page, sections
 
 # fixed confirmation messages (never reflected from the request)
@@ -34,10 +36,26 @@ async def home(ctx: AdminContext) -> Response:
 async def clients(ctx: AdminContext) -> Response:
     summaries = await inventory(ctx.store, ctx.now())
     summaries.sort(key=lambda c: (c.status != "active", c.name.lower(), c.client_id))
+    chosen = ClientFilter.from_query(ctx.request.query_params)
+    tiers = [t.name for t in sorted(ctx.env.policy.tiers.values(), key=lambda t: (t.rank, t.name))]
+    tiers += sorted({c.risk_tier for c in summaries} - set(tiers))
+    owners = sorted({c.owner for c in summaries if c.owner}, key=str.casefold)
     return admin_page(
         ctx,
         "admin/clients.html",
-        {"clients": summaries, "href": client_href, "active": sum(c.status == "active" for c in summaries)},
+        {
+            "clients": chosen.apply(summaries),
+            "total": len(summaries),
+            "href": client_href,
+            "active": sum(c.status == "active" for c in summaries),
+            "filter": chosen,
+            "choices": {
+                "tier": tiers,
+                "kind": list(CLIENT_KINDS),
+                "owner": owners + (["-"] if any(not c.owner for c in summaries) else []),
+                "disabled": DISABLED_CHOICES,
+            },
+        },
         title="Clients",
     )
 
@@ -97,4 +115,11 @@ async def revoke_grant_view(ctx: AdminContext) -> Response:
 @admin_view("/audit", nav="Audit log", nav_order=90)
 async def audit(ctx: AdminContext) -> Response:
     events = await ctx.store.audit.list(limit=MAX_AUDIT)
-    return admin_page(ctx, "admin/audit.html", {"events": events, "limit": MAX_AUDIT}, title="Audit log")
+    names: dict[str, str] = {}
+    for target in dict.fromkeys(e.target for e in events if e.target and e.target.startswith("client:")):
+        client = await ctx.server.directory.get(target[len("client:"):])
+        if client is not None:
+            names[target] = client.name
+    return admin_page(
+        ctx, "admin/audit.html", {"events": events, "limit": MAX_AUDIT, "names": names}, title="Audit log"
+    )

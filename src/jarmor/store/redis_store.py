@@ -131,7 +131,7 @@ class RedisEphemeralStore:
                 pipe.incrby(name, by)
                 _created, count = await pipe.execute()
         except RedisError as exc:
-            raise StoreError(str(exc)) from exc
+            raise _failure(exc) from exc
         return int(count)
 
     async def delete(self, namespace: str, key: str) -> None:

@@ -294,7 +294,16 @@ class JarmorServer:
                 req, client, stage=CODE, outcome=err.error, at=env.now(), subject=subject, error=err
             ))
             return self.error_page(err)
-        issued = await issue_code(env, req, subject=subject, auth_time=auth_time, flow_id=req.flow_id)
+        try:
+            issued = await issue_code(env, req, subject=subject, auth_time=auth_time, flow_id=req.flow_id)
+        except errors.OAuthError as err:  # the client was offboarded, or the user disabled, meanwhile
+            event = self.capture.from_request(
+                req, client, stage=CODE, outcome=err.error, at=env.now(), subject=subject, error=err
+            )
+            if isinstance(err, errors.InvalidClient):
+                self.flows.record(event)
+                return self.error_page(err)
+            return await self.authorization_error(client, err.with_target(req.target()), event)
         try:
             rendered, evidence = await render(env, client, req.target(), {"code": issued.code})
         except JoseError:  # e.g. no usable encryption key at the client's jwks_uri

@@ -151,13 +151,24 @@ class EphemeralStore(Protocol):
 
 
 class ClientStore(Protocol):
+    """Clients. ``updated_at`` doubles as the record's version: every change of its metadata, keys or
+    secret stores a larger ``updated_at`` than the one it replaces (the writers see to it), so that
+    ``(updated_at, disabled_at)`` — what ``state`` reads — changes whenever anything a cached copy holds does.
+    """
+
     async def get(self, client_id: str) -> ClientRecord | None: ...
+
+    async def state(self, client_id: str) -> tuple[int, int | None] | None:
+        """``(updated_at, disabled_at)``, or ``None`` for an unknown client: the cheapest read that tells a
+        cache whether its parsed copy of the client is still current and whether the client is disabled."""
 
     async def create(self, record: ClientRecord) -> None:
         """Insert; raises ``AlreadyExists`` when the id is taken."""
 
     async def update(self, record: ClientRecord) -> None:
-        """Replace an existing record; updating a missing client does nothing (it may have been deleted)."""
+        """Replace an existing record; updating a missing client does nothing (it may have been deleted).
+
+        A caller that changes the client raises ``record.updated_at`` above the stored value (the version)."""
 
     async def delete(self, client_id: str) -> bool: ...
 

@@ -64,6 +64,10 @@ class MemoryClientStore:
         rec = self._data.get(client_id)
         return copy.deepcopy(rec) if rec else None
 
+    async def state(self, client_id: str) -> tuple[int, int | None] | None:
+        rec = self._data.get(client_id)
+        return None if rec is None else (rec.updated_at, rec.disabled_at)
+
     async def create(self, record: ClientRecord) -> None:
         if record.client_id in self._data:
             raise AlreadyExists(record.client_id)

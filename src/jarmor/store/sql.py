@@ -483,6 +483,7 @@ class SqlClientStore:
         t = schema.clients
         cols = [t.c[name] for name in _CLIENT_COLS]
         self._get = select(*cols).where(t.c.client_id == bindparam("id"))
+        self._state = select(t.c.updated_at, t.c.disabled_at).where(t.c.client_id == bindparam("id"))
         self._list = select(*cols).order_by(t.c.created_at, t.c.client_id)
         self._count = select(func.count()).select_from(t)
         self._create = _insert_new(insert, t, "client_id")
@@ -520,6 +521,13 @@ class SqlClientStore:
             return None
         row = await self._db.first(self._get, {"id": client_id})
         return None if row is None else _client_record(row)
+
+    async def state(self, client_id: str) -> tuple[int, int | None] | None:
+        """Two integers by primary key: on SQLite a few microseconds, on PostgreSQL one small round trip."""
+        if _unstorable(self._db, client_id):
+            return None
+        row = await self._db.first(self._state, {"id": client_id})
+        return None if row is None else (row[0], row[1])
 
     async def create(self, record: ClientRecord) -> None:
         if await self._db.write(self._create, _client_row(record)) != 1:

@@ -1,0 +1,81 @@
+"""Whether a client, a grant and a user still stand, re-read at the last step of issuing anything.
+
+Offboarding (``governance.lifecycle.offboard``) first disables the client and *then* revokes its tokens and
+grants; revoking a grant first marks the grant and *then* revokes its tokens. So the steps that issue — an
+authorization code (RFC 6749 §4.1.2), tokens (§5.1) — check the state from the store *after* they have stored
+what they issue, never only before:
+
+* if the check sees the client disabled (the grant revoked, the user disabled), the step takes back what it
+  stored and fails, and its flow record says why;
+* if the check sees the client still enabled, the offboarding commits after the check, hence after the code or
+  tokens were stored, and its revocation that follows covers them (a code's client is refused at the token
+  endpoint; tokens are revoked in the store).
+
+Either way nothing issued by a flow that raced the change outlives it, and every flow that *starts* after the
+change commits is refused when its client is looked up (``server.directory`` re-reads the client's version on
+every lookup). The reads are single rows by primary key (a few µs on SQLite, a round trip on PostgreSQL).
+
+A user with no account record (the subject an ``--auto-approve`` demo server signs in) is taken as standing:
+only an account that exists and is disabled is refused.
+"""
+
+from __future__ import annotations
+
+from . import errors
+from .context import Environment
+
+CLIENT_DISABLED = "client is disabled"
+GRANT_REVOKED = "the grant has been revoked"
+USER_DISABLED = "the user account is disabled"
+
+
+async def client_disabled(env: Environment, client_id: str) -> bool:
+    """The client is disabled or gone, as the store says now (no cache)."""
+    state = await env.store.clients.state(client_id)
+    return state is None or state[1] is not None
+
+
+async def user_disabled(env: Environment, subject: str | None) -> bool:
+    if subject is None:
+        return False
+    user = await env.store.users.get(subject)
+    return user is not None and user.disabled
+
+
+async def confirm_code(env: Environment, *, client_id: str, subject: str, code_key: str) -> None:
+    """After the code is stored under ``code_key``: withdraw it and fail if the client or user no longer
+    stands (the client: ``invalid_client`` on the error page, never a redirect to an offboarded client)."""
+    if await client_disabled(env, client_id):
+        await env.store.ephemeral.delete("code", code_key)
+        raise errors.InvalidClient(CLIENT_DISABLED, status=400)
+    if await user_disabled(env, subject):
+        await env.store.ephemeral.delete("code", code_key)
+        raise errors.AccessDenied(USER_DISABLED)
+
+
+async def confirm_tokens(
+    env: Environment, *, client_id: str, grant_id: str | None, subject: str | None, check_grant: bool
+) -> None:
+    """After the tokens are stored: revoke them and fail if the client, the grant or the user no longer
+    stands (RFC 6749 §5.2: ``invalid_client`` for the client, ``invalid_grant`` for the grant and user).
+
+    ``check_grant``: the grant existed before this request (a refresh). A grant created by this very code
+    redemption can only have been revoked by a concurrent replay of the code, which by design leaves this
+    redemption successful with its tokens revoked (RFC 6749 §4.1.2, protocol/tokens.py).
+    """
+    now = env.now()
+    if await client_disabled(env, client_id):
+        await env.store.tokens.revoke_client(client_id, now)
+        if grant_id is not None:
+            await env.store.grants.revoke(grant_id, now, "client offboarded while tokens were issued")
+        raise errors.InvalidClient(CLIENT_DISABLED)
+    if check_grant and grant_id is not None:
+        grant = await env.store.grants.get(grant_id)
+        if grant is None or grant.revoked_at is not None:
+            await env.store.tokens.revoke_grant(grant_id, now)
+            raise errors.InvalidGrant(GRANT_REVOKED)
+    if await user_disabled(env, subject):
+        if grant_id is not None:
+            await env.store.grants.revoke(grant_id, now, "user account disabled")
+            await env.store.tokens.revoke_grant(grant_id, now)
+        raise errors.InvalidGrant(USER_DISABLED)

@@ -160,14 +160,17 @@ class JarmorServer:
         return keys
 
     def _keys_stale(self) -> bool:
-        interval = self.config.settings.key_refresh_interval
+        settings = self.config.settings
+        interval = min(settings.key_check_interval, settings.key_refresh_interval)
         clock_moved = abs(self.env.clock() - (self._keys_clock_at or 0.0))
         return time.monotonic() - self._keys_loaded_at >= interval or clock_moved >= interval
 
     async def refresh_keys(self, *, force: bool = False) -> None:
-        """Pick up keys rotated by another process (``jarmor keys rotate``) within ``key_refresh_interval``,
-        and record due lifecycle transitions (``sweep_keys``). Every process does this, so they converge on
-        the key store's state. A failed reload keeps the current keyring (and is logged).
+        """Pick up keys rotated or retired by another process (``jarmor keys rotate | retire``) within
+        ``key_check_interval`` of serving requests (and ``key_refresh_interval`` when idle), and record due
+        lifecycle transitions (``sweep_keys``). Every process does this, so they converge on the key store's
+        state. A reload costs about 0.1 ms of CPU and re-imports no key (``cache``). A failed reload keeps the
+        current keyring (and is logged).
         """
         if not force and not self._keys_stale():
             return
@@ -296,14 +299,14 @@ class JarmorServer:
             return self.error_page(err)
         try:
             issued = await issue_code(env, req, subject=subject, auth_time=auth_time, flow_id=req.flow_id)
-        except errors.OAuthError as err:  # the client was offboarded, or the user disabled, meanwhile
+        except errors.OAuthError as withdrawn:  # the client was offboarded, or the user disabled, meanwhile
             event = self.capture.from_request(
-                req, client, stage=CODE, outcome=err.error, at=env.now(), subject=subject, error=err
+                req, client, stage=CODE, outcome=withdrawn.error, at=env.now(), subject=subject, error=withdrawn
             )
-            if isinstance(err, errors.InvalidClient):
+            if isinstance(withdrawn, errors.InvalidClient):
                 self.flows.record(event)
-                return self.error_page(err)
-            return await self.authorization_error(client, err.with_target(req.target()), event)
+                return self.error_page(withdrawn)
+            return await self.authorization_error(client, withdrawn.with_target(req.target()), event)
         try:
             rendered, evidence = await render(env, client, req.target(), {"code": issued.code})
         except JoseError:  # e.g. no usable encryption key at the client's jwks_uri
@@ -392,6 +395,7 @@ class JarmorServer:
         return ia_id, ia, form
 
     async def login(self, request: Request) -> Response:
+        await self.refresh_keys()  # the CSRF MAC: a retired secret stops verifying here too
         env = self.env
         try:
             ia_id, ia, form = await self._interaction(request, "login")

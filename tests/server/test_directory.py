@@ -7,7 +7,8 @@ at once: no cache lifetime to wait out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +113,7 @@ class _Gone:
     """A store whose client disappears between the version read and the full read."""
 
     record: ClientRecord
+    changes: None = None
 
     async def state(self, client_id: str) -> tuple[int, int | None] | None:
         return (self.record.updated_at, None)
@@ -124,3 +126,157 @@ async def test_a_client_deleted_between_the_two_reads_is_unknown(kit: Kit, app: 
     rec = await kit.store.clients.get(app.client_id)
     assert rec is not None
     assert await ClientDirectory(_Gone(rec)).get(app.client_id) is None  # type: ignore[arg-type]
+
+
+# --- with a change feed (PostgreSQL LISTEN/NOTIFY) -----------------------------------------------------------
+
+
+class FakeFeed:
+    def __init__(self) -> None:
+        self.on_change: Callable[[str], None] | None = None
+        self.on_live: Callable[[bool], None] | None = None
+
+    def start(self, on_change: Callable[[str], None], on_live: Callable[[bool], None]) -> None:
+        self.on_change, self.on_live = on_change, on_live
+
+    async def close(self) -> None:
+        return None
+
+
+class FedClients(CountingClients):
+    def __init__(self, inner: Any, feed: FakeFeed) -> None:
+        super().__init__(inner)
+        self.changes = feed
+        self.states = 0
+        self.during_get: Callable[[], None] | None = None
+
+    async def state(self, client_id: str) -> tuple[int, int | None] | None:
+        self.states += 1
+        got: tuple[int, int | None] | None = await self.inner.state(client_id)
+        return got
+
+    async def get(self, client_id: str) -> ClientRecord | None:
+        rec = await super().get(client_id)
+        if self.during_get is not None:
+            self.during_get()
+        return rec
+
+
+async def test_with_a_live_feed_lookups_read_nothing_until_a_change_is_announced(kit: Kit, app: TestClient) -> None:
+    feed = FakeFeed()
+    clients = FedClients(kit.store.clients, feed)
+    directory = ClientDirectory(clients)
+    await directory.get(app.client_id)  # starts the feed; not live yet: version read per lookup
+    assert feed.on_live is not None and feed.on_change is not None and not directory.live
+    await directory.get(app.client_id)
+    assert clients.states == 2
+
+    feed.on_live(True)
+    first = await directory.get(app.client_id)
+    for _ in range(20):
+        assert await directory.get(app.client_id) is first
+    assert (clients.states, clients.gets) == (2, 2), "live: one read after going live, then none"
+
+    await kit.store.clients.disable(app.client_id, at=kit.env.now(), reason="x", by="cli:root")
+    feed.on_change(app.client_id)
+    client = await directory.get(app.client_id)
+    assert client is not None and client.disabled
+
+    feed.on_live(False)  # a change may have been missed: back to reading the version on every lookup
+    before = clients.states
+    await directory.get(app.client_id)
+    await directory.get(app.client_id)
+    assert clients.states == before + 2
+
+
+async def test_a_change_announced_during_a_read_is_not_cached(kit: Kit, app: TestClient) -> None:
+    """The notification can arrive while the record is being read: that (possibly old) record is used for
+    this lookup only, never kept."""
+    feed = FakeFeed()
+    clients = FedClients(kit.store.clients, feed)
+    directory = ClientDirectory(clients)
+    await directory.get("nobody")
+    assert feed.on_live is not None and feed.on_change is not None
+    feed.on_live(True)
+    on_change = feed.on_change
+    clients.during_get = lambda: on_change(app.client_id)
+    await directory.get(app.client_id)
+    await directory.get(app.client_id)
+    assert clients.gets == 2
+    clients.during_get = None
+    # the same while not live (a read that straddles the feed going live)
+    feed.on_live(False)
+    on_live = feed.on_live
+    clients.during_get = lambda: on_live(True)
+    await directory.get(app.client_id)
+    clients.during_get = None
+    gets = clients.gets
+    await directory.get(app.client_id)
+    assert clients.gets == gets + 1, "read before the feed went live: not trusted"
+
+
+@pytest.mark.postgres
+async def test_postgresql_announces_changes_and_the_feed_recovers_from_a_lost_connection(kit: Kit) -> None:
+    from jarmor.store import SqlStore
+    from jarmor.store.postgres import PostgresChanges
+    from tests.store import services
+
+    async def until(condition: Callable[[], Awaitable[bool]]) -> None:
+        deadline = asyncio.get_running_loop().time() + 20
+        while not await condition():
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.01)
+
+    with services.postgres_schema() as url:
+        node_a, node_b = SqlStore.open(url), SqlStore.open(url)
+        try:
+            for cid in ("c1", "c2"):
+                await node_b.clients.create(ClientRecord(cid, {**METADATA}, 1, 1))
+            directory = ClientDirectory(node_a.clients)
+            assert (await directory.get("c1")) is not None
+
+            async def live() -> bool:
+                return directory.live
+
+            await until(live)
+            feed = node_a.clients.changes
+            assert isinstance(feed, PostgresChanges)
+            await directory.get("c1")
+            await node_b.clients.disable("c1", at=2, reason="compromised", by="cli:root")
+
+            async def c1_disabled() -> bool:
+                client = await directory.get("c1")
+                return client is not None and client.disabled
+
+            await until(c1_disabled)
+
+            # the listening connection dies: the directory stops trusting its cache, then the feed is back
+            async with node_b._db.transaction() as tx:  # type: ignore[attr-defined]
+                from sqlalchemy import func, select
+
+                await tx.first(select(func.pg_terminate_backend(feed.backend_pid)), {})
+
+            async def not_live() -> bool:
+                return not directory.live
+
+            await until(not_live)
+            await until(live)
+            cached = await directory.get("c2")
+            assert cached is not None and await directory.get("c2") is cached
+            await node_b.clients.disable("c2", at=3, reason="compromised", by="cli:root")
+
+            async def c2_disabled() -> bool:
+                client = await directory.get("c2")
+                return client is not None and client.disabled
+
+            await until(c2_disabled)
+        finally:
+            await node_a.close()
+            await node_b.close()
+
+
+METADATA: dict[str, Any] = {
+    "redirect_uris": ["https://rp.example/cb"],
+    "token_endpoint_auth_method": "none",
+    "risk_tier": "baseline",
+}

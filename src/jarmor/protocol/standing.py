@@ -21,10 +21,13 @@ only an account that exists and is disabled is refused.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from . import errors
 from .context import Environment
 
 CLIENT_DISABLED = "client is disabled"
+CLIENT_CHANGED = "the client registration changed during the request; try again"
 GRANT_REVOKED = "the grant has been revoked"
 USER_DISABLED = "the user account is disabled"
 
@@ -54,21 +57,33 @@ async def confirm_code(env: Environment, *, client_id: str, subject: str, code_k
 
 
 async def confirm_tokens(
-    env: Environment, *, client_id: str, grant_id: str | None, subject: str | None, check_grant: bool
+    env: Environment, *, client_id: str, version: int, issued: Sequence[str], grant_id: str | None,
+    subject: str | None, check_grant: bool,
 ) -> None:
-    """After the tokens are stored: revoke them and fail if the client, the grant or the user no longer
-    stands (RFC 6749 §5.2: ``invalid_client`` for the client, ``invalid_grant`` for the grant and user).
+    """After the tokens (digests ``issued``) are stored: revoke them and fail if the client, the grant or the
+    user no longer stands (RFC 6749 §5.2: ``invalid_client`` for the client, ``invalid_grant`` for the grant
+    and user).
+
+    ``version``: the client's ``updated_at`` when the request authenticated it. If the registration changed
+    since (keys replaced through RFC 7592 or by an administrator), the credential may have been verified with
+    a replaced key: the request fails and what it issued is revoked (a client racing its own key rotation
+    tries again; after a refresh it must sign the user in again, its refresh token having rotated).
 
     ``check_grant``: the grant existed before this request (a refresh). A grant created by this very code
     redemption can only have been revoked by a concurrent replay of the code, which by design leaves this
     redemption successful with its tokens revoked (RFC 6749 §4.1.2, protocol/tokens.py).
     """
     now = env.now()
-    if await client_disabled(env, client_id):
-        await env.store.tokens.revoke_client(client_id, now)
-        if grant_id is not None:
-            await env.store.grants.revoke(grant_id, now, "client offboarded while tokens were issued")
-        raise errors.InvalidClient(CLIENT_DISABLED)
+    state = await env.store.clients.state(client_id)
+    if state is None or state[1] is not None or state[0] != version:
+        for digest in issued:
+            await env.store.tokens.revoke(digest, now)
+        if state is None or state[1] is not None:
+            await env.store.tokens.revoke_client(client_id, now)
+            if grant_id is not None:
+                await env.store.grants.revoke(grant_id, now, "client offboarded while tokens were issued")
+            raise errors.InvalidClient(CLIENT_DISABLED)
+        raise errors.InvalidClient(CLIENT_CHANGED)
     if check_grant and grant_id is not None:
         grant = await env.store.grants.get(grant_id)
         if grant is None or grant.revoked_at is not None:

@@ -359,6 +359,8 @@ async def token_endpoint(
     result = await handler(env, form, auth, evidence)
     # the last step: the tokens are stored, so a concurrent offboarding or revocation either shows here or
     # revokes them after (protocol/standing.py)
-    await confirm_tokens(env, client_id=result.client.client_id, grant_id=result.grant_id, subject=result.subject,
+    issued = [token_hash(result.body[k]) for k in ("access_token", "refresh_token") if k in result.body]
+    await confirm_tokens(env, client_id=result.client.client_id, version=result.client.updated_at, issued=issued,
+                         grant_id=result.grant_id, subject=result.subject,
                          check_grant=result.grant_type == "refresh_token")
     return result

@@ -10,6 +10,7 @@ from .base import (
     AdminEvent,
     AdminRecord,
     AlreadyExists,
+    ChangeFeed,
     ClientKeyRecord,
     ClientRecord,
     GrantRecord,
@@ -57,6 +58,8 @@ class MemoryEphemeralStore:
 
 
 class MemoryClientStore:
+    changes: ChangeFeed | None = None  # one process: the directory reads ``state`` (a dict lookup)
+
     def __init__(self) -> None:
         self._data: dict[str, ClientRecord] = {}
 

@@ -11,9 +11,11 @@ what they issue, never only before:
   tokens were stored, and its revocation that follows covers them (a code's client is refused at the token
   endpoint; tokens are revoked in the store).
 
-Either way nothing issued by a flow that raced the change outlives it, and every flow that *starts* after the
-change commits is refused when its client is looked up (``server.directory`` re-reads the client's version on
-every lookup). The reads are single rows by primary key (a few µs on SQLite, a round trip on PostgreSQL).
+Either way nothing issued by a flow that raced the change outlives it, and no flow that *starts* after the
+change commits gets a code or tokens, whatever a process's client cache still holds (``server.directory``).
+The token endpoint also compares the client's version (``updated_at``) with the one it authenticated the
+client with: keys replaced meanwhile fail the request (the assertion may have been verified with a replaced
+key). The reads are single rows by primary key (~5 µs on SQLite, a round trip each on PostgreSQL).
 
 A user with no account record (the subject an ``--auto-approve`` demo server signs in) is taken as standing:
 only an account that exists and is disabled is refused.

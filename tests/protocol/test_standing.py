@@ -15,7 +15,9 @@ import pytest
 
 from jarmor.governance.lifecycle import offboard, revoke_grant
 from jarmor.governance.records import FlowEvent
-from jarmor.protocol.standing import CLIENT_DISABLED, GRANT_REVOKED, USER_DISABLED
+from jarmor.jose import generate_jwk
+from jarmor.protocol.standing import CLIENT_CHANGED, CLIENT_DISABLED, GRANT_REVOKED, USER_DISABLED
+from jarmor.protocol.tokens import token_hash
 from jarmor.server.accounts import add_user
 from jarmor.store.base import TokenRecord
 from tests.kit import Kit, TestClient, all_tokens, ephemeral_keys, response_params
@@ -183,3 +185,27 @@ async def test_a_user_disabled_before_consent_gets_no_code(make: KitFactory) -> 
     assert ephemeral_keys(kit, "code") == []
     code_event = [e for e in await events(kit) if e.stage == "code"][-1]
     assert (code_event.outcome, code_event.error_description) == ("access_denied", USER_DISABLED)
+
+
+async def test_keys_replaced_while_tokens_are_issued_fail_the_request_and_revoke_only_its_tokens(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The assertion was verified with the key being replaced: the request fails, what it issued is revoked,
+    and the client's other tokens are left alone (this is a key rotation, not an offboarding)."""
+    client = await kit.add_client(risk_tier="baseline")
+    earlier = (await kit.full_flow(client))["token"].json()
+    code, ctx = await code_and_context(kit, client)
+
+    async def replace_keys() -> None:
+        record = await kit.store.clients.get(client.client_id)
+        assert record is not None
+        record.metadata["jwks"] = {"keys": [generate_jwk("ES256", kid="next").public_dict()]}
+        record.updated_at += 1
+        await kit.store.clients.update(record)
+
+    after(kit.store.tokens, "create", replace_keys, monkeypatch)
+    r = await kit.token(client, code_form(code, ctx))
+    assert_json_error(r, "invalid_client", 401)
+    assert r.json()["error_description"] == CLIENT_CHANGED
+    still = {t.token_hash for t in active(all_tokens(kit))}
+    assert still == {token_hash(earlier["access_token"]), token_hash(earlier["refresh_token"])}

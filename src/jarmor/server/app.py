@@ -33,6 +33,7 @@ from ..protocol.authorization import (
     AuthorizationState,
     run_checks,
 )
+from ..protocol.clients import Client
 from ..protocol.context import Endpoints, Environment
 from ..protocol.introspection import introspect_token
 from ..protocol.management import authorize_registration, consume_for_delete, read_client, update_client
@@ -247,7 +248,7 @@ class JarmorServer:
             event = self.capture.from_state(st, stage=AUTHORIZE, outcome=err.error, error=err)
             return await self.authorization_error(st.client, err, event)
         if env.settings.auto_approve:
-            return await self.complete(req, env.settings.auto_approve, env.now())
+            return await self.complete(req, env.settings.auto_approve, env.now(), client=st.client)
         if "none" in req.prompt:
             refusal = errors.LoginRequired("no signed-in session").with_target(req.target())
             event = self.capture.from_request(
@@ -285,11 +286,15 @@ class JarmorServer:
             status=status,
         )
 
-    async def complete(self, req: AuthorizationRequest, subject: str, auth_time: int) -> Response:
-        """Issue the code and deliver it in the request's response mode."""
+    async def complete(
+        self, req: AuthorizationRequest, subject: str, auth_time: int, *, client: Client | None = None
+    ) -> Response:
+        """Issue the code and deliver it in the request's response mode. ``client``: as this same request
+        looked it up (auto-approve); else it is looked up now. Issuing re-reads it in any case."""
         env = self.env
         req = req if req.flow_id else replace(req, flow_id=new_flow_id())
-        client = await env.clients.get(req.client_id)
+        if client is None:
+            client = await env.clients.get(req.client_id)
         err: errors.OAuthError
         if client is None or client.disabled:
             err = errors.InvalidClient("this client has been disabled", status=400)

@@ -15,7 +15,8 @@ Either way nothing issued by a flow that raced the change outlives it, and no fl
 change commits gets a code or tokens, whatever a process's client cache still holds (``server.directory``).
 The token endpoint also compares the client's version (``updated_at``) with the one it authenticated the
 client with: keys replaced meanwhile fail the request (the assertion may have been verified with a replaced
-key). The reads are single rows by primary key (~5 µs on SQLite, a round trip each on PostgreSQL).
+key). Each check is one read (``ClientStore.standing``: the client's row and its user's, by primary key; ~5 µs
+on SQLite, one round trip on PostgreSQL), plus the grant's row for a refresh.
 
 A user with no account record (the subject an ``--auto-approve`` demo server signs in) is taken as standing:
 only an account that exists and is disabled is refused.
@@ -34,26 +35,14 @@ GRANT_REVOKED = "the grant has been revoked"
 USER_DISABLED = "the user account is disabled"
 
 
-async def client_disabled(env: Environment, client_id: str) -> bool:
-    """The client is disabled or gone, as the store says now (no cache)."""
-    state = await env.store.clients.state(client_id)
-    return state is None or state[1] is not None
-
-
-async def user_disabled(env: Environment, subject: str | None) -> bool:
-    if subject is None:
-        return False
-    user = await env.store.users.get(subject)
-    return user is not None and user.disabled
-
-
 async def confirm_code(env: Environment, *, client_id: str, subject: str, code_key: str) -> None:
     """After the code is stored under ``code_key``: withdraw it and fail if the client or user no longer
     stands (the client: ``invalid_client`` on the error page, never a redirect to an offboarded client)."""
-    if await client_disabled(env, client_id):
+    standing = await env.store.clients.standing(client_id, subject)
+    if standing is None or standing[1] is not None:
         await env.store.ephemeral.delete("code", code_key)
         raise errors.InvalidClient(CLIENT_DISABLED, status=400)
-    if await user_disabled(env, subject):
+    if standing[2]:
         await env.store.ephemeral.delete("code", code_key)
         raise errors.AccessDenied(USER_DISABLED)
 
@@ -76,11 +65,11 @@ async def confirm_tokens(
     redemption successful with its tokens revoked (RFC 6749 §4.1.2, protocol/tokens.py).
     """
     now = env.now()
-    state = await env.store.clients.state(client_id)
-    if state is None or state[1] is not None or state[0] != version:
+    standing = await env.store.clients.standing(client_id, subject)
+    if standing is None or standing[1] is not None or standing[0] != version:
         for digest in issued:
             await env.store.tokens.revoke(digest, now)
-        if state is None or state[1] is not None:
+        if standing is None or standing[1] is not None:
             await env.store.tokens.revoke_client(client_id, now)
             if grant_id is not None:
                 await env.store.grants.revoke(grant_id, now, "client offboarded while tokens were issued")
@@ -91,7 +80,7 @@ async def confirm_tokens(
         if grant is None or grant.revoked_at is not None:
             await env.store.tokens.revoke_grant(grant_id, now)
             raise errors.InvalidGrant(GRANT_REVOKED)
-    if await user_disabled(env, subject):
+    if standing[2]:
         if grant_id is not None:
             await env.store.grants.revoke(grant_id, now, "user account disabled")
             await env.store.tokens.revoke_grant(grant_id, now)

@@ -180,6 +180,10 @@ class ClientStore(Protocol):
         """``(updated_at, disabled_at)``, or ``None`` for an unknown client: the cheapest read that tells a
         cache whether its parsed copy of the client is still current and whether the client is disabled."""
 
+    async def standing(self, client_id: str, subject: str | None) -> tuple[int, int | None, bool] | None:
+        """``state`` and whether the user account ``subject`` exists and is disabled (``False`` for ``None``
+        or no such account), in one read: what issuing a code or tokens re-checks (``protocol.standing``)."""
+
     async def create(self, record: ClientRecord) -> None:
         """Insert; raises ``AlreadyExists`` when the id is taken."""
 

@@ -497,6 +497,9 @@ class SqlClientStore:
         cols = [t.c[name] for name in _CLIENT_COLS]
         self._get = select(*cols).where(t.c.client_id == bindparam("id"))
         self._state = select(t.c.updated_at, t.c.disabled_at).where(t.c.client_id == bindparam("id"))
+        u = schema.users
+        user_disabled = select(u.c.disabled).where(u.c.username == bindparam("subject")).scalar_subquery()
+        self._standing = select(t.c.updated_at, t.c.disabled_at, user_disabled).where(t.c.client_id == bindparam("id"))
         self._list = select(*cols).order_by(t.c.created_at, t.c.client_id)
         self._count = select(func.count()).select_from(t)
         self._create = _insert_new(insert, t, "client_id")
@@ -541,6 +544,14 @@ class SqlClientStore:
             return None
         row = await self._db.first(self._state, {"id": client_id})
         return None if row is None else (row[0], row[1])
+
+    async def standing(self, client_id: str, subject: str | None) -> tuple[int, int | None, bool] | None:
+        if _unstorable(self._db, client_id):
+            return None
+        if subject is not None and _unstorable(self._db, subject):
+            subject = None
+        row = await self._db.first(self._standing, {"id": client_id, "subject": subject})
+        return None if row is None else (row[0], row[1], bool(row[2]))
 
     async def create(self, record: ClientRecord) -> None:
         if await self._db.write(self._create, _client_row(record)) != 1:

@@ -66,8 +66,9 @@ class ClientDirectory:
 
     def _on_live(self, live: bool) -> None:
         self._generation += 1
-        self._cache.clear()  # whatever changed while nobody listened is unknown
-        self._live = live
+        if live:
+            self._cache.clear()  # whatever changed while nobody listened is unknown
+        self._live = live  # not live: entries stay, each lookup checks its version again
 
     async def get(self, client_id: str) -> Client | None:
         if self._feed is not None and not self._feed_started:

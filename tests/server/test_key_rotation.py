@@ -592,3 +592,24 @@ async def test_jwks_serves_the_next_key_before_the_switch(kit: Kit, clock: Clock
     token = sign_jws({"x": 1}, kit.server.keyring.signing_key("ES256"), "ES256")
     assert peek_header(token)["kid"] == rot.new.kid
     assert jwks_before_switch.has_kid(rot.new.kid)
+
+
+async def test_a_key_retired_by_force_elsewhere_stops_within_the_check_interval(kit: Kit, clock: Clock) -> None:
+    """``jarmor keys retire --force`` (a compromised key) runs in another process, straight on the store: a
+    serving process stops signing with the key, publishing it and decrypting or MAC-checking with it within
+    ``key_check_interval`` (1 s), not the 30 s ``key_refresh_interval``."""
+    client = await kit.add_client(risk_tier="baseline")
+    assert (await kit.full_flow(client))["token"].status_code == 200
+    old = kit.server.keyring.signing_key("ES256").kid
+    records = await kit.store.keys.list()
+    secret = kid_of(records, "secret", "current", clock())
+    for kid in (old, secret):
+        await retire_key(kit.store.keys, PLAIN, kit.server.key_timings, kid, force=True, now=int(clock()))
+
+    assert kit.env.settings.key_check_interval == 1 < kit.env.settings.key_refresh_interval
+    clock.advance(kit.env.settings.key_check_interval)
+    flow = await kit.full_flow(client)
+    assert flow["token"].status_code == 200
+    assert peek_header(flow["token"].json()["id_token"])["kid"] != old
+    assert old not in {k["kid"] for k in (await kit.http.get("/jwks")).json()["keys"]}
+    assert kit.server.keyring.records() and secret not in {r.kid for r in kit.server.keyring.records()}

@@ -216,6 +216,40 @@ async def test_client_update_delete_list_count(store: Store) -> None:
     assert [c.client_id for c in await store.clients.list()] == ["c2"]
 
 
+async def test_client_state_is_the_version_and_the_disabled_mark(store: Store) -> None:
+    """``state`` is what the client directory reads on every lookup: it follows updates, registration
+    replacements and offboarding at once, and ignores ``touch`` (which must not invalidate caches)."""
+    assert await store.clients.state("c1") is None
+    await store.clients.create(_client())
+    assert await store.clients.state("c1") == (T0, None)
+    await store.clients.touch("c1", T0 + 100)
+    assert await store.clients.state("c1") == (T0, None)
+    await store.clients.update(_client(updated_at=T0 + 1))
+    assert await store.clients.state("c1") == (T0 + 1, None)
+    replaced = _client(updated_at=T0 + 2, registration_token_hash="sha256$next")
+    assert await store.clients.replace_registration(replaced, "sha256$def") is True
+    assert await store.clients.state("c1") == (T0 + 2, None)
+    assert await store.clients.disable("c1", at=T0 + 3, reason="compromised", by="admin") is True
+    assert await store.clients.state("c1") == (T0 + 2, T0 + 3)
+    await store.clients.delete("c1")
+    assert await store.clients.state("c1") is None
+    assert await store.clients.state("nul\x00id") is None
+
+
+async def test_client_standing_reads_the_client_and_its_user_at_once(store: Store) -> None:
+    assert await store.clients.standing("c1", "alice") is None
+    await store.clients.create(_client())
+    assert await store.clients.standing("c1", None) == (T0, None, False)
+    assert await store.clients.standing("c1", "alice") == (T0, None, False), "no such account: not disabled"
+    await store.users.create(UserRecord("alice", "hash", T0))
+    assert await store.clients.standing("c1", "alice") == (T0, None, False)
+    await store.users.update(UserRecord("alice", "hash", T0, disabled=True))
+    assert await store.clients.standing("c1", "alice") == (T0, None, True)
+    assert await store.clients.standing("c1", "nul\x00user") == (T0, None, False)
+    await store.clients.disable("c1", at=T0 + 3, reason="compromised", by="admin")
+    assert await store.clients.standing("c1", "bob") == (T0, T0 + 3, False)
+
+
 async def test_client_touch(store: Store) -> None:
     await store.clients.create(_client())
     await store.clients.touch("c1", T0 + 100)

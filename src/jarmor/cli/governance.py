@@ -1,8 +1,8 @@
 """``jarmor clients list | show | offboard``, ``jarmor review [revoke]`` and ``jarmor admins add | list``.
 
 They work on the database directly, beside a running server (same ``--config`` / ``--database``): an
-offboarded client is refused by every server process within its client cache lifetime (2 s) and its tokens
-are inactive at once; ``--by`` names who acted in the audit log (default: ``cli:<login name>``).
+offboarded client is refused by every server process as soon as the command's transaction commits, and its
+tokens are inactive at once; ``--by`` names who acted in the audit log (default: ``cli:<login name>``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Ending access: offboarding a client and revoking a single grant, each recorded in the audit log.
 
 Both work on the store alone, so the command line (``jarmor clients offboard``, ``jarmor review revoke``),
-the admin dashboard and the RFC 7592 ``DELETE`` share them. Running servers see a disabled client at once in
-the process that disabled it (the caller invalidates its ``ClientDirectory`` entry) and within the
-directory's cache lifetime (2 s) elsewhere; tokens are revoked in the store, so introspection reports them
-inactive immediately everywhere.
+the admin dashboard and the RFC 7592 ``DELETE`` share them. Every server process refuses a disabled client
+from the moment ``disable`` commits (``server.directory`` checks the client's version on every lookup), and
+the order of the steps — disable, then revoke — is what lets a flow racing the offboarding fail instead of
+issuing (``protocol.standing``: issuing re-reads the client after storing what it issues).
 
 Offboarding disables rather than deletes: the ``client_id`` is never issued again (OIDC Registration §3.2),
 and the record keeps who disabled it, when and why.
@@ -57,9 +57,9 @@ def _actor(by: str) -> str:
 async def offboard(store: Store, client_id: str, *, reason: str, by: str, now: int) -> Offboarding:
     """Disable the client, revoke all its tokens and grants, and record who did it and why.
 
-    The client is disabled first, so no new token is minted once the revocation has run (servers that
-    cached the client as enabled refuse it within the directory's cache lifetime, and introspection answers
-    ``active: false`` for a disabled client's tokens whatever their state).
+    The client is disabled first and its tokens and grants revoked after: a request that stored a code or
+    tokens before the disable commits either sees the client disabled when it re-reads it (and withdraws
+    them) or has them revoked by the steps below (``protocol.standing``).
     """
     reason, by = _reason(reason), _actor(by)
     if await store.clients.get(client_id) is None:

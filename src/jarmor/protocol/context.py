@@ -78,6 +78,9 @@ class Settings:
     client_jwks_refetch_interval: int = 30  # at most one refetch per client per interval on an unknown kid
     # Server key lifecycle (server/keys.py): publish before use, keep until everything it protects expired.
     key_refresh_interval: int = 30  # every process reloads its keyring at least this often
+    # ... and, while it serves requests, re-reads the key store this often: a key retired with
+    # ``jarmor keys retire --force`` (a compromised key) stops signing and decrypting everywhere within it
+    key_check_interval: float = 1.0
     jwks_max_age: int = 60  # Cache-Control max-age of the server JWKS
     key_publish_delay: int | None = None  # default: 2 * key_refresh_interval + jwks_max_age
     key_encryption_grace: int = 3600  # how long clients may keep encrypting to a replaced encryption key

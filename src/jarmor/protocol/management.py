@@ -155,7 +155,8 @@ async def update_client(
     now = env.now()
     changed = sorted(k for k in {*normalized, *record.metadata} if normalized.get(k) != record.metadata.get(k))
     record.metadata = normalized
-    record.updated_at = now
+    # the version caches check (store.base.ClientStore): strictly larger, even for two updates in one second
+    record.updated_at = max(now, record.updated_at + 1)
     token = await _swap(env, record, presented)
     await observe_client_keys(env, client_id, normalized, now)
     await env.store.audit.append(

@@ -33,6 +33,7 @@ from .clients import Client
 from .context import Environment
 from .policy import PolicyError, Tier
 from .signing import check_id_token_signing
+from .standing import confirm_code, confirm_tokens
 
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 CODE_USED_TTL = 3600
@@ -80,6 +81,7 @@ async def issue_code(
         "issued_at": env.now(),
     }
     await env.store.ephemeral.put("code", token_hash(code), orjson.dumps(record), tier.code_lifetime)
+    await confirm_code(env, client_id=req.client_id, subject=subject, code_key=token_hash(code))
     return IssuedCode(code=code, grant_id=grant_id)
 
 
@@ -90,6 +92,8 @@ class TokenResult:
     grant_type: str
     flow_id: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    grant_id: str | None = None
+    subject: str | None = None
 
 
 def _pkce_ok(verifier: str | None, challenge: str) -> bool:
@@ -291,6 +295,8 @@ async def _authorization_code(
         client=client,
         grant_type="authorization_code",
         flow_id=record.get("flow_id"),
+        grant_id=grant_id,
+        subject=record["subject"],
         evidence=result_evidence,
     )
 
@@ -338,7 +344,8 @@ async def _refresh_token(
     for rec in tokens:
         if rec.kind != "refresh_token":
             await env.store.tokens.create(rec)
-    return TokenResult(body=body, client=client, grant_type="refresh_token",
+    return TokenResult(body=body, client=client, grant_type="refresh_token", grant_id=old.grant_id,
+                       subject=old.subject,
                        evidence={"client_auth": auth.evidence, "scope": scope, "tokens": [r.kind for r in tokens],
                                  "lifetimes": _lifetimes(tier, True)})
 
@@ -399,4 +406,11 @@ async def token_endpoint(
     evidence["grant_type"] = grant_type
     auth = await authenticate_client(env, form, authorization, endpoint="token")
     evidence.update(client_id=auth.client.client_id, client_auth=auth.evidence, client_tier=auth.client.risk_tier)
-    return await handler(env, form, auth, evidence)
+    result = await handler(env, form, auth, evidence)
+    # the last step: the tokens are stored, so a concurrent offboarding or revocation either shows here or
+    # revokes them after (protocol/standing.py)
+    issued = [token_hash(result.body[k]) for k in ("access_token", "refresh_token") if k in result.body]
+    await confirm_tokens(env, client_id=result.client.client_id, version=result.client.updated_at, issued=issued,
+                         grant_id=result.grant_id, subject=result.subject,
+                         check_grant=result.grant_type == "refresh_token")
+    return result

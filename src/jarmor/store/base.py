@@ -165,14 +165,47 @@ class EphemeralStore(Protocol):
     async def delete(self, namespace: str, key: str) -> None: ...
 
 
+class ChangeFeed(Protocol):
+    """Which clients other processes and nodes changed, told as their transactions commit (PostgreSQL
+    ``LISTEN/NOTIFY``), so a cache can skip re-reading a client's version on every lookup.
+
+    ``start`` (once, in the event loop that will use it) calls ``on_live(True)`` when it begins listening and
+    ``on_live(False)`` whenever it may have missed a change (connection lost, not yet listening): a cache
+    must then check every entry against the store again, and drop what it holds when told ``True`` again.
+    ``on_change(client_id)`` names a changed client, or ``""`` for "any client".
+    """
+
+    def start(self, on_change: Callable[[str], None], on_live: Callable[[bool], None]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class ClientStore(Protocol):
+    """Clients. ``updated_at`` doubles as the record's version: every change of its metadata, keys or
+    secret stores a larger ``updated_at`` than the one it replaces (the writers see to it), so that
+    ``(updated_at, disabled_at)`` — what ``state`` reads — changes whenever anything a cached copy holds does.
+    """
+
+    # tells of changes committed elsewhere as they happen; ``None``: none (a cache reads ``state`` instead)
+    changes: ChangeFeed | None
+
     async def get(self, client_id: str) -> ClientRecord | None: ...
+
+    async def state(self, client_id: str) -> tuple[int, int | None] | None:
+        """``(updated_at, disabled_at)``, or ``None`` for an unknown client: the cheapest read that tells a
+        cache whether its parsed copy of the client is still current and whether the client is disabled."""
+
+    async def standing(self, client_id: str, subject: str | None) -> tuple[int, int | None, bool] | None:
+        """``state`` and whether the user account ``subject`` exists and is disabled (``False`` for ``None``
+        or no such account), in one read: what issuing a code or tokens re-checks (``protocol.standing``)."""
 
     async def create(self, record: ClientRecord) -> None:
         """Insert; raises ``AlreadyExists`` when the id is taken."""
 
     async def update(self, record: ClientRecord) -> None:
-        """Replace an existing record; updating a missing client does nothing (it may have been deleted)."""
+        """Replace an existing record; updating a missing client does nothing (it may have been deleted).
+
+        A caller that changes the client raises ``record.updated_at`` above the stored value (the version)."""
 
     async def delete(self, client_id: str) -> bool: ...
 

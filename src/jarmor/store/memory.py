@@ -10,6 +10,7 @@ from .base import (
     AdminEvent,
     AdminRecord,
     AlreadyExists,
+    ChangeFeed,
     ClientKeyRecord,
     ClientRecord,
     GrantRecord,
@@ -71,12 +72,24 @@ class MemoryEphemeralStore:
 
 
 class MemoryClientStore:
-    def __init__(self) -> None:
+    changes: ChangeFeed | None = None  # one process: the directory reads ``state`` (a dict lookup)
+
+    def __init__(self, users: MemoryUserStore | None = None) -> None:
         self._data: dict[str, ClientRecord] = {}
+        self._users = users if users is not None else MemoryUserStore()
 
     async def get(self, client_id: str) -> ClientRecord | None:
         rec = self._data.get(client_id)
         return copy.deepcopy(rec) if rec else None
+
+    async def state(self, client_id: str) -> tuple[int, int | None] | None:
+        rec = self._data.get(client_id)
+        return None if rec is None else (rec.updated_at, rec.disabled_at)
+
+    async def standing(self, client_id: str, subject: str | None) -> tuple[int, int | None, bool] | None:
+        rec = self._data.get(client_id)
+        user = self._users._data.get(subject) if subject is not None else None
+        return None if rec is None else (rec.updated_at, rec.disabled_at, user is not None and user.disabled)
 
     async def create(self, record: ClientRecord) -> None:
         if record.client_id in self._data:
@@ -313,8 +326,8 @@ class MemoryClientKeyStore:
 class MemoryStore:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.ephemeral = MemoryEphemeralStore(clock)
-        self.clients = MemoryClientStore()
         self.users = MemoryUserStore()
+        self.clients = MemoryClientStore(self.users)
         self.keys = MemoryKeyStore()
         self.tokens = MemoryTokenStore()
         self.grants = MemoryGrantStore()

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -45,6 +46,8 @@ from .sql import Compiled, CompiledCache
 
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
+
+log = logging.getLogger("jarmor.store")
 
 # how long an operation waits for a pooled connection before failing (PostgreSQL down, or pool exhausted)
 POOL_TIMEOUT = 10.0
@@ -160,3 +163,66 @@ class PostgresDb:
             with contextlib.suppress(Exception):
                 await self._opening
             await self._pool.close()
+
+
+# the channel client changes are announced on (``pg_notify`` in the changing transaction: delivered on commit)
+CLIENT_CHANNEL = "jarmor_clients"
+# a payload longer than this names no client: listeners drop every cached client (PostgreSQL allows 8000 bytes)
+MAX_PAYLOAD = 1000
+
+
+def change_payload(client_id: str) -> str:
+    return client_id if len(client_id.encode()) <= MAX_PAYLOAD else ""
+
+
+class PostgresChanges:
+    """``ChangeFeed`` over ``LISTEN jarmor_clients`` on a dedicated connection (not from the pool).
+
+    PostgreSQL delivers a notification to every listening session once the notifying transaction commits,
+    and never one of a rolled-back transaction. What it cannot promise is delivery to a session that was
+    not listening: so the feed reports itself live only while its connection is up and listening. A lost
+    connection (PostgreSQL restart, network) ends ``live`` at once — checked at least every ``PING``
+    seconds while no notification arrives — and the feed reconnects with a capped back-off.
+    """
+
+    PING = 5.0
+    MAX_BACKOFF = 5.0
+
+    def __init__(self, conninfo: str, channel: str = CLIENT_CHANNEL) -> None:
+        self._conninfo = conninfo
+        self._channel = channel
+        self._task: asyncio.Task[None] | None = None
+        self.backend_pid: int | None = None  # the listening session's server process (diagnostics, tests)
+
+    def start(self, on_change: Callable[[str], None], on_live: Callable[[bool], None]) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(on_change, on_live))
+
+    async def _run(self, on_change: Callable[[str], None], on_live: Callable[[bool], None]) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, connect_timeout=5)
+                async with conn:
+                    await conn.execute(f'LISTEN "{self._channel}"')
+                    self.backend_pid = conn.info.backend_pid
+                    on_live(True)
+                    backoff = 0.1
+                    while True:
+                        async for note in conn.notifies(timeout=self.PING):
+                            on_change(note.payload)
+                        # idle: is the connection still there? (a silent network loss must end ``live`` too)
+                        await asyncio.wait_for(conn.execute("SELECT 1"), self.PING)
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                log.warning("client change feed lost (%s); checking every lookup until it is back", exc)
+            finally:
+                on_live(False)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.MAX_BACKOFF)
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -170,6 +170,8 @@ async def test_a_user_disabled_before_consent_gets_no_code(make: KitFactory) -> 
 
     action, csrf = form(r.text)
     r = await kit.http.post(action, data={"csrf_token": csrf, "username": "bob", "password": "password-123"})
+    assert r.status_code == 303, r.text  # signed in: on to the consent page (its own address)
+    r = await kit.http.get(r.headers["location"])
     assert r.status_code == 200, r.text
     user = await kit.store.users.get("bob")
     assert user is not None

@@ -27,9 +27,10 @@ from ..governance.chain import parse_anchor, verify
 from ..governance.policy_check import check_policy
 from ..governance.query import OUTCOME_HELP, FlowQuery, QueryError, find_flows, parse_since
 from ..governance.reports import DAY, capabilities, load_report
+from ..governance.terminal import scrub
 from ..protocol.policy import PolicyError, policy_from_config
 from ..store.base import Store
-from .common import config_from, fail, with_store
+from .common import config_from, fail, group, issuer_of, with_store
 
 T = TypeVar("T")
 
@@ -69,7 +70,7 @@ def cmd_flows(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps([f.as_dict() for f in flows], indent=2))
     elif flows:
-        print(render.flows_table(flows))
+        print(render.flows_table(scrub(flows)))
     else:
         print("no flow records match", file=sys.stderr)
     return 0
@@ -120,7 +121,7 @@ def cmd_flows_verify(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
-        print(render.verify_text(report))
+        print(render.verify_text(scrub(report)))
     return 0 if report.ok else 1
 
 
@@ -142,11 +143,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = json.dumps(report.as_dict(), indent=2)
     elif args.format == "html":
-        text = render.report_html(report, issuer=config.issuer)
+        text = render.report_html(report, issuer=issuer_of(args, config))
     else:
-        text = render.report_text(report)
+        text = render.report_text(scrub(report))
     if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        try:
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write the report to {args.output}: {exc.strerror or exc}")
         print(f"report written to {args.output}", file=sys.stderr)
     else:
         print(text)
@@ -198,7 +202,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(result.as_dict(), indent=2))
     else:
-        print(render.policy_text(result))
+        print(render.policy_text(scrub(result)))
     return 1 if result.breaks else 0
 
 
@@ -228,7 +232,8 @@ def add_flows_commands(sub: Any) -> None:
     _state_options(v, sub=True)
     v.add_argument("--anchor", action="append", metavar="SEQ:HASH",
                    help="a record hash kept outside the database (from an earlier verify or export)")
-    v.add_argument("--format", choices=("text", "json"), default="text")
+    v.add_argument("--format", choices=("table", "json", "text"), default="table",
+                   help="output format: table (default; text is its old name) or json")
     v.set_defaults(func=cmd_flows_verify)
 
     r = sub.add_parser("report", help="governance report: stale clients, old keys, drift, exposure, coverage")
@@ -238,9 +243,10 @@ def add_flows_commands(sub: Any) -> None:
     r.add_argument("--key-age-days", type=int, default=180, metavar="N", help="report server keys older (180)")
     r.add_argument("--days", type=int, default=30, metavar="N", help="coverage and trends over N days (30)")
     r.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    r.add_argument("--issuer", metavar="URL", help="the server's issuer, shown in the HTML report")
     r.set_defaults(func=cmd_report)
 
-    pol = sub.add_parser("policy", help="policy tools").add_subparsers(dest="sub", required=True)
+    pol = group(sub, "policy", "policy tools")
     c = pol.add_parser("check", help="dry-run a proposed [policy] against registrations and recorded flows")
     _state_options(c)
     c.add_argument("proposed", metavar="CONFIG.toml", help="a configuration file with the proposed [policy]")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 
 from ..config import ServerConfig
-from .common import open_state
+from .common import fail, open_state
 
 _ENV = {
     "issuer": "JARMOR_ISSUER",
@@ -30,14 +31,32 @@ def _redacted(url: str) -> str:
         return "(unparseable URL)"
 
 
+def check_listen_address(host: str, port: int) -> None:
+    """Bind the address once before anything else, so a port in use or an address this machine does not
+    have ends the command with one line instead of a log of uvicorn's errno after "serving"."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        fail(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}")
+    family, kind, proto, _name, address = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            sock.bind(address)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
 def serve(config: ServerConfig, config_path: str | None = None) -> int:
     import uvicorn
+
+    check_listen_address(config.host, config.port)
 
     # Generate keys once, before any worker starts, so workers never race to create them.
     async def prepare() -> None:
         from ..server.app import JarmorServer
 
-        server = JarmorServer(config, open_state(config))
+        server = JarmorServer(config, open_state(config, create=True))
         await server.start()
         await server.stop()
 

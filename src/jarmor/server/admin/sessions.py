@@ -95,3 +95,9 @@ async def record_failure(store: EphemeralStore, username: str, address: str) -> 
 
 async def clear_failures(store: EphemeralStore, username: str) -> None:
     await store.delete(THROTTLE_NS, f"name-{_digest(username)}")
+
+
+async def name_locked(store: EphemeralStore, username: str) -> bool:
+    """Whether sign-in for ``username`` is locked now (``MAX_FAILURES`` within ``WINDOW``), whatever the
+    address; shown by ``jarmor admins list`` and cleared by ``jarmor admins unlock`` (``clear_failures``)."""
+    return await _count(store, f"name-{_digest(username)}") >= MAX_FAILURES

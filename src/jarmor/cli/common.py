@@ -165,10 +165,13 @@ def create_sqlite_file(url: str) -> list[str]:
     created: list[str] = []
     if path is not None and not path.exists():
         missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        created += [f"directory {p}" for p in reversed(missing)]
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, stat.S_IRUSR | stat.S_IWUSR)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, stat.S_IRUSR | stat.S_IWUSR)
+        except OSError as exc:
+            fail(f"cannot create the database {path}: {exc.strerror or exc}")
         os.close(fd)
+        created += [f"directory {p}" for p in reversed(missing)]
         created.append(f"database {path}")
     return created
 

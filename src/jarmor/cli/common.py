@@ -36,7 +36,7 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--auto-approve",
         metavar="SUBJECT",
-        help="skip login and consent, approving as SUBJECT (loopback issuers only)",
+        help="skip login and consent, approving as SUBJECT (loopback issuer and --host only)",
     )
     p.add_argument("--workers", type=int, help="number of worker processes")
     p.add_argument("--redis", metavar="URL", help="Redis URL for short-lived records (optional)")

@@ -28,6 +28,7 @@ import httpx
 
 from ..client import AsyncOAuthClient, ClientConfig, ClientError, ResponseMode, format_trace_event
 from ..config import ServerConfig
+from ..governance.terminal import safe_lines
 from ..jose import Jwk, JwkSet, generate_jwk
 from ..protocol.clients import validate_client_metadata
 from ..protocol.registration import observe_client_keys, register
@@ -321,7 +322,7 @@ async def _run(args: argparse.Namespace, config: ServerConfig) -> int:
     out = sys.stdout
 
     def say(line: str) -> None:
-        print(line, file=out, flush=True)
+        print(safe_lines(line), file=out, flush=True)  # server texts and stored values, made inert
 
     in_process = not args.issuer
     if in_process:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from ..config import ServerConfig
 from ..governance.inventory import ClientSummary, client_summary, entitlements, inventory
 from ..governance.lifecycle import GovernanceError, offboard, revoke_grant
-from ..governance.terminal import facts, table
+from ..governance.terminal import facts, safe, table
 from ..server.account_lifecycle import (
     AccountError,
     add_admin,
@@ -144,10 +144,10 @@ def cmd_clients_offboard(args: argparse.Namespace) -> int:
         config_from(args), lambda store: offboard(store, args.client_id, reason=args.reason, by=by, now=now)
     )
     state = "disabled" if result.disabled else "was already disabled"
-    print(
+    print(safe(
         f"client {result.client_id} {state}; revoked {result.tokens_revoked} token(s) and "
         f"{result.grants_revoked} grant(s); recorded as {by}"
-    )
+    ))
     return 0
 
 
@@ -176,10 +176,10 @@ def cmd_review_revoke(args: argparse.Namespace) -> int:
         config_from(args), lambda store: revoke_grant(store, args.grant_id, reason=args.reason, by=by, now=now)
     )
     state = "revoked" if result.revoked else "was already revoked"
-    print(
+    print(safe(
         f"grant {result.grant.grant_id} of client {result.grant.client_id} ({result.grant.subject or '-'}: "
         f"{result.grant.scope}) {state}; {result.tokens_revoked} token(s) revoked; recorded as {by}"
-    )
+    ))
     return 0
 
 

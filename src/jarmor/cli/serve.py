@@ -50,7 +50,7 @@ def check_listen_address(host: str, port: int) -> None:
 def serve(config: ServerConfig, config_path: str | None = None) -> int:
     import uvicorn
 
-    check_listen_address(config.host, config.port)
+    check_listen_address(config.host, config.port)  # before anything is created
 
     # Generate keys once, before any worker starts, so workers never race to create them.
     async def prepare() -> None:

@@ -27,6 +27,7 @@ from ..governance.recorder import FlowRecorder
 from ..governance.records import AUTHORIZE, CODE, INTERACTION, PAR, PUSHED, FlowEvent, new_flow_id
 from ..jose import JoseError
 from ..protocol import errors
+from ..protocol.addresses import is_loopback_host
 from ..protocol.authorization import (
     AUTHORIZATION_ENDPOINT,
     AuthorizationRequest,
@@ -243,7 +244,7 @@ class JarmorServer:
         except errors.OAuthError as err:
             event = self.capture.from_state(st, stage=AUTHORIZE, outcome=err.error, error=err)
             return await self.authorization_error(st.client, err, event)
-        if env.settings.auto_approve:
+        if env.settings.auto_approve and _from_loopback(request):
             return await self.complete(req, env.settings.auto_approve, env.now())
         if "none" in req.prompt:
             refusal = errors.LoginRequired("no signed-in session").with_target(req.target())
@@ -548,3 +549,10 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
     app = Starlette(routes=build_routes(server), lifespan=lifespan)
     app.state.jarmor = server
     return app
+
+
+def _from_loopback(request: Request) -> bool:
+    """Auto-approve serves only connections from this machine: the configuration already refuses a
+    non-loopback ``--host``, and this holds it when the app runs under a process manager that binds
+    elsewhere (the peer is the TCP peer: proxy headers are not trusted)."""
+    return request.client is not None and is_loopback_host(request.client.host)

@@ -150,3 +150,18 @@ def test_key_rotation_and_retirement_are_recorded(jarmor: Run, database: str) ->
     assert listed == json.loads(jarmor("keys", "list", "--json")[1])  # the deprecated spelling still works
     code, _, err = jarmor("keys", "rotate", "--alg", "HS256")
     assert code == 2 and "ES256" in err and "RSA-OAEP-256" in err and len(err.splitlines()) == 1
+
+
+def test_review_revoke_keeps_the_database_given_before_it(
+    database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def grant(store: Store) -> None:
+        await store.clients.create(ClientRecord("app", {"client_name": "App"}, 1, 1))
+        await store.grants.create(GrantRecord("g1", "app", "bob", "openid", 1))
+
+    with_store(database, grant)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no jarmor.db here: the parent's --database must be the one used
+    assert main(["review", "--database", database, "revoke", "g1", "--by", "carol"]) == 0
+    assert "grant g1 of client app" in capsys.readouterr().out

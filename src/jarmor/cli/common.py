@@ -22,9 +22,14 @@ from ..store import Store, StoreError, open_store
 T = TypeVar("T")
 
 
-def add_state_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="TOML configuration file")
-    p.add_argument("--database", metavar="URL", help="database URL (default: sqlite:///jarmor.db)")
+def add_state_options(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    """``--config`` / ``--database``; on the sub-command of a command (``review revoke``) they must not reset
+    what the parent parsed (``jarmor review --database X revoke ID``)."""
+    default = argparse.SUPPRESS if sub else None
+    p.add_argument("--config", metavar="FILE", default=default, help="TOML configuration file")
+    p.add_argument(
+        "--database", metavar="URL", default=default, help="database URL (default: sqlite:///jarmor.db)"
+    )
 
 
 def add_server_options(p: argparse.ArgumentParser) -> None:

@@ -257,7 +257,7 @@ def add_governance_commands(sub: Any) -> None:
     review.set_defaults(func=cmd_review)
     actions = review.add_subparsers(dest="review_action")
     p = actions.add_parser("revoke", help="revoke one grant and every token issued under it")
-    add_state_options(p)
+    add_state_options(p, sub=True)
     p.add_argument("grant_id", metavar="GRANT_ID")
     p.add_argument("--reason", default="revoked in entitlement review", metavar="TEXT", help="why (recorded)")
     add_actor_option(p)

@@ -268,7 +268,7 @@ async def protocol_flow(server: Any, inp: dict[str, Any], timings: dict[str, flo
     req = await run_checks(AUTHORIZATION_ENDPOINT, st)
     client = await env.clients.get(req.client_id)
     issued = await issue_code(env, req, subject="alice", auth_time=env.now(), flow_id=secrets.token_urlsafe(12))
-    rendered, _ = await render(env, client, req.target(), {"code": issued.code})
+    rendered, _ = await render(env, client, req.target(), {"code": issued.code}, tier=env.policy.tier(req.tier))
     t2 = CLOCK()
     code, state = code_from(rendered.location)
     assert state == inp["state"]

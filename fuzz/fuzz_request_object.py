@@ -71,7 +71,7 @@ async def _one(outer: dict[str, str], endpoint: str) -> None:
                 raise Finding(f"unresolved response mode {target.response_mode!r}") from err
             if target.state is not None and not isinstance(target.state, str):
                 raise Finding("non-string state in an error target") from err
-        await error_response(env, registered, err)
+        await error_response(env, registered, err, tier=st.response_tier())
         return
     if req.redirect_uri not in registered.redirect_uris or req.response_type != "code":
         raise Finding(f"accepted an unverified request: {req!r}")

@@ -32,6 +32,9 @@ class ServerConfig:
     registration_token: str | None = None
     auto_approve: str | None = None
     workers: int = 1
+    metrics_port: int | None = None  # serve /metrics on this port instead of the main one
+    log_format: str = "text"
+    log_level: str = "warning"
     policy: Policy = field(default_factory=Policy)
     settings: Settings = field(default_factory=Settings)
 
@@ -52,6 +55,12 @@ class ServerConfig:
             raise ConfigError("port must be between 1 and 65535")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
+        if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
+            raise ConfigError("metrics_port must be between 1 and 65535")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("log_format must be text or json")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigError("log_level must be debug, info, warning or error")
         return self
 
 
@@ -65,6 +74,9 @@ _OPTIONS: dict[str, type] = {
     "registration_token": str,
     "auto_approve": str,
     "workers": int,
+    "metrics_port": int,
+    "log_format": str,
+    "log_level": str,
 }
 
 
@@ -76,12 +88,26 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"{name}: expected {kind.__name__}") from exc
 
 
+# sign-in limits: the smallest value each accepts (server/signin.py)
+_LOGIN_LIMITS = {"login_max_failures": 1, "login_lockout_window": 1, "login_max_failures_per_address": 0}
+
+
+def _check_login_limits(values: Mapping[str, Any]) -> None:
+    for name, least in _LOGIN_LIMITS.items():
+        if name not in values:
+            continue
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"[settings] {name}: expected an integer of at least {least}")
+
+
 def _settings_from(table: Mapping[str, Any]) -> Settings:
     known = {f.name for f in fields(Settings)}
     unknown = set(table) - known
     if unknown:
         raise ConfigError(f"[settings]: unknown option(s) {', '.join(sorted(unknown))}")
     values = dict(table)
+    _check_login_limits(values)
     if "scopes" in values:
         values["scopes"] = frozenset(values["scopes"])
     return replace(Settings(), **values)

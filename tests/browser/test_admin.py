@@ -65,14 +65,24 @@ def resource_server(admin_server: RunningServer) -> dict[str, Any]:
     return dict(json.loads(_cli(admin_server, "clients", "add", "--metadata", str(path))))
 
 
-def _register_app(server: RunningServer, name: str, **extra: Any) -> tuple[str, OAuthClient]:
+def _register_app(
+    server: RunningServer, name: str, *, by_admin: bool = False, **extra: Any
+) -> tuple[str, OAuthClient]:
+    """Dynamic registration, or ``jarmor clients add`` when ``by_admin`` (a ``client_kind`` other than the
+    rule's is an administrator's decision)."""
     key = generate_jwk("ES256", kid=f"{name.split()[0].lower()}-2025")
-    body = server.register({
+    metadata = {
         "client_name": name, "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt",
         "jwks": {"keys": [key.public_dict()]}, "authorization_signed_response_alg": "ES256",
         "id_token_signed_response_alg": "ES256", "grant_types": ["authorization_code", "refresh_token"],
         "scope": "openid profile email", **extra,
-    })
+    }
+    if by_admin:
+        path = Path(server.workdir) / f"{name.split()[0].lower()}.json"
+        path.write_text(json.dumps(metadata))
+        body = json.loads(_cli(server, "clients", "add", "--metadata", str(path)))
+    else:
+        body = server.register(metadata)
     client_id = str(body["client_id"])
     return client_id, OAuthClient(ClientConfig(
         issuer=server.issuer, client_id=client_id, redirect_uri=REDIRECT, signing_key=key, allow_insecure_http=True,
@@ -97,7 +107,9 @@ def vendor(admin_server: RunningServer, resource_server: dict[str, Any]) -> dict
                                      contacts=["vendor-support@vendor.example"], client_kind="third-party")
     with oauth:
         first, second = _tokens(oauth, "openid profile"), _tokens(oauth, "openid email")
-    other_id, other = _register_app(admin_server, "Intranet", owner="team-it", client_kind="first-party")
+    other_id, other = _register_app(
+        admin_server, "Intranet", by_admin=True, owner="team-it", client_kind="first-party"
+    )
     with other:
         _tokens(other, "openid")
     return {"client_id": client_id, "tokens": [first, second], "other": other_id}

@@ -7,11 +7,17 @@ on a plain response) and exchanges the code.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pytest
 
+from jarmor.server.signin import unlock_user
+from jarmor.store import open_store
+
+from ..e2e.conftest import RunningServer
 from .conftest import ALL_MODES, USERNAME, Rp, Watched
 from .support import expect, on_consent_page, on_login_page, shot, sign_in
 
@@ -112,10 +118,27 @@ def test_wrong_password_stays_on_login_page(rp: Rp, tab: Watched) -> None:
     on_consent_page(page)
 
 
+def _unlock(server: RunningServer) -> bool:
+    """Clear the test user's sign-in lockout on the shared server (what ``jarmor users unlock`` does)."""
+
+    async def run() -> bool:
+        store = open_store(server.database)
+        try:
+            return await unlock_user(store.ephemeral, USERNAME)
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1) as pool:  # outside Playwright's event loop
+        return pool.submit(asyncio.run, run()).result()
+
+
 @pytest.mark.parametrize("mode", ["jwt", "form_post.jwt"])
-def test_too_many_wrong_passwords_end_the_flow_with_a_verified_error(rp: Rp, tab: Watched, mode: str) -> None:
+def test_too_many_wrong_passwords_end_the_flow_with_a_verified_error(
+    rp: Rp, tab: Watched, mode: str, jarmor: RunningServer
+) -> None:
     """The fifth failure answers the login form with the error for the client: a redirect (which the login
-    page's CSP must let the browser follow) or a form_post page."""
+    page's CSP must let the browser follow) or a form_post page. The five failures also lock the account
+    (server/signin.py); it is unlocked afterwards, for the other tests on this server."""
     page = tab.page
     _start(tab, rp, mode)
     for _ in range(4):
@@ -125,6 +148,7 @@ def test_too_many_wrong_passwords_end_the_flow_with_a_verified_error(rp: Rp, tab
     expect(page.locator("#outcome")).to_have_text("server-error")
     expect(page.locator("#verified")).to_have_text("jarm")
     expect(page.locator("#error")).to_have_text("access_denied")
+    assert _unlock(jarmor), "five failures locked the account"
 
 
 @pytest.mark.parametrize("mode", ["jwt", "form_post.jwt", "fragment.jwt"])

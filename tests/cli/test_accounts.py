@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from jarmor.cli.main import main
-from jarmor.server.admin import sessions
+from jarmor.server import signin
 from jarmor.store import open_store
 from jarmor.store.base import ClientRecord, GrantRecord, Store, TokenRecord
 
@@ -108,8 +108,8 @@ def test_admins_remove_unlock_and_locked_state(jarmor: Run, database: str) -> No
     assert jarmor("admins", "add", "ops", "--password-stdin", "--by", "root", stdin="a long admin password\n")[0] == 0
 
     async def fail_sign_ins(store: Store) -> None:
-        for _ in range(sessions.MAX_FAILURES):
-            await sessions.record_failure(store.ephemeral, "ops", "203.0.113.9")
+        for _ in range(signin.ADMIN_MAX_ATTEMPTS):
+            await signin.reserve(store.ephemeral, [(signin.ADMIN_ACCOUNT, "ops")])
 
     with_store(database, fail_sign_ins)
     listing = json.loads(jarmor("admins", "list", "--format", "json")[1])

@@ -109,6 +109,7 @@ class FakeAS:
         self.token_drop: tuple[str, ...] = ()
         self.id_token_claims_override: dict[str, Any] = {}
         self.id_token_key: Jwk | None = None
+        self.last_state: str | None = None
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
@@ -164,7 +165,11 @@ class FakeAS:
             return self.par_override()
         self._check_assertion(form, request)
         request_uri = "urn:ietf:params:oauth:request_uri:" + secrets.token_urlsafe(16)
-        self.pushed[request_uri] = self.request_object(form["request"])
+        if "request" in form:
+            self.pushed[request_uri] = self.request_object(form["request"])
+        else:  # plain parameters pushed by a client without keys (RFC 9126 §2.1), authenticated by its secret
+            assert "client_secret" in form or "authorization" in request.headers
+            self.pushed[request_uri] = {k: v for k, v in form.items() if k != "client_secret"}
         return httpx.Response(201, json={"request_uri": request_uri, "expires_in": 60})
 
     def _token(self, request: httpx.Request) -> httpx.Response:
@@ -199,11 +204,14 @@ class FakeAS:
         query = dict(parse_qsl(parts.query))
         if "request_uri" in query:
             ro = self.pushed.pop(query["request_uri"])
-        else:
+        elif "request" in query:
             ro = self.request_object(query["request"])
+        else:
+            ro = dict(query)
         assert query["client_id"] == ro["client_id"] == CLIENT_ID
         code = "code-" + secrets.token_urlsafe(12)
         self.codes[code] = ro
+        self.last_state = ro["state"]  # what the user agent's session holds for the latest flow
         return {**ro, "_code": code}
 
     def response_claims(self, ro: dict[str, Any], **overrides: Any) -> dict[str, Any]:

@@ -108,7 +108,7 @@ def test_memory_store_take_once_and_bounds() -> None:
 def test_sync_full_flow(sync_client: OAuthClient, fake: Any) -> None:
     start = sync_client.start_authorization(scope="openid accounts", response_mode="form_post.jwt")
     ro = fake.authorize(start.url)
-    result = sync_client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    result = sync_client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     tokens = sync_client.exchange_code(result)
     assert tokens.id_token_claims is not None and tokens.id_token_claims["nonce"] == ro["nonce"]
     assert sync_client.refresh(tokens.refresh_token or "").token_type == "Bearer"
@@ -121,12 +121,15 @@ def test_sync_rejections(sync_client: OAuthClient, fake: Any, keys: Any) -> None
     ro = fake.authorize(start.url)
     token = fake.sign(fake.response_claims(ro), key=keys.attacker)
     with pytest.raises(JarmValidationError) as info:
-        sync_client.handle_callback(callback(ro, {"response": token}))
+        sync_client.handle_callback(callback(ro, {"response": token}), expected_state=ro["state"])
     assert info.value.reason == "bad_signature"
-    with pytest.raises(JarmValidationError) as info:
-        sync_client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
-    assert info.value.reason == "state_replayed"
     assert fake.calls("/token") == 0
+    # the forgery left the flow for the real response, which completes the login once (issue 19.5)
+    genuine = callback(ro, {"response": fake.jarm(ro)})
+    assert sync_client.handle_callback(genuine, expected_state=ro["state"]).code == ro["_code"]
+    with pytest.raises(JarmValidationError) as info:
+        sync_client.handle_callback(genuine, expected_state=ro["state"])
+    assert info.value.reason == "state_replayed"
     fake.token_override = lambda form: httpx.Response(400, json={"error": "invalid_scope"})
     with pytest.raises(TokenError):
         sync_client.client_credentials("bad")
@@ -136,7 +139,7 @@ def test_sync_unknown_kid_refetch_survives_transport_error(sync_client: OAuthCli
     """A transport failure during the rate-limited refetch is thrown into the core and keeps the cache."""
     start = sync_client.start_authorization(scope="a")
     ro = fake.authorize(start.url)
-    sync_client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    sync_client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     original = fake.handle
 
     def flaky(request: httpx.Request) -> httpx.Response:
@@ -149,7 +152,7 @@ def test_sync_unknown_kid_refetch_survives_transport_error(sync_client: OAuthCli
     ro = fake.authorize(start.url)
     token = fake.sign(fake.response_claims(ro), key=generate_jwk("ES256", kid="new"))
     with pytest.raises(JarmValidationError) as info:
-        sync_client.handle_callback(callback(ro, {"response": token}))
+        sync_client.handle_callback(callback(ro, {"response": token}), expected_state=ro["state"])
     assert info.value.reason == "unknown_kid"
 
 

@@ -78,8 +78,8 @@ async def test_start_argument_checks(client: AsyncOAuthClient, fake: Any, kwargs
 
 
 async def test_extra_none_values_are_dropped(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
-    ro = await begin(client, extra={"acr_values": None, "prompt": "login"})
-    assert "acr_values" not in ro and ro["prompt"] == "login"
+    ro = await begin(client, extra={"login_hint": None, "prompt": "login"})
+    assert "login_hint" not in ro and ro["prompt"] == "login"
 
 
 async def test_no_server_encryption_key(make_client: Any, make_config: Any, fake: Any) -> None:
@@ -97,7 +97,7 @@ async def test_result_of_another_client_is_not_redeemed(
     client_a = make_client()
     client_b = make_client(make_config(client_id="client-2"))
     ro = await begin(client_a)
-    result = await client_a.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    result = await client_a.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     with pytest.raises(ConfigurationError):
         await client_b.exchange_code(result)
     assert fake.calls("/token") == 0
@@ -111,7 +111,7 @@ async def test_headers_that_change_verification(
     header = {"alg": "ES256", "kid": "as-sig-1", member: value}
     token = es256_sign(fake.sig_key, header, fake.response_claims(ro))
     with pytest.raises(JarmValidationError) as info:
-        await client.handle_callback(callback(ro, {"response": token}))
+        await client.handle_callback(callback(ro, {"response": token}), expected_state=ro["state"])
     assert info.value.reason == "unsupported_header"
 
 
@@ -119,7 +119,7 @@ async def test_hand_signed_token_is_accepted(client: AsyncOAuthClient, fake: Any
     """Control for the test above: the same hand-made signature without the refused member verifies."""
     ro = await begin(client)
     token = es256_sign(fake.sig_key, {"alg": "ES256", "kid": "as-sig-1"}, fake.response_claims(ro))
-    assert (await client.handle_callback(callback(ro, {"response": token}))).code == ro["_code"]
+    assert (await client.handle_callback(callback(ro, {"response": token}), expected_state=ro["state"])).code == ro["_code"]
 
 
 async def test_refresh_validates_an_id_token(client: AsyncOAuthClient, fake: Any, clock: Any) -> None:
@@ -137,11 +137,11 @@ async def test_rediscovery_with_new_jwks_uri_drops_cached_keys(
     client: AsyncOAuthClient, fake: Any, begin: Any
 ) -> None:
     ro = await begin(client)
-    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     fake.metadata["jwks_uri"] = f"{ISSUER}/jwks?v=2"
     await client.discover()
     ro = await begin(client)
-    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     assert fake.calls("/jwks") == 2
 
 
@@ -157,11 +157,11 @@ async def test_rediscovery_with_new_jwks_uri_drops_cached_keys(
 )
 async def test_malformed_callback_inputs(client: AsyncOAuthClient, response: Any) -> None:
     with pytest.raises(AuthorizationResponseError) as info:
-        await client.handle_callback(response)
+        await client.handle_callback(response, expected_state="session-state")
     assert info.value.reason in ("malformed", "too_large")
 
 
 async def test_query_string_with_question_mark(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
     ro = await begin(client)
-    result = await client.handle_callback(f"?response={fake.jarm(ro)}")
+    result = await client.handle_callback(f"?response={fake.jarm(ro)}", expected_state=ro["state"])
     assert result.code == ro["_code"]

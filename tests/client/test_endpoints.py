@@ -144,7 +144,7 @@ async def test_bad_jwks(client: AsyncOAuthClient, fake: Any, begin: Any, jwks: d
     original = fake.handle
     fake.handle = lambda r: httpx.Response(200, json=jwks) if r.url.path == "/jwks" else original(r)
     with pytest.raises(DiscoveryError) as info:
-        await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+        await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     assert info.value.reason == "invalid_jwks"
     assert fake.calls("/token") == 0
 
@@ -155,18 +155,18 @@ async def test_jwks_with_private_key_refused(client: AsyncOAuthClient, fake: Any
     leaked = {"keys": [fake.sig_key.private_dict()]}
     fake.handle = lambda r: httpx.Response(200, json=leaked) if r.url.path == "/jwks" else original(r)
     with pytest.raises(DiscoveryError):
-        await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+        await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
 
 
 async def test_expired_jwks_cache_survives_failed_refresh(
     client: AsyncOAuthClient, fake: Any, begin: Any, clock: Any
 ) -> None:
     ro = await begin(client)
-    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     clock.t += 3601
     fake.jwks_status = 500
     ro = await begin(client)
-    assert (await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))).code == ro["_code"]
+    assert (await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])).code == ro["_code"]
     assert fake.calls("/jwks") == 2
 
 
@@ -224,7 +224,7 @@ async def test_par_errors(
 
 async def _code(client: AsyncOAuthClient, fake: Any, begin: Any) -> Any:
     ro = await begin(client)
-    return await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    return await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
 
 
 @pytest.mark.parametrize(

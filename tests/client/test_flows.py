@@ -19,7 +19,7 @@ PLAIN_MODES = ["query", "fragment", "form_post"]
 async def test_jarm_flow_in_every_mode(client: AsyncOAuthClient, fake: Any, begin: Any, mode: str) -> None:
     ro = await begin(client, response_mode=mode)
     assert ro["response_mode"] == mode
-    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     assert result.code == ro["_code"]
     assert result.flow.issuer == ISSUER and result.response_mode == mode
     tokens = await client.exchange_code(result)
@@ -37,7 +37,7 @@ async def test_jarm_flow_in_every_mode(client: AsyncOAuthClient, fake: Any, begi
 async def test_plain_flow_with_iss(client: AsyncOAuthClient, fake: Any, begin: Any, mode: str) -> None:
     ro = await begin(client, response_mode=mode)
     params = {"code": ro["_code"], "state": ro["state"], "iss": ISSUER}
-    result = await client.handle_callback(callback(ro, params))
+    result = await client.handle_callback(callback(ro, params), expected_state=ro["state"])
     assert result.code == ro["_code"]
     await client.exchange_code(result)
 
@@ -47,7 +47,7 @@ async def test_plain_flow_without_iss_when_not_advertised(
 ) -> None:
     fake.metadata["authorization_response_iss_parameter_supported"] = False
     ro = await begin(client, response_mode="query")
-    result = await client.handle_callback(callback(ro, {"code": ro["_code"], "state": ro["state"]}))
+    result = await client.handle_callback(callback(ro, {"code": ro["_code"], "state": ro["state"]}), expected_state=ro["state"])
     assert result.code == ro["_code"]
 
 
@@ -56,7 +56,7 @@ async def test_encrypted_jarm(make_client: Any, make_config: Any, fake: Any, beg
     ro = await begin(client)
     token = fake.jarm(ro, encrypt=True)
     assert token.count(".") == 4
-    result = await client.handle_callback(callback(ro, {"response": token}))
+    result = await client.handle_callback(callback(ro, {"response": token}), expected_state=ro["state"])
     assert result.code == ro["_code"]
 
 
@@ -69,7 +69,7 @@ async def test_encrypted_jarm_with_registered_enc(
     client = make_client(config)
     ro = await begin(client)
     token = fake.encrypt_to_client(fake.jarm(ro), enc="A256GCM")
-    assert (await client.handle_callback(callback(ro, {"response": token}))).code == ro["_code"]
+    assert (await client.handle_callback(callback(ro, {"response": token}), expected_state=ro["state"])).code == ro["_code"]
 
 
 async def test_encrypted_request_object_via_par(
@@ -88,14 +88,14 @@ async def test_encrypted_request_object_via_par(
 async def test_request_object_by_value(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
     ro = await begin(client, use_par=False)
     assert fake.calls("/par") == 0
-    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     assert result.code == ro["_code"]
 
 
 async def test_openid_flow_validates_id_token(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
     ro = await begin(client, scope="openid accounts")
     assert isinstance(ro["nonce"], str) and len(ro["nonce"]) <= 64
-    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     tokens = await client.exchange_code(result)
     assert tokens.id_token_claims is not None
     assert tokens.id_token_claims["sub"] == "alice"
@@ -143,7 +143,7 @@ async def test_expected_state_from_session(client: AsyncOAuthClient, fake: Any, 
 async def test_metadata_and_jwks_are_cached(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
     for _ in range(3):
         ro = await begin(client)
-        await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+        await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     assert fake.calls("/.well-known/oauth-authorization-server") == 1
     assert fake.calls("/jwks") == 1
 
@@ -152,11 +152,11 @@ async def test_key_rotation_refetches_jwks(
     client: AsyncOAuthClient, fake: Any, begin: Any, keys: Any
 ) -> None:
     ro = await begin(client)
-    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     fake.published.append(keys.as_sig_2)
     ro = await begin(client)
     token = fake.sign(fake.response_claims(ro), key=keys.as_sig_2)
-    assert (await client.handle_callback(callback(ro, {"response": token}))).code == ro["_code"]
+    assert (await client.handle_callback(callback(ro, {"response": token}), expected_state=ro["state"])).code == ro["_code"]
     assert fake.calls("/jwks") == 2
 
 
@@ -164,7 +164,7 @@ async def test_trace_reports_every_hop(make_client: Any, fake: Any, begin: Any) 
     events: list[tuple[str, dict[str, Any]]] = []
     client = make_client(trace=lambda hop, details: events.append((hop, dict(details))))
     ro = await begin(client, scope="openid")
-    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     await client.exchange_code(result)
     hops = [hop for hop, _ in events]
     assert hops == [
@@ -180,6 +180,6 @@ async def test_trace_reports_every_hop(make_client: Any, fake: Any, begin: Any) 
     jarm_line = format_trace_event(*events[hops.index("jarm")])
     assert "signature ES256 kid=as-sig-1 verified" in jarm_line
     assert "iss == issuer" in jarm_line and "aud == client_id" in jarm_line
-    assert "exp in 300s" in jarm_line and "state matches stored flow" in jarm_line
+    assert "exp in 300s" in jarm_line and "state matches stored flow of this session" in jarm_line
     text = repr(events)
     assert result.code not in text and result.flow.code_verifier not in text  # no secrets in the trace

@@ -16,7 +16,7 @@ from .fake_server import CLIENT_ID, DROP, EVIL_ISSUER, ISSUER, callback, forge
 
 async def redeem(client: AsyncOAuthClient, fake: Any, begin: Any, scope: str = "openid") -> Any:
     ro = await begin(client, scope=scope)
-    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     return await client.exchange_code(result)
 
 
@@ -33,8 +33,9 @@ async def rejects(client: AsyncOAuthClient, fake: Any, begin: Any, reason: str) 
         ({"iss": DROP}, "iss_missing"),
         ({"aud": "client-2"}, "aud_mismatch"),
         ({"aud": DROP}, "aud_missing"),
-        ({"aud": [CLIENT_ID, "client-2"]}, "aud_mismatch"),
-        ({"aud": [CLIENT_ID, "client-2"], "azp": "client-2"}, "aud_mismatch"),
+        ({"aud": [CLIENT_ID, "client-2"]}, "aud_untrusted"),
+        ({"aud": [CLIENT_ID, "client-2"], "azp": CLIENT_ID}, "aud_untrusted"),  # OIDC Core §3.1.3.7-3
+        ({"aud": [CLIENT_ID, "client-2"], "azp": "client-2"}, "aud_untrusted"),
         ({"azp": "client-2"}, "azp_mismatch"),
         ({"exp": DROP}, "exp_missing"),
         ({"exp": 1}, "expired"),
@@ -65,9 +66,23 @@ async def test_aud_array_accepted(client: AsyncOAuthClient, fake: Any, begin: An
     assert (await redeem(client, fake, begin)).id_token_claims["aud"] == [CLIENT_ID]
 
 
-async def test_extra_audience_with_azp_accepted(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
+async def test_extra_audience_is_refused_by_default(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
+    """Issue 19.2, OIDC Core §3.1.3.7-3: "MUST be rejected if it contains additional audiences not trusted
+    by the Client" — ``azp`` naming the client does not make another audience trusted."""
+    fake.id_token_claims_override = {"aud": [CLIENT_ID, "another-client"], "azp": CLIENT_ID}
+    await rejects(client, fake, begin, "aud_untrusted")
+
+
+async def test_trusted_extra_audience_with_azp_accepted(
+    make_client: Any, make_config: Any, fake: Any, begin: Any
+) -> None:
+    client = make_client(make_config(trusted_audiences={"api"}))
     fake.id_token_claims_override = {"aud": [CLIENT_ID, "api"], "azp": CLIENT_ID}
     assert (await redeem(client, fake, begin)).id_token_claims["azp"] == CLIENT_ID
+    fake.id_token_claims_override = {"aud": [CLIENT_ID, "api"]}  # several audiences need azp (§3.1.3.7-4)
+    await rejects(client, fake, begin, "aud_mismatch")
+    fake.id_token_claims_override = {"aud": [CLIENT_ID, "api", "another-client"], "azp": CLIENT_ID}
+    await rejects(client, fake, begin, "aud_untrusted")
 
 
 async def test_bad_signature(client: AsyncOAuthClient, fake: Any, begin: Any, keys: Any) -> None:
@@ -77,7 +92,7 @@ async def test_bad_signature(client: AsyncOAuthClient, fake: Any, begin: Any, ke
 
 async def test_alg_none(client: AsyncOAuthClient, fake: Any, begin: Any, clock: Any) -> None:
     ro = await begin(client, scope="openid")
-    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     claims = {
         "iss": ISSUER,
         "aud": CLIENT_ID,
@@ -105,7 +120,7 @@ async def test_missing_id_token(client: AsyncOAuthClient, fake: Any, begin: Any)
 
 async def test_encrypted_id_token_refused(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
     ro = await begin(client, scope="openid")
-    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     head = b64url_encode(orjson.dumps({"alg": "RSA1_5", "enc": "A128CBC-HS256"}))
     fake.token_extra = {"id_token": f"{head}.a.b.c.d"}
     with pytest.raises(IdTokenValidationError) as info:
@@ -130,16 +145,16 @@ def test_half_hash_vectors() -> None:
 
 @pytest.mark.parametrize(
     ("auth_time", "reason"),
-    [(DROP, "auth_time_missing"), ("recent", "auth_time_missing"), (-3600, "auth_time_too_old")],
+    [(DROP, "auth_time_missing"), ("recent", "auth_time_invalid"), (-3600, "auth_time_too_old")],
 )
 async def test_max_age_requires_a_recent_auth_time(
     client: AsyncOAuthClient, fake: Any, begin: Any, clock: Any, auth_time: Any, reason: str
 ) -> None:
     """OIDC Core §3.1.3.7 (13): when ``max_age`` was requested, ``auth_time`` must be present and recent."""
     fake.id_token_claims_override = {"auth_time": clock.t + auth_time if isinstance(auth_time, int) else auth_time}
-    ro = await begin(client, scope="openid", extra={"max_age": 60})
+    ro = await begin(client, scope="openid", max_age=60)
     assert ro["max_age"] == 60
-    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     with pytest.raises(IdTokenValidationError) as info:
         await client.exchange_code(result)
     assert info.value.reason == reason
@@ -149,8 +164,8 @@ async def test_max_age_with_recent_auth_time_accepted(
     client: AsyncOAuthClient, fake: Any, begin: Any, clock: Any
 ) -> None:
     fake.id_token_claims_override = {"auth_time": clock.t - 30}
-    ro = await begin(client, scope="openid", extra={"max_age": 60})
-    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    ro = await begin(client, scope="openid", max_age=60)
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     tokens = await client.exchange_code(result)
     assert tokens.id_token_claims["auth_time"] == clock.t - 30
 

@@ -27,6 +27,7 @@ async def rejects(
     client: AsyncOAuthClient, fake: Any, response: str | dict[str, str], reason: str, **kwargs: Any
 ) -> JarmValidationError:
     with pytest.raises(JarmValidationError) as info:
+        kwargs.setdefault("expected_state", fake.last_state)
         await client.handle_callback(response, **kwargs)
     assert info.value.reason == reason, info.value
     assert fake.calls("/token") == 0
@@ -144,7 +145,7 @@ async def test_audience_single_element_array_accepted(
     client: AsyncOAuthClient, fake: Any, begin: Any
 ) -> None:
     ro = await begin(client)
-    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro, aud=[CLIENT_ID])}))
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro, aud=[CLIENT_ID])}), expected_state=ro["state"])
     assert result.code == ro["_code"]
 
 
@@ -179,7 +180,7 @@ async def test_time_claims(
 async def test_within_skew_accepted(client: AsyncOAuthClient, fake: Any, begin: Any, clock: Any) -> None:
     ro = await begin(client)
     token = fake.jarm(ro, exp=clock.t - 29, iat=clock.t + 29, nbf=clock.t + 29)
-    assert (await client.handle_callback(callback(ro, {"response": token}))).code == ro["_code"]
+    assert (await client.handle_callback(callback(ro, {"response": token}), expected_state=ro["state"])).code == ro["_code"]
 
 
 async def test_non_finite_exp(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
@@ -208,8 +209,12 @@ async def test_state_of_another_session(client: AsyncOAuthClient, fake: Any, beg
     await rejects(
         client, fake, callback(ro_b, {"response": token}), "state_mismatch", expected_state=ro_a["state"]
     )
-    # session A's flow was consumed by the attempt (A76)
-    await rejects(client, fake, callback(ro_a, {"response": fake.jarm(ro_a)}), "state_replayed")
+    # a validly signed response for another flow is not authentic for session A: A's flow stays pending
+    # for its own response, and B's flow (the attacker's login, say) was not completed either
+    genuine = callback(ro_a, {"response": fake.jarm(ro_a)})
+    assert (await client.handle_callback(genuine, expected_state=ro_a["state"])).code == ro_a["_code"]
+    result = await client.handle_callback(callback(ro_b, {"response": token}), expected_state=ro_b["state"])
+    assert result.code == ro_b["_code"]
 
 
 @pytest.mark.parametrize("state", ["unknown-state", 123, ""])
@@ -223,10 +228,10 @@ async def test_state_unknown_or_malformed(
 async def test_replayed_response(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
     ro = await begin(client)
     response = callback(ro, {"response": fake.jarm(ro)})
-    result = await client.handle_callback(response)
+    result = await client.handle_callback(response, expected_state=ro["state"])
     await client.exchange_code(result)
     with pytest.raises(JarmValidationError) as info:
-        await client.handle_callback(response)
+        await client.handle_callback(response, expected_state=ro["state"])
     assert info.value.reason == "state_replayed"
     assert fake.calls("/token") == 1
 
@@ -252,7 +257,7 @@ async def test_response_twice_or_empty(client: AsyncOAuthClient, fake: Any, begi
     ro = await begin(client)
     token = fake.jarm(ro)
     with pytest.raises(AuthorizationResponseError) as info:
-        await client.handle_callback(f"{REDIRECT_URI}?response={token}&response={token}")
+        await client.handle_callback(f"{REDIRECT_URI}?response={token}&response={token}", expected_state=ro["state"])
     assert info.value.reason == "duplicate_parameter"
     await rejects(client, fake, f"{REDIRECT_URI}?response=", "malformed")
     await rejects(client, fake, f"{REDIRECT_URI}?response=a.b", "malformed")
@@ -262,7 +267,7 @@ async def test_downgrade_to_plain_parameters(client: AsyncOAuthClient, fake: Any
     """A71: JARM was requested; a plain code response is refused."""
     ro = await begin(client)
     with pytest.raises(AuthorizationResponseError) as info:
-        await client.handle_callback(callback(ro, {"code": ro["_code"], "state": ro["state"], "iss": ISSUER}))
+        await client.handle_callback(callback(ro, {"code": ro["_code"], "state": ro["state"], "iss": ISSUER}), expected_state=ro["state"])
     assert info.value.reason == "response_mode_mismatch"
 
 
@@ -275,11 +280,12 @@ async def test_verified_error_response(client: AsyncOAuthClient, fake: Any, begi
     ro = await begin(client)
     token = fake.jarm(ro, code=DROP, error="access_denied", error_description="<script>alert(1)</script>")
     with pytest.raises(AuthorizationServerError) as info:
-        await client.handle_callback(callback(ro, {"response": token}))
+        await client.handle_callback(callback(ro, {"response": token}), expected_state=ro["state"])
     assert info.value.error == "access_denied"
-    assert info.value.description == "<script>alert(1)</script>"  # kept, marked untrusted
-    assert "<script>" not in str(info.value)
-    await rejects(client, fake, callback(ro, {"response": token}), "state_replayed")
+    assert info.value.description == "<script>alert(1)</script>"  # verified, still free text: escape it
+    assert "access_denied: '<script>alert(1)</script>'" in str(info.value)  # what the server answered
+    assert isinstance(info.value, AuthorizationResponseError)  # one `except` catches every failed login
+    await rejects(client, fake, callback(ro, {"response": token}), "state_replayed")  # a verified end
 
 
 async def test_error_code_outside_charset_is_neutralised(
@@ -288,7 +294,7 @@ async def test_error_code_outside_charset_is_neutralised(
     ro = await begin(client)
     token = fake.jarm(ro, code=DROP, error='bad"<code>')
     with pytest.raises(AuthorizationServerError) as info:
-        await client.handle_callback(callback(ro, {"response": token}))
+        await client.handle_callback(callback(ro, {"response": token}), expected_state=ro["state"])
     assert info.value.error == "invalid_error_code"
 
 
@@ -300,9 +306,11 @@ async def test_bare_error_without_jarm(client: AsyncOAuthClient, fake: Any, begi
         "state": ro["state"],
     }
     with pytest.raises(UnverifiedErrorResponse) as info:
-        await client.handle_callback(callback(ro, params))
+        await client.handle_callback(callback(ro, params), expected_state=ro["state"])
     assert info.value.error == "access_denied" and "555" not in str(info.value)
-    await rejects(client, fake, callback(ro, {"response": fake.jarm(ro)}), "state_replayed")  # flow discarded
+    # anyone can send a bare error: the JARM flow waits for its signed response, which completes it
+    result = await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
+    assert result.code == ro["_code"]
 
 
 @pytest.mark.parametrize(
@@ -326,7 +334,7 @@ async def test_unknown_kid_refetches_once_then_rate_limits(
     client: AsyncOAuthClient, fake: Any, begin: Any, clock: Any
 ) -> None:
     ro = await begin(client)
-    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     assert fake.calls("/jwks") == 1
     stranger = generate_jwk("ES256", kid="unknown-1")
     ro = await begin(client)
@@ -359,7 +367,7 @@ async def test_unknown_kid_refetches_once_then_rate_limits(
 
 async def test_failed_refetch_keeps_cached_keys(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
     ro = await begin(client)
-    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))
+    await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])
     fake.jwks_status = 503
     stranger = generate_jwk("ES256", kid="unknown-1")
     ro = await begin(client)
@@ -371,7 +379,7 @@ async def test_failed_refetch_keeps_cached_keys(client: AsyncOAuthClient, fake: 
     )
     assert fake.calls("/jwks") == 2
     ro = await begin(client)
-    assert (await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}))).code == ro["_code"]
+    assert (await client.handle_callback(callback(ro, {"response": fake.jarm(ro)}), expected_state=ro["state"])).code == ro["_code"]
 
 
 async def test_expired_flow(client: AsyncOAuthClient, fake: Any, begin: Any, clock: Any) -> None:
@@ -392,15 +400,15 @@ async def test_flow_of_another_client_in_a_shared_store(
 
 async def test_oversized_callback(client: AsyncOAuthClient, fake: Any) -> None:
     with pytest.raises(AuthorizationResponseError) as info:
-        await client.handle_callback(f"{REDIRECT_URI}?response=" + "a" * (1 << 20))
+        await client.handle_callback(f"{REDIRECT_URI}?response=" + "a" * (1 << 20), expected_state="session-state")
     assert info.value.reason == "too_large"
     with pytest.raises(AuthorizationResponseError) as info:
-        await client.handle_callback(f"{REDIRECT_URI}?" + "&".join(f"p{i}=1" for i in range(1000)))
+        await client.handle_callback(f"{REDIRECT_URI}?" + "&".join(f"p{i}=1" for i in range(1000)), expected_state="session-state")
     assert info.value.reason == "malformed"
     with pytest.raises(AuthorizationResponseError):
-        await client.handle_callback({f"p{i}": "1" for i in range(1000)})
+        await client.handle_callback({f"p{i}": "1" for i in range(1000)}, expected_state="session-state")
     with pytest.raises(JarmValidationError):
-        await client.handle_callback({"response": "." * 1000})
+        await client.handle_callback({"response": "." * 1000}, expected_state="session-state")
     assert fake.requests == []
 
 
@@ -475,10 +483,72 @@ async def test_rsa1_5_jwe_refused(enc_client: AsyncOAuthClient, fake: Any, begin
     await rejects(enc_client, fake, callback(ro, {"response": forged}), "alg_mismatch")
 
 
-async def test_any_failed_attempt_consumes_the_session_flow(
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        "garbage",
+        "signed_by_attacker",
+        "tampered_signature",
+        "wrong_issuer",
+        "expired",
+        "other_session",
+        "outer_code",
+    ],
+)
+async def test_an_unauthenticated_callback_does_not_cancel_the_login(
+    client: AsyncOAuthClient, fake: Any, begin: Any, keys: Any, forgery: str
+) -> None:
+    """Issue 19.5: a callback injected into the user agent (CSRF to the redirect URI) is refused and leaves
+    the session's flow pending; the real response then completes the login, once (A76, A77)."""
+    ro = await begin(client)
+    other = await begin(client)
+    forged: str | dict[str, str] = {
+        "garbage": f"{REDIRECT_URI}?response=garbage",
+        "signed_by_attacker": callback(ro, {"response": fake.sign(fake.response_claims(ro), key=keys.attacker)}),
+        "tampered_signature": callback(ro, {"response": flip_signature_bit(fake.jarm(ro))}),
+        "wrong_issuer": callback(ro, {"response": fake.jarm(ro, iss=EVIL_ISSUER)}),
+        "expired": callback(ro, {"response": fake.jarm(ro, exp=1, iat=DROP)}),
+        "other_session": callback(other, {"response": fake.jarm(other)}),
+        "outer_code": callback(ro, {"response": fake.jarm(ro), "code": "attacker"}),
+    }[forgery]
+    with pytest.raises(JarmValidationError):
+        await client.handle_callback(forged, expected_state=ro["state"])
+    genuine = callback(ro, {"response": fake.jarm(ro)})
+    result = await client.handle_callback(genuine, expected_state=ro["state"])
+    await client.exchange_code(result)
+    with pytest.raises(JarmValidationError) as info:
+        await client.handle_callback(genuine, expected_state=ro["state"])
+    assert info.value.reason == "state_replayed"
+    assert fake.calls("/token") == 1
+
+
+async def test_without_a_session_state_nothing_is_accepted(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
+    """Issue 19.1: the flow is never found by the response's own state. A user agent without a login in
+    progress (no state in its session) is refused, even with a validly signed response, and the pending
+    flow that response belongs to is left alone."""
+    ro = await begin(client)
+    genuine = callback(ro, {"response": fake.jarm(ro)})
+    for missing in (None, ""):
+        with pytest.raises(AuthorizationResponseError) as info:
+            await client.handle_callback(genuine, expected_state=missing)
+        assert info.value.reason == "no_session_state"
+    with pytest.raises(TypeError):
+        await client.handle_callback(genuine)  # type: ignore[call-arg]  # the unsafe call does not exist
+    assert (await client.handle_callback(genuine, expected_state=ro["state"])).code == ro["_code"]
+
+
+async def test_concurrent_genuine_callbacks_complete_the_flow_once(
     client: AsyncOAuthClient, fake: Any, begin: Any
 ) -> None:
-    """A76: with the session's state known, even a malformed callback ends the flow."""
+    """Validation no longer consumes up front; the final atomic take still lets only one of two concurrent
+    deliveries of the same authentic response through (A77)."""
+    import asyncio
+
     ro = await begin(client)
-    await rejects(client, fake, f"{REDIRECT_URI}?response=garbage", "malformed", expected_state=ro["state"])
-    await rejects(client, fake, callback(ro, {"response": fake.jarm(ro)}), "state_replayed")
+    genuine = callback(ro, {"response": fake.jarm(ro)})
+    outcomes = await asyncio.gather(
+        *(client.handle_callback(genuine, expected_state=ro["state"]) for _ in range(2)), return_exceptions=True
+    )
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(errors) == 1 and isinstance(errors[0], JarmValidationError)
+    assert errors[0].reason == "state_replayed"

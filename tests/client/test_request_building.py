@@ -23,7 +23,7 @@ B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 async def test_golden_request_object(client: AsyncOAuthClient, fake: Any, keys: Any) -> None:
     start = await client.start_authorization(
-        scope="openid accounts", extra={"max_age": 300, "acr_values": "a"}
+        scope="openid accounts", max_age=300, acr_values=["a"]
     )
     token = fake.par_forms[0]["request"]
     header = peek_header(token)
@@ -166,7 +166,7 @@ async def test_extra_cannot_set_reserved_claims(client: AsyncOAuthClient, fake: 
 
 async def test_max_age_must_be_a_number(client: AsyncOAuthClient) -> None:
     with pytest.raises(ConfigurationError):
-        await client.start_authorization(scope="a", extra={"max_age": "300"})
+        await client.start_authorization(scope="openid", max_age="300")  # type: ignore[arg-type]
 
 
 @given(lifetime=st.integers(min_value=1, max_value=3600), now=st.integers(min_value=0, max_value=2**40))

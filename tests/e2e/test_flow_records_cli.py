@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from jarmor.client import ClientConfig, OAuthClient
+from jarmor.governance.records import GENESIS_HASH, chain_hash
 from jarmor.jose import generate_jwk
 
 from .conftest import RunningServer, start_server, stop_server
@@ -163,9 +164,10 @@ def test_verify_ok_then_tampered_rows_fail(server: RunningServer, traffic: dict[
     assert out.returncode == 1 and "record 2" in out.stdout and "reordered" in out.stdout
 
     seq, digest = head.split(":")
+    # the writer also drops the signed checkpoint that would name the deleted record (test_checkpoints.py)
     truncated = _tampered_copy(server, "truncated.db", f"DELETE FROM flow_records WHERE seq = {seq}",
                                f"UPDATE flow_chain SET seq = {int(seq) - 1}, hash = (SELECT hash FROM flow_records "
-                               f"WHERE seq = {int(seq) - 1})")
+                               f"WHERE seq = {int(seq) - 1})", f"DELETE FROM flow_checkpoints WHERE seq >= {seq}")
     assert jarmor("flows", "verify", "--database", truncated, cwd=server.workdir).returncode == 0  # consistent...
     out = jarmor("flows", "verify", "--database", truncated, "--anchor", f"{seq}:{digest}", cwd=server.workdir)
     assert out.returncode == 1 and f"record {seq}" in out.stdout and "anchor" in out.stdout  # ...but anchored
@@ -200,3 +202,52 @@ def test_policy_check(server: RunningServer, traffic: dict[str, Any]) -> None:
     broken.write_text("[policy.scopes]\nopenid = \"platinum\"\n")
     out = jarmor("policy", "check", str(broken), "--database", server.database, cwd=server.workdir)
     assert out.returncode == 2 and "platinum" in out.stderr
+
+
+def test_a_whole_chain_rewrite_fails_verify_without_an_anchor(server: RunningServer, traffic: dict[str, Any]) -> None:
+    """Every body edited and every hash recomputed, head included: only the server's signed checkpoints show it."""
+    target = server.workdir / "rewritten.db"
+    src = sqlite3.connect(server.database.removeprefix("sqlite:///"))
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        assert dst.execute("SELECT COUNT(*) FROM flow_checkpoints").fetchone()[0] >= 1  # the server signed
+        prev = GENESIS_HASH
+        for seq, body in dst.execute("SELECT seq, body FROM flow_records ORDER BY seq").fetchall():
+            if seq == 1:  # change history at its start: every later hash changes with it
+                body = body[:-1] + ',"zz_forged":true}'
+            digest = chain_hash(prev, body.encode())
+            dst.execute("UPDATE flow_records SET body = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                        (body, prev, digest, seq))
+            prev = digest
+        dst.execute("UPDATE flow_chain SET hash = ?", (prev,))
+        dst.commit()
+    finally:
+        src.close()
+        dst.close()
+    out = jarmor("flows", "verify", "--database", f"sqlite:///{target}", "--format", "json", cwd=server.workdir)
+    assert out.returncode == 1, out.stdout + out.stderr
+    kinds = {p["kind"] for p in json.loads(out.stdout)["problems"]}
+    assert kinds == {"checkpoint"}
+
+
+def test_archive_then_verify_with_and_without_the_archive(server: RunningServer, traffic: dict[str, Any]) -> None:
+    copy = _tampered_copy(server, "archived.db")  # a consistent copy: the live server keeps its own records
+    workdir = server.workdir
+    archive = workdir / "flows-archive.jsonl"
+    out = jarmor("flows", "archive", "--database", copy, "--before", "2000-01-01", "-o", str(archive), cwd=workdir)
+    assert out.returncode == 1 and "no signed checkpoint" in out.stderr and not archive.exists()
+    out = jarmor("flows", "archive", "--database", copy, "--before", "1d", "-o", str(archive), cwd=workdir)
+    assert out.returncode == 1 and not archive.exists()  # "1d" means a day ago: nothing that old
+    when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 86400))
+    out = jarmor("flows", "archive", "--database", copy, "--before", when, "-o", str(archive), "--by", "ops",
+                 cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    assert archive.exists() and "archived records 1-" in out.stderr
+    alone = jarmor("flows", "verify", "--database", copy, "--format", "json", cwd=workdir)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert json.loads(alone.stdout)["archived_through"] >= 1
+    both = jarmor("flows", "verify", "--database", copy, "--archive", str(archive), cwd=workdir)
+    assert both.returncode == 0, both.stdout + both.stderr
+    again = jarmor("flows", "archive", "--database", copy, "--before", when, "-o", str(archive), cwd=workdir)
+    assert again.returncode == 2 and "exists already" in again.stderr

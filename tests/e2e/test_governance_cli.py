@@ -135,26 +135,33 @@ def test_inventory(server: RunningServer, resource_server: dict[str, Any]) -> No
 def test_entitlement_review_and_revoking_a_grant(server: RunningServer, resource_server: dict[str, Any]) -> None:
     app = App(server)
     with app.oauth:
-        first, second = app.tokens("openid profile"), app.tokens("openid")
+        first, second, third = app.tokens("openid profile"), app.tokens("openid"), app.tokens("openid profile")
+    # one row per client, user and scopes (issue 12): the two "openid profile" grants are one group
     review = as_json(jarmor(server, "review", "--client", app.client_id, "--format", "json"))
-    assert sorted(tuple(e["scopes"]) for e in review) == [("openid",), ("openid", "profile")]
-    assert {(e["kind"], e["subject"], e["granted_by"], e["active_tokens"]) for e in review} == {
-        ("grant", "alice", "alice", 2)
-    }
-    assert all(time.time() - e["granted_at"] < 60 for e in review)
+    assert sorted((tuple(g["scopes"]), g["grants"]) for g in review) == [(("openid",), 1), (("openid", "profile"), 2)]
+    assert {(g["kind"], g["subject"], tuple(g["granted_by"])) for g in review} == {("grant", "alice", ("alice",))}
+    assert all(time.time() - g["first_granted_at"] < 60 for g in review)
+    both = next(g for g in review if g["scopes"] == ["openid", "profile"])
+    assert both["first_granted_at"] <= both["last_granted_at"] and len(both["grant_ids"]) == 2
+    assert both["active_tokens"] == 4
     everyone = as_json(jarmor(server, "review", "--format", "json"))
-    machine = [e for e in everyone if e["client_id"] == resource_server["client_id"]]
+    machine = [g for g in everyone if g["client_id"] == resource_server["client_id"]]
     assert [(m["kind"], m["scopes"]) for m in machine] == [("client_credentials", ["profile"])]
-    assert machine[0]["granted_by"].startswith("cli"), "granted by whoever registered it"
-    assert app.client_id in jarmor(server, "review").stdout
+    assert machine[0]["granted_by"][0].startswith("cli"), "granted by whoever registered it"
+    table = jarmor(server, "review", "--client", app.client_id).stdout
+    assert "FIRST GRANTED" in table and "LAST GRANTED" in table and len(table.strip().splitlines()) == 3
 
-    grant = next(e for e in review if e["scopes"] == ["openid", "profile"])
-    out = jarmor(server, "review", "revoke", grant["grant_id"], "--reason", "access review Q3", "--by", "carol")
-    assert "revoked" in out.stdout and "recorded as carol" in out.stdout
+    # a typo among the ids revokes nothing
+    assert jarmor(server, "review", "revoke", *both["grant_ids"], "nope", ok=False).returncode == 2
+    assert introspect(server, resource_server, first.access_token)["active"] is True
+    # a group: every grant id of it
+    out = jarmor(server, "review", "revoke", *both["grant_ids"], "--reason", "access review Q3", "--by", "carol")
+    assert out.stdout.count(") revoked; 2 token(s) revoked; recorded as carol") == 2
     assert introspect(server, resource_server, first.access_token) == {"active": False}
+    assert introspect(server, resource_server, third.access_token) == {"active": False}
     assert introspect(server, resource_server, second.access_token)["active"] is True
     review = as_json(jarmor(server, "review", "--client", app.client_id, "--format", "json"))
-    assert [e["grant_id"] for e in review] != [grant["grant_id"]] and len(review) == 1
+    assert [(g["scopes"], g["grants"]) for g in review] == [(["openid"], 1)]
     assert jarmor(server, "review", "revoke", "nope", ok=False).returncode == 2
 
 

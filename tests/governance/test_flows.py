@@ -58,6 +58,18 @@ async def test_a_required_control_not_evidenced_is_a_gap() -> None:
     assert "required control jarm is not evidenced in the records" in f.reasons
 
 
+async def test_a_loopback_http_redirect_is_not_reported_as_https() -> None:
+    """Issue 12, report accuracy: a flow redirected to http://127.0.0.1 did not apply https_redirect_uris."""
+    evs = hardened()
+    evs[1] = FlowEvent(**{**{k: getattr(evs[1], k) for k in evs[1].__dataclass_fields__},  # type: ignore[arg-type]
+                          "controls": {**evs[1].controls, "redirect_uri": "http://127.0.0.1:9999/cb"}})
+    (f,) = summarize(await rows(*evs), now=T0 + 10)
+    assert "https_redirect_uris" not in f.applied and f.gaps == ("https_redirect_uris",)
+    assert ("required control https_redirect_uris is not evidenced: the redirect URI is plain http on a loopback "
+            "host (RFC 8252 §7.3), not https") in f.reasons
+    assert "https_redirect_uris" not in next(r for r in f.reasons if r.startswith("required controls evidenced"))
+
+
 async def test_first_error_decides_and_later_events_are_incidents() -> None:
     evs = [*hardened()[:2], event("f1", "token", "invalid_grant", T0 + 3, error_description="PKCE verification failed", channel="json"), event("f1", "token", "invalid_grant", T0 + 4, error_description="already used", channel="json")]
     (f,) = summarize(await rows(*evs), now=T0 + 10)
@@ -97,7 +109,10 @@ async def test_newest_first_and_outcome_filters() -> None:
 
 def test_applied_controls_from_evidence() -> None:
     assert applied_controls({}) == set()
-    assert applied_controls({"redirect_uri": "http://127.0.0.1:9/cb"}) == {"https_redirect_uris"}
+    # issue 12, report accuracy: a loopback http redirect is not https, whatever a tier admits for it
+    assert applied_controls({"redirect_uri": "http://127.0.0.1:9/cb"}) == set()
+    assert applied_controls({"redirect_uri": "http://localhost:9/cb"}) == set()
+    assert applied_controls({"redirect_uri": "https://client.example/cb"}) == {"https_redirect_uris"}
     assert applied_controls({"redirect_uri": "http://client.example/cb"}) == set()
     assert applied_controls({"request_object": {"signed": True, "encrypted": True},
                              "jarm": {"signed": True, "encrypted": True}}) == {

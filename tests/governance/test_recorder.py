@@ -11,23 +11,23 @@ import pytest
 
 from jarmor.governance.chain import verify
 from jarmor.governance.recorder import FlowRecorder
-from jarmor.store.base import FlowEntry, Seal
+from jarmor.store.base import FlowEntry, Seal, StoreUnavailable
 from jarmor.store.flow_memory import MemoryFlowRecordStore
 
 from .conftest import T0, event
 
 
 class SlowStore(MemoryFlowRecordStore):
-    def __init__(self, delay: float = 0.0, fail: int = 0) -> None:
+    def __init__(self, delay: float = 0.0, fail: int = 0, error: type[Exception] = RuntimeError) -> None:
         super().__init__()
-        self.delay, self.fail = delay, fail
+        self.delay, self.fail, self.error = delay, fail, error
         self.sizes: list[int] = []
 
     async def append(self, entries: Sequence[FlowEntry], seal: Seal) -> int:
         await asyncio.sleep(self.delay)
         if self.fail:
             self.fail -= 1
-            raise RuntimeError("database unavailable")
+            raise self.error("database unavailable")
         self.sizes.append(len(entries))
         return await super().append(entries, seal)
 
@@ -110,3 +110,20 @@ async def test_record_never_raises(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR, logger="jarmor.flows"):
         rec.record(event())  # logged, not raised
     assert any("could not queue" in r.message for r in caplog.records)
+
+
+async def test_an_unreachable_store_is_logged_once_per_outage(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12.4's sibling: the database down means one log line when found and one when it is back, not one
+    per batch and retry."""
+    store = SlowStore(fail=3 * 4, error=StoreUnavailable)
+    rec = FlowRecorder(store, batch_size=1, interval=0.0, retries=2, backoff=0.0)
+    with caplog.at_level(logging.INFO, logger="jarmor.flows"):
+        for i in range(5):  # four batches fail every attempt, the fifth is written
+            rec.record(event(flow_id=f"f{i}"))
+            await rec.flush()
+    assert rec.stats.dropped == 4 and rec.stats.written == 1 and rec.stats.failed_batches == 12
+    messages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("flow recorder: the store")]
+    assert len(messages) == 2 and "unreachable" in messages[0] and "reachable again" in messages[1]
+    assert sum("dropped (" in r.getMessage() for r in caplog.records) == 1  # drops: rate-limited as ever
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]
+    await rec.close()

@@ -164,7 +164,7 @@ async def test_trends_by_day() -> None:
 async def test_renderings() -> None:
     r = report_for(await fixture_flows())
     text = render.report_text(r)
-    assert "registration drift (0)" in text and "shop [baseline] payments" in text and "par  " in text
+    assert "registration drift (0 client(s), 0 rule(s))" in text and "shop [baseline] payments" in text and "par  " in text
     assert json.loads(json.dumps(r.as_dict()))["coverage"]["controls"][0]["control"] == "pkce_s256"
     html = render.report_html(r, issuer=ISSUER)
     assert html.count("<svg") >= 4 and "<script" not in html

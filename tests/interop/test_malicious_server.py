@@ -1,7 +1,8 @@
 """What a client must catch, from an authorization server that lies: a tiny AS on loopback (discovery, JWKS,
 PAR, an authorization endpoint that answers in every JARM mode, a token endpoint that counts its callers)
-whose JARM responses are tampered, mis-addressed, expired or replayed. jarmor's client must raise
-``JarmValidationError`` with the precise ``reason`` and never reach the token endpoint.
+whose JARM responses are tampered, mis-addressed, expired or replayed, or validly signed but for another
+user's login (login CSRF). jarmor's client must raise ``JarmValidationError`` with the precise ``reason``
+and never reach the token endpoint with the refused response's code.
 
 The real peers are not weakened for this: oidc-provider only ever produces valid responses.
 """
@@ -20,7 +21,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import orjson
 import pytest
 
-from jarmor.client import ClientConfig, JarmValidationError, OAuthClient, ResponseMode, TokenResponse
+from jarmor.client import (
+    AuthorizationResponseError,
+    ClientConfig,
+    JarmValidationError,
+    OAuthClient,
+    ResponseMode,
+    TokenResponse,
+)
 from jarmor.jose import b64url_decode, b64url_encode, generate_jwk, peek_claims, sign_jws
 
 from .conftest import JARM_MODES
@@ -40,6 +48,9 @@ class MaliciousAS:
         self.attack: str | None = None
         self.pushed: dict[str, dict[str, Any]] = {}
         self.token_calls = 0
+        self.user = "victim"  # who signs in at /authorize: the code is theirs
+        self.code_owner: dict[str, str] = {}
+        self.redeemed: list[str] = []  # whose codes reached the token endpoint
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.issuer = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
@@ -72,6 +83,7 @@ class MaliciousAS:
             "state": request["state"],
             "code": secrets.token_urlsafe(24),
         }
+        self.code_owner[claims["code"]] = self.user
         if self.attack == "wrong_iss":
             claims["iss"] = "https://honest-as.example"
         elif self.attack == "wrong_aud":
@@ -132,6 +144,7 @@ class MaliciousAS:
                     return self._send(201, orjson.dumps({"request_uri": uri, "expires_in": 60}))
                 if self.path == "/token":
                     server.token_calls += 1
+                    server.redeemed.append(server.code_owner.get(form.get("code", ""), "?"))
                     tokens = {
                         "access_token": secrets.token_urlsafe(32),
                         "token_type": "Bearer",
@@ -159,6 +172,8 @@ def malicious_as() -> Iterator[MaliciousAS]:
 def rp(malicious_as: MaliciousAS) -> Iterator[OAuthClient]:
     malicious_as.attack = None
     malicious_as.token_calls = 0
+    malicious_as.user = "victim"
+    malicious_as.redeemed.clear()
     config = ClientConfig(
         issuer=malicious_as.issuer,
         client_id=CLIENT_ID,
@@ -171,8 +186,9 @@ def rp(malicious_as: MaliciousAS) -> Iterator[OAuthClient]:
 
 
 def redeem(rp: OAuthClient, delivered: str | dict[str, str], state: str | None) -> TokenResponse:
-    """What an application does with a callback: validate it, then (only then) redeem the code."""
-    return rp.exchange_code(rp.handle_callback(delivered, expected_state=state))
+    """What an application does with a callback: validate it against the state its session holds, then
+    (only then) redeem the code."""
+    return rp.complete_authorization(delivered, expected_state=state).tokens
 
 
 ATTACKS = {
@@ -206,7 +222,33 @@ def test_replayed_jarm_is_refused(malicious_as: MaliciousAS, rp: OAuthClient, mo
     with pytest.raises(JarmValidationError) as info:
         redeem(rp, delivered, start.state)
     assert info.value.reason == "state_replayed"
-    with pytest.raises(JarmValidationError) as info:  # replayed into another session: looked up by its state
+    other = rp.start_authorization(scope="accounts", response_mode=cast(ResponseMode, mode))
+    with pytest.raises(JarmValidationError) as info:  # replayed into another session: not that session's
+        redeem(rp, delivered, other.state)
+    assert info.value.reason == "state_mismatch"
+    with pytest.raises(AuthorizationResponseError) as error:  # into a session with no login in progress
         redeem(rp, delivered, None)
-    assert info.value.reason == "state_replayed"
+    assert error.value.reason == "no_session_state"
     assert malicious_as.token_calls == 1
+
+
+@pytest.mark.parametrize("mode", JARM_MODES)
+def test_login_csrf_with_a_validly_signed_response_for_another_user(
+    malicious_as: MaliciousAS, rp: OAuthClient, mode: str
+) -> None:
+    """Login CSRF (RFC 6749 §10.12, JARM §2.4 step 2): the attacker starts a login of their own at the same
+    client, stops at the callback, and makes the victim's browser deliver that validly signed response. It
+    is refused because it is not the victim's session's flow; the victim's own login still completes, with
+    the victim's code, and the attacker's code is never redeemed."""
+    malicious_as.user = "attacker"
+    attackers = rp.start_authorization(scope="accounts", response_mode=cast(ResponseMode, mode))
+    attackers_response = user_agent(attackers.url)
+    malicious_as.user = "victim"
+    victims = rp.start_authorization(scope="accounts", response_mode=cast(ResponseMode, mode))
+    victims_response = user_agent(victims.url)
+    with pytest.raises(JarmValidationError) as info:
+        redeem(rp, attackers_response, victims.state)
+    assert info.value.reason == "state_mismatch"
+    assert malicious_as.token_calls == 0
+    assert redeem(rp, victims_response, victims.state).access_token
+    assert malicious_as.redeemed == ["victim"]

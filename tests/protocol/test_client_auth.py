@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from jarmor.jose import generate_jwk
+from jarmor.jose.testing import keyring
 from jarmor.protocol import errors
-from jarmor.protocol.client_auth import authenticate_client
+from jarmor.protocol.client_auth import authenticate_client, check_authentication_for_tier
 from jarmor.protocol.clients import Client
+from jarmor.protocol.policy import DEFAULT_TIERS
 from tests.kit import ASSERTION_TYPE, ISSUER, Kit, TestClient
 
 ENDPOINTS = {"token": ISSUER + "/token", "par": ISSUER + "/par", "introspection": ISSUER + "/introspect",
@@ -87,7 +89,7 @@ async def test_audience_matrix(kit: Kit, tier: str, endpoint: str) -> None:
 async def test_valid_assertion_and_evidence(kit: Kit) -> None:
     client = await kit.add_client(risk_tier="baseline")
     result = await auth(kit, pkj_form(client))
-    assert result.evidence == {"method": "private_key_jwt", "alg": "ES256", "kid": client.key.kid}
+    assert result.evidence == {"method": "private_key_jwt", "alg": "ES256", "kid": client.key.kid, "aud": "issuer"}
 
 
 async def test_lifetime_bounds(kit: Kit) -> None:
@@ -224,3 +226,43 @@ async def test_secret_less_client_never_matches_a_secret() -> None:
 async def test_public_client(kit: Kit) -> None:
     client = await kit.add_client(risk_tier="baseline", token_endpoint_auth_method="none")
     assert (await auth(kit, {"client_id": client.client_id})).method == "none"
+
+
+# --- the effective tier: authentication evidence held to a tier raised after it was gathered ---------------
+
+AUD_FORMS: dict[str, Any] = {"issuer": ISSUER, "endpoint": ENDPOINTS["par"], "array": [ISSUER]}
+
+
+@pytest.mark.parametrize("aud_form", list(AUD_FORMS))
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+@pytest.mark.parametrize("tier", list(DEFAULT_TIERS))
+async def test_authentication_checked_against_a_raised_tier(kit: Kit, tier: str, alg: str, aud_form: str) -> None:
+    """A baseline client authenticates (its own tier accepts every alg and audience form); the effective tier
+    then decides: its signing algorithms, and the issuer as a single string when it is a FAPI 2.0 tier."""
+    key = keyring().c1_rsa if alg == "RS256" else None
+    client = await kit.add_client(risk_tier="baseline", alg=alg, key=key)
+    result = await auth(kit, pkj_form(client, aud=AUD_FORMS[aud_form]), endpoint="par")
+    assert (result.alg, result.audience) == (alg, aud_form)
+    assert result.evidence["aud"] == aud_form
+    effective = DEFAULT_TIERS[tier]
+    ok = effective.allows_alg(alg) and (aud_form == "issuer" or not effective.issuer_only_audience)
+    if ok:
+        check_authentication_for_tier(result, effective)
+        return
+    with pytest.raises(errors.OAuthError) as exc:
+        check_authentication_for_tier(result, effective)
+    assert exc.value.error == "invalid_client" and exc.value.status == 401
+    assert f"tier {tier}" in exc.value.description
+
+
+async def test_secret_authentication_fails_a_tier_requiring_private_key_jwt(kit: Kit) -> None:
+    client = await kit.add_client(risk_tier="baseline", token_endpoint_auth_method="client_secret_post")
+    result = await auth(kit, {"client_id": client.client_id, "client_secret": client.secret or ""})
+    check_authentication_for_tier(result, DEFAULT_TIERS["baseline"])
+    with pytest.raises(errors.OAuthError) as exc:
+        check_authentication_for_tier(result, DEFAULT_TIERS["elevated"])
+    assert exc.value.error == "invalid_client" and "control private_key_jwt" in exc.value.description
+
+
+def test_issuer_only_audience_is_a_named_rule_of_the_fapi2_tiers() -> None:
+    assert [t.name for t in DEFAULT_TIERS.values() if t.issuer_only_audience] == ["high", "critical"]

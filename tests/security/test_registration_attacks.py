@@ -273,3 +273,26 @@ async def test_certificate_chains_in_keys_are_dropped(kit: Kit) -> None:
     r = await kit.http.post("/register", json=meta(jwks={"keys": [{**ec, "x5c": ["not base64!"]}]}), headers=TOKEN)
     assert r.status_code == 201, r.text
     assert all("x5c" not in k for k in r.json()["jwks"]["keys"])
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["https://[rp.example/logo.png", "https://rp.example/\x00.png", "https://rp.example/\x1b[31m.png",
+     "https://rp.example/{x}.png", "https://rp.example/a|b.png", "https://rp.example/`x`.png"],
+)
+@pytest.mark.parametrize("name", ["client_uri", "logo_uri", "policy_uri", "tos_uri"])
+async def test_display_urls_outside_rfc_3986_are_refused(kit: Kit, name: str, value: str) -> None:
+    """Regression: an unbalanced ``[`` in a display URL's authority raised ``ValueError`` from ``urlsplit``
+    (HTTP 500), and NUL, escape sequences or ``{|}`` characters were stored and shown to administrators."""
+    before = snapshot(kit)
+    r = await kit.http.post("/register", json=meta(**{name: value}), headers=TOKEN)
+    assert_json_error(r, "invalid_client_metadata")
+    assert_unchanged(kit, before)
+
+
+@pytest.mark.parametrize("uri", [REDIRECT + "?x=<b>", REDIRECT + "?x={y}", REDIRECT + "?a|b", REDIRECT + '?"q"'])
+async def test_redirect_uris_with_characters_rfc_3986_excludes_are_refused(kit: Kit, uri: str) -> None:
+    """RFC 3986 §2: ``<>"{}|^`` and backquote never appear unencoded in a URI (they could not be sent as
+    registered in a ``Location`` header without a browser re-encoding them)."""
+    r = await kit.http.post("/register", json=meta(redirect_uris=[uri]), headers=TOKEN)
+    assert_json_error(r, "invalid_redirect_uri")

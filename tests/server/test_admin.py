@@ -29,13 +29,9 @@ def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2id with small parameters: these tests are about the dashboard, not the hash's cost."""
     from argon2 import PasswordHasher
 
-    from jarmor.server import accounts
-    from jarmor.server.admin import accounts as admin_accounts
+    from jarmor.server.passwords import PASSWORDS
 
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(admin_accounts, "_hasher", cheap)
-    monkeypatch.setattr(admin_accounts, "_dummy_hash", lambda: cheap.hash("dummy"))
-    monkeypatch.setattr(accounts, "_hasher", cheap)
+    monkeypatch.setattr(PASSWORDS, "hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

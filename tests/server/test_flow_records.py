@@ -63,7 +63,7 @@ async def test_hardened_flow_is_one_transaction_with_every_control(kit: Kit) -> 
     assert len({e.flow_id for e in evs}) == 1 and all(e.client_id == client.client_id for e in evs)
     par, code, token = evs
     assert par.outcome == "pushed" and par.expires_at is not None and par.channel is None
-    assert par.controls["client_auth"] == {"method": "private_key_jwt", "alg": "ES256", "kid": client.key.kid}
+    assert par.controls["client_auth"] == {"method": "private_key_jwt", "alg": "ES256", "kid": client.key.kid, "aud": "issuer"}
     ro = par.controls["request_object"]
     assert ro["signed"] and ro["alg"] == "ES256" and ro["kid"] == client.key.kid and ro["encrypted"] is False
     assert ro["nbf"] is True and ro["lifetime"] == 300
@@ -141,7 +141,9 @@ async def test_encrypted_request_object_and_encrypted_jarm_are_recorded(kit: Kit
     assert jarm == {"signed": True, "alg": "ES256", "kid": jarm["kid"], "encrypted": True, "enc_alg": "ECDH-ES",
                     "enc": "A128GCM"}
     assert {"encrypted_request_object", "encrypted_jarm"} <= set(f.applied)
-    assert f.tier == "critical" and not f.gaps
+    # its redirect URI is http on a loopback host: admitted, but not https, and the record says so (issue 12)
+    assert f.controls["redirect_uri"].startswith("http://127.0.0.1") and f.tier == "critical"
+    assert f.gaps == ("https_redirect_uris",) and "https_redirect_uris" not in f.applied
 
 
 # --- failures at PAR ------------------------------------------------------------------------------------------

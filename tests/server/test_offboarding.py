@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from jarmor.governance.inventory import client_summary, entitlements, inventory
+from jarmor.governance.inventory import client_summary, entitlement_review, entitlements, inventory
 from jarmor.governance.lifecycle import GovernanceError, offboard, revoke_grant
 from jarmor.protocol.tokens import token_hash
 from tests.kit import Clock, Kit, TestClient
@@ -156,6 +156,36 @@ async def test_entitlement_review(kit: Kit, app: TestClient, rs: TestClient, clo
         await entitlements(kit.store, kit.env.now(), client_id="nobody")
     await offboard(kit.store, app.client_id, reason="x", by="admin:carol", now=kit.env.now())
     assert await entitlements(kit.store, kit.env.now(), client_id=app.client_id) == []
+
+
+async def test_entitlement_review_groups_by_user_client_and_scopes(
+    kit: Kit, app: TestClient, rs: TestClient, clock: Clock
+) -> None:
+    """Issue 12, review accuracy: seven sign-ins of one user to one client with the same scopes are one row."""
+    first = kit.env.now()
+    for _ in range(7):
+        await tokens(kit, app, scope="openid profile")
+        clock.advance(3)
+    await tokens(kit, app, scope="profile openid")  # the same set of scopes, in another order
+    last = kit.env.now()
+    clock.advance(3)
+    await tokens(kit, app, scope="openid")
+    per_grant = [e for e in await entitlements(kit.store, kit.env.now()) if e.client_id == app.client_id]
+    assert len(per_grant) == 9  # every grant is still there, and revocable on its own
+    groups = [g for g in await entitlement_review(kit.store, kit.env.now()) if g.client_id == app.client_id]
+    assert [(g.subject, sorted(g.scopes or ()), g.grants) for g in groups] == [
+        ("alice", ["openid", "profile"], 8), ("alice", ["openid"], 1)]
+    both = groups[0]
+    assert first <= both.first_granted_at <= first + 1 and both.last_granted_at == last
+    assert both.granted_by == ["alice"] and both.active_tokens == 16
+    assert sorted(both.grant_ids) == sorted(e.grant_id or "" for e in per_grant if len(e.scopes or ()) == 2)
+    assert both.to_json()["grant_ids"] == both.grant_ids
+    machine = [g for g in await entitlement_review(kit.store, kit.env.now()) if g.client_id == rs.client_id]
+    assert [(g.kind, g.subject, g.grants, g.grant_ids) for g in machine] == [("client_credentials", None, 1, [])]
+    for grant_id in both.grant_ids:  # revoking a group: each of its grants
+        await revoke_grant(kit.store, grant_id, reason="review", by="admin:carol", now=kit.env.now())
+    groups = [g for g in await entitlement_review(kit.store, kit.env.now()) if g.client_id == app.client_id]
+    assert [(g.scopes, g.grants) for g in groups] == [(["openid"], 1)]
 
 
 async def test_inventory(kit: Kit, app: TestClient, rs: TestClient, clock: Clock) -> None:

@@ -152,7 +152,8 @@ async def test_rs256_refused_in_high(kit: Kit, member: str) -> None:
 
 
 async def test_unknown_tier(kit: Kit) -> None:
-    await assert_refused(kit, meta(risk_tier="platinum"), mentions="platinum")
+    """The description names the configured tiers, never the value sent (RFC 6749 §5.2 error text)."""
+    await assert_refused(kit, meta(risk_tier="platinum"), mentions="unknown risk_tier; known: baseline")
 
 
 async def test_keys_required_for_private_key_jwt_and_signed_objects(kit: Kit) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from jarmor.jose import generate_jwk
 from jarmor.jose.testing import keyring
-from jarmor.protocol import authorization, client_auth, par, request_object, responses, tokens
+from jarmor.protocol import authorization, client_auth, par, request_object, responses, signing, tokens
 from jarmor.protocol.policy import DEFAULT_TIERS, Control, Policy, policy_from_config
 from jarmor.protocol.registration import register
 from tests.kit import REDIRECT, Kit
@@ -90,7 +90,7 @@ def test_tiers_are_ordered_and_cumulative() -> None:
 
 def test_checks_never_test_tier_names() -> None:
     """ARCHITECTURE: checks ask the policy whether a control is required; no tier name appears in them."""
-    for module in (authorization, client_auth, par, request_object, responses, tokens):
+    for module in (authorization, client_auth, par, request_object, responses, signing, tokens):
         source = inspect.getsource(module)
         for name in DEFAULT_TIERS:
             assert not re.search(rf"[\"']{name}[\"']", source), f"{module.__name__} names tier {name!r}"

@@ -18,7 +18,7 @@ def refresh_token(token_hash: str) -> TokenRecord:
     return TokenRecord(token_hash, "refresh_token", "c1", "alice", "openid", "g1", T0, T0 + 3600)
 
 
-async def _race(url: str, redis_url: str | None, worker: int, n: int, barrier: Any) -> dict[str, list[str]]:
+async def _race(url: str, redis_url: str | None, worker: int, n: int, barrier: Any) -> dict[str, Any]:
     # every worker opens the (possibly fresh) file at the same moment: table creation must not race
     barrier.wait()
     store = open_store(url, redis_url)
@@ -30,6 +30,7 @@ async def _race(url: str, redis_url: str | None, worker: int, n: int, barrier: A
                 await store.tokens.create(refresh_token(f"old-{k}"))
         barrier.wait()
         took, added, rotated = [], [], []
+        counted: dict[str, list[int]] = {}
         for k in keys(n):
             barrier.wait()  # every key is raced for by all workers at the same moment
             value = await store.ephemeral.take("code", k)
@@ -40,7 +41,8 @@ async def _race(url: str, redis_url: str | None, worker: int, n: int, barrier: A
                 added.append(k)
             if await store.tokens.rotate(f"old-{k}", refresh_token(f"new-{k}-{worker}"), T0 + 1):
                 rotated.append(k)
-        return {"took": took, "added": added, "rotated": rotated}
+            counted[k] = [await store.ephemeral.incr("attempts", k, 600) for _ in range(2)]
+        return {"took": took, "added": added, "rotated": rotated, "counted": counted}
     finally:
         await store.close()
 

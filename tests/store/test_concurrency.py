@@ -33,6 +33,13 @@ async def test_add_once_50_tasks_one_winner(store: Store) -> None:
     assert results.count(True) == 1
 
 
+async def test_incr_50_tasks_distinct_counts(store: Store) -> None:
+    """Every concurrent increment sees its own count: a limit of ``n`` lets exactly ``n`` callers through."""
+    results = await asyncio.gather(*(store.ephemeral.incr("attempts", "k", 60) for _ in range(50)))
+    assert sorted(results) == list(range(1, 51))
+    assert await store.ephemeral.get("attempts", "k") == b"50"
+
+
 async def test_rotate_50_tasks_one_winner(store: Store) -> None:
     await store.tokens.create(_race.refresh_token("old"))
     results = await asyncio.gather(
@@ -50,6 +57,7 @@ def _thread_race(url: str, shared: SqlStore | None, n_threads: int, n_keys: int)
     added: Counter[str] = Counter()
     lock = threading.Lock()
     errors: list[BaseException] = []
+    counts: dict[str, list[int]] = {k: [] for k in _race.keys(n_keys)}
 
     async def work() -> None:
         store = shared or SqlStore.open(url)
@@ -58,9 +66,11 @@ def _thread_race(url: str, shared: SqlStore | None, n_threads: int, n_keys: int)
             for k in _race.keys(n_keys):
                 t = await store.ephemeral.take("code", k)
                 a = await store.ephemeral.add_once("jti", k, 60)
+                n = await store.ephemeral.incr("attempts", k, 60)
                 with lock:
                     took[k] += t is not None
                     added[k] += a
+                    counts[k].append(n)
         finally:
             if shared is None:
                 await store.close()
@@ -78,6 +88,7 @@ def _thread_race(url: str, shared: SqlStore | None, n_threads: int, n_keys: int)
     for t in threads:
         t.join(60)
     assert not errors, errors
+    assert all(sorted(seen) == list(range(1, n_threads + 1)) for seen in counts.values()), "incr lost a count"
     return [took, added]
 
 
@@ -118,6 +129,9 @@ def _process_race(url: str, redis_url: str | None, n_procs: int, n_keys: int) ->
     assert not errors, errors
 
     everything = set(_race.keys(n_keys))
+    for k in everything:
+        seen = sorted(n for o in outcomes.values() for n in o["counted"][k])
+        assert seen == list(range(1, 2 * n_procs + 1)), f"incr of {k} across processes: {seen}"
     for op in ("took", "added", "rotated"):
         wins = Counter(k for o in outcomes.values() for k in o[op])
         assert set(wins) == everything, f"{op}: some keys were never won"

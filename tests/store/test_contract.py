@@ -101,6 +101,42 @@ async def test_add_once_sees_put_and_take(store: Store) -> None:
     assert await eph.add_once("ns", "k", 60) is True
 
 
+async def test_incr_counts_from_one(store: Store) -> None:
+    eph = store.ephemeral
+    assert [await eph.incr("attempts", "k", 60) for _ in range(3)] == [1, 2, 3]
+    assert await eph.get("attempts", "k") == b"3", "a counter reads as its decimal digits"
+    assert await eph.incr("attempts", "other", 60) == 1, "keys count separately"
+    assert await eph.incr("elsewhere", "k", 60) == 1, "namespaces count separately"
+    assert await eph.incr("attempts", "k", 60, by=-1) == 2
+    assert await eph.incr("attempts", "k", 60, by=5) == 7
+    assert await eph.take("attempts", "k") == b"7"
+    assert await eph.incr("attempts", "k", 60) == 1, "a taken counter starts again"
+    await eph.delete("attempts", "k")
+    assert await eph.incr("attempts", "k", 60, by=-1) == -1, "an absent counter starts from zero"
+
+
+async def test_incr_window_is_fixed_then_starts_again(store: Store, fake_clock_ephemeral: FakeClock) -> None:
+    clock = fake_clock_ephemeral
+    eph = store.ephemeral
+    assert await eph.incr("attempts", "k", 30) == 1
+    clock.advance(29)
+    assert await eph.incr("attempts", "k", 30) == 2, "still in the window"
+    clock.advance(1)
+    assert await eph.get("attempts", "k") is None, "an increment does not extend the window"
+    assert await eph.incr("attempts", "k", 30) == 1, "an expired counter starts from zero"
+    clock.advance(29)
+    assert await eph.incr("attempts", "k", 30) == 2
+    clock.advance(1)
+    assert await eph.incr("attempts", "k", 30) == 1
+
+
+async def test_incr_keys_with_any_characters(store: Store) -> None:
+    key = "client\x00" + "\u00fc" * 2000
+    assert await store.ephemeral.incr("attempts", key, 60) == 1
+    assert await store.ephemeral.incr("attempts", key, 60) == 2
+    assert await store.ephemeral.incr("attempts", key[:-1], 60) == 1
+
+
 # ------------------------------------------------------------------------------------------------ clients
 
 

@@ -44,6 +44,17 @@ async def test_ttls_are_set_on_the_keys(eph: RedisEphemeralStore) -> None:
     assert await eph.client.pttl(eph.key("jti", "j")) <= 30_000, "a replay does not extend the mark"
 
 
+async def test_counters_get_their_ttl_once(eph: RedisEphemeralStore) -> None:
+    assert await eph.incr("attempts", "k", 90) == 1
+    assert 85_000 < await eph.client.pttl(eph.key("attempts", "k")) <= 90_000
+    await eph.client.pexpire(eph.key("attempts", "k"), 40_000)
+    assert await eph.incr("attempts", "k", 900) == 2
+    assert await eph.client.pttl(eph.key("attempts", "k")) <= 40_000, "an increment keeps the window"
+    await eph.put("attempts", "v", b"not a number", 60)
+    with pytest.raises(StoreError):
+        await eph.incr("attempts", "v", 60)
+
+
 async def test_real_time_expiry(eph: RedisEphemeralStore) -> None:
     await eph.put("par", "k", b"v", 1)
     assert await eph.add_once("jti", "j", 1) is True
@@ -59,7 +70,10 @@ async def test_real_time_expiry(eph: RedisEphemeralStore) -> None:
 async def test_unreachable_redis_raises_store_error() -> None:
     eph = RedisEphemeralStore.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     try:
-        for op in (eph.get("ns", "k"), eph.take("ns", "k"), eph.add_once("ns", "k", 5), eph.put("ns", "k", b"", 5)):
+        for op in (
+            eph.get("ns", "k"), eph.take("ns", "k"), eph.add_once("ns", "k", 5), eph.put("ns", "k", b"", 5),
+            eph.incr("ns", "k", 5),
+        ):
             with pytest.raises(StoreError):
                 await op
     finally:

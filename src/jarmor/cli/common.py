@@ -45,6 +45,10 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workers", type=int, help="number of worker processes")
     p.add_argument("--redis", metavar="URL", help="Redis URL for short-lived records (optional)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve /metrics on this port instead of the main one")
+    p.add_argument("--log-format", choices=("text", "json"), help="log lines as text (default) or JSON")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default warning")
 
 
 def config_from(args: argparse.Namespace) -> ServerConfig:
@@ -59,6 +63,9 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
             "auto_approve",
             "workers",
             "redis",
+            "metrics_port",
+            "log_format",
+            "log_level",
         )
     }
     try:

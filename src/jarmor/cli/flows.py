@@ -23,14 +23,18 @@ import orjson
 
 from ..config import ServerConfig
 from ..governance import render
+from ..governance.archive import ArchiveError, ArchiveResult, archive, archived_checkpoints, archived_rows
 from ..governance.chain import parse_anchor, verify
+from ..governance.checkpoints import CheckpointCheck
 from ..governance.policy_check import check_policy
 from ..governance.query import OUTCOME_HELP, FlowQuery, QueryError, find_flows, parse_since
 from ..governance.reports import DAY, capabilities, load_report
 from ..governance.terminal import scrub
 from ..protocol.policy import PolicyError, policy_from_config
-from ..store.base import Store
-from .common import config_from, fail, group, issuer_of, with_store
+from ..server.keyprotect import KeyProtectionError, KeyProtector
+from ..server.keys import public_signing_keys
+from ..store.base import AdminEvent, Store
+from .common import actor, add_actor_option, config_from, fail, group, issuer_of, with_store
 
 T = TypeVar("T")
 
@@ -46,11 +50,11 @@ def _state_options(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
     p.add_argument("--database", metavar="URL", default=default, help="database URL (default: sqlite:///jarmor.db)")
 
 
-def _since(args: argparse.Namespace, now: int) -> int | None:
-    if not getattr(args, "since", None):
+def _since(args: argparse.Namespace, now: int, option: str = "since") -> int | None:
+    if not getattr(args, option, None):
         return None
     try:
-        return parse_since(args.since, now)
+        return parse_since(getattr(args, option), now)
     except QueryError as exc:
         fail(str(exc))
 
@@ -114,15 +118,75 @@ def cmd_flows_verify(args: argparse.Namespace) -> int:
             fail(str(exc))
         anchors[seq] = digest
 
-    async def action(store: Store) -> Any:
-        return await verify(store.flows, anchors=anchors)
+    settings = config.settings
+    grace = 2 * settings.flow_checkpoint_interval + settings.key_refresh_interval + 60
+    archives = [Path(a) for a in args.archive or ()]
+    for path in archives:
+        if not path.is_file():
+            fail(f"no archive file {path}")
 
-    report = _run(config, action)
+    async def action(store: Store) -> Any:
+        check = None
+        if settings.flow_checkpoint_interval > 0:
+            try:
+                keys = await public_signing_keys(store.keys, KeyProtector.from_env())
+            except KeyProtectionError as exc:
+                fail(f"cannot read the server keys to check the signed checkpoints: {exc}")
+            check = CheckpointCheck(keys, grace=grace)
+            try:
+                check.checkpoints.update((cp.seq, cp) for cp in archived_checkpoints(archives))
+            except ArchiveError as exc:
+                fail(str(exc))
+        return await verify(store.flows, anchors=anchors, checkpoints=check, archived=archived_rows(archives))
+
+    try:
+        report = _run(config, action)
+    except ArchiveError as exc:
+        fail(str(exc))
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print(render.verify_text(scrub(report)))
     return 0 if report.ok else 1
+
+
+def cmd_flows_archive(args: argparse.Namespace) -> int:
+    """Move the records written before ``--before`` (up to the last signed checkpoint before it) to a file."""
+    config = config_from(args)
+    before = _since(args, int(time.time()), option="before")
+    assert before is not None
+    by = actor(args)
+    target = Path(args.output)
+    if target.exists():
+        fail(f"{target} exists already: archive to a new file")
+    try:
+        out = target.open("xb")
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc.strerror or exc}")
+
+    async def action(store: Store) -> ArchiveResult:
+        result = await archive(store.flows, before, out)
+        await store.audit.append(AdminEvent(
+            at=int(time.time()), actor=by, action="flows.archive", target="flows",
+            details={"through_seq": result.through_seq, "records": result.records, "file": str(target)},
+        ))
+        return result
+
+    try:
+        with out:
+            result = _run(config, action)
+    except ArchiveError as exc:
+        target.unlink(missing_ok=True)
+        fail(str(exc), code=1)
+    except SystemExit:  # refused (no database, ...): leave no empty archive behind
+        target.unlink(missing_ok=True)
+        raise
+    print(
+        f"archived records 1-{result.through_seq} ({result.records} record(s), {result.checkpoints} signed "
+        f"checkpoint(s)) to {target}; verify later with: jarmor flows verify --archive {target}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 # -- jarmor report ---------------------------------------------------------------------------------------------
@@ -220,7 +284,7 @@ def add_flows_commands(sub: Any) -> None:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--limit", type=int, default=200, help="at most this many flows, newest first (200)")
     p.set_defaults(func=cmd_flows)
-    flows = p.add_subparsers(dest="flows_command", required=False, metavar="{export,verify}")
+    flows = p.add_subparsers(dest="flows_command", required=False, metavar="{export,verify,archive}")
 
     e = flows.add_parser("export", help="write every record as JSON lines (for a SIEM)")
     _state_options(e, sub=True)
@@ -232,9 +296,19 @@ def add_flows_commands(sub: Any) -> None:
     _state_options(v, sub=True)
     v.add_argument("--anchor", action="append", metavar="SEQ:HASH",
                    help="a record hash kept outside the database (from an earlier verify or export)")
+    v.add_argument("--archive", action="append", metavar="FILE",
+                   help="archive files from `flows archive`, oldest first: verified with the database as one chain")
     v.add_argument("--format", choices=("table", "json", "text"), default="table",
                    help="output format: table (default; text is its old name) or json")
     v.set_defaults(func=cmd_flows_verify)
+
+    a = flows.add_parser("archive", help="move records older than a date to a JSON lines file (retention)")
+    _state_options(a, sub=True)
+    a.add_argument("--before", required=True, metavar="DATE|DURATION",
+                   help="archive records written before (2025-01-31, 90d); the cut is the last signed checkpoint")
+    a.add_argument("-o", "--output", required=True, metavar="FILE", help="a new file to write")
+    add_actor_option(a)
+    a.set_defaults(func=cmd_flows_archive)
 
     r = sub.add_parser("report", help="governance report: stale clients, old keys, drift, exposure, coverage")
     _state_options(r)

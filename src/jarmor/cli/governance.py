@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from ..config import ServerConfig
-from ..governance.inventory import ClientSummary, client_summary, entitlements, inventory
+from ..governance.inventory import ClientSummary, client_summary, entitlement_review, inventory
 from ..governance.lifecycle import GovernanceError, offboard, revoke_grant
 from ..governance.terminal import facts, safe, table
 from ..server.account_lifecycle import (
@@ -151,35 +151,52 @@ def cmd_clients_offboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grant_ids(ids: Sequence[str]) -> str:
+    if not ids:
+        return "-"
+    return " ".join(ids) if len(ids) <= 2 else f"{ids[-1]} +{len(ids) - 1} more (--format json)"
+
+
 def cmd_review(args: argparse.Namespace) -> int:
+    """One row per client, user and set of scopes: grants, first and last grant time, live tokens."""
     now = int(time.time())
-    items = _run(config_from(args), lambda store: entitlements(store, now, client_id=args.client))
+    groups = _run(config_from(args), lambda store: entitlement_review(store, now, client_id=args.client))
     if args.format == "json":
-        _json([e.to_json() for e in items])
+        _json([g.to_json() for g in groups])
         return 0
-    if not items:
+    if not groups:
         print("no active entitlements")
         return 0
-    rows = [("CLIENT_ID", "KIND", "GRANT_ID", "SUBJECT", "SCOPES", "GRANTED", "GRANTED BY", "LIVE TOKENS")]
-    for e in items:
-        scopes = " ".join(e.scopes) if e.scopes is not None else "(any known scope)"
-        rows.append((e.client_id, e.kind, e.grant_id or "-", e.subject or "-", scopes, _when(e.granted_at),
-                     e.granted_by or "-", str(e.active_tokens)))
+    rows = [("CLIENT_ID", "KIND", "SUBJECT", "SCOPES", "GRANTS", "FIRST GRANTED", "LAST GRANTED", "GRANTED BY",
+             "LIVE TOKENS", "GRANT IDS")]
+    for g in groups:
+        scopes = " ".join(g.scopes) if g.scopes is not None else "(any known scope)"
+        rows.append((g.client_id, g.kind, g.subject or "-", scopes, str(g.grants) if g.grant_ids else "-",
+                     _when(g.first_granted_at), _when(g.last_granted_at), ", ".join(g.granted_by) or "-",
+                     str(g.active_tokens), _grant_ids(g.grant_ids)))
     _table(rows)
     return 0
 
 
 def cmd_review_revoke(args: argparse.Namespace) -> int:
+    """Revoke each grant named (a review group's ``grant_ids``), every token issued under it too."""
     by = actor(args)
     now = int(time.time())
-    result = _run(
-        config_from(args), lambda store: revoke_grant(store, args.grant_id, reason=args.reason, by=by, now=now)
-    )
-    state = "revoked" if result.revoked else "was already revoked"
-    print(safe(
-        f"grant {result.grant.grant_id} of client {result.grant.client_id} ({result.grant.subject or '-'}: "
-        f"{result.grant.scope}) {state}; {result.tokens_revoked} token(s) revoked; recorded as {by}"
-    ))
+    ids = list(dict.fromkeys(args.grant_id))
+
+    async def revoke_all(store: Store) -> list[Any]:
+        # every id must exist before any is revoked: a typo revokes nothing
+        for grant_id in ids:
+            if await store.grants.get(grant_id) is None:
+                raise GovernanceError(f"no grant {grant_id!r}")
+        return [await revoke_grant(store, g, reason=args.reason, by=by, now=now) for g in ids]
+
+    for result in _run(config_from(args), revoke_all):
+        state = "revoked" if result.revoked else "was already revoked"
+        print(safe(
+            f"grant {result.grant.grant_id} of client {result.grant.client_id} ({result.grant.subject or '-'}: "
+            f"{result.grant.scope}) {state}; {result.tokens_revoked} token(s) revoked; recorded as {by}"
+        ))
     return 0
 
 
@@ -249,16 +266,18 @@ def add_clients_commands(clients: Any) -> None:
 def add_governance_commands(sub: Any) -> None:
     """``jarmor review [revoke]`` and ``jarmor admins add | list | remove | unlock``."""
     review = sub.add_parser(
-        "review", help="entitlement review: the scopes each client holds, granted when and by whom"
+        "review", help="entitlement review: per client, user and scopes, how many grants, first and last granted"
     )
     add_state_options(review)
     review.add_argument("--client", metavar="ID", help="only this client")
     _format(review)
     review.set_defaults(func=cmd_review)
     actions = review.add_subparsers(dest="review_action")
-    p = actions.add_parser("revoke", help="revoke one grant and every token issued under it")
+    p = actions.add_parser(
+        "revoke", help="revoke grants and every token issued under them (a review group: its grant ids)"
+    )
     add_state_options(p, sub=True)
-    p.add_argument("grant_id", metavar="GRANT_ID")
+    p.add_argument("grant_id", metavar="GRANT_ID", nargs="+")
     p.add_argument("--reason", default="revoked in entitlement review", metavar="TEXT", help="why (recorded)")
     add_actor_option(p)
     p.set_defaults(func=cmd_review_revoke)

@@ -7,6 +7,7 @@ import os
 import socket
 
 from ..config import ServerConfig
+from ..store import Store, StoreError
 from .common import fail, open_state
 
 _ENV = {
@@ -17,6 +18,9 @@ _ENV = {
     "redis": "JARMOR_REDIS",
     "registration_token": "JARMOR_REGISTRATION_TOKEN",
     "auto_approve": "JARMOR_AUTO_APPROVE",
+    "metrics_port": "JARMOR_METRICS_PORT",
+    "log_format": "JARMOR_LOG_FORMAT",
+    "log_level": "JARMOR_LOG_LEVEL",
 }
 
 
@@ -47,20 +51,56 @@ def check_listen_address(host: str, port: int) -> None:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
+async def check_redis(config: ServerConfig, store: Store) -> None:
+    """Reach Redis once before serving, as ``open_state`` reaches the database: an unreachable Redis ends
+    ``serve`` with one line (exit 1) instead of being found by the first flow."""
+    from ..store.composite import CompositeStore
+
+    if not isinstance(store, CompositeStore):
+        return
+    try:
+        await store.ping()
+    except StoreError as exc:
+        await store.close()
+        fail(f"cannot reach Redis at {_redacted(config.redis or '')}: {exc.__cause__ or exc}", 1)
+
+
 def serve(config: ServerConfig, config_path: str | None = None) -> int:
+    # before anything imports prometheus_client: every worker writes its metrics to one shared directory
+    from ..server.multiproc import prepare_multiprocess
+
+    cleanup = prepare_multiprocess()
+    try:
+        return _serve(config, config_path)
+    finally:
+        cleanup()
+
+
+def _serve(config: ServerConfig, config_path: str | None) -> int:
     import uvicorn
 
+    from ..server.logs import configure_logging, uvicorn_log_config
+
     check_listen_address(config.host, config.port)  # before anything is created
+    if config.metrics_port is not None:
+        check_listen_address(config.host, config.metrics_port)
 
     # Generate keys once, before any worker starts, so workers never race to create them.
     async def prepare() -> None:
         from ..server.app import JarmorServer
 
-        server = JarmorServer(config, open_state(config, create=True))
+        store = open_state(config, create=True)
+        await check_redis(config, store)
+        server = JarmorServer(config, store)
         await server.start()
         await server.stop()
 
+    configure_logging(config.log_format, config.log_level)
     asyncio.run(prepare())
+    if config.metrics_port is not None:
+        from ..server.metrics import start_metrics_listener
+
+        start_metrics_listener(config.host, config.metrics_port, config.settings.metrics_token)
     # Workers rebuild the configuration from the environment (flags are passed down this way).
     if config_path:
         os.environ["JARMOR_CONFIG"] = os.path.abspath(config_path)
@@ -68,21 +108,27 @@ def serve(config: ServerConfig, config_path: str | None = None) -> int:
         value = getattr(config, name)
         if value is not None:
             os.environ[var] = str(value)
-    print(
+    announce = (
         f"jarmor: serving {config.issuer} on {config.host}:{config.port} "
         f"(database {_redacted(config.database)}, {config.workers} worker(s)"
-        f"{', auto-approve as ' + config.auto_approve if config.auto_approve else ''})",
-        flush=True,
+        f"{', auto-approve as ' + config.auto_approve if config.auto_approve else ''})"
     )
+    if config.log_format == "json":  # every line a log pipeline reads is one JSON object
+        import orjson
+
+        announce = orjson.dumps({"level": "info", "logger": "jarmor.serve", "message": announce}).decode()
+    print(announce, flush=True)
     uvicorn.run(
         "jarmor.server.asgi:app_from_environment",
         factory=True,
         host=config.host,
         port=config.port,
         workers=config.workers,
-        log_level=os.environ.get("JARMOR_LOG_LEVEL", "warning"),
+        log_level=config.log_level,
+        log_config=uvicorn_log_config(config.log_format, config.log_level),
         access_log=False,
         server_header=False,
         proxy_headers=False,
+        timeout_graceful_shutdown=max(1, round(config.settings.shutdown_grace)),
     )
     return 0

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from ..governance.terminal import facts, table
+from ..protocol.context import Settings
 from ..server.account_lifecycle import (
     AccessRevoked,
     AccountError,
@@ -54,8 +55,11 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _listing(store: Store) -> list[tuple[UserRecord, bool]]:
-    return [(u, await user_locked(store, u.username)) for u in await store.users.list()]
+def _listing(settings: Settings) -> Any:
+    async def listing(store: Store) -> list[tuple[UserRecord, bool]]:
+        return [(u, await user_locked(store, u.username, settings)) for u in await store.users.list()]
+
+    return listing
 
 
 def _as_json(u: UserRecord, locked: bool) -> dict[str, Any]:
@@ -63,7 +67,7 @@ def _as_json(u: UserRecord, locked: bool) -> dict[str, Any]:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    users = _run(args, _listing)
+    users = _run(args, _listing(config_from(args).settings))
     if args.format == "json":
         print_json([_as_json(u, locked) for u, locked in users])
         return 0
@@ -77,6 +81,8 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def cmd_users_show(args: argparse.Namespace) -> int:
+    settings = config_from(args).settings
+
     async def show(store: Store) -> tuple[UserRecord, bool, list[tuple[str, str, str, int | None]]]:
         user = await store.users.get(args.username)
         if user is None:
@@ -86,7 +92,7 @@ def cmd_users_show(args: argparse.Namespace) -> int:
             for g in await store.grants.list_for_client(client.client_id):
                 if g.subject == args.username:
                     grants.append((g.grant_id, g.client_id, g.scope, g.revoked_at))
-        return user, await user_locked(store, args.username), grants
+        return user, await user_locked(store, args.username, settings), grants
 
     user, locked, grants = _run(args, show)
     live = [g for g in grants if g[3] is None]
@@ -131,7 +137,8 @@ def cmd_users_reset_password(args: argparse.Namespace) -> int:
 
 def cmd_users_unlock(args: argparse.Namespace) -> int:
     by, now = actor(args), int(time.time())
-    was_locked = _run(args, lambda store: unlock_user(store, args.username, by=by, now=now))
+    settings = config_from(args).settings
+    was_locked = _run(args, lambda store: unlock_user(store, args.username, by=by, now=now, settings=settings))
     state = "unlocked" if was_locked else "was not locked"
     print(f"user {args.username} {state}; recorded as {by}")
     return 0

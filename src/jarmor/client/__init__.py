@@ -1,12 +1,13 @@
 """jarmor's relying-party library: PAR + signed request objects out, JARM (or RFC 9207 ``iss``) in.
 
-Quick start::
+Quick start (README "Client library" has complete, tested examples)::
 
-    client = OAuthClient(ClientConfig(issuer=..., client_id=..., redirect_uri=..., signing_key=key))
+    config = ClientConfig.from_registration(registration, issuer=..., signing_key=key)
+    client = OAuthClient(config)
     start = client.start_authorization(scope="openid accounts")   # PAR, JARM by default
     # redirect the user agent to start.url; keep start.state in its session
-    result = client.handle_callback(callback_url, expected_state=session_state)
-    tokens = client.exchange_code(result)
+    login = client.complete_authorization(callback_url, expected_state=session_state)
+    login.subject, login.claims, login.tokens.access_token
 
 ``ClientCore`` is the sans-I/O core both clients drive; embed it with any HTTP stack.
 """
@@ -23,13 +24,20 @@ from .errors import (
     IdTokenValidationError,
     JarmValidationError,
     ParError,
+    ServerResponseError,
     TokenError,
     TransportError,
     UnverifiedErrorResponse,
 )
 from .exchange import HttpRequest, HttpResponse, Steps
 from .metadata import ServerMetadata
-from .models import AuthorizationResult, AuthorizationStart, FlowState, TokenResponse
+from .models import (
+    AuthorizationResult,
+    AuthorizationStart,
+    CompletedAuthorization,
+    FlowState,
+    TokenResponse,
+)
 from .store import FlowStateStore, MemoryFlowStateStore
 from .trace import TraceHook, format_trace_event, print_trace
 
@@ -43,6 +51,7 @@ __all__ = [
     "ClientConfig",
     "ClientCore",
     "ClientError",
+    "CompletedAuthorization",
     "ConfigurationError",
     "DiscoveryError",
     "FlowState",
@@ -56,6 +65,7 @@ __all__ = [
     "ParError",
     "ResponseMode",
     "ServerMetadata",
+    "ServerResponseError",
     "Steps",
     "TokenError",
     "TokenResponse",

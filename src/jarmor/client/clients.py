@@ -6,9 +6,9 @@ follow redirects and cap response sizes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -17,7 +17,7 @@ from .core import ClientCore
 from .errors import TransportError
 from .exchange import HttpRequest, HttpResponse, Steps
 from .metadata import ServerMetadata
-from .models import AuthorizationResult, AuthorizationStart, TokenResponse
+from .models import AuthorizationResult, AuthorizationStart, CompletedAuthorization, TokenResponse
 from .store import FlowStateStore, MemoryFlowStateStore
 from .trace import TraceHook
 
@@ -149,21 +149,36 @@ class OAuthClient:
         response_mode: ResponseMode = "jwt",
         use_par: bool = True,
         encrypt_request: bool = False,
+        max_age: int | None = None,
+        acr_values: Sequence[str] | str | None = None,
+        claims: Mapping[str, Any] | None = None,
         extra: Mapping[str, object] | None = None,
     ) -> AuthorizationStart:
+        """See ``ClientCore.start_authorization``. Keep the returned ``state`` in the user's session."""
         return self._run(
             self.core.start_authorization(
                 scope=scope,
                 response_mode=response_mode,
                 use_par=use_par,
                 encrypt_request=encrypt_request,
+                max_age=max_age,
+                acr_values=acr_values,
+                claims=claims,
                 extra=extra,
             )
         )
 
+    def complete_authorization(
+        self, response: Mapping[str, str] | str, *, expected_state: str | None
+    ) -> CompletedAuthorization:
+        """The callback in, validated tokens and ID token claims out (``ClientCore.complete_authorization``).
+        ``expected_state`` is the state kept in this user's session; it is required."""
+        return self._run(self.core.complete_authorization(response, expected_state=expected_state))
+
     def handle_callback(
-        self, response: Mapping[str, str] | str, *, expected_state: str | None = None
+        self, response: Mapping[str, str] | str, *, expected_state: str | None
     ) -> AuthorizationResult:
+        """Validate the callback only (``ClientCore.handle_callback``); prefer ``complete_authorization``."""
         return self._run(self.core.handle_callback(response, expected_state=expected_state))
 
     def exchange_code(self, result: AuthorizationResult) -> TokenResponse:
@@ -237,21 +252,36 @@ class AsyncOAuthClient:
         response_mode: ResponseMode = "jwt",
         use_par: bool = True,
         encrypt_request: bool = False,
+        max_age: int | None = None,
+        acr_values: Sequence[str] | str | None = None,
+        claims: Mapping[str, Any] | None = None,
         extra: Mapping[str, object] | None = None,
     ) -> AuthorizationStart:
+        """See ``ClientCore.start_authorization``. Keep the returned ``state`` in the user's session."""
         return await self._run(
             self.core.start_authorization(
                 scope=scope,
                 response_mode=response_mode,
                 use_par=use_par,
                 encrypt_request=encrypt_request,
+                max_age=max_age,
+                acr_values=acr_values,
+                claims=claims,
                 extra=extra,
             )
         )
 
+    async def complete_authorization(
+        self, response: Mapping[str, str] | str, *, expected_state: str | None
+    ) -> CompletedAuthorization:
+        """The callback in, validated tokens and ID token claims out (``ClientCore.complete_authorization``).
+        ``expected_state`` is the state kept in this user's session; it is required."""
+        return await self._run(self.core.complete_authorization(response, expected_state=expected_state))
+
     async def handle_callback(
-        self, response: Mapping[str, str] | str, *, expected_state: str | None = None
+        self, response: Mapping[str, str] | str, *, expected_state: str | None
     ) -> AuthorizationResult:
+        """Validate the callback only (``ClientCore.handle_callback``); prefer ``complete_authorization``."""
         return await self._run(self.core.handle_callback(response, expected_state=expected_state))
 
     async def exchange_code(self, result: AuthorizationResult) -> TokenResponse:

@@ -6,8 +6,9 @@ another algorithm are refused (C2, C6, C14, C23), so there is no "accept any of"
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from jarmor.jose import CONTENT_ENCRYPTION_ALGS, KEY_MANAGEMENT_ALGS, SIGNING_ALGS, Jwk, JwkSet
@@ -36,6 +37,7 @@ MODE_CHANNEL: dict[str, str] = {
 }
 
 DEFAULT_JWE_ENC = "A128CBC-HS256"  # OIDC Registration / JARM §3: default of *_encrypted_response_enc
+DEFAULT_RESPONSE_ALG = "RS256"  # JARM §3 and OIDC Registration §2: the default when none was registered
 _NEVER = frozenset({"none", "RSA1_5", "HS256", "HS384", "HS512", "dir"})
 
 
@@ -57,22 +59,32 @@ def check_url(url: object, *, what: str, allow_insecure_http: bool, error: type[
         return url
     if parts.scheme == "http" and allow_insecure_http and is_loopback_host(host):
         return url
-    raise error(f"{what} must use https")
+    raise error(
+        f"{what} must use https (plain http is accepted only for a loopback host, and only with "
+        "allow_insecure_http=True)"
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientConfig:
     """A registered client of one authorization server (``issuer``).
 
-    ``signing_key`` signs request objects (C14) and ``private_key_jwt`` assertions (C20).
+    Build it with ``ClientConfig.from_registration`` from the registration response (RFC 7591 §3.2.1, or
+    what ``jarmor clients add`` prints): the algorithms it must enforce are the ones the server recorded,
+    whatever that server's defaults are. Building it by hand, every algorithm must match the registration.
+
+    ``signing_key`` signs request objects (C14) and ``private_key_jwt`` assertions (C20). A client
+    authenticated by a secret (``client_secret_basic``/``_post``) may have none: it then pushes plain
+    parameters (RFC 9126 §2.1), or sends them in the query without PAR, where its tier allows that.
     ``decryption_keys`` hold the private ``use=enc`` keys for encrypted JARM responses (C2).
-    Lifetimes and skews are seconds.
+    ``trusted_audiences`` are the other audiences an ID token may name besides the client (OIDC Core
+    §3.1.3.7-3: empty by default, so any extra audience is refused). Lifetimes and skews are seconds.
     """
 
     issuer: str
     client_id: str
-    redirect_uri: str
-    signing_key: Jwk
+    redirect_uri: str | None = None
+    signing_key: Jwk | None = None
     signing_alg: str = "ES256"
     request_object_signing_alg: str | None = None
     request_object_encryption_alg: str | None = None
@@ -94,6 +106,79 @@ class ClientConfig:
     jwks_refetch_interval: int = 60
     jwks_max_age: int = 3600
     allow_insecure_http: bool = False
+    trusted_audiences: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_registration(
+        cls,
+        registration: Mapping[str, Any],
+        *,
+        issuer: str,
+        signing_key: Jwk | None = None,
+        decryption_keys: JwkSet | None = None,
+        redirect_uri: str | None = None,
+        **settings: Any,
+    ) -> ClientConfig:
+        """A configuration from a client registration response (RFC 7591 §3.2.1, RFC 7592 §3) or the JSON
+        ``jarmor clients add`` prints: ``client_id``, ``client_secret``, the redirect URI (none for a machine
+        client that only uses ``client_credentials``) and every
+        algorithm the server will use with this client. A member the registration omits takes its
+        registration default (``client_secret_basic``, RFC 7591 §2; ``RS256`` for JARM and ID tokens,
+        JARM §3 and OIDC Registration §2). ``settings`` are the other ``ClientConfig`` fields (lifetimes,
+        ``allow_insecure_http``, ``trusted_audiences`` ...)."""
+        if not isinstance(registration, Mapping):
+            raise ConfigurationError("registration must be the registration response (a JSON object)")
+        reserved = {"client_id", "client_secret", "token_endpoint_auth_method"} | _REGISTERED_ALGS.keys()
+        overlap = sorted(reserved & settings.keys())
+        if overlap:
+            raise ConfigurationError(f"{', '.join(overlap)} come from the registration, not from settings")
+
+        def member(name: str) -> str | None:
+            value = registration.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigurationError(f"registration member {name} must be a string")
+            return value
+
+        client_id = member("client_id")
+        if not client_id:
+            raise ConfigurationError("the registration has no client_id")
+        uris = registration.get("redirect_uris", [])
+        if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+            raise ConfigurationError("registration member redirect_uris must be an array of strings")
+        if redirect_uri is None and uris:
+            if len(uris) != 1:
+                raise ConfigurationError("the registration has several redirect_uris: pass redirect_uri=")
+            redirect_uri = uris[0]
+        elif redirect_uri is not None and redirect_uri not in uris:
+            raise ConfigurationError("redirect_uri is not one of the registered redirect_uris")
+        algs: dict[str, Any] = {field_name: member(name) for field_name, name in _REGISTERED_ALGS.items()}
+        for name in ("authorization_signed_response_alg", "id_token_signed_response_alg"):
+            algs[name] = algs[name] or DEFAULT_RESPONSE_ALG
+        signing_alg = (
+            member("token_endpoint_auth_signing_alg")
+            or algs["request_object_signing_alg"]
+            or (signing_key.alg if signing_key is not None and signing_key.alg in SIGNING_ALGS else None)
+        )
+        if signing_alg is not None:
+            if settings.get("signing_alg", signing_alg) != signing_alg:
+                raise ConfigurationError(
+                    f"signing_alg {settings['signing_alg']!r} differs from the registered {signing_alg}"
+                )
+            settings["signing_alg"] = signing_alg
+        method = member("token_endpoint_auth_method") or "client_secret_basic"
+        if method not in AUTH_METHODS:
+            raise ConfigurationError(f"token_endpoint_auth_method {method!r} is not supported by this library")
+        return cls(
+            issuer=issuer,
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            signing_key=signing_key,
+            decryption_keys=decryption_keys,
+            token_endpoint_auth_method=method,  # type: ignore[arg-type]
+            client_secret=member("client_secret"),
+            **algs,
+            **settings,
+        )
 
     def __post_init__(self) -> None:
         check_url(
@@ -101,12 +186,13 @@ class ClientConfig:
         )
         if urlsplit(self.issuer).query:
             raise ConfigurationError("issuer must not contain a query component (RFC 8414 §2)")
-        check_url(
-            self.redirect_uri,
-            what="redirect_uri",
-            allow_insecure_http=self.allow_insecure_http,
-            error=ConfigurationError,
-        )
+        if self.redirect_uri is not None:  # None: a machine client (client_credentials only)
+            check_url(
+                self.redirect_uri,
+                what="redirect_uri",
+                allow_insecure_http=self.allow_insecure_http,
+                error=ConfigurationError,
+            )
         if not isinstance(self.client_id, str) or not self.client_id or len(self.client_id) > 256:
             raise ConfigurationError("client_id must be a non-empty string")
         for alg in (
@@ -117,11 +203,26 @@ class ClientConfig:
         ):
             if alg in _NEVER or alg not in SIGNING_ALGS:
                 raise ConfigurationError(f"signature algorithm {alg!r} is not allowed")
-        if not self.signing_key.is_private:
-            raise ConfigurationError("signing_key must be a private key")
-        for alg in (self.signing_alg, self.effective_request_object_signing_alg):
-            if not self.signing_key.fits_signing_alg(alg):
-                raise ConfigurationError(f"signing_key {self.signing_key.kid!r} cannot sign with {alg}")
+        key = self.signing_key
+        if key is None:
+            if self.token_endpoint_auth_method == "private_key_jwt":
+                raise ConfigurationError("private_key_jwt needs signing_key (the client's private key)")
+            if self.request_object_signing_alg is not None or self.request_object_encryption_alg is not None:
+                raise ConfigurationError("signed request objects need signing_key (the client's private key)")
+        else:
+            if not isinstance(key, Jwk) or not key.is_private:
+                raise ConfigurationError("signing_key must be a private key (jarmor.jose.Jwk)")
+            for alg in (self.signing_alg, self.effective_request_object_signing_alg):
+                if not key.fits_signing_alg(alg):
+                    raise ConfigurationError(f"signing_key {key.kid!r} cannot sign with {alg}")
+        audiences: object = self.trusted_audiences
+        if isinstance(audiences, str | bytes) or not isinstance(audiences, frozenset | set | list | tuple):
+            raise ConfigurationError("trusted_audiences must be a set of audience strings")
+        if not all(isinstance(a, str) and a for a in audiences):
+            raise ConfigurationError("trusted_audiences must be a set of non-empty strings")
+        object.__setattr__(self, "trusted_audiences", frozenset(audiences))
+        if self.client_id in self.trusted_audiences:
+            raise ConfigurationError("trusted_audiences lists the other audiences, not the client_id")
         self._check_encryption(
             "request_object_encryption",
             self.request_object_encryption_alg,
@@ -167,6 +268,11 @@ class ClientConfig:
             raise ConfigurationError(f"{name}_enc {enc!r} is not allowed")
 
     @property
+    def signs_requests(self) -> bool:
+        """Whether authorization requests travel as signed request objects (JAR) or as plain parameters."""
+        return self.signing_key is not None
+
+    @property
     def effective_request_object_signing_alg(self) -> str:
         return self.request_object_signing_alg or self.signing_alg
 
@@ -177,3 +283,15 @@ class ClientConfig:
     @property
     def effective_authorization_encrypted_response_enc(self) -> str:
         return self.authorization_encrypted_response_enc or DEFAULT_JWE_ENC
+
+
+# ClientConfig field -> registration metadata member (RFC 7591 §2, OIDC Registration §2, JARM §3, RFC 9101 §10.1)
+_REGISTERED_ALGS: dict[str, str] = {
+    "request_object_signing_alg": "request_object_signing_alg",
+    "request_object_encryption_alg": "request_object_encryption_alg",
+    "request_object_encryption_enc": "request_object_encryption_enc",
+    "authorization_signed_response_alg": "authorization_signed_response_alg",
+    "authorization_encrypted_response_alg": "authorization_encrypted_response_alg",
+    "authorization_encrypted_response_enc": "authorization_encrypted_response_enc",
+    "id_token_signed_response_alg": "id_token_signed_response_alg",
+}

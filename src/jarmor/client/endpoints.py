@@ -13,7 +13,7 @@ from jarmor.jose import JoseError, loads_object
 from jarmor.protocol.vocabulary import CLIENT_ASSERTION_TYPE
 
 from .config import ClientConfig
-from .errors import ParError, TokenError
+from .errors import ConfigurationError, ParError, TokenError
 from .exchange import HttpRequest, HttpResponse
 from .models import TokenResponse
 from .request_object import client_assertion_claims, sign_client_assertion
@@ -29,6 +29,8 @@ def client_authentication(
     per call (C20); ``client_secret_basic`` form-encodes id and secret before base64 (RFC 6749 §2.3.1)."""
     method = config.token_endpoint_auth_method
     if method == "private_key_jwt":
+        if config.signing_key is None:
+            raise ConfigurationError("private_key_jwt needs signing_key")
         claims = client_assertion_claims(
             client_id=config.client_id,
             issuer=issuer,

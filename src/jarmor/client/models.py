@@ -26,6 +26,8 @@ class FlowState:
     created_at: int
     expires_at: int
     max_age: int | None = None  # sent in the request: the ID token must then carry a recent auth_time
+    acr_values: tuple[str, ...] | None = None  # requested: the ID token's acr must be one of them
+    auth_time_required: bool = False  # auth_time requested as an essential claim (OIDC Core §5.5)
 
     @property
     def openid(self) -> bool:
@@ -65,3 +67,21 @@ class TokenResponse:
     id_token: str | None = field(default=None, repr=False)
     id_token_claims: Mapping[str, Any] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedAuthorization:
+    """A completed, validated authorization: the callback passed every check, the code was redeemed with
+    PKCE, and — when ``openid`` was requested — the ID token was validated against the request (``nonce``,
+    ``max_age``/``auth_time``, ``acr``). ``claims`` are the validated ID token claims (empty without
+    ``openid``)."""
+
+    tokens: TokenResponse
+    claims: Mapping[str, Any]
+    flow: FlowState
+
+    @property
+    def subject(self) -> str | None:
+        """The end-user's ``sub`` from the validated ID token (``None`` when ``openid`` was not requested)."""
+        sub = self.claims.get("sub")
+        return sub if isinstance(sub, str) else None

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import orjson
+
 from jarmor.jose import JoseError, Jwk, JwkSet, encrypt_jwe, sign_jws
 
 from .errors import ConfigurationError, DiscoveryError
@@ -36,11 +38,12 @@ RESERVED_REQUEST_PARAMS: frozenset[str] = frozenset(
         "code_challenge_method",
     }
 )
-_INTEGER_PARAMS = ("max_age",)
+# Parameters whose answer the library checks in the ID token: they are arguments of start_authorization.
+CHECKED_REQUEST_PARAMS: frozenset[str] = frozenset({"max_age", "acr_values", "claims"})
 
 
 def check_extra_params(extra: Mapping[str, object]) -> dict[str, object]:
-    """Extra authorization parameters (``claims``, ``max_age``, ``acr_values`` ...) for the request object."""
+    """Other authorization parameters (``prompt``, ``login_hint``, ``authorization_details`` ...)."""
     clean: dict[str, object] = {}
     for name, value in extra.items():
         if not isinstance(name, str) or not name:
@@ -49,12 +52,60 @@ def check_extra_params(extra: Mapping[str, object]) -> dict[str, object]:
             raise ConfigurationError(
                 f"authorization parameter {name!r} is set by the library and cannot be given"
             )
+        if name in CHECKED_REQUEST_PARAMS:
+            raise ConfigurationError(
+                f"pass {name}= to start_authorization: the library then checks the answer in the ID token"
+            )
         if value is None:
             continue
-        if name in _INTEGER_PARAMS and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise ConfigurationError(f"{name} must be a non-negative JSON number (RFC 9101 §4)")
         clean[name] = value
     return clean
+
+
+def check_max_age(value: object) -> int | None:
+    """OIDC Core §3.1.2.1 ``max_age``: a non-negative integer, a JSON number in the request object."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigurationError("max_age must be a non-negative JSON number (RFC 9101 §4)")
+    return value
+
+
+def check_acr_values(value: object) -> tuple[str, ...] | None:
+    """OIDC Core §3.1.2.1 ``acr_values``: space-separated strings, given as a sequence or one string."""
+    if value is None:
+        return None
+    items = value.split(" ") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ConfigurationError("acr_values must be a non-empty list of strings")
+    for item in items:
+        if not isinstance(item, str) or not item or any(c in item for c in ' "\\') or not item.isprintable():
+            raise ConfigurationError("each acr value must be a non-empty printable string without spaces")
+    return tuple(items)
+
+
+def essential_acr_and_auth_time(claims: object) -> tuple[tuple[str, ...] | None, bool]:
+    """Read what the ``claims`` request parameter (OIDC Core §5.5) asks of the ID token that the client must
+    check: an essential ``acr`` with ``value``/``values`` (§5.5.1.1) and an essential ``auth_time`` (§2)."""
+    if claims is None:
+        return None, False
+    if not isinstance(claims, Mapping) or not all(isinstance(k, str) for k in claims):
+        raise ConfigurationError("claims must be a JSON object (OIDC Core §5.5)")
+    for member, requested in claims.items():
+        if requested is not None and not isinstance(requested, Mapping):
+            raise ConfigurationError(f"claims member {member!r} must be a JSON object")
+        for name, spec in (requested or {}).items():
+            if spec is not None and not isinstance(spec, Mapping):
+                raise ConfigurationError(f"claims request for {name!r} must be null or a JSON object")
+    id_token = claims.get("id_token") or {}
+    acr_spec = id_token.get("acr") or {}
+    acr: tuple[str, ...] | None = None
+    if acr_spec.get("essential") is True:
+        values = acr_spec.get("values", [acr_spec["value"]] if "value" in acr_spec else None)
+        if values is not None:
+            acr = check_acr_values(list(values) if isinstance(values, list | tuple) else values)
+    auth_time_spec = id_token.get("auth_time") or {}
+    return acr, auth_time_spec.get("essential") is True
 
 
 def request_object_claims(
@@ -135,3 +186,21 @@ def authorization_url(endpoint: str, params: Sequence[tuple[str, str]]) -> str:
     if parts.query:
         query = f"{parts.query}&{query}"
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def plain_parameters(params: Mapping[str, object]) -> list[tuple[str, str]]:
+    """Authorization parameters as form/query fields, for a client that signs no request object (RFC 6749
+    §4.1.1, RFC 9126 §2.1): numbers in decimal, the ``claims`` object and other structures as JSON
+    (OIDC Core §5.5)."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if isinstance(value, str):
+            pairs.append((name, value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            pairs.append((name, str(value)))
+        else:
+            try:
+                pairs.append((name, orjson.dumps(value).decode("utf-8")))
+            except TypeError as exc:
+                raise ConfigurationError(f"authorization parameter {name!r} is not JSON") from exc
+    return pairs

@@ -12,13 +12,17 @@ from .models import FlowState
 class FlowStateStore(Protocol):
     """Storage for pending flows, keyed by ``state``.
 
-    ``take`` must be an atomic get-and-delete (``GETDEL``, ``DELETE ... RETURNING``) so two concurrent
-    callbacks for one flow cannot both succeed (RFC 6749 §10.12, JARM §2.4 step 2). It may return a flow
-    past its ``expires_at``; the caller checks. ``was_consumed`` only refines the error reason and may
-    always answer ``False``.
+    ``get`` reads a flow without consuming it: a callback is judged against the flow first, and only an
+    authentic response for it consumes it, so a forged callback injected into the user agent cannot cancel
+    the login the real response will complete. ``take`` must be an atomic get-and-delete (``GETDEL``,
+    ``DELETE ... RETURNING``) so two concurrent callbacks for one flow cannot both succeed (RFC 6749 §10.12,
+    JARM §2.4 step 2). Both may return a flow past its ``expires_at``; the caller checks. ``was_consumed``
+    only refines the error reason and may always answer ``False``.
     """
 
     def put(self, flow: FlowState) -> None: ...
+
+    def get(self, state: str, now: int) -> FlowState | None: ...
 
     def take(self, state: str, now: int) -> FlowState | None: ...
 
@@ -44,6 +48,10 @@ class MemoryFlowStateStore:
             self._flows[flow.state] = flow
             while len(self._flows) > self._max:
                 self._flows.popitem(last=False)
+
+    def get(self, state: str, now: int) -> FlowState | None:
+        with self._lock:
+            return self._flows.get(state)
 
     def take(self, state: str, now: int) -> FlowState | None:
         with self._lock:

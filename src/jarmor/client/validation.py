@@ -32,10 +32,19 @@ def check_issuer(claims: Mapping[str, Any], expected: str, error: ErrorClass) ->
         raise error("iss claim is not the expected issuer", reason="iss_mismatch")
 
 
-def check_audience(claims: Mapping[str, Any], client_id: str, error: ErrorClass, *, allow_azp: bool) -> None:
-    """``aud`` must be the client_id, or an array containing it (JARM §2.4 step 3; OIDC Core §3.1.3.7-3/4).
+def check_audience(
+    claims: Mapping[str, Any],
+    client_id: str,
+    error: ErrorClass,
+    *,
+    allow_azp: bool,
+    trusted: frozenset[str] = frozenset(),
+) -> None:
+    """``aud`` must be the client_id, or an array containing it (JARM §2.4 step 3; OIDC Core §3.1.3.7-3/4/5).
 
-    Extra audiences are refused, unless ``allow_azp`` (ID tokens) and ``azp`` equals the client_id.
+    Any other audience is refused unless ``allow_azp`` (ID tokens), it is one of the ``trusted`` audiences
+    the application configured (OIDC Core §3.1.3.7-3: the token "MUST be rejected if it contains additional
+    audiences not trusted by the Client"), and ``azp`` names the client (§3.1.3.7-4/5).
     """
     aud = claims.get("aud")
     if aud is None:
@@ -49,8 +58,17 @@ def check_audience(claims: Mapping[str, Any], client_id: str, error: ErrorClass,
     if not all(isinstance(a, str) for a in audiences) or client_id not in audiences:
         raise error("aud claim does not contain the client_id", reason="aud_mismatch")
     azp = claims.get("azp")
-    if len(audiences) > 1 and not (allow_azp and azp == client_id):
-        raise error("aud claim names other audiences", reason="aud_mismatch")
+    others = [a for a in audiences if a != client_id]
+    if others:
+        if not allow_azp:
+            raise error("aud claim names other audiences than the client_id", reason="aud_mismatch")
+        if not all(a in trusted for a in others):
+            raise error(
+                "aud claim names an audience that is not in ClientConfig.trusted_audiences",
+                reason="aud_untrusted",
+            )
+        if azp != client_id:
+            raise error("aud claim names several audiences but azp is not the client_id", reason="aud_mismatch")
     if allow_azp and azp is not None and azp != client_id:
         raise error("azp claim is not the client_id", reason="azp_mismatch")
 
@@ -104,14 +122,23 @@ def check_times(
 
 
 def check_signing_alg(
-    header: Mapping[str, Any], expected: str, advertised: Sequence[str], error: ErrorClass
+    header: Mapping[str, Any],
+    expected: str,
+    advertised: Sequence[str],
+    error: ErrorClass,
+    *,
+    setting: str = "ClientConfig algorithm",
 ) -> str:
     """The JWS ``alg`` must equal the client's registered algorithm and be advertised by the server
     (JARM §2.4 step 5, suite ``ValidateJARMSigningAlg``; OIDC Core §3.1.3.7-7). This refuses ``none``
     and ``HS*`` before any key is looked at."""
     alg = header.get("alg")
     if not isinstance(alg, str) or alg != expected:
-        raise error(f"alg {alg!r} is not the registered {expected}", reason="alg_mismatch")
+        raise error(
+            f"alg {str(alg)[:16]!r} is not the registered {expected} (set the {setting} the client registered, "
+            "or build the configuration with ClientConfig.from_registration)",
+            reason="alg_mismatch",
+        )
     if alg not in advertised:
         raise error(f"alg {alg} is not advertised by the server", reason="alg_not_advertised")
     return alg

@@ -33,7 +33,9 @@ from .records import (
 
 _RO_MEMBERS = ("signed", "alg", "kid", "encrypted", "enc_alg", "enc", "nbf", "lifetime")
 _JARM_MEMBERS = ("signed", "alg", "kid", "encrypted", "enc_alg", "enc")
-_AUTH_MEMBERS = ("method", "alg", "kid")
+_AUTH_MEMBERS = ("method", "alg", "kid", "aud")
+_ID_TOKEN_MEMBERS = ("alg", "kid")
+_LIFETIME_MEMBERS = ("access_token", "refresh_token")
 
 
 def _pick(value: Any, members: tuple[str, ...]) -> dict[str, Any] | None:
@@ -58,9 +60,11 @@ def front_controls(evidence: Mapping[str, Any]) -> dict[str, Any]:
         out["request_object"] = ro
     if "par" in evidence:
         out["par"] = bool(evidence["par"])
-    for name in ("response_mode", "pkce", "request_uri"):
+    for name in ("response_mode", "pkce", "request_uri", "jarm_alg", "id_token_alg"):
         if isinstance(evidence.get(name), str):
             out[name] = clip(evidence[name], MAX_ID)
+    if evidence.get("https_redirect_uri") is True:
+        out["https_redirect_uri"] = True
     auth = _pick(evidence.get("client_auth"), _AUTH_MEMBERS)
     if auth is not None:
         out["client_auth"] = auth
@@ -212,6 +216,12 @@ class Capture:
             controls["client_auth"] = auth
         if isinstance(ev.get("code_redeemed_at"), int):
             controls["code_redeemed_at"] = ev["code_redeemed_at"]
+        signed = _pick(ev.get("id_token"), _ID_TOKEN_MEMBERS)
+        if signed is not None:
+            controls["id_token"] = signed
+        lifetimes = _pick(ev.get("lifetimes"), _LIFETIME_MEMBERS)
+        if lifetimes:
+            controls["lifetimes"] = lifetimes
         if error is None:
             tokens = [str(t) for t in ev.get("tokens") or ()]
             controls["tokens"] = [*tokens, "id_token"] if id_token else tokens
@@ -224,8 +234,11 @@ class Capture:
         grant = ev.get("grant_type")
         scopes = tuple(scope.split()) if isinstance(scope, str) else ()
         client_tier = ev.get("client_tier") if isinstance(ev.get("client_tier"), str) else None
-        reasons: tuple[str, ...] = ()
-        if grant == "client_credentials" and client_tier and tier:
+        # why the token endpoint ran under ``tier``: the code's or grant's recorded tier, or (client
+        # credentials) the tier of the requested scopes, as ``tokens.grant_tier`` decided
+        given = ev.get("tier_reasons")
+        reasons = tuple(clip(str(r), MAX_ID) or "" for r in given[:8]) if isinstance(given, list) else ()
+        if not reasons and grant == "client_credentials" and client_tier and tier:
             try:  # the effective tier is decided here, not at an authorization request
                 reasons = tuple(self.policy.effective(client_tier, scopes).reasons())
             except PolicyError:

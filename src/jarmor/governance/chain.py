@@ -11,21 +11,25 @@ length verifies in constant memory) and reports each problem at the exact record
 * ``missing``   — ``seq`` values were skipped (records deleted, including from the start of the chain);
 * ``truncated`` — the chain head records a later ``seq`` than the last stored record (deleted from the end),
                   or the last record is not the one the head names;
-* ``anchor``    — an externally kept ``seq:hash`` does not match the stored record at that ``seq``.
+* ``anchor``    — an externally kept ``seq:hash`` does not match the stored record at that ``seq``;
+* ``checkpoint`` — a signed checkpoint (``checkpoints``) does not verify, or names a record whose stored hash
+                  differs, or a record that is not in the chain;
+* ``unsigned``  — records older than the grace period lie beyond the last valid signed checkpoint.
 
-A database writer who rewrites the whole chain *and* the head is caught only by an anchor kept elsewhere:
-export the records (``jarmor flows export``) or keep the printed head.
+A database writer who rewrites the whole chain *and* the head is caught by the signed checkpoints (unless
+they hold a server signing key too), or by an anchor kept elsewhere (``jarmor flows export``, the printed head).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from ..store.base import GENESIS_HASH, FlowRecordRow, FlowRecordStore
+from .checkpoints import CheckpointCheck
 from .records import chain_hash
 
 MAX_PROBLEMS = 100
@@ -53,6 +57,9 @@ class ChainReport:
     head_hash: str = GENESIS_HASH
     problems: list[ChainProblem] = field(default_factory=list)
     more_problems: int = 0
+    checkpoints: int | None = None  # valid signed checkpoints (None: not checked)
+    archived_through: int = 0  # the stored chain starts after an archive that ends at this record
+    last_checkpoint: int = 0  # the highest seq a valid checkpoint covers
 
     @property
     def ok(self) -> bool:
@@ -68,17 +75,43 @@ class ChainReport:
                 {"seq": p.seq, "kind": p.kind, "message": p.message, "flow_id": p.flow_id} for p in self.problems
             ],
             "more_problems": self.more_problems,
+            "checkpoints": self.checkpoints,
+            "last_checkpoint": self.last_checkpoint,
+            "archived_through": self.archived_through,
         }
 
 
 class ChainVerifier:
     """Feed rows in ``seq`` order with ``feed``; ``finish`` with the stored chain head."""
 
-    def __init__(self, anchors: Mapping[int, str] | None = None) -> None:
+    def __init__(
+        self, anchors: Mapping[int, str] | None = None, checkpoints: CheckpointCheck | None = None
+    ) -> None:
         self.report = ChainReport()
         self._expected = 1
         self._prev: str | None = GENESIS_HASH  # None: the previous record is missing, nothing to link to
         self._anchors = dict(anchors or {})
+        self._checkpoints = checkpoints
+        self._tail: tuple[int, int] | None = None  # (first seq, oldest at) of records no checkpoint covers yet
+
+    def start_after(self, first_seq: int) -> bool:
+        """The stored chain starts at ``first_seq`` after an archive (``archive.py``): start from the newest
+        valid signed checkpoint before it, which the archive's cut left in place; records between the two are
+        then reported missing. False when no valid checkpoint precedes it."""
+        check = self._checkpoints
+        if check is None:
+            return False
+        candidates = sorted((s for s in check.checkpoints if s < first_seq), reverse=True)
+        seq = next((s for s in candidates if check.signature_problem(check.checkpoints[s]) is None), None)
+        if seq is None:
+            return False
+        cp = check.checkpoints[seq]
+        del check.checkpoints[seq]
+        check.valid.add(seq)
+        self._expected, self._prev = seq + 1, cp.hash
+        self.report.last_checkpoint = self.report.archived_through = seq
+        self.report.last_seq, self.report.last_hash = seq, cp.hash  # everything up to here was archived
+        return True
 
     def problem(self, seq: int, kind: str, message: str, flow_id: str | None = None) -> None:
         if len(self.report.problems) < MAX_PROBLEMS:
@@ -127,6 +160,26 @@ class ChainVerifier:
         self._prev = row.hash
         self._expected = max(self._expected, row.seq + 1)
         rep.last_seq, rep.last_hash = row.seq, row.hash
+        if self._checkpoints is not None:
+            self._check_checkpoint(row, flow_id)
+
+    def _check_checkpoint(self, row: FlowRecordRow, flow_id: str | None) -> None:
+        check = self._checkpoints
+        assert check is not None
+        first, oldest = self._tail or (row.seq, row.at)
+        self._tail = (first, min(oldest, row.at))
+        cp = check.checkpoints.pop(row.seq, None)
+        if cp is None:
+            return
+        problem = check.signature_problem(cp)
+        if problem is None and cp.hash != row.hash:
+            problem = f"the record's hash {row.hash[:16]}... differs from the signed {cp.hash[:16]}... (rewritten)"
+        if problem is not None:
+            self.problem(row.seq, "checkpoint", problem, flow_id)
+            return
+        check.valid.add(row.seq)
+        self.report.last_checkpoint = row.seq
+        self._tail = None
 
     def finish(self, head: tuple[int, str]) -> ChainReport:
         rep = self.report
@@ -142,6 +195,19 @@ class ChainVerifier:
             self.problem(rep.head_seq + 1, "unlinked", f"records after the chain head ({rep.head_seq}) exist")
         for seq, digest in sorted(self._anchors.items()):
             self.problem(seq, "anchor", f"the anchored record {seq} ({digest[:16]}...) is not in the chain")
+        check = self._checkpoints
+        if check is not None:
+            for seq in sorted(check.checkpoints):
+                self.problem(seq, "checkpoint", f"a signed checkpoint names record {seq}, which is not in the chain")
+            rep.checkpoints = len(check.valid)
+            if self._tail is not None and self._tail[1] < check.now - check.grace:
+                first, oldest = self._tail
+                self.problem(
+                    first,
+                    "unsigned",
+                    f"records {first}-{rep.last_seq} (the oldest from {oldest}) are covered by no valid signed "
+                    "checkpoint: checkpoints were deleted or the chain was rewritten",
+                )
         return rep
 
 
@@ -156,16 +222,39 @@ async def stored_rows(store: FlowRecordStore, page: int = 5000) -> AsyncIterator
         after = rows[-1].seq
 
 
-async def verify(store: FlowRecordStore, *, anchors: Mapping[int, str] | None = None) -> ChainReport:
-    """Verify the whole stored chain against its head (and any external ``anchors``: seq -> hash)."""
+async def verify(
+    store: FlowRecordStore,
+    *,
+    anchors: Mapping[int, str] | None = None,
+    checkpoints: CheckpointCheck | None = None,
+    archived: Iterable[FlowRecordRow] = (),
+) -> ChainReport:
+    """Verify the whole stored chain against its head (and any external ``anchors``: seq -> hash), and
+    against the signed checkpoints when ``checkpoints`` carries the server keys to check them with.
+
+    ``archived``: records moved out by ``jarmor flows archive`` (oldest first), verified as the chain's
+    start; without them, a stored chain that starts after an archive must link to a valid checkpoint.
+    """
+    if checkpoints is not None:
+        await checkpoints.load(store)  # before the head: a checkpoint beyond it then means a truncated chain
     head = await store.head()
-    verifier = ChainVerifier(anchors)
+    verifier = ChainVerifier(anchors, checkpoints)
+    fed_archive = False
+    for row in archived:
+        verifier.feed(row)
+        fed_archive = True
     beyond = 0
+    first = True
     async for row in stored_rows(store):
+        if first and not fed_archive and row.seq > 1:
+            verifier.start_after(row.seq)  # else: reported as missing records
+        first = False
         if row.seq <= head[0]:
             verifier.feed(row)
         else:
             beyond = max(beyond, row.seq)  # appended while verifying, unless no head ever names it
+    if first and not fed_archive and head[0] > 0:
+        verifier.start_after(head[0] + 1)  # everything up to the head was archived
     report = verifier.finish(head)
     if beyond and beyond > (await store.head())[0]:
         verifier.problem(head[0] + 1, "unlinked", f"records up to {beyond} exist beyond the chain head")

@@ -161,16 +161,18 @@ def applied_controls(controls: Mapping[str, Any]) -> set[str]:
     if auth.get("method") == "private_key_jwt":
         out.add(Control.PRIVATE_KEY_JWT.value)
     redirect = controls.get("redirect_uri")
-    if isinstance(redirect, str) and _https_or_loopback(redirect):
+    if isinstance(redirect, str) and urlsplit(redirect).scheme == "https":
         out.add(Control.HTTPS_REDIRECT_URIS.value)
     return out
 
 
-def _https_or_loopback(uri: str) -> bool:
-    """What ``https_redirect_uris`` admits (``check_redirect_uri_value``): https, or http on a loopback host
-    (RFC 8252 §7.3)."""
+def loopback_http(uri: object) -> bool:
+    """A plain http redirect URI on a loopback host (RFC 8252 §7.3): whatever a tier admits for it, the
+    response did not travel over https, so ``https_redirect_uris`` is not evidenced by it."""
+    if not isinstance(uri, str):
+        return False
     parts = urlsplit(uri)
-    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)
 
 
 def applicable(required: Iterable[str], grant_type: str | None) -> set[str]:
@@ -287,6 +289,10 @@ def summarize_flow(flow_id: str, events: Sequence[tuple[int, FlowEvent]], now: i
         if needed & applied:
             s.reasons.append(f"required controls evidenced: {', '.join(ordered(needed & applied))}")
         for gap in s.gaps:
+            if gap == Control.HTTPS_REDIRECT_URIS.value and loopback_http(merged.get("redirect_uri")):
+                s.reasons.append(f"required control {gap} is not evidenced: the redirect URI is plain http on a "
+                                 "loopback host (RFC 8252 §7.3), not https")
+                continue
             s.reasons.append(f"required control {gap} is not evidenced in the records")
         extra = applied - set(s.required)
         if extra:

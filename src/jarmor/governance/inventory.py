@@ -6,6 +6,10 @@
 * ``entitlements``: per client the scopes it holds — every unrevoked grant (a user's consent: who, when,
   which scopes, how many live tokens) and, for machine clients, the ``client_credentials`` scopes (granted by
   whoever last registered or updated the client, from the audit log).
+* ``entitlement_review`` / ``review_groups``: the same, one row per client, user and set of scopes — a user
+  who signed in to a client seven times holds seven grants of the same scopes, which a reviewer judges once —
+  with the number of grants, the first and last grant time, who granted them and the grant ids (each grant
+  is still revoked on its own: ``jarmor review revoke GRANT_ID...`` takes every id of a group).
 
 Read-only and store-only; the command line and the admin dashboard render the same values.
 """
@@ -92,6 +96,54 @@ class Entitlement:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementGroup:
+    """The entitlements of one client for one user (``subject``; ``None`` for ``client_credentials``) and one
+    set of scopes: how many grants, granted first and last when, by whom, and their ids."""
+
+    client_id: str
+    client_name: str
+    kind: str
+    subject: str | None
+    scopes: list[str] | None
+    grants: int
+    first_granted_at: int
+    last_granted_at: int
+    granted_by: list[str]
+    grant_ids: list[str]
+    active_tokens: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def review_groups(items: list[Entitlement]) -> list[EntitlementGroup]:
+    """Group ``items`` by client, kind, user and scopes (as a set); groups keep the order of their first item,
+    grant ids are listed oldest first."""
+    groups: dict[tuple[str, str, str | None, frozenset[str] | None], list[Entitlement]] = {}
+    for e in items:
+        scopes = frozenset(e.scopes) if e.scopes is not None else None
+        groups.setdefault((e.client_id, e.kind, e.subject, scopes), []).append(e)
+    out: list[EntitlementGroup] = []
+    for members in groups.values():
+        members = sorted(members, key=lambda e: (e.granted_at, e.grant_id or ""))
+        first = members[0]
+        out.append(EntitlementGroup(
+            client_id=first.client_id,
+            client_name=first.client_name,
+            kind=first.kind,
+            subject=first.subject,
+            scopes=first.scopes,
+            grants=len(members),
+            first_granted_at=first.granted_at,
+            last_granted_at=members[-1].granted_at,
+            granted_by=sorted({e.granted_by for e in members if e.granted_by}),
+            grant_ids=[e.grant_id for e in members if e.grant_id],
+            active_tokens=sum(e.active_tokens for e in members),
+        ))
+    return out
 
 
 def _name(record: ClientRecord) -> str:
@@ -202,3 +254,8 @@ async def entitlements(store: Store, now: int, *, client_id: str | None = None) 
     for record in records:
         out.extend(await client_entitlements(store, record, now))
     return out
+
+
+async def entitlement_review(store: Store, now: int, *, client_id: str | None = None) -> list[EntitlementGroup]:
+    """``entitlements`` grouped for review (``review_groups``)."""
+    return review_groups(await entitlements(store, now, client_id=client_id))

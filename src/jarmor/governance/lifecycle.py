@@ -63,7 +63,7 @@ async def offboard(store: Store, client_id: str, *, reason: str, by: str, now: i
     """
     reason, by = _reason(reason), _actor(by)
     if await store.clients.get(client_id) is None:
-        raise GovernanceError(f"no client {client_id!r}")
+        raise GovernanceError("no client with this client_id")
     disabled = await store.clients.disable(client_id, at=now, reason=reason, by=by)
     tokens = await store.tokens.revoke_client(client_id, now)
     grants = 0
@@ -88,7 +88,7 @@ async def revoke_grant(store: Store, grant_id: str, *, reason: str, by: str, now
     reason, by = _reason(reason), _actor(by)
     grant = await store.grants.get(grant_id)
     if grant is None:
-        raise GovernanceError(f"no grant {grant_id!r}")
+        raise GovernanceError("no grant with this id")
     revoked = await store.grants.revoke(grant_id, now, reason)
     tokens = await store.tokens.revoke_grant(grant_id, now)
     await store.audit.append(

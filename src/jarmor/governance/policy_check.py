@@ -1,18 +1,24 @@
 """Policy dry-run: what a proposed tier/scope policy would break, before it is deployed.
 
-Two questions, answered from the database alone (``jarmor policy check``):
+Two questions, answered from the database alone (``jarmor policy check``), for **active** clients only (a
+disabled client's requests are refused whatever the policy, so neither its registration nor its flows are
+judged; their flows are counted as skipped):
 
-* **registrations** — would each client's stored registration still be accepted? The registration checks run
-  on the stored metadata under the proposed policy (as ``reports.drift`` does under the current one). A
-  client that fails them gets its requests refused once the policy is live (the raised tier's checks run on
-  every request), so it needs a registration update first;
+* **registrations** — would each active client's stored registration be refused under the proposed policy?
+  It is judged (``registrations.registration_problems``) at its own tier *and* at the tier its registered
+  scopes would raise its requests to — authentication method, signing algorithms, redirect URIs, JARM and
+  encryption registration, request_uris — for every client, whether or not it has recorded flows: a machine
+  client registered for a scope that becomes ``high`` with ``client_secret_basic`` has its next
+  ``client_credentials`` request refused, though no flow of it was ever recorded;
 * **recorded flows** — would each flow that passed (tokens issued, or a code issued) have passed? Its client's
   tier and its scopes give the effective tier under the proposed policy; every control that tier requires
   must have been *evidenced* in the flow's records (PAR, signed or encrypted request object, JARM, encrypted
   JARM, ``private_key_jwt``, PKCE, ``nbf``, https redirect URI), its algorithms must be in the tier's
   allowlist, and its request object lifetime and code redemption time within the tier's limits.
 
-Findings are grouped per client and reason; ``new`` tells whether the current policy already fails it.
+Each finding says which of the two it is (``verdict``: "registration would be refused" or "recorded flow
+would fail"), the client, the rule (a control name, ``signing_algs``, ``code_lifetime`` ...) and why.
+Findings are grouped per client, rule and reason; ``new`` tells whether the current policy already fails it.
 """
 
 from __future__ import annotations
@@ -21,14 +27,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..protocol.clients import ServerCapabilities
-from ..protocol.policy import Policy, Tier
+from ..protocol.clients import ServerCapabilities, check_redirect_uri_value
+from ..protocol.errors import OAuthError
+from ..protocol.policy import Control, Policy, Tier
 from ..store.base import ClientRecord
 from .flows import FlowSummary, applicable, ordered
 from .records import policy_fingerprint, required_controls
-from .reports import registration_problem
+from .registrations import registration_problems
 
 MAX_EXAMPLES = 3
+VERDICTS = {"registration": "registration would be refused", "flow": "recorded flow would fail"}
 
 
 @dataclass(slots=True)
@@ -40,6 +48,12 @@ class Finding:
     count: int = 1
     flow_ids: list[str] = field(default_factory=list)  # examples
     client_name: str | None = None
+    rule: str = ""  # the control or limit: par, private_key_jwt, signing_algs, code_lifetime, registration ...
+    tier: str | None = None  # the tier it was judged at
+
+    @property
+    def verdict(self) -> str:
+        return VERDICTS[self.kind]
 
 
 @dataclass(slots=True)
@@ -50,6 +64,8 @@ class PolicyCheck:
     clients_checked: int
     flows_checked: int
     findings: list[Finding]
+    clients_skipped: int = 0  # disabled clients
+    flows_skipped: int = 0  # passed flows of disabled or deleted clients
 
     @property
     def breaks(self) -> bool:
@@ -58,6 +74,8 @@ class PolicyCheck:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["breaks"] = self.breaks
+        for finding, data in zip(self.findings, out["findings"], strict=True):
+            data["verdict"] = finding.verdict
         return out
 
 
@@ -99,34 +117,56 @@ def _algs(f: FlowSummary) -> list[tuple[str, str]]:
     return out
 
 
-def flow_problems(f: FlowSummary, policy: Policy) -> list[str]:
-    """Why ``f`` would not pass under ``policy`` (empty: it would)."""
+def _redirect_admitted(uri: object) -> bool:
+    """Whether ``https_redirect_uris`` admits the redirect URI a flow used (the registration rule,
+    ``check_redirect_uri_value``, which admits http on a loopback host: RFC 8252 §7.3)."""
+    if not isinstance(uri, str):
+        return False
+    try:
+        check_redirect_uri_value(uri, https_only=True)
+    except OAuthError:
+        return False
+    return True
+
+
+def flow_rule_problems(f: FlowSummary, policy: Policy) -> list[tuple[str, str]]:
+    """Why ``f`` would not pass under ``policy``, as (rule, reason) pairs (empty: it would)."""
     client_tier = f.client_tier
     if client_tier is None or f.tier is None:
         return []
     if client_tier not in policy.tiers:
-        return [f"client tier {client_tier} is not defined"]
+        return [("risk_tier", f"client tier {client_tier} is not defined")]
     eff = policy.effective(client_tier, f.scopes)
     tier: Tier = eff.tier
     why = f"scope(s) {', '.join(eff.raised_by)} require tier {tier.name}" if eff.raised_by else f"tier {tier.name}"
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     missing_impl = policy.missing_implementation(tier)
     if missing_impl:
-        out.append(f"{why}, which needs {', '.join(sorted(c.value for c in missing_impl))} (not implemented)")
+        out.append(("not_implemented",
+                    f"{why}, which needs {', '.join(sorted(c.value for c in missing_impl))} (not implemented)"))
     needed = applicable(required_controls(tier), f.grant_type)
     for control in ordered(needed - set(f.applied)):
-        out.append(f"{why}: control {control} was not used")
+        if control == Control.HTTPS_REDIRECT_URIS.value and _redirect_admitted(f.controls.get("redirect_uri")):
+            continue  # http on a loopback host: not https (the flow record says so), but the control admits it
+        out.append((control, f"{why}: control {control} was not used"))
     for what, alg in _algs(f):
         if not tier.allows_alg(alg):
-            out.append(f"{why}: {what} algorithm {alg} is not allowed")
+            out.append(("signing_algs", f"{why}: {what} algorithm {alg} is not allowed"))
     lifetime = (f.controls.get("request_object") or {}).get("lifetime")
     if isinstance(lifetime, int) and lifetime > tier.request_object_max_lifetime:
-        out.append(f"{why}: request object lifetime {lifetime} s exceeds {tier.request_object_max_lifetime} s")
+        out.append(("request_object_max_lifetime",
+                    f"{why}: request object lifetime {lifetime} s exceeds {tier.request_object_max_lifetime} s"))
     if f.code_issued_at is not None and f.code_redeemed_at is not None:
         took = f.code_redeemed_at - f.code_issued_at
         if took > tier.code_lifetime:
-            out.append(f"{why}: the code was redeemed after {took} s, beyond the code lifetime {tier.code_lifetime} s")
+            out.append(("code_lifetime",
+                        f"{why}: the code was redeemed after {took} s, beyond the code lifetime {tier.code_lifetime} s"))
     return out
+
+
+def flow_problems(f: FlowSummary, policy: Policy) -> list[str]:
+    """Why ``f`` would not pass under ``policy`` (empty: it would)."""
+    return [reason for _, reason in flow_rule_problems(f, policy)]
 
 
 def _group(findings: list[Finding]) -> list[Finding]:
@@ -157,22 +197,29 @@ def check_policy(
     names: Mapping[str, str] = {c.client_id: str(c.metadata.get("client_name") or c.client_id) for c in clients}
     findings: list[Finding] = []
     active = [c for c in clients if c.disabled_at is None]
+    active_ids = {c.client_id for c in active}
     for rec in active:
-        err = registration_problem(rec.metadata, proposed, caps_proposed)
-        if err is not None:
-            already = registration_problem(rec.metadata, current, caps_current) is not None
-            findings.append(Finding("registration", rec.client_id, f"{err.error}: {err.description}", new=not already,
-                                    client_name=names.get(rec.client_id)))
-    checked = 0
+        problems = registration_problems(rec.metadata, proposed, caps_proposed)
+        known = {p.rule for p in registration_problems(rec.metadata, current, caps_current)} if problems else set()
+        for p in problems:
+            findings.append(Finding("registration", rec.client_id, p.reason, new=p.rule not in known,
+                                    client_name=names.get(rec.client_id), rule=p.rule, tier=p.tier))
+    checked = skipped = 0
     for f in flows:
         if f.decision != "allow":
             continue
+        if f.client_id not in active_ids:
+            skipped += 1  # a disabled (or deleted) client: refused whatever the policy
+            continue
         checked += 1
-        problems = flow_problems(f, proposed)
-        known = set(flow_problems(f, current)) if problems else set()
-        for reason in problems:
-            findings.append(Finding("flow", f.client_id, reason, new=reason not in known, flow_ids=[f.flow_id],
-                                    client_name=names.get(f.client_id or "")))
+        rule_problems = flow_rule_problems(f, proposed)
+        known_reasons = {r for _, r in flow_rule_problems(f, current)} if rule_problems else set()
+        tier = (proposed.effective(f.client_tier, f.scopes).tier.name
+                if f.client_tier is not None and f.client_tier in proposed.tiers else None)
+        for rule, reason in rule_problems:
+            findings.append(Finding("flow", f.client_id, reason, new=reason not in known_reasons,
+                                    flow_ids=[f.flow_id], client_name=names.get(f.client_id or ""), rule=rule,
+                                    tier=tier))
     return PolicyCheck(
         current=policy_fingerprint(current),
         proposed=policy_fingerprint(proposed),
@@ -180,4 +227,6 @@ def check_policy(
         clients_checked=len(active),
         flows_checked=checked,
         findings=_group(findings),
+        clients_skipped=len(clients) - len(active),
+        flows_skipped=skipped,
     )

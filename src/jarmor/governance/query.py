@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from ..store.base import FlowRecordStore
 from .flows import FlowSummary, matches_outcome, summarize
 
-_DURATION = re.compile(r"^(\d{1,9})\s*(s|m|min|h|d|w)$")
+_DURATION = re.compile(r"(\d{1,9})\s*(s|m|min|h|d|w)")
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 DEFAULT_LIMIT = 200
 OUTCOME_SCAN = 20
@@ -24,13 +24,13 @@ def parse_since(text: str, now: int) -> int:
     """``DURATION`` before ``now`` (``90s``, ``30m``, ``12h``, ``7d``, ``2w``) or a ``DATE`` / date-time in
     ISO 8601 (``2025-01-31``, ``2025-01-31T08:00``, ``...Z`` or with an offset; without one, UTC)."""
     value = text.strip()
-    m = _DURATION.match(value)
+    m = _DURATION.fullmatch(value)
     if m:
         return now - int(m.group(1)) * _UNITS[m.group(2)]
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise QueryError(f"--since {text!r}: use a duration (30m, 12h, 7d) or a date (2025-01-31)") from None
+        raise QueryError("--since: use a duration (30m, 12h, 7d) or a date (2025-01-31)") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return int(when.timestamp())

@@ -14,6 +14,8 @@ Failure handling, in order of preference:
 * the queue is bounded (``capacity``): when the store cannot keep up, new records are *dropped* — counted in
   ``stats.dropped`` and logged (the first drop at once, then at most every ``log_interval`` seconds) — rather
   than growing memory or slowing requests;
+* an unreachable store (``StoreUnavailable``: the database is down) is logged once when it is found and once
+  when a batch is written again, not per batch or retry;
 * ``close`` (server shutdown) flushes what is queued; records still queued when a process is killed are lost,
   at most ``interval`` seconds' worth plus one batch.
 """
@@ -24,10 +26,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..store.base import FlowRecordStore
+from ..store.base import FlowRecordStore, StoreUnavailable
 from .records import FlowEvent, seal
 
 log = logging.getLogger("jarmor.flows")
@@ -64,8 +66,12 @@ class FlowRecorder:
         log_interval: float = 10.0,
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        after_write: Callable[[], Awaitable[None]] | None = None,
+        observe: Callable[[FlowEvent], None] | None = None,
     ) -> None:
         self._store = store
+        self._after_write = after_write  # e.g. ``Checkpointer.after_write``: sign the head when due
+        self._observe = observe  # sees every event, recorded or not (metrics)
         self.capacity = max(1, capacity)
         self.batch_size = max(1, batch_size)
         self.interval = max(0.0, interval)
@@ -83,12 +89,18 @@ class FlowRecorder:
         self._closed = False
         self._last_drop_log = float("-inf")
         self._drops_unlogged = 0
+        self._unreachable = False  # the store was found unreachable and has not taken a batch since
         self.stats = RecorderStats()
 
     # -- the hot path ------------------------------------------------------------------------------------
 
     def record(self, event: FlowEvent) -> None:
         """Queue ``event``; never blocks, never raises (a full queue drops it, counted and logged)."""
+        if self._observe is not None:
+            try:
+                self._observe(event)
+            except Exception:  # observing must never fail a flow
+                log.exception("flow recorder: observing a record failed")
         if not self.enabled:
             return
         try:
@@ -150,15 +162,28 @@ class FlowRecorder:
                 raise
             except Exception as exc:
                 self.stats.failed_batches += 1
+                outage = isinstance(exc, StoreUnavailable)
+                if outage and not self._unreachable:
+                    self._unreachable = True
+                    log.error("flow recorder: the store is unreachable (%s); records are retried, then dropped, "
+                              "until it is back", exc)
                 if attempt < self.retries and not self._closed:
-                    log.warning("flow recorder: appending %d record(s) failed (%s); retrying", len(batch), exc)
+                    if not outage:
+                        log.warning("flow recorder: appending %d record(s) failed (%s); retrying", len(batch), exc)
                     await asyncio.sleep(self.backoff * (2**attempt))
                     continue
-                log.error("flow recorder: appending %d record(s) failed: %s", len(batch), exc)
-                self._dropped(len(batch), "the store refused them")
+                if not outage:
+                    log.error("flow recorder: appending %d record(s) failed: %s", len(batch), exc)
+                self._dropped(len(batch), "the store refused them" if not outage else "the store is unreachable")
                 return
             self.stats.written += len(batch)
             self.stats.batches += 1
+            if self._unreachable:
+                self._unreachable = False
+                log.warning("flow recorder: the store is reachable again (%d record(s) dropped in total)",
+                            self.stats.dropped)
+            if self._after_write is not None:
+                await self._after_write()
             return
 
     # -- control -----------------------------------------------------------------------------------------
@@ -184,12 +209,12 @@ class FlowRecorder:
         finally:
             self._flushing -= 1
 
-    async def close(self) -> None:
-        """Flush, then stop the writer; later records are dropped (counted)."""
+    async def close(self, timeout: float = 30.0) -> None:
+        """Flush (for at most ``timeout`` seconds), then stop the writer; later records are dropped (counted)."""
         if self._closed:
             return
         try:
-            await asyncio.wait_for(self.flush(), timeout=30)
+            await asyncio.wait_for(self.flush(), timeout=timeout)
         except TimeoutError:
             log.error("flow recorder: %d record(s) not written at shutdown", len(self._queue))
             self._dropped(len(self._queue), "shutdown")

@@ -96,6 +96,16 @@ def flows_table(flows: Sequence[FlowSummary]) -> str:
 
 def verify_text(rep: ChainReport) -> str:
     lines = [f"{rep.records} record(s) checked; chain head: {rep.head_seq}:{rep.head_hash}"]
+    if rep.archived_through:
+        lines.append(
+            f"the stored chain starts after an archive of records 1-{rep.archived_through} (vouched for by the "
+            "signed checkpoint at its cut; verify the archive files with --archive to prove nothing else went)"
+        )
+    if rep.checkpoints is not None:
+        lines.append(
+            f"signed checkpoints: {rep.checkpoints} valid, the last covering records 1-{rep.last_checkpoint}"
+            if rep.checkpoints else "signed checkpoints: none yet"
+        )
     if rep.ok:
         lines.append("OK: every record is intact and in order (keep the head above as an anchor: --anchor SEQ:HASH)")
     else:
@@ -112,9 +122,9 @@ def report_text(r: Report) -> str:
         f"flows: {r.coverage.flows} ({r.coverage.successful} successful)"
         + (" [truncated]" if r.truncated else ""),
         "",
-        f"registration drift ({len(r.drift)}):",
+        f"registration drift ({len({d.client_id for d in r.drift})} client(s), {len(r.drift)} rule(s)):",
     ]
-    out += [f"  {d.client_id} [{d.tier}] {d.error}: {d.description}" for d in r.drift] or ["  none"]
+    out += [f"  {d.client_id} [{d.tier}] {d.rule}: {d.error}: {d.description}" for d in r.drift] or ["  none"]
     out += ["", f"third-party clients with {r.high_rank_tier}-tier scopes ({len(r.exposure)}):"]
     out += [f"  {e.client_id} [{e.tier}] {' '.join(e.scopes)} — {'; '.join(e.via)}" for e in r.exposure] or ["  none"]
     out += ["", f"stale clients, no flow in {r.stale_days} days ({len(r.stale_clients)}):"]
@@ -196,25 +206,34 @@ def report_html(r: Report, *, issuer: str) -> str:
 
 
 def policy_text(check: PolicyCheck) -> str:
+    """One line per finding: what would happen (a registration refused, a recorded flow failing), the client,
+    the rule and why."""
     out = [f"policy {check.current} -> {check.proposed}"]
     out += [f"  {c}" for c in check.changes] or ["  (no difference)"]
-    out.append(f"checked {check.clients_checked} client registration(s) and {check.flows_checked} recorded flow(s)")
+    skipped = ""
+    if check.clients_skipped or check.flows_skipped:
+        skipped = (f" (skipped {check.clients_skipped} disabled client(s) and {check.flows_skipped} flow(s) of "
+                   "disabled or deleted clients)")
+    out.append(f"checked {check.clients_checked} active client registration(s) and {check.flows_checked} "
+               f"recorded flow(s){skipped}")
     new = [f for f in check.findings if f.new]
     old = [f for f in check.findings if not f.new]
     if not new:
         out.append("nothing would break")
     else:
         out.append(f"WOULD BREAK ({len(new)}):")
+    rows: list[list[str]] = []
     for f in new + old:
         who = f.client_id or "-"
         if f.client_name and f.client_name != f.client_id:
             who = f"{f.client_name} ({who})"
-        tag = "" if f.new else " [already failing under the current policy]"
-        if f.kind == "registration":
-            out.append(f"  registration of {who}: {f.reason}{tag}")
-        else:
-            examples = ", ".join(f.flow_ids)
-            out.append(f"  {f.count} flow(s) of {who}: {f.reason}{tag} (e.g. {examples})")
+        what = f.verdict if f.kind == "registration" else f"{f.count} recorded flow(s) would fail"
+        why = f.reason + ("" if f.new else " [already failing under the current policy]")
+        if f.kind == "flow":
+            why += f" (e.g. {', '.join(f.flow_ids)})"
+        rows.append(["  " + what, who, f.rule or "-", why])
+    if rows:
+        out.append(table([["  WHAT", "CLIENT", "RULE", "WHY"], *rows]))
     return "\n".join(out)
 
 

@@ -7,9 +7,10 @@ line (``jarmor report``) and the dashboard's report page render the same ``Repor
 * **stale clients** — active clients with no flow record and no recorded use (``clients.last_used_at``) in
   ``stale_days``; a client never used at all counts once it is older than that;
 * **server keys** — keys not yet retired whose age exceeds ``key_age_days`` (rotate them: ``jarmor keys rotate``);
-* **drift** — clients whose stored registration no longer satisfies the current policy: the registration
-  checks (``protocol.clients.validate_client_metadata``) run again on the stored metadata, and the first
-  failure is reported (after a policy change, such a client's requests fail at the raised tier's checks);
+* **drift** — active clients whose stored registration no longer satisfies the current policy, one row per
+  rule broken (``registrations.registration_problems``: the registration checks at the client's own tier and
+  at the tier its registered scopes raise its requests to); after a policy change, such a client's requests
+  fail at the raised tier's checks;
 * **third-party exposure** — clients of kind ``third-party`` that may request, hold or did use scopes whose
   tier ranks at or above ``high``: by registration (their ``scope``, or no ``scope`` at all, which allows every
   scope), by an active grant, or in a recorded flow;
@@ -29,13 +30,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..protocol.addresses import is_loopback_host
-from ..protocol.clients import ServerCapabilities, validate_client_metadata
+from ..protocol.clients import ServerCapabilities
 from ..protocol.context import Settings
-from ..protocol.errors import OAuthError
 from ..protocol.policy import ALL_SIGNING_ALGS, Control, Policy
 from ..store.base import ClientRecord, GrantRecord, ServerKeyRecord, Store
 from .flows import FRONT_CHANNEL, FlowSummary, applicable, ordered, outcome_class
 from .query import FlowQuery, find_flows
+from .registrations import registration_problems
 
 DAY = 86400
 MAX_REPORT_FLOWS = 200_000
@@ -70,6 +71,7 @@ class Drift:
     tier: str
     error: str
     description: str
+    rule: str = "registration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,17 +156,6 @@ def capabilities(
     )
 
 
-def registration_problem(
-    metadata: Mapping[str, Any], policy: Policy, caps: ServerCapabilities
-) -> OAuthError | None:
-    """Why the stored registration would be refused now (``None``: it would be accepted)."""
-    try:
-        validate_client_metadata(metadata, policy=policy, server=caps)
-    except OAuthError as err:
-        return err
-    return None
-
-
 def high_tier(policy: Policy) -> tuple[str, int]:
     """The tier named ``high`` (or, without one, the highest-ranked) and its rank."""
     tier = policy.tiers.get("high") or max(policy.tiers.values(), key=lambda t: t.rank)
@@ -221,10 +212,9 @@ def drift(clients: Sequence[ClientRecord], policy: Policy, caps: ServerCapabilit
     for rec in clients:
         if rec.disabled_at is not None:
             continue
-        err = registration_problem(rec.metadata, policy, caps)
-        if err is not None:
-            out.append(Drift(rec.client_id, _name(rec), str(rec.metadata.get("risk_tier", "")), err.error,
-                             err.description))
+        for p in registration_problems(rec.metadata, policy, caps):
+            out.append(Drift(rec.client_id, _name(rec), str(rec.metadata.get("risk_tier", "")), p.error, p.reason,
+                             p.rule))
     return out
 
 

@@ -15,7 +15,7 @@ from .errors import (
     TokenTooLarge,
     UnsupportedHeader,
 )
-from .keys import Jwk, JwkSet, generate_jwk, import_jwk
+from .keys import Jwk, JwkSet, generate_jwk, import_jwk, import_pem
 from .strictjson import loads_object
 from .tokens import (
     DecryptedJwe,
@@ -54,6 +54,7 @@ __all__ = [
     "encrypt_jwe",
     "generate_jwk",
     "import_jwk",
+    "import_pem",
     "is_jwe",
     "loads_object",
     "peek_claims",

@@ -117,13 +117,13 @@ class Jwk:
             ):
                 raise InvalidKey("key object does not match kty OKP and its crv", reason="inconsistent")
         else:
-            raise InvalidKey(f"unsupported key type {self.kty!r}", reason="unsupported_kty")
+            raise InvalidKey("unsupported key type", reason="unsupported_kty")
         if self.alg is not None and not _alg_fits_key(self.alg, self.kty, self.crv):
             raise InvalidKey(
-                f"key algorithm {self.alg!r} does not fit a {self.kty} {self.crv} key", reason="alg"
+                f"the key algorithm does not fit a {self.kty} {self.crv} key", reason="alg"
             )
         if self.use not in (None, "sig", "enc"):
-            raise InvalidKey(f"key use {self.use!r} is not supported", reason="use")
+            raise InvalidKey("key use must be sig or enc", reason="use")
         if (
             self.use is not None
             and self.alg is not None
@@ -312,17 +312,17 @@ def import_jwk(data: Mapping[str, Any], *, allow_private: bool, created_at: int 
     kty = data.get("kty")
     if not isinstance(kty, str) or kty not in _MATERIAL:
         raise InvalidKey(
-            f"unsupported key type {kty!r} (only EC, RSA and OKP keys are accepted)", reason="unsupported_kty"
+            "unsupported key type (only EC, RSA and OKP keys are accepted)", reason="unsupported_kty"
         )
     has_private = any(m in data for m in _PRIVATE_MEMBERS)
     if has_private and not allow_private:
         raise InvalidKey("a public key set must not contain private key material", reason="private_key")
     for member in ("kid", "alg", "use", "crv"):
         if member in data and not isinstance(data[member], str):
-            raise InvalidKey(f"JWK member {member!r} must be a string", reason="bad_member")
+            raise InvalidKey(f"JWK member {member} must be a string", reason="bad_member")
     crv = data.get("crv") if kty != "RSA" else None
     if (kty == "EC" and crv not in EC_CURVES) or (kty == "OKP" and crv not in OKP_CURVES):
-        raise InvalidKey(f"unsupported curve {crv!r}", reason="unsupported_curve")
+        raise InvalidKey("unsupported curve", reason="unsupported_curve")
     key_ops_raw = data.get("key_ops")
     if key_ops_raw is not None and (
         not isinstance(key_ops_raw, list)
@@ -332,7 +332,7 @@ def import_jwk(data: Mapping[str, Any], *, allow_private: bool, created_at: int 
         raise InvalidKey("JWK key_ops must be an array of distinct strings", reason="bad_member")
     alg = data.get("alg")
     if alg is not None and alg not in SIGNING_ALGS and alg not in KEY_MANAGEMENT_ALGS:
-        raise InvalidKey(f"key algorithm {alg!r} is not supported", reason="alg")
+        raise InvalidKey("unsupported key algorithm", reason="alg")
     kid = data.get("kid")
     if kid is not None and kid != "" and not valid_kid(kid):
         raise InvalidKey("key id must be at most 256 characters without control characters", reason="bad_kid")
@@ -419,7 +419,7 @@ class JwkSet:
             for b in self.keys[:i]:
                 if _conflict(a, b):
                     raise InvalidKey(
-                        f"duplicate key id {a.kid!r} for the same key type and use", reason="duplicate_kid"
+                        "duplicate key id for the same key type and use", reason="duplicate_kid"
                     )
 
     @classmethod
@@ -455,12 +455,12 @@ class JwkSet:
             if len(named) == 1:
                 return named[0]
             if named:
-                raise KeyNotFound(f"ambiguous {purpose} key id {kid!r}", reason="ambiguous")
+                raise KeyNotFound(f"ambiguous {purpose} key id", reason="ambiguous")
             if self.has_kid(str(kid)):
                 raise KeyNotFound(
-                    f"the {purpose} key {kid!r} does not fit the algorithm", reason="key_mismatch"
+                    f"the {purpose} key named by kid does not fit the algorithm", reason="key_mismatch"
                 )
-            raise KeyNotFound(f"no {purpose} key with kid {kid!r}", reason="unknown_kid")
+            raise KeyNotFound(f"no {purpose} key with this kid", reason="unknown_kid")
         if len(fits) == 1:
             return fits[0]
         if not fits:
@@ -524,6 +524,41 @@ def generate_jwk(alg: str, *, use: str | None = None, kid: str | None = None, cr
         key_ops=None,
         created_at=int(time.time()),
     )
+
+
+def import_pem(
+    pem: bytes | str, *, alg: str, use: str | None = None, kid: str | None = None, password: bytes | None = None
+) -> Jwk:
+    """A private key from PEM (PKCS#8, SEC1 or PKCS#1, e.g. ``openssl genpkey``) for ``alg``, validated
+    exactly as ``import_jwk`` validates a private JWK (curve, size, alg/use agreement); ``kid`` defaults to
+    the RFC 7638 thumbprint."""
+    if alg in SIGNING_ALGS:
+        kty = SIGNING_ALGS[alg][0]
+        use = use or "sig"
+    elif alg in KEY_MANAGEMENT_ALGS:
+        kty = "RSA" if alg.startswith("RSA") else "EC"
+        use = use or "enc"
+    else:
+        raise InvalidKey(f"unsupported key algorithm {alg!r}", reason="alg")
+    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    candidates: tuple[type[ECKey] | type[RSAKey] | type[OKPKey], ...]
+    candidates = (RSAKey,) if kty == "RSA" else (ECKey, OKPKey) if kty == "EC" else (OKPKey,)
+    last: Exception | None = None
+    for cls in candidates:
+        try:
+            key = cls.import_key(data, password=password)
+        except (_LibError, ValueError, TypeError) as exc:
+            last = exc
+            continue
+        if not key.is_private:
+            raise InvalidKey("the PEM holds a public key; a private key is needed", reason="bad_member")
+        jwk: dict[str, Any] = dict(key.as_dict(private=True))
+        jwk.update({"alg": alg, "use": use})
+        if kid is not None:
+            jwk["kid"] = kid
+        jwk.pop("key_ops", None)
+        return import_jwk(jwk, allow_private=True, created_at=int(time.time()))
+    raise InvalidKey(f"not a PEM private key for {alg} ({type(last).__name__})", reason="bad_member")
 
 
 def check_encryption(alg: str, enc: str) -> None:

@@ -23,7 +23,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise MalformedToken(f"duplicate JSON member name {key!r}", reason="duplicate_member")
+            raise MalformedToken("duplicate JSON member name", reason="duplicate_member")
         obj[key] = value
     return obj
 

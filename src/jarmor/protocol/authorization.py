@@ -21,11 +21,11 @@ import orjson
 
 from ..jose import JoseError, JwkSet, peek_claims
 from . import errors
-from .client_auth import AuthenticatedClient
-from .clients import MAX_REQUEST_URI_LENGTH, Client, registered_redirect
+from .client_auth import AuthenticatedClient, check_authentication_for_tier
+from .clients import MAX_REQUEST_URI_LENGTH, Client, meets_https_redirect_rule, registered_redirect
 from .context import Environment
 from .errors import RedirectTarget
-from .policy import Control, EffectiveTier
+from .policy import Control, EffectiveTier, PolicyError, Tier
 from .request_object import (
     RequestObject,
     authorization_parameters,
@@ -34,6 +34,7 @@ from .request_object import (
     check_request_object_times,
     decode_request_object,
 )
+from .signing import check_assertion_signing, check_id_token_signing, check_jarm_signing
 from .vocabulary import (
     JARM_MODES,
     PAR_URN_PREFIX,
@@ -42,7 +43,7 @@ from .vocabulary import (
     resolve_response_mode,
 )
 
-_PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 _MAX_AGE_LIMIT = 10**9
 _MAX_AGE = re.compile(r"[0-9]{1,9}")
 # Key selection failures a fresh copy of the client's key set can cure (a rotated key): refetch once.
@@ -104,6 +105,7 @@ class AuthorizationState:
     target: RedirectTarget | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     flow_id: str = ""  # given by the adapter; a pushed request brings its own (load_pushed_request)
+    claimed_scope: str | None = None  # the unverified scope beside a provisional target (response_tier)
 
     @property
     def tier_required(self) -> EffectiveTier:
@@ -112,6 +114,26 @@ class AuthorizationState:
 
     def requires(self, control: Control) -> bool:
         return self.tier_required.tier.requires(control)
+
+    def response_tier(self) -> Tier | None:
+        """The tier an error response of this request must satisfy (``responses.error_response``).
+
+        Once ``resolve_effective_tier`` ran, the effective tier. Before, the strictest of the client's tier and
+        the tiers of the scopes the request names (verified or not): an error redirected before the scopes
+        were checked must not break the rules of the tier the request asked for either (a JARM error signed
+        with an algorithm that tier forbids, a redirect to a URI it forbids).
+        """
+        if self.effective is not None:
+            return self.effective.tier
+        if self.client is None:
+            return None
+        scope = self.params.get("scope")
+        if not isinstance(scope, str):
+            scope = self.claimed_scope or ""
+        try:
+            return self.env.policy.effective(self.client.risk_tier, scope.split()).tier
+        except PolicyError:
+            return None
 
     def missing(self, control: Control, what: str) -> str:
         eff = self.tier_required
@@ -179,6 +201,8 @@ def choose_provisional_target(st: AuthorizationState) -> None:
     uri = registered_redirect(st.client, uri if isinstance(uri, str) else None)
     if uri is None:
         return
+    scope = source.get("scope")
+    st.claimed_scope = scope if isinstance(scope, str) else None
     mode = source.get("response_mode")
     mode = mode if isinstance(mode, str) and mode in st.client.response_modes else _default_mode(st.client)
     state = source.get("state")
@@ -365,7 +389,7 @@ def check_scope(st: AuthorizationState) -> None:
     known = st.env.all_scopes()
     unknown = [s for s in scopes if s not in known]
     if unknown:
-        raise errors.InvalidScope(f"unknown scope(s): {', '.join(unknown)}")
+        raise errors.InvalidScope("the request names a scope this server does not know")
     if st.client.scopes is not None:
         denied = [s for s in scopes if s not in st.client.scopes]
         if denied:
@@ -376,7 +400,10 @@ def check_scope(st: AuthorizationState) -> None:
 def resolve_effective_tier(st: AuthorizationState) -> None:
     """The strictest of the client's tier and the requested scopes' tiers decides the controls."""
     assert st.client is not None
-    st.effective = st.env.policy.effective(st.client.risk_tier, st.scopes)
+    try:
+        st.effective = st.env.policy.effective(st.client.risk_tier, st.scopes)
+    except PolicyError as exc:  # the client's tier was removed from the policy: never a 500, never a downgrade
+        raise errors.UnauthorizedClient("the client's risk tier is not defined by the current policy") from exc
     st.evidence["tier"] = st.effective.tier.name
     st.evidence["tier_reasons"] = st.effective.reasons()
 
@@ -391,6 +418,23 @@ def check_tier_available(st: AuthorizationState) -> None:
         )
 
 
+def check_redirect_uri_for_tier(st: AuthorizationState) -> None:
+    """``https_redirect_uris`` per request: the redirect URI must satisfy the rule registration applies
+    (``clients.check_redirect_uri_value``: https, or http on a loopback host per RFC 8252 §7.3; FAPI 1.0
+    Baseline §5.2.2-20), because a scope can raise the tier above the one the URI was registered under. Never
+    redirect to a URI the tier forbids: the error goes to the page (to JSON at PAR).
+    """
+    if not st.requires(Control.HTTPS_REDIRECT_URIS):
+        return
+    assert st.redirect_uri is not None
+    if not meets_https_redirect_rule(st.redirect_uri):
+        st.target = None
+        raise errors.InvalidRequest(st.missing(
+            Control.HTTPS_REDIRECT_URIS, "the redirect_uri must be https (or http on a loopback address)"
+        ))
+    st.evidence["https_redirect_uri"] = True
+
+
 def check_response_mode(st: AuthorizationState) -> None:
     """JARM §2.3 / OAuth Response Modes: a supported, registered mode; JARM when the tier requires it."""
     assert st.client is not None
@@ -401,9 +445,9 @@ def check_response_mode(st: AuthorizationState) -> None:
         if requested is None:
             requested = "jwt" if st.requires(Control.JARM) else _default_mode(st.client)
         if requested not in RESPONSE_MODES:
-            raise errors.InvalidRequest(f"unsupported response_mode {requested!r}")
+            raise errors.InvalidRequest("unsupported response_mode")
         if requested not in st.client.response_modes:
-            raise errors.InvalidRequest(f"response_mode {requested!r} is not registered for this client")
+            raise errors.InvalidRequest(f"response_mode {requested} is not registered for this client")
         mode = resolve_response_mode(requested, str(st.response_type))
         st.response_mode = mode
         st.target = RedirectTarget(st.redirect_uri or "", mode, st.params.get("state"), st.client.client_id)
@@ -414,6 +458,28 @@ def check_response_mode(st: AuthorizationState) -> None:
             st.missing(Control.ENCRYPTED_JARM, "the client has not registered authorization_encrypted_response_alg")
         )
     st.evidence["response_mode"] = mode
+
+
+def check_response_signing_for_tier(st: AuthorizationState) -> None:
+    """JARM §2.2, OIDC Core §2 and FAPI 2.0 §5.4.1 under the effective tier: the algorithms the client
+    registered for its JARM responses and ID tokens must be ones the tier allows (``signing``). Refused here,
+    before any response exists — never signed with an algorithm the client did not register.
+
+    A JARM response the tier forbids cannot carry the error either, so that error goes to the page (JSON at
+    PAR); an ID token algorithm the tier forbids is an ordinary redirected error.
+    """
+    assert st.client is not None and st.response_mode is not None
+    tier = st.tier_required.tier
+    if is_jarm(st.response_mode):
+        try:
+            check_jarm_signing(st.client, tier)
+        except errors.OAuthError:
+            st.target = None
+            raise
+        st.evidence["jarm_alg"] = st.client.authorization_signed_response_alg
+    if "openid" in st.scopes:
+        check_id_token_signing(st.client, tier)
+        st.evidence["id_token_alg"] = st.client.id_token_signed_response_alg
 
 
 def check_par_required(st: AuthorizationState) -> None:
@@ -490,12 +556,22 @@ def check_request_object_encryption(st: AuthorizationState) -> None:
 
 
 def check_client_authentication_for_tier(st: AuthorizationState) -> None:
-    """The effective tier may demand ``private_key_jwt``; a client registered otherwise cannot proceed."""
+    """Client authentication under the effective tier (RFC 7523, FAPI 2.0 §5.3.2.1).
+
+    The registration: ``private_key_jwt`` when the tier requires it, and a registered
+    ``token_endpoint_auth_signing_alg`` the tier allows — else the code could never be redeemed
+    (``unauthorized_client``). At PAR the client has authenticated before its scopes were known, under its
+    own tier: that authentication (method, assertion algorithm, ``aud`` form) must satisfy the effective tier
+    too (``client_auth.check_authentication_for_tier``, ``invalid_client``).
+    """
     assert st.client is not None
     if st.requires(Control.PRIVATE_KEY_JWT) and st.client.token_endpoint_auth_method != "private_key_jwt":
         raise errors.UnauthorizedClient(
             st.missing(Control.PRIVATE_KEY_JWT, "this client is not registered for private_key_jwt")
         )
+    check_assertion_signing(st.client, st.tier_required.tier)
+    if st.authenticated is not None:
+        check_authentication_for_tier(st.authenticated, st.tier_required.tier)
 
 
 def check_pkce(st: AuthorizationState) -> None:
@@ -510,7 +586,7 @@ def check_pkce(st: AuthorizationState) -> None:
         raise errors.InvalidRequest("code_challenge_method is required and must be S256")
     if method != "S256":
         raise errors.InvalidRequest("code_challenge_method must be S256")
-    if not _PKCE_CHALLENGE.match(challenge):
+    if not isinstance(challenge, str) or _PKCE_CHALLENGE.fullmatch(challenge) is None:
         raise errors.InvalidRequest("code_challenge must be 43 base64url characters (S256)")
     st.evidence["pkce"] = "S256"
 
@@ -584,7 +660,9 @@ AUTHORIZATION_ENDPOINT: Sequence[Step] = (
     check_scope,
     resolve_effective_tier,
     check_tier_available,
+    check_redirect_uri_for_tier,
     check_response_mode,
+    check_response_signing_for_tier,
     check_par_required,
     check_signed_request_object_required,
     check_request_object_policy,
@@ -604,7 +682,9 @@ PAR_ENDPOINT: Sequence[Step] = (
     check_scope,
     resolve_effective_tier,
     check_tier_available,
+    check_redirect_uri_for_tier,
     check_response_mode,
+    check_response_signing_for_tier,
     check_par_required,
     check_signed_request_object_required,
     check_request_object_policy,

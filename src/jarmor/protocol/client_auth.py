@@ -3,6 +3,10 @@
 RFC 6749 §2.3 (one method per request), §2.3.1 (client_secret_basic / _post); RFC 7523 §3 and OIDC Core §9
 (``private_key_jwt``); RFC 9126 §2 (PAR accepts the issuer, token endpoint or PAR endpoint as audience);
 FAPI 2.0 §5.3.2.1-8 (high tiers: the issuer, as a string, only).
+
+Authentication runs before the request's scopes are known (PAR, token endpoint), so it can only apply the
+client's own tier. Once the effective tier is known (a scope may raise it), ``check_authentication_for_tier``
+holds the evidence gathered here — method, assertion algorithm, audience form — to that tier's rules.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from ..jose import JoseError, peek_claims, verify_jws
 from . import errors
 from .clients import Client
 from .context import Environment
-from .policy import Control
+from .policy import Control, Tier
 from .vocabulary import CLIENT_ASSERTION_TYPE, REQUEST_OBJECT_TYP
 
 # typ values an assertion may carry; a request object (oauth-authz-req+jwt) is refused (RFC 9101 §10.8).
@@ -31,11 +35,21 @@ _AUTHORIZATION_REQUEST_CLAIMS = frozenset(
 )
 
 
+# The form of a verified assertion's ``aud``: the issuer as a string (all FAPI 2.0 accepts), one of this
+# server's endpoint URLs as a string, or an array (RFC 7523 §3 (3)).
+AUD_ISSUER, AUD_ENDPOINT, AUD_ARRAY = "issuer", "endpoint", "array"
+
+
 @dataclass(frozen=True, slots=True)
 class AuthenticatedClient:
+    """Who authenticated, how, and (for ``private_key_jwt``) the verified assertion's ``alg`` and ``aud`` form:
+    typed facts ``check_authentication_for_tier`` decides on; ``evidence`` is what flow records show."""
+
     client: Client
     method: str
     evidence: dict[str, Any]
+    alg: str | None = None
+    audience: str | None = None
 
 
 def _fail(message: str, *, basic: bool = False) -> errors.OAuthError:
@@ -142,7 +156,7 @@ async def _private_key_jwt(
     client = await _load(env, client_id)
     if client.token_endpoint_auth_method != "private_key_jwt":
         raise _fail("client is not registered for private_key_jwt")
-    tier = env.policy.tier(client.risk_tier)
+    tier = env.policy.tier(client.risk_tier)  # the scopes are not known yet: check_authentication_for_tier
     algs = (
         (client.token_endpoint_auth_signing_alg,)
         if client.token_endpoint_auth_signing_alg
@@ -166,11 +180,12 @@ async def _private_key_jwt(
     skew = env.settings.future_skew
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise _fail("client assertion iss and sub must both be the client_id")
-    strict = tier.requires(Control.PAR)  # FAPI 2.0 tiers: the issuer as a string only
-    accepted, array_ok = _audiences(env, endpoint, strict)
+    accepted, array_ok = _audiences(env, endpoint, tier.issuer_only_audience)
     aud = claims.get("aud")
+    audience = AUD_ARRAY
     if isinstance(aud, str):
         aud_ok = aud in accepted
+        audience = AUD_ISSUER if aud == env.issuer else AUD_ENDPOINT
     elif isinstance(aud, list) and array_ok:
         aud_ok = len(aud) <= 10 and any(isinstance(a, str) and a in accepted for a in aud)
     else:
@@ -199,11 +214,39 @@ async def _private_key_jwt(
     ttl = int(exp - now) + skew + 1
     if not await env.store.ephemeral.add_once("assertion-jti", f"{client_id}\x00{jti}", max(ttl, 1)):
         raise _fail("client assertion jti has already been used")
+    alg = str(header.get("alg"))  # verified: one of ``algs``
     return AuthenticatedClient(
         client,
         "private_key_jwt",
-        {"method": "private_key_jwt", "alg": header.get("alg"), "kid": header.get("kid")},
+        {"method": "private_key_jwt", "alg": alg, "kid": header.get("kid"), "aud": audience},
+        alg=alg,
+        audience=audience,
     )
+
+
+def check_authentication_for_tier(auth: AuthenticatedClient, tier: Tier) -> None:
+    """The effective tier's client authentication rules, applied to how the client did authenticate.
+
+    ``private_key_jwt`` when the tier requires it (RFC 7523 §2.2, FAPI 2.0 §5.3.2.1-4); the assertion signed
+    with an algorithm in the tier's allowlist (FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA); its ``aud`` the issuer
+    as a string when the tier demands it (FAPI 2.0 §5.3.2.1-8, ``Tier.issuer_only_audience``). Raises
+    ``invalid_client`` (RFC 6749 §5.2: the authentication does not satisfy what this request needs).
+    """
+    if tier.requires(Control.PRIVATE_KEY_JWT) and auth.method != "private_key_jwt":
+        raise errors.InvalidClient(
+            f"tier {tier.name} requires control {Control.PRIVATE_KEY_JWT.value} for client authentication"
+        )
+    if auth.method != "private_key_jwt":
+        return
+    if auth.alg is None or not tier.allows_alg(auth.alg):
+        raise errors.InvalidClient(
+            f"tier {tier.name} does not allow client assertions signed with {auth.alg}; "
+            f"allowed: {', '.join(tier.signing_algs)}"
+        )
+    if tier.issuer_only_audience and auth.audience != AUD_ISSUER:
+        raise errors.InvalidClient(
+            f"tier {tier.name} requires the client assertion aud to be the issuer identifier as a single string"
+        )
 
 
 def _verify(assertion: str, keys: Any, algs: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:

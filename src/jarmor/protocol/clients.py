@@ -36,8 +36,11 @@ MAX_REDIRECT_URIS = 20
 MAX_URI_LENGTH = 2000
 MAX_REQUEST_URI_LENGTH = 512  # RFC 9101 §5.2: the request_uri value must not exceed 512 ASCII characters
 MAX_STRING = 1000
-_CONTACT = re.compile(r"^[^@\s<>\"':/\\]{1,64}@[A-Za-z0-9.-]{1,253}$")
+_CONTACT = re.compile(r"[^@\s<>\"':/\\]{1,64}@[A-Za-z0-9.-]{1,253}")
 CLIENT_KINDS = ("machine", "first-party", "third-party")
+# Members that govern a client rather than describe it (its controls; how the report and the inventory
+# classify it). Set once at registration, by an administrator or by rule; never by an RFC 7592 update.
+GOVERNANCE_LABELS = ("risk_tier", "client_kind", "owner", "resource_server")
 _HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
 
 
@@ -174,6 +177,14 @@ def _string_list(meta: Mapping[str, Any], name: str, *, limit: int = 50) -> list
     return list(value)
 
 
+_NOT_IN_URIS = frozenset(' "<>\\^`{|}')  # RFC 3986 §2: never in a URI (percent-encode them)
+
+
+def _uri_characters(uri: str) -> bool:
+    """RFC 3986 §2: printable ASCII without space or the characters no URI may contain unencoded."""
+    return uri.isascii() and uri.isprintable() and not any(c in _NOT_IN_URIS for c in uri)
+
+
 def check_redirect_uri_value(uri: str, *, https_only: bool) -> None:
     """RFC 6749 §3.1.2: absolute, no fragment; https, or http on a loopback host (RFC 8252 §7.3).
 
@@ -181,18 +192,19 @@ def check_redirect_uri_value(uri: str, *, https_only: bool) -> None:
     in a ``Location`` header (or would be read differently by the browser than by this check, as a backslash
     or ``@`` in the authority is); a host is a name or an IP literal, a port a valid number.
     """
-    if not uri.isascii() or not uri.isprintable() or " " in uri or "\\" in uri:
+    if not _uri_characters(uri):
         raise errors.InvalidRedirectUri(
-            "redirect URIs must be ASCII without whitespace, control characters or backslashes"
+            "redirect URIs must be ASCII without whitespace, control characters, backslashes or the "
+            "characters RFC 3986 excludes"
         )
     try:
         parts = urlsplit(uri)
         host = parts.hostname
         _ = parts.port
     except ValueError as exc:
-        raise errors.InvalidRedirectUri(f"redirect URI {uri!r} is not a valid URI") from exc
+        raise errors.InvalidRedirectUri("a redirect URI is not a valid URI") from exc
     if "@" in parts.netloc or (host and not _valid_host(host)):
-        raise errors.InvalidRedirectUri(f"redirect URI {uri!r} must name a host (no user information)")
+        raise errors.InvalidRedirectUri("a redirect URI must name a host (no user information)")
     if parts.fragment or "#" in uri:
         raise errors.InvalidRedirectUri("redirect URIs must not contain a fragment")
     if parts.scheme == "https" and host:
@@ -201,10 +213,10 @@ def check_redirect_uri_value(uri: str, *, https_only: bool) -> None:
         return
     if https_only or parts.scheme in ("https", "http", "javascript", "data", "file", ""):
         raise errors.InvalidRedirectUri(
-            f"redirect URI {uri!r} must be https with a host (or http on a loopback address)"
+            "a redirect URI must be https with a host (or http on a loopback address)"
         )
     if not parts.scheme or not (parts.netloc or parts.path):
-        raise errors.InvalidRedirectUri(f"redirect URI {uri!r} is not absolute")
+        raise errors.InvalidRedirectUri("a redirect URI is not absolute")
 
 
 def _valid_host(host: str) -> bool:
@@ -232,7 +244,7 @@ def check_reference_uri(uri: object, name: str, *, loopback: bool, limit: int, f
         host = parts.hostname
         _ = parts.port
     except ValueError as exc:
-        raise _bad(f"{name} {uri!r} is not a valid URL") from exc
+        raise _bad(f"{name} is not a valid URL") from exc
     if not host or "@" in parts.netloc:
         raise _bad(f"{name} must be an absolute URL without credentials")
     if (parts.fragment or "#" in uri) and not fragment:
@@ -278,23 +290,23 @@ def validate_client_metadata(
 
     tier_name = _string(meta, "risk_tier", limit=64) or policy.default_client_tier
     if tier_name not in policy.tiers:
-        raise _bad(f"unknown risk_tier {tier_name!r}; known: {', '.join(policy.tiers)}")
+        raise _bad(f"unknown risk_tier; known: {', '.join(policy.tiers)}")
     tier = policy.tiers[tier_name]
     missing = policy.missing_implementation(tier)
     if missing:
         raise _bad(
-            f"risk_tier {tier_name!r} requires {', '.join(sorted(missing))}, which this server does not "
+            f"risk_tier {tier_name} requires {', '.join(sorted(missing))}, which this server does not "
             "implement yet; register the client in another tier"
         )
     out["risk_tier"] = tier_name
 
     def refuse(control: Control, what: str) -> errors.OAuthError:
-        return _bad(f"risk_tier {tier_name!r} requires control {control.value}: {what}")
+        return _bad(f"risk_tier {tier_name} requires control {control.value}: {what}")
 
     grant_types = _string_list(meta, "grant_types") or ["authorization_code"]
     for g in grant_types:
         if g not in server.grant_types:
-            raise _bad(f"grant type {g!r} is not supported")
+            raise _bad(f"grant_types holds a grant type that is not supported; supported: {', '.join(server.grant_types)}")
     out["grant_types"] = grant_types
     uses_front_channel = "authorization_code" in grant_types
 
@@ -314,9 +326,9 @@ def validate_client_metadata(
         "private_key_jwt" if tier.requires(Control.PRIVATE_KEY_JWT) else "client_secret_basic"
     )
     if method not in server.auth_methods:
-        raise _bad(f"token_endpoint_auth_method {method!r} is not supported")
+        raise _bad(f"this token_endpoint_auth_method is not supported; supported: {', '.join(server.auth_methods)}")
     if tier.requires(Control.PRIVATE_KEY_JWT) and method != "private_key_jwt":
-        raise refuse(Control.PRIVATE_KEY_JWT, f"token_endpoint_auth_method {method!r} is not allowed")
+        raise refuse(Control.PRIVATE_KEY_JWT, f"token_endpoint_auth_method {method} is not allowed")
     if method == "none" and "client_credentials" in grant_types:
         raise _bad("public clients (token_endpoint_auth_method none) cannot use client_credentials")
     out["token_endpoint_auth_method"] = method
@@ -364,9 +376,9 @@ def validate_client_metadata(
         if alg.lower() == "none":
             raise _bad(f"{name} must not be 'none'")
         if alg not in server.signing_algs:
-            raise _bad(f"{name} {alg!r} is not supported; supported: {', '.join(server.signing_algs)}")
+            raise _bad(f"this {name} is not supported; supported: {', '.join(server.signing_algs)}")
         if not tier.allows_alg(alg):
-            raise _bad(f"risk_tier {tier_name!r} does not allow {name} {alg!r}")
+            raise _bad(f"risk_tier {tier_name} does not allow {name} {alg}")
         return alg
 
     # JARM §3 and OIDC Registration default to RS256; tiers that forbid RS256 default to PS256 instead. The
@@ -376,7 +388,7 @@ def validate_client_metadata(
         None,
     )
     if default_alg is None:
-        raise _bad(f"this server has no signing algorithm that risk_tier {tier_name!r} allows")
+        raise _bad(f"this server has no signing algorithm that risk_tier {tier_name} allows")
     for name, default in (
         ("request_object_signing_alg", None),
         ("token_endpoint_auth_signing_alg", None),
@@ -398,10 +410,10 @@ def validate_client_metadata(
         if alg is None:
             continue
         if alg not in JWE_ALGS_SUPPORTED:
-            raise _bad(f"{alg_name} {alg!r} is not supported; supported: {', '.join(JWE_ALGS_SUPPORTED)}")
+            raise _bad(f"this {alg_name} is not supported; supported: {', '.join(JWE_ALGS_SUPPORTED)}")
         enc = enc or DEFAULT_JWE_ENC
         if enc not in JWE_ENCS_SUPPORTED:
-            raise _bad(f"{enc_name} {enc!r} is not supported; supported: {', '.join(JWE_ENCS_SUPPORTED)}")
+            raise _bad(f"this {enc_name} is not supported; supported: {', '.join(JWE_ENCS_SUPPORTED)}")
         if alg_name.startswith("authorization") and "jwks_uri" not in out:
             keys = JwkSet.from_dict(out["jwks"]) if "jwks" in out else None
             try:
@@ -434,7 +446,7 @@ def validate_client_metadata(
     if modes is not None:
         for m in modes:
             if m not in server.response_modes:
-                raise _bad(f"response mode {m!r} is not supported")
+                raise _bad(f"response_modes holds a mode that is not supported; supported: {', '.join(server.response_modes)}")
     if tier.requires(Control.JARM):
         if modes is None:
             modes = list(JARM_MODES)
@@ -448,7 +460,7 @@ def validate_client_metadata(
     if scope is not None:
         unknown = [s for s in scope.split() if s not in server.scopes]
         if unknown:
-            raise _bad(f"unknown scope(s): {', '.join(unknown)}")
+            raise _bad("scope names a scope this server does not know")
         out["scope"] = " ".join(dict.fromkeys(scope.split()))
 
     for name in ("client_name", "owner", "software_id"):
@@ -459,15 +471,19 @@ def validate_client_metadata(
         value = _string(meta, name, limit=MAX_URI_LENGTH)
         if value is not None:
             # RFC 7591 §2: URLs shown to end users and administrators; only https (no javascript:, data:, ...)
-            parts = urlsplit(value)
-            if parts.scheme != "https" or not parts.hostname or any(c in value for c in "\r\n\t \\\"<>"):
+            try:
+                parts = urlsplit(value)
+                https = parts.scheme == "https" and bool(parts.hostname)
+            except ValueError:  # e.g. an unbalanced "[" in the authority
+                https = False
+            if not https or not _uri_characters(value):
                 raise _bad(f"{name} must be an https URL")
             out[name] = value
     contacts = _string_list(meta, "contacts", limit=20)
     if contacts is not None:
         # RFC 7591 §2: e-mail addresses of people responsible for the client
         for contact in contacts:
-            if not _CONTACT.match(contact):
+            if _CONTACT.fullmatch(contact) is None:
                 raise _bad("contacts must be e-mail addresses")
         out["contacts"] = contacts
     kind = _string(meta, "client_kind", limit=32)
@@ -475,13 +491,30 @@ def validate_client_metadata(
         if kind not in CLIENT_KINDS:
             raise _bad(f"client_kind must be one of {', '.join(CLIENT_KINDS)}")
         out["client_kind"] = kind
-    elif not uses_front_channel:
-        out["client_kind"] = "machine"
+    else:
+        out["client_kind"] = client_kind_by_rule(grant_types)
     if _bool(meta, "resource_server"):
         if method == "none":
             raise _bad("a resource_server must authenticate: token_endpoint_auth_method none is not allowed")
         out["resource_server"] = True
     return out
+
+
+def client_kind_by_rule(grant_types: Sequence[str]) -> str:
+    """The kind a client gets when no administrator chose one: ``machine`` without a front channel (no
+    authorization code grant), otherwise ``third-party`` (the conservative default: it is reported)."""
+    return "third-party" if "authorization_code" in grant_types else "machine"
+
+
+def governance_labels(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The effective governance labels of stored (or proposed) metadata: an absent ``client_kind`` is
+    ``third-party`` (``Client.client_kind``), an absent ``resource_server`` is ``False``."""
+    return {
+        "risk_tier": metadata.get("risk_tier"),
+        "client_kind": metadata.get("client_kind") or "third-party",
+        "owner": metadata.get("owner"),
+        "resource_server": False if metadata.get("resource_server") in (None, False) else metadata["resource_server"],
+    }
 
 
 def uses_secret(metadata: Mapping[str, Any]) -> bool:
@@ -493,6 +526,17 @@ def registered_redirect(client: Client, uri: str | None) -> str | None:
     if uri is None:
         return client.redirect_uris[0] if len(client.redirect_uris) == 1 else None
     return uri if uri in client.redirect_uris else None
+
+
+def meets_https_redirect_rule(uri: str) -> bool:
+    """Whether ``uri`` passes what registration demands under ``https_redirect_uris`` (https, or http on a
+    loopback host): the one predicate for that control, reused per request, where a scope can raise the tier
+    above the one the URI was registered under."""
+    try:
+        check_redirect_uri_value(uri, https_only=True)
+    except errors.OAuthError:
+        return False
+    return True
 
 
 def scopes_allowed(client: Client, scopes: Sequence[str]) -> list[str]:

@@ -51,6 +51,12 @@ class Settings:
     jarm_lifetime: int = 300  # JARM §2.1 recommends at most 10 minutes
     id_token_lifetime: int = 300
     interaction_lifetime: int = 600
+    # End-user sign-in (server/signin.py): attempts per account name, and failures per client address
+    # (0: no address limit), within a fixed window of ``login_lockout_window`` seconds; counted atomically
+    # in the store before the password is checked, so they hold across workers and nodes.
+    login_max_failures: int = 5
+    login_lockout_window: int = 15 * 60
+    login_max_failures_per_address: int = 50
     client_assertion_max_lifetime: int = 600
     request_object_max_age: int = 3600  # how old an iat may be
     max_state_length: int = 2048
@@ -80,6 +86,11 @@ class Settings:
     flow_record_queue: int = 10_000  # records waiting to be written; beyond it new records are dropped (counted)
     flow_record_batch: int = 500
     flow_record_interval: float = 0.2  # seconds a batch may wait to fill up
+    # SIGTERM: requests in flight get this many seconds to finish, then queued flow records as long again
+    shutdown_grace: float = 30.0
+    metrics_token: str | None = None  # when set, GET /metrics needs "Authorization: Bearer <token>"
+    flow_checkpoint_every: int = 1000  # sign the chain head at least every this many records ...
+    flow_checkpoint_interval: float = 60.0  # ... or seconds (governance/checkpoints.py); 0 turns signing off
 
 
 class ServerKeyring(Protocol):

@@ -7,11 +7,42 @@ Where an error goes (RFC 6749 §4.1.2.1, RFC 9101 §6, RFC 9126 §2.3):
   mode, JARM §2.1).
 * ``page`` — the authorization endpoint answers the user agent itself (HTML, 400), never redirecting.
 * ``json`` — back-channel endpoints (PAR, token, registration, revocation, introspection).
+
+What an error says (RFC 6749 §4.1.2.1, §5.2; RFC 7591 §3.2.2): ``error_description`` is limited to the
+characters %x20-21 / %x23-5B / %x5D-7E. Messages describe the problem and never repeat a request value;
+``safe_description`` is the boundary that guarantees the character set and a length bound for every
+description, whichever channel it leaves by (JSON, redirect, form_post, JARM, the error page, flow records).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+MAX_DESCRIPTION = 256
+_ALLOWED = frozenset(chr(c) for c in (0x20, 0x21, *range(0x23, 0x5C), *range(0x5D, 0x7F)))
+# readable stand-ins for the few characters messages legitimately contain; anything else becomes "?"
+_SPELLED = {'"': "'", "\\": "/", "\u00a7": "section ", "\u2014": "-", "\u2013": "-", "\t": " ", "\n": " ", "\r": " "}
+
+
+def safe_description(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    """``text`` within RFC 6749's ``error_description`` character set and at most ``limit`` characters.
+
+    Defence in depth: a message that (wrongly) carried a request value still cannot inject quotes,
+    backslashes, line breaks, NUL, bidirectional overrides or other non-ASCII text into a response, and its
+    cost is bounded (only the first ``limit`` characters are looked at).
+    """
+    out: list[str] = []
+    size = 0
+    for ch in text[: limit + 1]:
+        piece = ch if ch in _ALLOWED else _SPELLED.get(ch, "?")
+        out.append(piece)
+        size += len(piece)
+        if size > limit:
+            break
+    result = "".join(out)
+    if len(result) > limit or len(text) > limit:
+        result = result[: limit - 3].rstrip() + "..."
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +60,21 @@ class OAuthError(Exception):
     status = 400
 
     def __init__(self, description: str = "", *, status: int | None = None) -> None:
-        super().__init__(description or self.error)
         self.description = description
+        super().__init__(self.description or self.error)
         if status is not None:
             self.status = status
         self.target: RedirectTarget | None = None
         self.www_authenticate: str | None = None
+
+    @property
+    def description(self) -> str:
+        """The ``error_description``, always within RFC 6749's character set and length bound."""
+        return self._description
+
+    @description.setter
+    def description(self, text: str) -> None:
+        self._description = safe_description(text)
 
     def with_target(self, target: RedirectTarget | None) -> OAuthError:
         if self.target is None:
@@ -76,3 +116,7 @@ ConsentRequired = _make("ConsentRequired", "consent_required")
 InteractionRequired = _make("InteractionRequired", "interaction_required")
 MethodNotAllowed = _make("MethodNotAllowed", "invalid_request", 405)
 PayloadTooLarge = _make("PayloadTooLarge", "invalid_request", 413)
+TemporarilyUnavailable = _make(
+    "TemporarilyUnavailable", "temporarily_unavailable", 503,
+    doc="RFC 6749 §4.1.2.1: a temporary overloading or maintenance (here: a store cannot be reached)",
+)

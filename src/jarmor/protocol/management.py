@@ -14,9 +14,11 @@ access token as a Bearer token (RFC 7592 §2, RFC 6750 §2.1).
   (RFC 7592 §2.1 "does not have permission"). Bad metadata: 400 ``invalid_client_metadata`` /
   ``invalid_redirect_uri`` (RFC 7591 §3.2.2); a malformed update request: 400 ``invalid_request``.
 * **Update replaces** the registration (RFC 7592 §2.2): members left out are gone or back to their defaults,
-  everything is validated again as at registration, under the client's own tier. Administrative members
-  (``risk_tier``, ``client_kind``, ``owner``, ``resource_server``) are kept when left out and cannot be
-  changed here. New ``jwks`` take effect for the next request object or assertion.
+  everything is validated again as at registration, under the client's own tier. The governance labels
+  (``risk_tier``, ``client_kind``, ``owner``, ``resource_server``; ``clients.GOVERNANCE_LABELS``) are
+  kept exactly as stored: sending a different value is refused, and no rule re-derives them from the new
+  metadata (a third-party client that drops its front channel stays ``third-party``). New ``jwks`` take
+  effect for the next request object or assertion.
 * **Delete** consumes the token here; the server then offboards the client (``governance.lifecycle``):
   disabled rather than erased, so its ``client_id`` is never issued again and the audit trail stays.
 """
@@ -29,7 +31,7 @@ from typing import Any
 
 from ..store.base import AdminEvent, ClientRecord
 from . import errors
-from .clients import hash_secret, uses_secret, validate_client_metadata
+from .clients import GOVERNANCE_LABELS, governance_labels, hash_secret, uses_secret, validate_client_metadata
 from .context import Environment
 from .registration import observe_client_keys, registration_client_uri
 from .tokens import new_token, token_hash
@@ -41,8 +43,8 @@ FORBIDDEN_IN_UPDATE = (
     "client_secret_expires_at",
     "client_id_issued_at",
 )
-# set by an administrator; an update keeps them and cannot change them
-RETAINED_ON_UPDATE = ("risk_tier", "client_kind", "owner", "resource_server")
+# set at registration (by an administrator or by rule); an update keeps them and cannot change them
+RETAINED_ON_UPDATE = GOVERNANCE_LABELS
 MAX_TOKEN_LENGTH = 256
 _NO_MATCH = token_hash("jarmor: no registration access token")
 
@@ -105,10 +107,6 @@ async def read_client(env: Environment, client_id: str, authorization: str | Non
     return client_information(env, record, token)
 
 
-def _administrative(value: Any) -> Any:
-    return None if value is False else value
-
-
 def update_request_metadata(record: ClientRecord, body: Mapping[str, Any]) -> dict[str, Any]:
     """RFC 7592 §2.2 request rules; returns the metadata to validate (administrative members carried over)."""
     for name in FORBIDDEN_IN_UPDATE:
@@ -124,14 +122,19 @@ def update_request_metadata(record: ClientRecord, body: Mapping[str, Any]) -> di
     ):
         raise errors.InvalidRequest("client_secret does not match the current client secret")
     metadata = {k: v for k, v in body.items() if k not in ("client_id", "client_secret")}
+    current = governance_labels(record.metadata)
     for name in RETAINED_ON_UPDATE:
-        current = record.metadata.get(name)
-        if name in metadata:
-            if _administrative(metadata[name]) != _administrative(current):
-                raise errors.InvalidClientMetadata(f"{name} can only be changed by an administrator")
-        elif current is not None:
-            metadata[name] = current
-    return metadata
+        if name in metadata and governance_labels({name: metadata[name]})[name] != current[name]:
+            raise errors.InvalidClientMetadata(f"{name} can only be changed by an administrator")
+    return keep_governance_labels(record.metadata, metadata)
+
+
+def keep_governance_labels(stored: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """``metadata`` with the governance labels exactly as ``stored`` (absent where they were absent), so
+    that neither the update nor a rule applied while validating it can relabel the client."""
+    out = {k: v for k, v in metadata.items() if k not in RETAINED_ON_UPDATE}
+    out.update({k: stored[k] for k in RETAINED_ON_UPDATE if k in stored})
+    return out
 
 
 async def update_client(
@@ -140,7 +143,9 @@ async def update_client(
     """RFC 7592 §2.2 (PUT): replace the registration; the response shows the whole new registration."""
     record, presented = await authorize_registration(env, client_id, authorization)
     metadata = update_request_metadata(record, body)
-    normalized = validate_client_metadata(metadata, policy=env.policy, server=env.capabilities())
+    normalized = keep_governance_labels(
+        record.metadata, validate_client_metadata(metadata, policy=env.policy, server=env.capabilities())
+    )
     secret: str | None = None
     if not uses_secret(normalized):
         record.secret_hash = None

@@ -9,10 +9,17 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from . import errors
+from .vocabulary import KNOWN_PARAMETERS
 
 MAX_PARAMETERS = 64
 MAX_QUERY_LENGTH = 64 * 1024
 MAX_VALUE_LENGTH = 64 * 1024
+
+
+def parameter_name(name: str) -> str:
+    """How an error message may refer to a parameter: by name when it is one this server knows, otherwise
+    generically (a name chosen by the sender is never repeated; RFC 6749 §4.1.2.1 error text)."""
+    return f"parameter {name}" if name in KNOWN_PARAMETERS else "a parameter"
 
 
 def parse_parameters(raw: str | bytes, *, limit: int = MAX_QUERY_LENGTH) -> dict[str, str]:
@@ -35,11 +42,11 @@ def parse_parameters(raw: str | bytes, *, limit: int = MAX_QUERY_LENGTH) -> dict
     out: dict[str, str] = {}
     for name, value in pairs:
         if name in out:
-            raise errors.InvalidRequest(f"parameter {name!r} is repeated (RFC 6749 §3.1)")
+            raise errors.InvalidRequest(f"{parameter_name(name)} is repeated (RFC 6749 §3.1)")
         if "\x00" in name or "\x00" in value:
             raise errors.InvalidRequest("parameters must not contain NUL characters")
         if len(value) > MAX_VALUE_LENGTH:
-            raise errors.InvalidRequest(f"parameter {name!r} is too long")
+            raise errors.InvalidRequest(f"{parameter_name(name)} is too long")
         out[name] = value
     # a parameter with an empty value is treated as omitted, but still counts as a repetition above
     return {k: v for k, v in out.items() if v != ""}

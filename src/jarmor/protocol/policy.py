@@ -53,6 +53,17 @@ class Tier:
     def allows_alg(self, alg: str) -> bool:
         return alg in self.signing_algs
 
+    @property
+    def issuer_only_audience(self) -> bool:
+        """FAPI 2.0 §5.3.2.1-8: a ``private_key_jwt`` client assertion's ``aud`` must be the issuer identifier,
+        as a single string (not the token or PAR endpoint, not an array).
+
+        The rule belongs to the FAPI 2.0 profile, which also makes PAR mandatory (FAPI 2.0 §5.3.2.2-1); a tier
+        that requires PAR is this policy's FAPI 2.0 tier, so the rule follows that control. It is named here,
+        once, so that client authentication asks the *effective* tier for it rather than borrowing a control.
+        """
+        return self.requires(Control.PAR)
+
 
 def _tier(name: str, rank: int, controls: Iterable[Control], **kw: Any) -> Tier:
     return Tier(name=name, rank=rank, controls=frozenset(controls), **kw)

@@ -11,7 +11,13 @@ from urllib.parse import quote
 from ..jose import JoseError, JwkSet, loads_object
 from ..store.base import AdminEvent, AlreadyExists, ClientRecord
 from . import errors
-from .clients import hash_secret, uses_secret, validate_client_metadata
+from .clients import (
+    client_kind_by_rule,
+    governance_labels,
+    hash_secret,
+    uses_secret,
+    validate_client_metadata,
+)
 from .context import Environment
 from .tokens import new_token, token_hash
 
@@ -62,7 +68,28 @@ def registration_client_uri(env: Environment, client_id: str) -> str:
 
 # Members that govern a client rather than describe it: only an administrator sets them (``jarmor clients
 # add``); dynamic registration may not grant them, and RFC 7592 updates keep them as they are.
+# (``client_kind`` too, beyond what the rule gives: see ``check_self_service_kind``.)
 ADMINISTRATIVE_MEMBERS = ("resource_server",)
+
+
+def check_self_service_kind(metadata: Mapping[str, Any]) -> None:
+    """Dynamic registration (RFC 7591) is self-service: a client may state the kind the rule gives it
+    (``client_kind_by_rule``) but not choose another — ``first-party`` or ``machine`` would take it out of
+    the report's third-party exposure list. Only an administrator decides otherwise."""
+    kind = metadata.get("client_kind")
+    if kind is None:
+        return
+    grant_types = metadata.get("grant_types") or ["authorization_code"]
+    if not isinstance(grant_types, list) or kind != client_kind_by_rule(grant_types):
+        raise errors.InvalidClientMetadata("client_kind can only be set by an administrator")
+
+
+def label_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{label: {"old": ..., "new": ...}}`` for every governance label that differs (all of them when
+    ``old`` is ``None``: a new registration), for the audit log."""
+    before = governance_labels(old) if old is not None else dict.fromkeys(governance_labels(new))
+    after = governance_labels(new)
+    return {k: {"old": before[k], "new": after[k]} for k in after if before[k] != after[k]}
 
 
 async def register(
@@ -79,11 +106,12 @@ async def register(
         for name in ADMINISTRATIVE_MEMBERS:
             if metadata.get(name) not in (None, False):
                 raise errors.InvalidClientMetadata(f"{name} can only be set by an administrator")
+        check_self_service_kind(metadata)
     record, body = new_client_record(env, metadata, client_id=client_id)
     try:
         await env.store.clients.create(record)
     except AlreadyExists as exc:
-        raise errors.InvalidClientMetadata(f"client_id {record.client_id!r} is already registered") from exc
+        raise errors.InvalidClientMetadata("this client_id is already registered") from exc
     await observe_client_keys(env, record.client_id, record.metadata, record.created_at)
     await env.store.audit.append(
         AdminEvent(
@@ -91,7 +119,12 @@ async def register(
             actor=actor,
             action="client.register",
             target=f"client:{record.client_id}",
-            details={"risk_tier": record.metadata.get("risk_tier"), "scope": record.metadata.get("scope")},
+            details={
+                "risk_tier": record.metadata.get("risk_tier"),
+                "scope": record.metadata.get("scope"),
+                "labels": label_changes(None, record.metadata),
+                "client_kind_by": actor if metadata.get("client_kind") is not None and not dynamic else "rule",
+            },
         )
     )
     return body

@@ -37,7 +37,7 @@ async def revoke_token(env: Environment, form: Mapping[str, str], authorization:
     hint = form.get("token_type_hint")
     if hint is not None and hint not in TOKEN_TYPE_HINTS:
         raise errors.UnsupportedTokenType(
-            f"token_type_hint {hint!r} is not supported: this server revokes access_token and refresh_token"
+            "unsupported token_type_hint: this server revokes access_token and refresh_token"
         )
     record = await env.store.tokens.get(token_hash(token)) if len(token) <= MAX_TOKEN_LENGTH else None
     if record is None or record.client_id != auth.client.client_id:

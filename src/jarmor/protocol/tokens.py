@@ -4,6 +4,12 @@ Codes are single-use and short-lived (their lifetime comes from the request's ri
 twice is refused and everything issued from it is revoked (RFC 6749 §4.1.2). Access tokens are opaque
 256-bit random strings (stored only as SHA-256 digests); refresh tokens rotate on every use and a reused
 refresh token revokes its whole grant.
+
+The effective tier of the authorization request travels with what it produced: in the code record, then in
+every access and refresh token record (``extra["tier"]``). The token endpoint authenticates the client
+before it knows that tier, so it holds the authentication to it afterwards (``grant_tier``,
+``check_authentication_for_tier``), and takes the code's and tokens' lifetimes and the ID token's algorithm
+from it — for a refresh too, from the grant's tier.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ from ..jose import b64url_encode, sign_jws
 from ..store.base import GrantRecord, TokenRecord
 from . import errors
 from .authorization import AuthorizationRequest
-from .client_auth import AuthenticatedClient, authenticate_client
+from .client_auth import AuthenticatedClient, authenticate_client, check_authentication_for_tier
 from .clients import Client
 from .context import Environment
-from .policy import Control
+from .policy import PolicyError, Tier
+from .signing import check_id_token_signing
 
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 CODE_USED_TTL = 3600
 
 
@@ -67,6 +74,7 @@ async def issue_code(
         "nonce": req.nonce,
         "auth_time": auth_time,
         "tier": req.tier,
+        "tier_reasons": list(req.tier_reasons),
         "grant_id": grant_id,
         "flow_id": flow_id,
         "issued_at": env.now(),
@@ -85,15 +93,19 @@ class TokenResult:
 
 
 def _pkce_ok(verifier: str | None, challenge: str) -> bool:
-    if verifier is None or not _VERIFIER.match(verifier):
+    if verifier is None or _VERIFIER.fullmatch(verifier) is None:
         return False
     digest = b64url_encode(hashlib.sha256(verifier.encode("ascii")).digest())
     return hmac.compare_digest(digest, challenge)
 
 
 def id_token(
-    env: Environment, client: Client, *, subject: str, nonce: str | None, auth_time: int | None
-) -> str:
+    env: Environment, client: Client, *, tier: Tier, subject: str, nonce: str | None, auth_time: int | None
+) -> tuple[str, dict[str, Any]]:
+    """OIDC Core §2 / §3.1.3.3, signed with the client's registered algorithm, which ``tier`` must allow
+    (``signing.check_id_token_signing``; the token endpoint checks it before minting anything). Returns the
+    token and what was applied (flow records)."""
+    check_id_token_signing(client, tier)
     now = env.now()
     claims: dict[str, Any] = {
         "iss": env.issuer,
@@ -107,7 +119,8 @@ def id_token(
     if nonce is not None:
         claims["nonce"] = nonce
     alg = client.id_token_signed_response_alg
-    return sign_jws(claims, env.keys.signing_key(alg), alg)
+    key = env.keys.signing_key(alg)
+    return sign_jws(claims, key, alg), {"alg": alg, "kid": key.kid}
 
 
 async def _mint(
@@ -117,11 +130,11 @@ async def _mint(
     subject: str | None,
     scope: str,
     grant_id: str | None,
-    tier_name: str,
+    tier: Tier,
     refresh: bool,
 ) -> tuple[dict[str, Any], list[TokenRecord]]:
     now = env.now()
-    tier = env.policy.tier(tier_name)
+    tier_name = tier.name
     access = new_token()
     records = [
         TokenRecord(
@@ -161,12 +174,31 @@ async def _mint(
     return body, records
 
 
-def _require_tier_auth(env: Environment, tier_name: str, auth: AuthenticatedClient) -> None:
-    tier = env.policy.tier(tier_name)
-    if tier.requires(Control.PRIVATE_KEY_JWT) and auth.method != "private_key_jwt":
-        raise errors.InvalidClient(
-            f"tier {tier_name} requires control private_key_jwt for client authentication"
-        )
+def grant_tier(
+    env: Environment, recorded: str | None, client: Client, scope: str, recorded_reasons: list[str] | None = None
+) -> tuple[Tier, list[str]]:
+    """The tier a code redemption or refresh runs under, and why: the effective tier recorded when the request
+    was authorized — or, when the client's tier or the policy has since become stricter, the tier the client
+    and the grant's scopes get now. Never weaker than either (a tier since removed from the policy is ignored).
+    """
+    try:
+        current = env.policy.effective(client.risk_tier, scope.split())
+    except PolicyError as exc:
+        raise errors.UnauthorizedClient("the client's risk tier is not defined by the current policy") from exc
+    try:
+        then = env.policy.tier(recorded) if recorded else None
+    except PolicyError:
+        then = None
+    if then is not None and then.rank >= current.tier.rank:
+        return then, list(recorded_reasons or ()) or [f"tier {then.name} recorded with the grant"]
+    return current.tier, current.reasons()
+
+
+def _lifetimes(tier: Tier, refresh: bool) -> dict[str, int]:
+    out = {"access_token": tier.access_token_lifetime}
+    if refresh:
+        out["refresh_token"] = tier.refresh_token_lifetime
+    return out
 
 
 async def _authorization_code(
@@ -195,7 +227,8 @@ async def _authorization_code(
         raise errors.InvalidGrant("authorization code is invalid or expired")
     record = orjson.loads(raw)
     evidence.update(
-        flow_id=record.get("flow_id"), subject=record["subject"], scope=record["scope"], tier=record["tier"]
+        flow_id=record.get("flow_id"), subject=record["subject"], scope=record["scope"], tier=record["tier"],
+        tier_reasons=record.get("tier_reasons") or [],
     )
     used_value = f"{record['grant_id']}\x00{record.get('flow_id') or ''}"
     await env.store.ephemeral.put("code-used", key, used_value.encode(), CODE_USED_TTL)
@@ -205,9 +238,18 @@ async def _authorization_code(
         raise errors.InvalidGrant("redirect_uri does not match the authorization request")
     if not _pkce_ok(form.get("code_verifier"), record["code_challenge"]):
         raise errors.InvalidGrant("PKCE verification failed (code_verifier)")
-    _require_tier_auth(env, record["tier"], auth)
-    now = env.now()
+    tier, reasons = grant_tier(env, record["tier"], client, record["scope"], record.get("tier_reasons"))
+    evidence.update(tier=tier.name, tier_reasons=reasons)
+    issued_at = record.get("issued_at")
+    if isinstance(issued_at, int) and env.now() - issued_at > tier.code_lifetime:
+        # the store expires a code after its request's tier's lifetime; a stricter tier since is held here
+        raise errors.InvalidGrant("authorization code is invalid or expired")
+    check_authentication_for_tier(auth, tier)
     scope: str = record["scope"]
+    openid = "openid" in scope.split()
+    if openid:
+        check_id_token_signing(client, tier)  # before anything is minted
+    now = env.now()
     grant_id: str = record["grant_id"]
     await env.store.grants.create(
         GrantRecord(
@@ -225,7 +267,7 @@ async def _authorization_code(
         subject=record["subject"],
         scope=scope,
         grant_id=grant_id,
-        tier_name=record["tier"],
+        tier=tier,
         refresh="refresh_token" in client.grant_types,
     )
     for rec in tokens:
@@ -235,16 +277,21 @@ async def _authorization_code(
         # one redemption succeeds), but what it issued is revoked at once (RFC 6749 §4.1.2).
         await env.store.tokens.revoke_grant(grant_id, env.now())
         await env.store.grants.revoke(grant_id, env.now(), "authorization code replayed")
-    if "openid" in scope.split():
-        body["id_token"] = id_token(
-            env, client, subject=record["subject"], nonce=record.get("nonce"), auth_time=record.get("auth_time")
+    result_evidence: dict[str, Any] = {
+        "code_redeemed_at": now, "tokens": [r.kind for r in tokens], "client_auth": auth.evidence,
+        "lifetimes": _lifetimes(tier, any(r.kind == "refresh_token" for r in tokens)),
+    }
+    if openid:
+        body["id_token"], result_evidence["id_token"] = id_token(
+            env, client, tier=tier, subject=record["subject"], nonce=record.get("nonce"),
+            auth_time=record.get("auth_time"),
         )
     return TokenResult(
         body=body,
         client=client,
         grant_type="authorization_code",
         flow_id=record.get("flow_id"),
-        evidence={"code_redeemed_at": now, "tokens": [r.kind for r in tokens], "client_auth": auth.evidence},
+        evidence=result_evidence,
     )
 
 
@@ -268,9 +315,10 @@ async def _refresh_token(
         raise errors.InvalidGrant("refresh token has already been used; the grant is revoked")
     if old.revoked_at is not None or old.expires_at <= now:
         raise errors.InvalidGrant("refresh token is revoked or expired")
-    tier_name = str(old.extra.get("tier", client.risk_tier))
-    evidence.update(subject=old.subject, scope=old.scope, tier=tier_name)
-    _require_tier_auth(env, tier_name, auth)
+    recorded = old.extra.get("tier")
+    tier, reasons = grant_tier(env, recorded if isinstance(recorded, str) else None, client, old.scope)
+    evidence.update(subject=old.subject, scope=old.scope, tier=tier.name, tier_reasons=reasons)
+    check_authentication_for_tier(auth, tier)
     scope = old.scope
     requested = form.get("scope")
     if requested is not None:
@@ -279,7 +327,7 @@ async def _refresh_token(
             raise errors.InvalidScope("a refresh cannot widen the scope")
         scope = " ".join(wanted)
     body, tokens = await _mint(
-        env, client, subject=old.subject, scope=scope, grant_id=old.grant_id, tier_name=tier_name, refresh=True
+        env, client, subject=old.subject, scope=scope, grant_id=old.grant_id, tier=tier, refresh=True
     )
     new_refresh = next(r for r in tokens if r.kind == "refresh_token")
     new_refresh.scope = old.scope
@@ -291,7 +339,8 @@ async def _refresh_token(
         if rec.kind != "refresh_token":
             await env.store.tokens.create(rec)
     return TokenResult(body=body, client=client, grant_type="refresh_token",
-                       evidence={"client_auth": auth.evidence, "scope": scope, "tokens": [r.kind for r in tokens]})
+                       evidence={"client_auth": auth.evidence, "scope": scope, "tokens": [r.kind for r in tokens],
+                                 "lifetimes": _lifetimes(tier, True)})
 
 
 async def _client_credentials(
@@ -306,21 +355,22 @@ async def _client_credentials(
     requested = form.get("scope")
     scopes = requested.split() if requested else sorted(client.scopes or ())
     known = env.all_scopes()
-    bad = [s for s in scopes if s not in known or (client.scopes is not None and s not in client.scopes)]
-    if bad:
+    if any(s not in known for s in scopes):
+        raise errors.InvalidScope("the request names a scope this server does not know")
+    bad = [s for s in scopes if client.scopes is not None and s not in client.scopes]
+    if bad:  # configured scopes only: these may be named
         raise errors.InvalidScope(f"scope(s) not allowed: {', '.join(bad)}")
     effective = env.policy.effective(client.risk_tier, scopes)
-    evidence.update(scope=" ".join(scopes), tier=effective.tier.name)
-    _require_tier_auth(env, effective.tier.name, auth)
+    evidence.update(scope=" ".join(scopes), tier=effective.tier.name, tier_reasons=effective.reasons())
+    check_authentication_for_tier(auth, effective.tier)
     body, tokens = await _mint(
-        env, client, subject=None, scope=" ".join(scopes), grant_id=None, tier_name=effective.tier.name,
-        refresh=False,
+        env, client, subject=None, scope=" ".join(scopes), grant_id=None, tier=effective.tier, refresh=False,
     )
     for rec in tokens:
         await env.store.tokens.create(rec)
     return TokenResult(body=body, client=client, grant_type="client_credentials",
                        evidence={"client_auth": auth.evidence, "tier": effective.tier.name,
-                                 "tokens": [r.kind for r in tokens]})
+                                 "tokens": [r.kind for r in tokens], "lifetimes": _lifetimes(effective.tier, False)})
 
 
 GRANTS = {
@@ -345,7 +395,7 @@ async def token_endpoint(
         raise errors.InvalidRequest("grant_type is required")
     handler = GRANTS.get(grant_type)
     if handler is None:
-        raise errors.UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
+        raise errors.UnsupportedGrantType("unsupported grant_type")
     evidence["grant_type"] = grant_type
     auth = await authenticate_client(env, form, authorization, endpoint="token")
     evidence.update(client_id=auth.client.client_id, client_auth=auth.evidence, client_tier=auth.client.risk_tier)

@@ -42,6 +42,12 @@ STRING_PARAMETERS: Final = frozenset(
 NUMERIC_PARAMETERS: Final = frozenset({"max_age"})
 OBJECT_PARAMETERS: Final = frozenset({"claims"})
 ARRAY_PARAMETERS: Final = frozenset({"authorization_details"})
+# Every parameter name an endpoint of this server understands: the only names an error message may repeat.
+KNOWN_PARAMETERS: Final = STRING_PARAMETERS | NUMERIC_PARAMETERS | OBJECT_PARAMETERS | ARRAY_PARAMETERS | {
+    "request", "request_uri", "grant_type", "code", "code_verifier", "refresh_token", "client_secret",
+    "client_assertion", "client_assertion_type", "token", "token_type_hint", "username", "password",
+    "csrf_token", "decision",
+}
 
 # JWE for request objects (RFC 9101 §6.1) and JARM (JARM §2.2). RSA1_5, PBES2, dir and A*KW are never offered.
 JWE_ALGS_SUPPORTED: Final = ("ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW", "RSA-OAEP-256")

@@ -17,10 +17,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from ..protocol.context import Settings
 from ..store.base import AdminEvent, AdminRecord, AlreadyExists, Store, UserRecord
+from . import signin
+from .accounts import MIN_PASSWORD, hash_password
 from .accounts import add_user as create_user
-from .accounts import hash_password
-from .admin import sessions
 from .admin.accounts import add_admin as create_admin
 
 REMOVED = "!removed"  # the password hash of a removed account: no Argon2 hash looks like this, none verifies
@@ -113,8 +114,8 @@ async def set_user_disabled(store: Store, username: str, disabled: bool, *, by: 
 
 async def reset_user_password(store: Store, username: str, password: str, *, by: str, now: int) -> None:
     record = await _user(store, username)
-    if len(password) < 8:
-        raise AccountError("password must be at least 8 characters")
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"password must be at least {MIN_PASSWORD} characters")
     record.password_hash = hash_password(password)
     await store.users.update(record)
     await _log(store, by=by, action="user.reset_password", target=f"user:{username}", now=now)
@@ -133,23 +134,36 @@ async def remove_user(store: Store, username: str, *, by: str, now: int) -> Acce
     return revoked
 
 
-# End-user sign-in lockout lives with the sign-in limits (per-account counters in the store). These two
-# functions are the hook the command line calls; until the counters exist there is no lockout to report.
+async def _locked(store: Store, limit: signin.AttemptLimit, name: str) -> bool:
+    """Whether the next sign-in attempt for ``name`` would be refused by ``limit`` (``signin.reserve``
+    refuses the attempt that takes the count past ``max_attempts``)."""
+    if limit.max_attempts <= 0:
+        return False
+    raw = await store.ephemeral.get(limit.namespace, limit.key(name))
+    try:
+        return raw is not None and int(raw) >= limit.max_attempts
+    except ValueError:
+        return False
 
 
-async def user_locked(store: Store, username: str) -> bool:
-    """HOOK (end-user lockout): whether ``username`` is locked out of sign-in now."""
-    return False
+async def user_locked(store: Store, username: str, settings: Settings | None = None) -> bool:
+    """Whether ``username`` is locked out of sign-in now (``login_max_failures`` within the window)."""
+    return await _locked(store, signin.UserLimits.from_settings(settings or Settings()).account, username)
 
 
 async def clear_user_lockout(store: Store, username: str) -> bool:
-    """HOOK (end-user lockout): clear the failed sign-in count of ``username``; ``True`` if it was locked."""
-    return False
+    """Clear the failed sign-in count of ``username``; ``True`` if there was one."""
+    return await signin.unlock_user(store.ephemeral, username)
 
 
-async def unlock_user(store: Store, username: str, *, by: str, now: int) -> bool:
+async def unlock_user(
+    store: Store, username: str, *, by: str, now: int, settings: Settings | None = None
+) -> bool:
+    """Clear the user's sign-in lockout; ``True`` if the account was locked (a count below the limit is
+    cleared too)."""
     await _user(store, username)
-    was_locked = await clear_user_lockout(store, username)
+    was_locked = await user_locked(store, username, settings)
+    await clear_user_lockout(store, username)
     await _log(store, by=by, action="user.unlock", target=f"user:{username}", now=now, was_locked=was_locked)
     return was_locked
 
@@ -175,8 +189,8 @@ def admin_state(record: AdminRecord, *, locked: bool) -> str:
 
 
 async def admin_locked(store: Store, name: str) -> bool:
-    """Whether sign-in for ``name`` is locked by too many failures (the dashboard's throttle)."""
-    return await sessions.name_locked(store.ephemeral, name)
+    """Whether sign-in to the dashboard for ``name`` is locked by too many attempts."""
+    return await _locked(store, signin.ADMIN_ACCOUNT, name)
 
 
 async def add_admin(store: Store, name: str, password: str, *, by: str, now: int) -> AdminRecord:
@@ -202,7 +216,7 @@ async def remove_admin(store: Store, name: str, *, by: str, now: int) -> None:
     record = await _admin(store, name)
     record.disabled, record.password_hash = True, REMOVED
     await store.admins.update(record)
-    await sessions.clear_failures(store.ephemeral, name)
+    await signin.unlock_admin(store.ephemeral, name)
     await _log(store, by=by, action="admin.remove", target=f"admin:{name}", now=now)
 
 
@@ -210,6 +224,6 @@ async def unlock_admin(store: Store, name: str, *, by: str, now: int) -> bool:
     """Clear the failed sign-in count that locks ``name`` out of the dashboard; ``True`` if it was locked."""
     await _admin(store, name)
     was_locked = await admin_locked(store, name)
-    await sessions.clear_failures(store.ephemeral, name)
+    await signin.unlock_admin(store.ephemeral, name)
     await _log(store, by=by, action="admin.unlock", target=f"admin:{name}", now=now, was_locked=was_locked)
     return was_locked

@@ -10,22 +10,24 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..config import ServerConfig
 from ..governance.capture import Capture
+from ..governance.checkpoints import Checkpointer, preferred_alg
 from ..governance.lifecycle import offboard
 from ..governance.recorder import FlowRecorder
 from ..governance.records import AUTHORIZE, CODE, INTERACTION, PAR, PUSHED, FlowEvent, new_flow_id
-from ..jose import JoseError
+from ..jose import JoseError, Jwk
 from ..protocol import errors
 from ..protocol.addresses import is_loopback_host
 from ..protocol.authorization import (
@@ -40,25 +42,33 @@ from ..protocol.management import authorize_registration, consume_for_delete, re
 from ..protocol.metadata import server_metadata
 from ..protocol.par import push_authorization_request
 from ..protocol.params import parse_parameters
+from ..protocol.policy import PolicyError, Tier
 from ..protocol.registration import check_initial_access_token, parse_metadata, register
-from ..protocol.responses import error_response, render
+from ..protocol.responses import check_code_response, error_response, render
 from ..protocol.revocation import revoke_token
 from ..protocol.tokens import issue_code, token_endpoint
-from ..store.base import Store
+from ..store.base import Store, StoreUnavailable
+from . import metrics, signin
 from .accounts import authenticate
 from .admin import admin_routes
 from .directory import ClientDirectory
 from .fetch import Fetcher, FetchLimits
+from .health import health_routes
 from .http import authorization_http_response, json_error, json_response, read_body, read_form
 from .keyprotect import KeyProtector
 from .keys import Keyring, KeyTimings, LoadedKey, ensure_keys, load_keyring, sweep_keys
+from .outage import StoreOutage, guarded, json_unavailable, plain_unavailable, unavailable
 from .pages import csp_source, page
 from .references import RemoteClientKeys, RequestUriFetcher
 
 log = logging.getLogger("jarmor.server")
 
 INTERACTION_COOKIE = "jarmor_interaction"
-MAX_LOGIN_ATTEMPTS = 5
+_INTERACTION_GONE = "this sign-in request has expired or was already completed"
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 @dataclass(slots=True)
@@ -69,7 +79,6 @@ class Interaction:
     bind: str
     subject: str | None = None
     auth_time: int | None = None
-    attempts: int = 0
 
     def dump(self) -> bytes:
         return orjson.dumps(
@@ -78,13 +87,13 @@ class Interaction:
                 "bind": self.bind,
                 "subject": self.subject,
                 "auth_time": self.auth_time,
-                "attempts": self.attempts,
             }
         )
 
     @classmethod
     def load(cls, raw: bytes) -> Interaction:
         data = orjson.loads(raw)
+        data.pop("attempts", None)  # written by earlier versions; attempts are counted in signin.py now
         data["request"] = AuthorizationRequest.from_json(data["request"].encode())
         return cls(**data)
 
@@ -97,6 +106,7 @@ class JarmorServer:
         self.store = store
         self.protector = protector or KeyProtector.from_env()
         self.directory = ClientDirectory(store.clients)
+        self.outage = StoreOutage(store)
         self._env: Environment | None = None
         self._keys_loaded_at = 0.0
         self._keys_clock_at: float | None = None  # env.clock() at the last load (a test clock may jump)
@@ -111,20 +121,30 @@ class JarmorServer:
         self.request_objects = RequestUriFetcher(self.fetcher)
         # flow integrity records: each hop's event is queued here and written in batches (governance/)
         self.capture = Capture.for_policy(config.policy)
+        self.checkpointer = (
+            Checkpointer(
+                store.flows, self._checkpoint_signer, every=settings.flow_checkpoint_every,
+                interval=settings.flow_checkpoint_interval,
+            )
+            if settings.flow_records and settings.flow_checkpoint_interval > 0 else None
+        )
         self.flows = FlowRecorder(
             store.flows,
             capacity=settings.flow_record_queue,
             batch_size=settings.flow_record_batch,
             interval=settings.flow_record_interval,
             enabled=settings.flow_records,
+            after_write=self._after_write,
+            observe=metrics.observe_event,
         )
+        self._recorder_metrics = metrics.RecorderMetrics()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     async def start(self, *, keyring: Keyring | None = None) -> None:
         """Generate missing keys and load them; ``keyring``: use this one instead (tests share one)."""
         if keyring is None:
-            await ensure_keys(self.store.keys, self.protector)
+            await ensure_keys(self.store.keys, self.protector, lock=self.store.ephemeral)
             keyring = await load_keyring(self.store.keys, self.protector, cache=self._loaded_keys)
         else:
             self._loaded_keys.update((k.record.kid, k) for k in keyring.loaded())
@@ -141,10 +161,27 @@ class JarmorServer:
         )
         self._keys_loaded_at = time.monotonic()
         self._keys_clock_at = self._env.clock()
+        metrics.observe_keys(keyring, self._keys_clock_at)
+
+    async def _after_write(self) -> None:
+        """After each flow-record batch: update the writer's metrics, sign the chain head when due."""
+        self._recorder_metrics.update(self.flows.stats, self.flows.pending)
+        if self.checkpointer is not None:
+            await self.checkpointer.after_write()
+
+    def _checkpoint_signer(self) -> tuple[Jwk, str] | None:
+        if self._env is None:
+            return None
+        alg = preferred_alg(self.keyring.signing_algs())
+        return (self.keyring.signing_key(alg), alg) if alg else None
 
     async def stop(self) -> None:
         try:
-            await self.flows.close()  # write the flow records still queued
+            # write the flow records still queued (SIGTERM: uvicorn has let requests in flight finish)
+            await self.flows.close(timeout=self.config.settings.shutdown_grace)
+            if self.checkpointer is not None:  # and sign the head they end at
+                with contextlib.suppress(Exception):
+                    await self.checkpointer.maybe_checkpoint(force=True)
         finally:
             await self.store.close()
 
@@ -153,6 +190,16 @@ class JarmorServer:
         if self._env is None:
             raise RuntimeError("server not started")
         return self._env
+
+    @property
+    def store_backend(self) -> str:
+        """``sqlite``, ``postgresql``, ``memory`` (+ ``redis``): a metrics label."""
+        kind = self.config.database.partition(":")[0].partition("+")[0].lower()
+        return kind + ("+redis" if self.config.redis else "")
+
+    def keys_ready(self) -> bool:
+        """Started, with at least one key to sign with (readiness)."""
+        return self._env is not None and bool(self.keyring.signing_algs())
 
     @property
     def keyring(self) -> Keyring:
@@ -181,6 +228,9 @@ class JarmorServer:
                 self.env.keys = await load_keyring(
                     self.store.keys, self.protector, now=now, cache=self._loaded_keys
                 )
+                metrics.observe_keys(self.keyring, now)
+            except StoreUnavailable as exc:
+                self.outage.failed(exc)  # logged once per outage; the loaded keyring serves meanwhile
             except Exception:
                 log.exception("reloading the server keys failed; keeping the loaded keyring")
             self._keys_loaded_at = time.monotonic()
@@ -191,6 +241,8 @@ class JarmorServer:
         while True:
             await asyncio.sleep(self.config.settings.key_refresh_interval)
             await self.refresh_keys(force=True)
+            if self.checkpointer is not None:  # a quiet chain gets its tail signed too
+                await self.checkpointer.after_write()
 
     # -- discovery -----------------------------------------------------------------------------------
 
@@ -243,7 +295,20 @@ class JarmorServer:
             req = await run_checks(AUTHORIZATION_ENDPOINT, st)
         except errors.OAuthError as err:
             event = self.capture.from_state(st, stage=AUTHORIZE, outcome=err.error, error=err)
-            return await self.authorization_error(st.client, err, event)
+            return await self.authorization_error(st.client, err, event, tier=st.response_tier())
+        try:
+            return await self._authorized(st, req, request)
+        except StoreUnavailable as exc:
+            # the redirect URI is verified: the client hears temporarily_unavailable (RFC 6749 §4.1.2.1)
+            self.outage.failed(exc)
+            refusal = unavailable().with_target(req.target())
+            return await self.authorization_error(st.client, refusal, self.capture.from_request(
+                req, st.client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
+            ), tier=st.response_tier())
+
+    async def _authorized(self, st: AuthorizationState, req: AuthorizationRequest, request: Request) -> Response:
+        """A valid request: approve it (auto-approve), refuse ``prompt=none``, or start the interaction."""
+        env = self.env
         if env.settings.auto_approve and _from_loopback(request):
             return await self.complete(req, env.settings.auto_approve, env.now())
         if "none" in req.prompt:
@@ -251,7 +316,7 @@ class JarmorServer:
             event = self.capture.from_request(
                 req, st.client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
             )
-            return await self.authorization_error(st.client, refusal, event)
+            return await self.authorization_error(st.client, refusal, event, tier=self.request_tier(req))
         interaction = Interaction(request=req, bind=secrets.token_urlsafe(16))
         ia_id = secrets.token_urlsafe(24)
         await env.store.ephemeral.put("interaction", ia_id, interaction.dump(), env.settings.interaction_lifetime)
@@ -263,12 +328,19 @@ class JarmorServer:
         ))
         return response
 
+    def request_tier(self, req: AuthorizationRequest) -> Tier | None:
+        """The effective tier a validated request recorded (its responses, errors included, must satisfy it)."""
+        try:
+            return self.env.policy.tier(req.tier)
+        except PolicyError:
+            return None
+
     async def authorization_error(
-        self, client: Any, err: errors.OAuthError, event: FlowEvent | None = None
+        self, client: Any, err: errors.OAuthError, event: FlowEvent | None = None, *, tier: Tier | None = None
     ) -> Response:
-        """Deliver ``err`` (redirected when it has a verified target, else on the error page); ``event``:
-        the flow record of the refusal, completed with how it was delivered."""
-        rendered = await error_response(self.env, client, err)
+        """Deliver ``err`` (redirected when it has a verified target that ``tier`` allows, else on the error
+        page); ``event``: the flow record of the refusal, completed with how it was delivered."""
+        rendered = await error_response(self.env, client, err, tier=tier)
         if event is not None:
             self.flows.record(self.capture.delivered(event, rendered[1] if rendered else None))
         if rendered is None:
@@ -276,7 +348,7 @@ class JarmorServer:
         return authorization_http_response(rendered[0])
 
     def error_page(self, err: errors.OAuthError) -> Response:
-        status = err.status if err.status in (400, 405, 413) else 400
+        status = err.status if err.status in (400, 405, 413, 503) else 400
         return page(
             "error.html",
             {"issuer": self.env.issuer, "error": err.error, "description": err.description},
@@ -295,9 +367,16 @@ class JarmorServer:
                 req, client, stage=CODE, outcome=err.error, at=env.now(), subject=subject, error=err
             ))
             return self.error_page(err)
+        try:
+            tier = check_code_response(env, client, req.tier, req.response_mode)
+        except errors.OAuthError as refused:
+            self.flows.record(self.capture.from_request(
+                req, client, stage=CODE, outcome=refused.error, at=env.now(), subject=subject, error=refused
+            ))
+            return self.error_page(refused)
         issued = await issue_code(env, req, subject=subject, auth_time=auth_time, flow_id=req.flow_id)
         try:
-            rendered, evidence = await render(env, client, req.target(), {"code": issued.code})
+            rendered, evidence = await render(env, client, req.target(), {"code": issued.code}, tier=tier)
         except JoseError:  # e.g. no usable encryption key at the client's jwks_uri
             err = errors.InvalidRequest("the response cannot be encrypted to this client")
             self.flows.record(self.capture.from_request(
@@ -333,7 +412,7 @@ class JarmorServer:
         )
 
     def login_page(self, ia_id: str, ia: Interaction, client_name: str, *, error: str = "",
-                   username: str = "") -> Response:
+                   username: str = "", status: int | None = None) -> Response:
         return page(
             "login.html",
             {
@@ -344,7 +423,7 @@ class JarmorServer:
                 "error": error,
                 "username": username,
             },
-            status=200 if not error else 401,
+            status=status or (200 if not error else 401),
             form_action=csp_source(ia.request.redirect_uri),  # too many failures redirect to the client
         )
 
@@ -375,7 +454,7 @@ class JarmorServer:
             raise errors.InvalidRequest("this sign-in page was not opened in this browser")
         raw = await self.env.store.ephemeral.get("interaction", ia_id)
         if raw is None:
-            raise errors.InvalidRequest("this sign-in request has expired or was already completed")
+            raise errors.InvalidRequest(_INTERACTION_GONE)
         ia = Interaction.load(raw)
         if not hmac.compare_digest(bind.encode(), ia.bind.encode()) or not self._csrf_ok(
             ia_id, ia.bind, stage, form.get("csrf_token", "")
@@ -384,6 +463,9 @@ class JarmorServer:
         return ia_id, ia, form
 
     async def login(self, request: Request) -> Response:
+        """Check a sign-in, after counting it (``signin.py``): per interaction, per client address and per
+        account name, atomically and before the password is checked. The interaction's last attempt ends the
+        flow with ``access_denied``; a locked address or account is refused without checking the password."""
         env = self.env
         try:
             ia_id, ia, form = await self._interaction(request, "login")
@@ -392,21 +474,37 @@ class JarmorServer:
         client = await env.clients.get(ia.request.client_id)
         name = client.name if client else ia.request.client_id
         username = form.get("username", "")
-        user = await authenticate(env.store.users, username, form.get("password", ""))
-        if user is None:
-            ia.attempts += 1
-            if ia.attempts >= MAX_LOGIN_ATTEMPTS:
-                await env.store.ephemeral.delete("interaction", ia_id)
-                refusal = errors.AccessDenied("too many failed sign-in attempts").with_target(ia.request.target())
-                event = self.capture.from_request(
-                    ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
-                )
-                return await self.authorization_error(client, refusal, event)
-            await env.store.ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
-            return self.login_page(ia_id, ia, name, error="Wrong username or password.", username=username)
-        ia.subject, ia.auth_time = user.username, env.now()
-        await env.store.ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
-        return self.consent_page(ia_id, ia, name)
+        limits = signin.UserLimits.from_settings(env.settings)
+        ephemeral = env.store.ephemeral
+        attempt = await signin.reserve(
+            ephemeral,
+            [(limits.interaction, ia_id), (limits.address, _client_address(request)), (limits.account, username)],
+        )
+        if attempt.refused is None:
+            user = await authenticate(env.store.users, username, form.get("password", ""))
+            if user is not None:
+                await signin.succeeded(ephemeral, attempt)
+                # taken, not read: an interaction a concurrent attempt has just ended stays ended
+                if await ephemeral.take("interaction", ia_id) is None:
+                    return self.error_page(errors.InvalidRequest(_INTERACTION_GONE))
+                ia.subject, ia.auth_time = user.username, env.now()
+                await ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
+                return self.consent_page(ia_id, ia, name)
+        if attempt.count(signin.Per.INTERACTION) >= limits.interaction.max_attempts:
+            # this attempt used the interaction's last one: the flow ends, delivered once
+            if await ephemeral.take("interaction", ia_id) is None:
+                return self.error_page(errors.InvalidRequest(_INTERACTION_GONE))
+            refusal = errors.AccessDenied("too many failed sign-in attempts").with_target(ia.request.target())
+            event = self.capture.from_request(
+                ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
+            )
+            return await self.authorization_error(client, refusal, event, tier=self.request_tier(ia.request))
+        if attempt.refused is not None:
+            return self.login_page(
+                ia_id, ia, name, username=username, status=429,
+                error="Too many failed sign-in attempts. Try again later.",
+            )
+        return self.login_page(ia_id, ia, name, error="Wrong username or password.", username=username)
 
     async def consent(self, request: Request) -> Response:
         await self.refresh_keys()
@@ -427,7 +525,7 @@ class JarmorServer:
                 ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), subject=ia.subject,
                 error=refusal,
             )
-            return await self.authorization_error(client, refusal, event)
+            return await self.authorization_error(client, refusal, event, tier=self.request_tier(ia.request))
         response = await self.complete(ia.request, ia.subject, ia.auth_time or env.now())
         response.delete_cookie(INTERACTION_COOKIE, path="/interaction")
         return response
@@ -514,7 +612,11 @@ class JarmorServer:
 
 
 def build_routes(server: JarmorServer) -> list[Route]:
-    return [
+    """Every route, guarded against an unreachable store (``outage``): the OAuth back channel answers JSON
+    ``temporarily_unavailable``, the front channel the error page, the rest a plain 503."""
+    json_channel = {"/par", "/token", "/register", "/register/{client_id:path}", "/revoke", "/introspect"}
+    front_channel = {"/authorize", "/interaction/{ia_id}/login", "/interaction/{ia_id}/consent"}
+    routes = [
         Route("/.well-known/oauth-authorization-server", server.metadata, methods=["GET"]),
         Route("/.well-known/openid-configuration", server.metadata, methods=["GET"]),
         Route("/jwks", server.jwks, methods=["GET"]),
@@ -528,7 +630,27 @@ def build_routes(server: JarmorServer) -> list[Route]:
         Route("/revoke", server.revoke, methods=["POST"]),
         Route("/introspect", server.introspect, methods=["POST"]),
         *admin_routes(server),
+        *health_routes(server),
+        *([metrics.metrics_route(server.config.settings.metrics_token)] if server.config.metrics_port is None else []),
     ]
+
+    def answer(path: str) -> Callable[[], Response]:
+        if path in json_channel:
+            return json_unavailable
+        if path in front_channel:
+            return lambda: _unavailable_page(server)
+        return plain_unavailable
+
+    return [
+        Route(r.path, guarded(r.endpoint, server.outage, answer(r.path)), methods=r.methods, name=r.name)
+        for r in routes
+    ]
+
+
+def _unavailable_page(server: JarmorServer) -> Response:
+    response = server.error_page(unavailable())
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | None = None) -> Starlette:
@@ -545,8 +667,12 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
             await server.stop()
+            metrics.process_exit()
 
-    app = Starlette(routes=build_routes(server), lifespan=lifespan)
+    routes = build_routes(server)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(metrics.RequestMetrics, routes=routes)]
+    )
     app.state.jarmor = server
     return app
 

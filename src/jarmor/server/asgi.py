@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from starlette.applications import Starlette
@@ -14,4 +15,5 @@ from .app import create_app
 def app_from_environment() -> Starlette:
     """Build the app from ``JARMOR_CONFIG`` (a TOML file) and ``JARMOR_*`` variables."""
     config = load_config(os.environ.get("JARMOR_CONFIG") or None)
+    logging.captureWarnings(True)  # through the log format uvicorn configured in this worker
     return create_app(config, open_store(config.database, config.redis))

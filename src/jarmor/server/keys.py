@@ -24,6 +24,7 @@ Rotation (``rotate_keys``, ``jarmor keys rotate``) never breaks a running flow:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -35,7 +36,7 @@ import orjson
 from ..jose import JoseError, Jwk, JwkSet, generate_jwk, import_jwk
 from ..protocol.context import Settings
 from ..protocol.policy import Policy
-from ..store.base import KeyStore, ServerKeyRecord
+from ..store.base import EphemeralStore, KeyStore, ServerKeyRecord
 from .keyprotect import KeyProtector
 
 log = logging.getLogger("jarmor.keys")
@@ -269,26 +270,65 @@ def load_key(record: ServerKeyRecord, protector: KeyProtector) -> LoadedKey:
     return LoadedKey(record, jwk)
 
 
+# The first start on a fresh database: one process generates the keys while every other one waits for them.
+BOOTSTRAP_NAMESPACE = "key-bootstrap"
+BOOTSTRAP_LOCK_TTL = 30  # a holder that dies mid-bootstrap frees the lock after this many seconds
+BOOTSTRAP_POLL = 0.1
+
+
+def _missing(records: Iterable[ServerKeyRecord], algs: Iterable[str], now: int) -> list[str]:
+    have = {alg for (_use, alg) in current_keys(records, now)}  # a key usable now, not only a successor
+    return [alg for alg in (*algs, SECRET_ALG) if alg not in have]
+
+
 async def ensure_keys(
     store: KeyStore,
     protector: KeyProtector,
     *,
     algs: Iterable[str] = DEFAULT_SIGNING_ALGS + DEFAULT_ENCRYPTION_ALGS,
     now: int | None = None,
+    lock: EphemeralStore | None = None,
+    wait: float = BOOTSTRAP_LOCK_TTL + 30,
 ) -> list[ServerKeyRecord]:
-    """Generate any missing key (first start); return the full list. Safe to call on every start."""
+    """Generate any missing key (first start); return the full list. Safe to call on every start.
+
+    ``lock``: the store shared by every worker and node (the ephemeral store: the database's table, or
+    Redis). Generation happens only while holding its ``add_once`` mark, so of several processes started
+    together on a fresh database exactly one generates the key set and the others wait for it (up to
+    ``wait`` seconds) instead of each adding a key set of its own. Without ``lock`` (one process, tests)
+    keys are generated directly.
+    """
+    algs = tuple(algs)
     now = int(now if now is not None else time.time())
     records = await store.list()
-    have = {alg for (_use, alg) in current_keys(records, now)}  # a key usable now, not only a successor
-    for alg in (*algs, SECRET_ALG):
-        if alg not in have:
-            rec = _new_record(alg, protector, now)
+    if not _missing(records, algs, now):
+        return records
+    if lock is None:
+        await _generate(store, protector, _missing(records, algs, now), now)
+        return await store.list()
+    deadline = time.monotonic() + wait
+    while True:
+        if await lock.add_once(BOOTSTRAP_NAMESPACE, "lock", BOOTSTRAP_LOCK_TTL):
             try:
-                await store.add(rec)
-            except Exception:  # another worker generated it first  # noqa: S112
-                continue
-            records.append(rec)
-    return await store.list()
+                missing = _missing(await store.list(), algs, now)  # a previous holder may have finished
+                await _generate(store, protector, missing, now)
+            finally:
+                await lock.delete(BOOTSTRAP_NAMESPACE, "lock")
+            return await store.list()
+        await asyncio.sleep(BOOTSTRAP_POLL)  # another process is generating: wait for its keys
+        records = await store.list()
+        if not _missing(records, algs, now):
+            return records
+        if time.monotonic() > deadline:
+            raise KeyLifecycleError(
+                "another process has been generating the server keys for too long; "
+                "start again once it has finished (or once its lock expires)"
+            )
+
+
+async def _generate(store: KeyStore, protector: KeyProtector, algs: Iterable[str], now: int) -> None:
+    for alg in algs:
+        await store.add(_new_record(alg, protector, now))
 
 
 async def load_keyring(
@@ -521,3 +561,16 @@ def key_table(statuses: Sequence[KeyStatus]) -> list[Mapping[str, object]]:
         }
         for s in statuses
     ]
+
+
+async def public_signing_keys(store: KeyStore, protector: KeyProtector) -> JwkSet:
+    """Every signing key the store holds, live or retired, as public keys: what verifies a signature the
+    server made at any time (``jarmor flows verify`` checks signed chain checkpoints with it)."""
+    keys = []
+    for rec in await store.list():
+        if rec.alg == SECRET_ALG or rec.use != "sig":
+            continue
+        loaded = load_key(rec, protector).jwk
+        if loaded is not None:
+            keys.append(import_jwk(loaded.public_dict(), allow_private=False, created_at=rec.created_at))
+    return JwkSet(tuple(keys))

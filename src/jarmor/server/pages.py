@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
-_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[A-Za-z0-9.\-:\[\]]+$")
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9.\-:\[\]]+")
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 _NEVER_SCHEMES = frozenset({"javascript", "data", "blob", "filesystem", "file", "about"})
 
 _templates = Environment(
@@ -30,11 +30,11 @@ def csp_source(url: str) -> str | None:
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if not _SCHEME.match(scheme) or scheme in _NEVER_SCHEMES:
+    if _SCHEME.fullmatch(scheme) is None or scheme in _NEVER_SCHEMES:
         return None
     if scheme in ("http", "https"):
         origin = f"{scheme}://{parts.netloc}"
-        return origin if _ORIGIN.match(origin) else None
+        return origin if _ORIGIN.fullmatch(origin) else None
     return f"{scheme}:"
 
 

@@ -5,7 +5,8 @@ Storage is split by lifetime (see ARCHITECTURE.md):
 * ``EphemeralStore`` — short-lived, single-use records (PAR entries, interactions, authorization codes,
   ``jti`` replay marks). Its operations are atomic: ``take`` is a get-and-delete (``GETDEL``,
   ``DELETE ... RETURNING``) and ``add_once`` a set-if-absent, so two concurrent redemptions of one code or
-  ``request_uri`` can never both succeed.
+  ``request_uri`` can never both succeed; ``incr`` is an atomic counter (``INCRBY``, ``INSERT ... ON CONFLICT
+  DO UPDATE ... RETURNING``), so a limit on attempts holds across tasks, workers and nodes.
 * Durable stores — clients, users, server keys, tokens and grants — live in a transactional database.
   Flow integrity records (``FlowRecordStore``) are durable too, and append-only (a hash chain).
 
@@ -26,6 +27,13 @@ class StoreError(Exception):
 
 class AlreadyExists(StoreError):
     """A record with this identifier already exists."""
+
+
+class StoreUnavailable(StoreError):
+    """The backend cannot be reached: connection refused, lost or timed out (Redis or PostgreSQL down).
+
+    Transient, unlike the other ``StoreError`` s: the server answers ``temporarily_unavailable`` (RFC 6749
+    §4.1.2.1) or 503 and logs the outage once, and the same request may succeed once the backend is back."""
 
 
 @dataclass(slots=True)
@@ -146,6 +154,13 @@ class EphemeralStore(Protocol):
 
     async def add_once(self, namespace: str, key: str, ttl: int) -> bool:
         """Record ``key`` if absent and unexpired; ``True`` for the first caller, ``False`` for a replay."""
+
+    async def incr(self, namespace: str, key: str, ttl: int, *, by: int = 1) -> int:
+        """Atomically add ``by`` to the counter under ``key`` and return the new count; an absent or expired
+        counter starts from zero and lives ``ttl`` seconds from then (later increments do not extend it: a
+        fixed window). Of ``n`` concurrent increments by one of a fresh counter, each caller sees a distinct
+        count from 1 to ``n``. ``get`` reads a counter as its decimal ASCII digits; a key must hold either a
+        counter or a value, never both."""
 
     async def delete(self, namespace: str, key: str) -> None: ...
 
@@ -290,6 +305,18 @@ class FlowRecordRow:
     hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class FlowCheckpoint:
+    """A signed statement that the chain had record ``seq`` with ``hash`` at time ``at`` (``jws``: a JWS over
+    exactly these three values by a server signing key). By the hash chain, it vouches for every record up to
+    ``seq``."""
+
+    seq: int
+    hash: str
+    at: int
+    jws: str
+
+
 # (seq, previous hash, entry) -> (canonical body, hash)
 Seal = Callable[[int, str, FlowEntry], tuple[str, str]]
 
@@ -320,6 +347,20 @@ class FlowRecordStore(Protocol):
 
     async def last_seen(self) -> dict[str, int]:
         """``client_id`` -> time of the newest flow record naming it."""
+
+    async def add_checkpoint(self, checkpoint: FlowCheckpoint) -> None:
+        """Keep a signed checkpoint of the chain head (a second one for the same ``seq`` is ignored)."""
+
+    async def checkpoints(self, *, after_seq: int = 0, limit: int = 1000) -> list[FlowCheckpoint]:
+        """Checkpoints with ``seq > after_seq`` in ``seq`` order, at most ``limit``."""
+
+    async def last_checkpoint(self) -> FlowCheckpoint | None:
+        """The checkpoint with the highest ``seq``."""
+
+    async def archive_through(self, seq: int) -> int:
+        """Retention, the one removal: delete the records up to ``seq`` and the checkpoints before it (the
+        checkpoint *at* ``seq`` stays: it is where the remaining chain starts, ``governance/archive.py``).
+        Returns how many records were removed. Only ``jarmor flows archive`` calls it, after writing them out."""
 
 
 class Store(Protocol):
@@ -354,5 +395,10 @@ class Store(Protocol):
 
     @property
     def flows(self) -> FlowRecordStore: ...
+
+    async def health(self) -> dict[str, str | None]:
+        """Each backing service this store depends on (``database``, ``schema``, ``redis``) mapped to
+        ``None`` when it answers as it should, or to a one-line description of what is wrong. One cheap
+        round trip per service: readiness probes call it every second."""
 
     async def close(self) -> None: ...

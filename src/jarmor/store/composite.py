@@ -20,6 +20,10 @@ from .base import (
 
 
 class ClosableEphemeralStore(EphemeralStore, Protocol):
+    async def ping(self) -> None: ...
+
+    async def probe(self) -> str | None: ...
+
     async def close(self) -> None: ...
 
 
@@ -42,6 +46,15 @@ class CompositeStore:
         self.audit: AuditLog = durable.audit
         self.client_keys: ClientKeyStore = durable.client_keys
         self.flows: FlowRecordStore = durable.flows
+
+    async def ping(self) -> None:
+        """Reach the short-lived record store once (``StoreUnavailable`` if it cannot be reached): ``open_store``
+        connects to the durable database already, but the Redis client connects lazily, so without this an
+        unreachable Redis would be found by the first flow."""
+        await self._ephemeral.ping()
+
+    async def health(self) -> dict[str, str | None]:
+        return {**await self.durable.health(), "redis": await self._ephemeral.probe()}
 
     async def close(self) -> None:
         try:

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from .base import GENESIS_HASH, FlowEntry, FlowRecordRow, Seal
+from .base import GENESIS_HASH, FlowCheckpoint, FlowEntry, FlowRecordRow, Seal
 
 
 class MemoryFlowRecordStore:
     def __init__(self) -> None:
         self._rows: list[FlowRecordRow] = []
         self._head: tuple[int, str] = (0, GENESIS_HASH)
+        self._checkpoints: dict[int, FlowCheckpoint] = {}
 
     async def append(self, entries: Sequence[FlowEntry], seal: Seal) -> int:
         seq, prev = self._head
@@ -67,6 +68,21 @@ class MemoryFlowRecordStore:
             if row.client_id is not None:
                 out[row.client_id] = max(out.get(row.client_id, 0), row.at)
         return out
+
+    async def add_checkpoint(self, checkpoint: FlowCheckpoint) -> None:
+        self._checkpoints.setdefault(checkpoint.seq, checkpoint)
+
+    async def checkpoints(self, *, after_seq: int = 0, limit: int = 1000) -> list[FlowCheckpoint]:
+        return [self._checkpoints[s] for s in sorted(self._checkpoints) if s > after_seq][:limit]
+
+    async def last_checkpoint(self) -> FlowCheckpoint | None:
+        return self._checkpoints[max(self._checkpoints)] if self._checkpoints else None
+
+    async def archive_through(self, seq: int) -> int:
+        before = len(self._rows)
+        self._rows = [r for r in self._rows if r.seq > seq]
+        self._checkpoints = {s: c for s, c in self._checkpoints.items() if s >= seq}
+        return before - len(self._rows)
 
     # -- for tests of verification only: what an attacker with write access to the database could do ---------
 

@@ -43,4 +43,14 @@ flow_chain = Table(
     Column("hash", String, nullable=False),
 )
 
-__all__ = ["flow_chain", "flow_records"]
+# signed checkpoints of the chain head (``governance/checkpoints.py``); migration ``0004_flow_checkpoints``
+flow_checkpoints = Table(
+    "flow_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("jws", Text, nullable=False),
+)
+
+__all__ = ["flow_chain", "flow_checkpoints", "flow_records"]

@@ -1,5 +1,8 @@
 """SQL ``FlowRecordStore`` (SQLite and PostgreSQL) over ``flow_schema``: one hash chain, many writers.
 
+Records are never updated; the only delete is retention (``archive_through``, run by ``jarmor flows archive``
+after it has written the records out).
+
 Concurrency: every node and worker appends to the *same* chain. An append is one transaction that
 
 1. bumps the chain head — ``UPDATE flow_chain SET seq = seq + n ... RETURNING seq, hash`` — which locks the
@@ -25,11 +28,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import BigInteger, Integer, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.sql.elements import BindParameter
 
 from . import flow_schema
-from .base import GENESIS_HASH, FlowEntry, FlowRecordRow, Seal, StoreError
+from .base import GENESIS_HASH, FlowCheckpoint, FlowEntry, FlowRecordRow, Seal, StoreError
 from .sql import AnyRow, Executor, Upsert
 
 CHAIN = "main"
@@ -88,6 +91,19 @@ class SqlFlowRecordStore:
         self._last_seen = (
             select(t.c.client_id, func.max(t.c.at)).where(t.c.client_id.is_not(None)).group_by(t.c.client_id)
         )
+        c = flow_schema.flow_checkpoints
+        self._add_checkpoint = upsert(c).values(
+            seq=bindparam("seq", type_=BigInteger), hash=bindparam("hash"), at=bindparam("at", type_=BigInteger),
+            jws=bindparam("jws"),
+        ).on_conflict_do_nothing(index_elements=[c.c.seq])
+        cp_cols = (c.c.seq, c.c.hash, c.c.at, c.c.jws)
+        self._checkpoints = (
+            select(*cp_cols).where(c.c.seq > bindparam("after", type_=BigInteger)).order_by(c.c.seq).limit(limit)
+        )
+        self._last_checkpoint = select(*cp_cols).order_by(c.c.seq.desc()).limit(1)
+        through: BindParameter[int] = bindparam("through", type_=BigInteger)
+        self._archive_records = delete(t).where(t.c.seq <= through)
+        self._archive_checkpoints = delete(c).where(c.c.seq < through)
 
     async def append(self, entries: Sequence[FlowEntry], seal: Seal) -> int:
         n = len(entries)
@@ -149,3 +165,23 @@ class SqlFlowRecordStore:
 
     async def last_seen(self) -> dict[str, int]:
         return {str(cid): int(at) for cid, at in await self._db.all(self._last_seen, {})}
+
+    async def add_checkpoint(self, checkpoint: FlowCheckpoint) -> None:
+        await self._db.write(
+            self._add_checkpoint,
+            {"seq": checkpoint.seq, "hash": checkpoint.hash, "at": checkpoint.at, "jws": checkpoint.jws},
+        )
+
+    async def checkpoints(self, *, after_seq: int = 0, limit: int = 1000) -> list[FlowCheckpoint]:
+        rows = await self._db.all(self._checkpoints, {"after": after_seq, "limit": limit})
+        return [FlowCheckpoint(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
+
+    async def last_checkpoint(self) -> FlowCheckpoint | None:
+        r = await self._db.first(self._last_checkpoint, {})
+        return None if r is None else FlowCheckpoint(int(r[0]), str(r[1]), int(r[2]), str(r[3]))
+
+    async def archive_through(self, seq: int) -> int:
+        async with self._db.transaction() as tx:
+            removed = await tx.write(self._archive_records, {"through": seq})
+            await tx.write(self._archive_checkpoints, {"through": seq})
+        return removed

@@ -14,6 +14,7 @@ from .base import (
     ClientRecord,
     GrantRecord,
     ServerKeyRecord,
+    StoreError,
     TokenRecord,
     UserRecord,
 )
@@ -51,6 +52,19 @@ class MemoryEphemeralStore:
             return False
         self._data[(namespace, key)] = (b"1", self._clock() + ttl)
         return True
+
+    async def incr(self, namespace: str, key: str, ttl: int, *, by: int = 1) -> int:
+        current = self._live((namespace, key))
+        if current is None:
+            count, expires = by, self._clock() + ttl
+        else:
+            try:
+                count = int(current) + by
+            except ValueError as exc:
+                raise StoreError(f"{namespace}: the key does not hold a counter") from exc
+            expires = self._data[(namespace, key)][1]
+        self._data[(namespace, key)] = (str(count).encode(), expires)
+        return count
 
     async def delete(self, namespace: str, key: str) -> None:
         self._data.pop((namespace, key), None)
@@ -290,6 +304,9 @@ class MemoryStore:
         self.audit = MemoryAuditLog()
         self.client_keys = MemoryClientKeyStore()
         self.flows = MemoryFlowRecordStore()
+
+    async def health(self) -> dict[str, str | None]:
+        return {"database": None}
 
     async def close(self) -> None:
         return None

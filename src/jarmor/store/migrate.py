@@ -20,7 +20,8 @@ revision ``"NNNN"``) and set ``HEAD``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import (
     Column,
@@ -42,7 +43,7 @@ from .base import StoreError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD = "0003"
+HEAD = "0004"
 INITIAL = "0001"
 VERSION_TABLE = "alembic_version"
 SCRIPT_LOCATION = "jarmor.store:migrations"
@@ -68,6 +69,16 @@ def current_revision(conn: Connection) -> str | None:
         return None
     revisions = sorted(conn.execute(select(_version.c.version_num)).scalars())
     return ",".join(revisions) or None
+
+
+class _Reader(Protocol):
+    async def all(self, stmt: Any, params: Any) -> Sequence[Any]: ...
+
+
+async def recorded_revision(db: _Reader) -> str | None:
+    """The revision recorded in the database, read through a store's executor (readiness probes)."""
+    rows = await db.all(select(_version.c.version_num), {})
+    return ",".join(sorted(str(row[0]) for row in rows)) or None
 
 
 def _has_jarmor_tables(conn: Connection) -> bool:

@@ -22,7 +22,7 @@ own asyncio connection costs neither, keeps the loop free during the round trip,
 ``pool_size`` statements in flight. The compiled text carries SQLAlchemy's bind casts (``%(id)s::VARCHAR``),
 so server-side prepared statements (psycopg prepares a statement after a few executions) get stable types.
 
-Connection loss: a broken connection is discarded by the pool and the operation fails with ``StoreError``
+Connection loss: a broken connection is discarded by the pool and the operation fails with ``StoreUnavailable``
 (so after a PostgreSQL restart, up to ``pool_size`` operations fail before the pool has reconnected);
 nothing is retried, since a single-use operation (``take``) may have run before the connection dropped.
 An operation waits at most ``POOL_TIMEOUT`` seconds for a connection.
@@ -40,7 +40,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine, Executable
 from sqlalchemy.engine import URL
 
-from .base import StoreError
+from .base import StoreError, StoreUnavailable
 from .sql import Compiled, CompiledCache
 
 Params = Mapping[str, Any]
@@ -130,7 +130,9 @@ class PostgresDb:
         try:
             async with pool.connection() as conn:
                 yield conn
-        except (psycopg.Error, PoolTimeout) as exc:
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+        except psycopg.Error as exc:
             raise StoreError(str(exc)) from exc
 
     async def write(self, stmt: Executable, params: Params) -> int:

@@ -6,6 +6,9 @@ Each operation is one Redis command, atomic on the server, so single use holds a
 * ``get``: ``GET``;
 * ``take``: ``GETDEL`` (Redis >= 6.2) — of any number of concurrent callers exactly one gets the value;
 * ``add_once``: ``SET key 1 NX EX ttl`` — exactly one caller sets the mark, a replay finds it;
+* ``incr``: ``SET key 0 NX EX ttl`` then ``INCRBY key by`` in one ``MULTI``/``EXEC`` transaction — the
+  counter gets its expiry when it is created, and Redis runs each increment whole, so concurrent callers see
+  distinct counts (an increment keeps the key's expiry: a fixed window);
 * ``delete``: ``DEL``.
 
 Keys are ``<prefix>:<namespace>:<key>`` (prefix ``jarmor`` unless the URL says ``?key_prefix=...``, so that
@@ -24,9 +27,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .base import StoreError
+from .base import StoreError, StoreUnavailable
 
 DEFAULT_PREFIX = "jarmor"
 DEFAULT_TIMEOUT = 5.0
@@ -45,6 +50,14 @@ def split_prefix(url: str) -> tuple[str, str | None]:
         else:
             kept.append((name, value))
     return urlunsplit(parts._replace(query=urlencode(kept))), prefix
+
+
+def _failure(exc: RedisError) -> StoreError:
+    """Redis unreachable (refused, dropped, timed out) is transient: ``StoreUnavailable``; anything else (a
+    wrong type, an authentication failure, a command error) is a plain ``StoreError``."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return StoreUnavailable(f"Redis is unreachable: {exc}")
+    return StoreError(str(exc))
 
 
 def _bytes(value: bytes | str | None) -> bytes | None:
@@ -87,34 +100,60 @@ class RedisEphemeralStore:
         try:
             await self.client.set(self.key(namespace, key), value, ex=max(1, ttl))
         except RedisError as exc:
-            raise StoreError(str(exc)) from exc
+            raise _failure(exc) from exc
 
     async def get(self, namespace: str, key: str) -> bytes | None:
         try:
             value = await self.client.get(self.key(namespace, key))
         except RedisError as exc:
-            raise StoreError(str(exc)) from exc
+            raise _failure(exc) from exc
         return _bytes(value)
 
     async def take(self, namespace: str, key: str) -> bytes | None:
         try:
             value = await self.client.getdel(self.key(namespace, key))
         except RedisError as exc:
-            raise StoreError(str(exc)) from exc
+            raise _failure(exc) from exc
         return _bytes(value)
 
     async def add_once(self, namespace: str, key: str, ttl: int) -> bool:
         try:
             added = await self.client.set(self.key(namespace, key), b"1", nx=True, ex=max(1, ttl))
         except RedisError as exc:
-            raise StoreError(str(exc)) from exc
+            raise _failure(exc) from exc
         return bool(added)
+
+    async def incr(self, namespace: str, key: str, ttl: int, *, by: int = 1) -> int:
+        name = self.key(namespace, key)
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.set(name, b"0", nx=True, ex=max(1, ttl))
+                pipe.incrby(name, by)
+                _created, count = await pipe.execute()
+        except RedisError as exc:
+            raise StoreError(str(exc)) from exc
+        return int(count)
 
     async def delete(self, namespace: str, key: str) -> None:
         try:
             await self.client.delete(self.key(namespace, key))
         except RedisError as exc:
-            raise StoreError(str(exc)) from exc
+            raise _failure(exc) from exc
+
+    async def ping(self) -> None:
+        """One round trip (``PING``): ``StoreUnavailable`` if Redis cannot be reached (checked before serving)."""
+        try:
+            await self.client.ping()
+        except RedisError as exc:
+            raise _failure(exc) from exc
+
+    async def probe(self) -> str | None:
+        """``None`` when Redis answers PING, else what went wrong (readiness, ``Store.health``)."""
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            return f"Redis does not answer: {type(exc).__name__}"
+        return None
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -17,6 +17,9 @@ Single-use operations are single statements, atomic on both databases:
   ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <expired>``: SQLite runs each statement under the database
   write lock, PostgreSQL under a row lock (a concurrent second statement waits, re-reads the row and finds
   it gone, or unexpired), so of any number of concurrent callers exactly one deletes (or inserts) the row.
+* ``incr`` is one ``INSERT ... ON CONFLICT DO UPDATE SET value = <value + by> ... RETURNING value`` on the
+  same ``ephemeral`` table (the count is kept as decimal digits in ``value``; an expired row starts again
+  from ``by`` with a new expiry): under the same locks, each concurrent increment sees the one before it.
 * ``TokenStore.rotate`` is a conditional ``UPDATE`` plus an ``INSERT`` in one transaction (on SQLite
   ``BEGIN IMMEDIATE``: the write lock is taken up front, so two rotations serialize instead of failing with
   ``SQLITE_BUSY_SNAPSHOT``; on PostgreSQL the losing ``UPDATE`` waits for the winner and matches no row).
@@ -49,21 +52,28 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
     Connection,
     Engine,
     Executable,
+    LargeBinary,
     Table,
+    Text,
     and_,
     bindparam,
+    case,
     create_engine,
     delete,
     event,
     func,
+    literal_column,
     make_url,
     or_,
     select,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
@@ -346,6 +356,15 @@ def _update_all(table: Table, pk: str) -> Executable:
     return stmt
 
 
+def _plus(dialect: str, value: ColumnElement[bytes], by: BindParameter[int]) -> ColumnElement[Any]:
+    """``value`` (a count as decimal digits in a binary column) plus ``by``, as decimal digits again."""
+    if dialect == "postgresql":
+        number = sql_cast(func.convert_from(value, literal_column("'UTF8'")), BigInteger) + by
+        return func.convert_to(sql_cast(number, Text), literal_column("'UTF8'"))
+    # SQLite reads a BLOB as text when casting it to a number, and writes a number's text when casting to BLOB
+    return sql_cast(sql_cast(value, BigInteger) + by, LargeBinary)
+
+
 def _digest_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -371,6 +390,7 @@ class SqlEphemeralStore:
         purge_every: int = DEFAULT_PURGE_EVERY,
         *,
         hash_keys: bool = False,
+        dialect: str = "sqlite",
     ) -> None:
         self._db = db
         self._key = _digest_key if hash_keys else _same_key
@@ -396,6 +416,16 @@ class SqlEphemeralStore:
             set_={"value": ins.excluded.value, "expires_at": ins.excluded.expires_at},
             where=t.c.expires_at <= now,
         )
+        # counters: decimal digits in ``value``; an expired row starts again, a live one keeps its expiry
+        by: BindParameter[int] = bindparam("by", type_=BigInteger)
+        expired = t.c.expires_at <= now
+        self._incr = ins.on_conflict_do_update(
+            index_elements=[t.c.namespace, t.c.key],
+            set_={
+                "value": case((expired, ins.excluded.value), else_=_plus(dialect, t.c.value, by)),
+                "expires_at": case((expired, ins.excluded.expires_at), else_=t.c.expires_at),
+            },
+        ).returning(t.c.value)
         self._get = select(t.c.value).where(live)
         self._take = delete(t).where(live).returning(t.c.value)
         self._delete = delete(t).where(match)
@@ -437,6 +467,21 @@ class SqlEphemeralStore:
         added = await self._db.write(self._add_once, params) == 1
         await self._wrote()
         return added
+
+    async def incr(self, namespace: str, key: str, ttl: int, *, by: int = 1) -> int:
+        params = {
+            "ns": namespace,
+            "key": self._key(key),
+            "value": str(by).encode(),
+            "exp": self._expiry(ttl),
+            "now": self._now(),
+            "by": by,
+        }
+        row = await self._db.first(self._incr, params)
+        await self._wrote()
+        if row is None:  # pragma: no cover - an upsert with RETURNING always returns its row
+            raise StoreError("the counter was not written")
+        return int(bytes(row[0]))
 
     async def delete(self, namespace: str, key: str) -> None:
         await self._db.write(self._delete, {"ns": namespace, "key": self._key(key)})
@@ -867,7 +912,8 @@ class SqlStore:
             db = PostgresDb(engine, pool_size=pool_size)
         self._db = db
         self._ephemeral = SqlEphemeralStore(
-            db, insert, clock, purge_every, hash_keys=engine.dialect.name == "postgresql"
+            db, insert, clock, purge_every, hash_keys=engine.dialect.name == "postgresql",
+            dialect=engine.dialect.name,
         )
         # typed as the protocols: ``Store``'s members are mutable attributes, hence invariant
         self.ephemeral: EphemeralStore = self._ephemeral
@@ -945,6 +991,17 @@ class SqlStore:
     async def purge_expired(self) -> int:
         """Delete expired ephemeral rows now (they are also purged lazily); how many were deleted."""
         return await self._ephemeral.purge_expired()
+
+    async def health(self) -> dict[str, str | None]:
+        """One query: the recorded schema revision, which proves the database answers and is at ``HEAD``."""
+        try:
+            revision = await migrate.recorded_revision(self._db)
+        except Exception as exc:  # any driver error means: not reachable
+            return {"database": f"the database does not answer: {type(exc).__name__}", "schema": None}
+        if revision != migrate.HEAD:
+            found = "no jarmor schema" if revision is None else f"revision {revision}"
+            return {"database": None, "schema": f"the database has {found}, this node needs {migrate.HEAD}"}
+        return {"database": None, "schema": None}
 
     async def close(self) -> None:
         await self._db.close()

@@ -40,6 +40,7 @@ from ...governance.inventory import ClientSummary
 from ...governance.lifecycle import GovernanceError
 from ...protocol import errors
 from ...store.base import AdminEvent
+from .. import signin
 from ..http import read_form
 from ..pages import page
 from . import sessions
@@ -324,6 +325,31 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+_AUDIT_NAME = 128  # characters of a typed-in name kept in the audit log
+
+
+async def _audit_sign_in(
+    store: Store, now: int, action: str, username: str, address: str, attempt: signin.Attempt
+) -> None:
+    """Record a failed or refused sign-in: the name typed in (never the password), from where and when."""
+    if attempt.refused is None:
+        reason = "wrong name or password"
+    elif attempt.refused.per is signin.Per.ADDRESS:
+        reason = "too many failed sign-ins from this address"
+    else:
+        reason = "too many failed sign-ins for this name"
+    await store.audit.append(
+        AdminEvent(
+            at=now,
+            actor=f"address:{address}",
+            action=action,
+            target=f"admin:{username[:_AUDIT_NAME]}",
+            reason=reason,
+            details={"address": address, "attempt": attempt.count(signin.Per.ACCOUNT)},
+        )
+    )
+
+
 def login_routes(server: JarmorServer) -> list[Route]:
     async def login_form(request: Request) -> Response:
         binding = request.cookies.get(LOGIN_COOKIE, "")
@@ -348,18 +374,24 @@ def login_routes(server: JarmorServer) -> list[Route]:
         username = form.get("username", "").strip()
         password = form.get("password", "")
         address = _client_address(request)
-        if await sessions.is_throttled(env.store.ephemeral, username, address):
+        ephemeral = env.store.ephemeral
+        # counted before the password is checked: at most ADMIN_MAX_ATTEMPTS checks per name, however many
+        # requests arrive at once on however many workers
+        attempt = await signin.reserve(ephemeral, [(signin.ADMIN_ADDRESS, address), (signin.ADMIN_ACCOUNT, username)])
+        if attempt.refused is not None:
+            if attempt.first_refusal:  # once per lockout: a refused attempt costs no durable write after that
+                await _audit_sign_in(env.store, env.now(), "admin.login_locked", username, address, attempt)
             return _login_page(
                 server, binding, username=username, status=429,
                 error="Too many failed sign-in attempts. Try again in 15 minutes.",
             )
         admin = await authenticate_admin(env.store.admins, username, password)
         if admin is None:
-            await sessions.record_failure(env.store.ephemeral, username, address)
+            await _audit_sign_in(env.store, env.now(), "admin.login_failed", username, address, attempt)
             return _login_page(
                 server, binding, username=username, status=401, error="Wrong administrator name or password."
             )
-        await sessions.clear_failures(env.store.ephemeral, username)
+        await signin.succeeded(ephemeral, attempt)
         now = env.now()
         sid, _session = await sessions.create_session(env.store.ephemeral, admin.username, now)
         await env.store.audit.append(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from jarmor.cli.main import main
+from jarmor.protocol.context import Settings
 from jarmor.server import signin
 from jarmor.store import open_store
 from jarmor.store.base import ClientRecord, GrantRecord, Store, TokenRecord
@@ -165,3 +166,21 @@ def test_review_revoke_keeps_the_database_given_before_it(
     monkeypatch.chdir(elsewhere)  # no jarmor.db here: the parent's --database must be the one used
     assert main(["review", "--database", database, "revoke", "g1", "--by", "carol"]) == 0
     assert "grant g1 of client app" in capsys.readouterr().out
+
+
+def test_a_locked_user_is_shown_and_unlocked(jarmor: Run, database: str) -> None:
+    assert jarmor("users", "add", "bob", "--password-stdin", stdin="bob's password\n")[0] == 0
+    limit = signin.UserLimits.from_settings(Settings()).account
+
+    async def fail_sign_ins(store: Store) -> None:
+        for _ in range(limit.max_attempts):
+            await signin.reserve(store.ephemeral, [(limit, "bob")])
+
+    with_store(database, fail_sign_ins)
+    assert json.loads(jarmor("users", "show", "bob", "--format", "json")[1])["state"] == "locked"
+    assert "locked" in jarmor("users", "list")[1]
+    code, out, _ = jarmor("users", "unlock", "bob", "--by", "carol")
+    assert code == 0 and "bob unlocked" in out
+    assert json.loads(jarmor("users", "list", "--format", "json")[1])[0]["state"] == "active"
+    attempt = with_store(database, lambda store: signin.reserve(store.ephemeral, [(limit, "bob")]))
+    assert attempt.refused is None  # the next sign-in is checked again

@@ -7,8 +7,8 @@ import os
 import socket
 
 from ..config import ServerConfig
-from ..store import Store, StoreError
-from .common import fail, open_state
+from ..store import StoreError
+from .common import create_sqlite_file, fail, open_state
 
 _ENV = {
     "issuer": "JARMOR_ISSUER",
@@ -51,18 +51,21 @@ def check_listen_address(host: str, port: int) -> None:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
-async def check_redis(config: ServerConfig, store: Store) -> None:
-    """Reach Redis once before serving, as ``open_state`` reaches the database: an unreachable Redis ends
-    ``serve`` with one line (exit 1) instead of being found by the first flow."""
-    from ..store.composite import CompositeStore
-
-    if not isinstance(store, CompositeStore):
+async def check_redis(config: ServerConfig) -> None:
+    """Reach Redis once before serving (and before creating anything), as ``open_state`` reaches the
+    database: an unreachable Redis ends ``serve`` with one line (exit 1) instead of being found by the first
+    flow."""
+    if not config.redis:
         return
+    from ..store.redis_store import RedisEphemeralStore
+
+    redis = RedisEphemeralStore.from_url(config.redis)
     try:
-        await store.ping()
+        await redis.ping()
     except StoreError as exc:
-        await store.close()
-        fail(f"cannot reach Redis at {_redacted(config.redis or '')}: {exc.__cause__ or exc}", 1)
+        fail(f"cannot reach Redis at {_redacted(config.redis)}: {exc.__cause__ or exc}", 1)
+    finally:
+        await redis.close()
 
 
 def serve(config: ServerConfig, config_path: str | None = None) -> int:
@@ -86,17 +89,18 @@ def _serve(config: ServerConfig, config_path: str | None) -> int:
         check_listen_address(config.host, config.metrics_port)
 
     # Generate keys once, before any worker starts, so workers never race to create them.
-    async def prepare() -> None:
+    async def prepare() -> list[str]:
         from ..server.app import JarmorServer
 
-        store = open_state(config, create=True)
-        await check_redis(config, store)
-        server = JarmorServer(config, store)
+        await check_redis(config)
+        created = create_sqlite_file(config.database)  # said below, in the log format
+        server = JarmorServer(config, open_state(config))
         await server.start()
         await server.stop()
+        return created
 
     configure_logging(config.log_format, config.log_level)
-    asyncio.run(prepare())
+    created = asyncio.run(prepare())
     if config.metrics_port is not None:
         from ..server.metrics import start_metrics_listener
 
@@ -117,7 +121,13 @@ def _serve(config: ServerConfig, config_path: str | None) -> int:
         import orjson
 
         announce = orjson.dumps({"level": "info", "logger": "jarmor.serve", "message": announce}).decode()
-    print(announce, flush=True)
+        created = [
+            orjson.dumps({"level": "info", "logger": "jarmor.serve", "message": f"created {what}"}).decode()
+            for what in created
+        ]
+    else:
+        created = [f"jarmor: created {what}" for what in created]
+    print("\n".join([*created, announce]), flush=True)
     uvicorn.run(
         "jarmor.server.asgi:app_from_environment",
         factory=True,

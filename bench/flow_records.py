@@ -246,6 +246,8 @@ def real_servers(rounds: int, duration: float, concurrencies: list[int], tmp: Pa
             db = tmp / f"real-{tag}.db"
             config = tmp / f"{tag}.toml"
             config.write_text(f"[settings]\nflow_records = {'true' if recording else 'false'}\nrate_limit_window = 0\n")
+            subprocess.run([*jarmor, "db", "upgrade", "--database", f"sqlite:///{db}"], check=True,
+                           capture_output=True, env=env)
             subprocess.run([*jarmor, "clients", "add", "--metadata", str(meta), "--client-id", "bench-client",
                             "--database", f"sqlite:///{db}", "--config", str(config)], check=True,
                            capture_output=True, env=env)

@@ -242,6 +242,9 @@ def create_database(run_dir: Path, peer: Path, python: str, name: str = "jarmor.
     db = run_dir / name
     meta = run_dir / "client-metadata.json"
     meta.write_text(json.dumps(client_metadata(peer), indent=2))
+    # the CLI creates a database only on purpose (db upgrade / serve), never as a side effect of clients add
+    subprocess.run([*jarmor_cli(python), "db", "upgrade", "--database", f"sqlite:///{db}"], check=True,
+                   capture_output=True)
     subprocess.run(
         [*jarmor_cli(python), "clients", "add", "--metadata", str(meta), "--client-id", "peer-client",
          "--database", f"sqlite:///{db}"],

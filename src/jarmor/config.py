@@ -51,6 +51,12 @@ class ServerConfig:
             raise ConfigError("an http issuer is only allowed on a loopback address")
         if self.auto_approve and not loopback:
             raise ConfigError("--auto-approve is refused unless the issuer is a loopback address")
+        if self.auto_approve and not is_loopback_host(self.host):
+            # the issuer says nothing about who can connect: a server listening on 0.0.0.0 would approve
+            # every request as this subject for anyone who can reach the machine
+            raise ConfigError("--auto-approve is refused unless the server listens on a loopback address (--host)")
+        if not 0 < self.port < 65536:
+            raise ConfigError("port must be between 1 and 65535")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
         if not 0 < self.port < 65536:

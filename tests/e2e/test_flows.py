@@ -135,7 +135,7 @@ def test_demo_against_live_server(live_server: RunningServer) -> None:
     assert "all flows completed" in out.stdout
     for mode in PLAIN + JARM:
         assert f"response_mode={mode} " in out.stdout
-    assert out.stdout.count("result: access token issued") == 15
+    assert out.stdout.count("result: access token issued") == 19  # 15 + the critical tier's four JARM modes
     assert "jarm: " in out.stdout and "signature ES256" in out.stdout
 
 

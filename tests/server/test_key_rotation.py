@@ -491,7 +491,7 @@ def kek() -> str:
 async def started_sqlite(tmp_path: Path, protector: KeyProtector) -> str:
     url = f"sqlite:///{tmp_path / 'jarmor.db'}"
     config = load_config(None, {"database": url}, environ={})
-    server = JarmorServer(config, open_state(config), protector)
+    server = JarmorServer(config, open_state(config, create=True), protector)
     await server.start()
     await server.stop()
     return url

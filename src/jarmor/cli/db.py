@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from ..store import StoreError
-from .common import add_state_options, config_from, create_sqlite_file, fail
+from .common import add_state_options, config_from, ensure_database, fail, group, missing_module
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -23,8 +23,11 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     config = config_from(args)
     if config.database.startswith("memory:"):
         fail("the memory:// store has no schema to upgrade")
-    shown = make_url(config.database).render_as_string(hide_password=True)
-    create_sqlite_file(config.database)
+    try:
+        shown = make_url(config.database).render_as_string(hide_password=True)
+    except Exception:
+        fail("the database URL cannot be parsed (sqlite:///path.db or postgresql+psycopg://user@host/db)")
+    ensure_database(config.database, create=True)
     try:
         store = SqlStore.open(config.database, create_tables=False)
         try:
@@ -33,6 +36,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
             store.engine.dispose()
     except StoreError as exc:
         fail(str(exc))
+    except ModuleNotFoundError as exc:
+        fail(missing_module(exc))
     if before == after:
         print(f"database {shown} is at revision {after} (nothing to do)")
     else:
@@ -42,7 +47,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def add_db_commands(sub: Any) -> None:
     """Register ``jarmor db ...`` on the top-level subparsers."""
-    db = sub.add_parser("db", help="manage the database schema").add_subparsers(dest="sub", required=True)
+    db = group(sub, "db", "manage the database schema")
     p = db.add_parser("upgrade", help="migrate the database schema to the current revision")
     add_state_options(p)
     p.set_defaults(func=cmd_db_upgrade)

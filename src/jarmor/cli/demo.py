@@ -4,6 +4,11 @@ Against a running server (``--issuer``) the demo registers its clients and a dem
 database (the same ``--config`` / ``--database`` as ``serve``), then acts as both the client application
 (``jarmor.client``) and the user's browser (following redirects, signing in and consenting through the real
 HTML forms). Without ``--issuer`` it runs the same against an in-process server on a temporary database.
+
+The demo changes only what it created: its clients and its user are the ones whose creation the audit log
+attributes to ``jarmor demo`` (dynamic registration cannot forge that actor). It reuses them on the next run
+(giving each client fresh keys, since the previous run's private keys are gone) instead of adding more, and
+refuses a ``--user`` that exists but is not its own rather than change that user's password.
 """
 
 from __future__ import annotations
@@ -23,23 +28,43 @@ import httpx
 
 from ..client import AsyncOAuthClient, ClientConfig, ClientError, ResponseMode, format_trace_event
 from ..config import ServerConfig
-from ..jose import generate_jwk
-from ..protocol.errors import OAuthError
-from ..protocol.registration import register
+from ..governance.terminal import safe_lines
+from ..jose import Jwk, JwkSet, generate_jwk
+from ..protocol.clients import validate_client_metadata
+from ..protocol.registration import observe_client_keys, register
 from ..server.accounts import hash_password
-from ..store.base import Store, UserRecord
-from .common import config_from, open_state
+from ..store.base import AdminEvent, ClientRecord, Store, UserRecord
+from .common import config_from, fail, open_state
 
 REDIRECT_URI = "http://127.0.0.1:9999/cb"  # never dereferenced: the demo's browser stops here
 JARM = ("jwt", "query.jwt", "fragment.jwt", "form_post.jwt")
 PLAIN = ("query", "fragment", "form_post")
+DEMO_ACTOR = "jarmor demo"  # the audit log's actor for everything the demo creates or changes
+ENCRYPTION = ("ECDH-ES", "A128GCM")  # request object and JARM encryption of the critical tier
 
-# tier -> (response modes to run, use PAR?)
-PLAN: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    ("baseline", PLAIN + JARM, False),
-    ("elevated", JARM, False),
-    ("high", JARM, True),
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    tier: str
+    modes: tuple[str, ...]
+    par: bool
+    encrypted: bool = False  # signed-then-encrypted request object and JARM (the critical tier)
+
+
+PLAN: tuple[Step, ...] = (
+    Step("baseline", PLAIN + JARM, False),
+    Step("elevated", JARM, False),
+    Step("high", JARM, True),
+    Step("critical", JARM, True, encrypted=True),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class DemoClient:
+    client_id: str
+    key: Jwk  # signs request objects and client assertions
+    enc_key: Jwk | None = None  # decrypts encrypted JARM responses
+    reused: bool = False
 
 
 class _Forms(HTMLParser):
@@ -94,7 +119,7 @@ class Browser:
                 return location, None
             page = forms(r.text) if r.status_code in (200, 401) else []
             if not page:
-                raise RuntimeError(f"unexpected {r.status_code}: {r.text[:200]}")
+                raise RuntimeError(f"unexpected {r.status_code}: {_page_text(r)}")
             form = page[0]
             action = urljoin(url, form["action"])
             fields: dict[str, str] = dict(form["fields"])
@@ -112,76 +137,183 @@ class Browser:
             url = action
 
 
+def _page_text(r: httpx.Response) -> str:
+    """What an error page says, as one short line (its text, not its markup)."""
+    if "html" not in r.headers.get("content-type", ""):
+        return " ".join(r.text.split())[:200]
+    parser = _Text()
+    parser.feed(r.text)
+    return " ".join(" ".join(parser.parts).split())[:200] or "(empty page)"
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._skip += tag in ("style", "script", "title", "head")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._skip -= tag in ("style", "script", "title", "head") and self._skip > 0
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
 def _short(url: str) -> str:
     parts = urlsplit(url)
     query = f"?{parts.query[:40]}..." if len(parts.query) > 40 else (f"?{parts.query}" if parts.query else "")
     return f"{parts.path}{query}"
 
 
-async def _register_clients(
-    store_env: Any, issuer: str, http: httpx.AsyncClient, registration_token: str | None
-) -> dict[str, tuple[str, Any]]:
-    """One client per tier (plus a machine client); returns tier -> (client_id, private key)."""
-    out: dict[str, tuple[str, Any]] = {}
-    for tier, modes, use_par in PLAN:
-        key = generate_jwk("ES256")
-        metadata: dict[str, Any] = {
-            "client_name": f"jarmor demo ({tier})",
-            "risk_tier": tier,
-            "redirect_uris": [REDIRECT_URI],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": {"keys": [key.public_dict()]},
-            "request_object_signing_alg": "ES256",
-            "authorization_signed_response_alg": "ES256",
-            "id_token_signed_response_alg": "ES256",
-            "response_modes": list(modes),
-            "grant_types": ["authorization_code", "refresh_token"],
-            "client_kind": "third-party",
-            "owner": "demo",
-        }
-        if use_par:
-            metadata["require_pushed_authorization_requests"] = True
-        body = await _register(store_env, http, issuer, registration_token, metadata)
-        out[tier] = (str(body["client_id"]), key)
-    key = generate_jwk("ES256")
-    body = await _register(
-        store_env,
-        http,
-        issuer,
-        registration_token,
-        {
+def _client_metadata(step: Step | None, key: Jwk, enc_key: Jwk | None) -> dict[str, Any]:
+    """One demo client's registration: per tier (``step``), or the machine client (``None``)."""
+    keys = [key.public_dict()] + ([enc_key.public_dict()] if enc_key else [])
+    if step is None:
+        return {
             "client_name": "jarmor demo (machine)",
             "grant_types": ["client_credentials"],
             "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": {"keys": [key.public_dict()]},
+            "jwks": {"keys": keys},
             "risk_tier": "elevated",
             "scope": "profile",
             "client_kind": "machine",
-        },
-    )
-    out["machine"] = (str(body["client_id"]), key)
+            "owner": DEMO_ACTOR,
+        }
+    metadata: dict[str, Any] = {
+        "client_name": f"jarmor demo ({step.tier})",
+        "risk_tier": step.tier,
+        "redirect_uris": [REDIRECT_URI],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": keys},
+        "request_object_signing_alg": "ES256",
+        "authorization_signed_response_alg": "ES256",
+        "id_token_signed_response_alg": "ES256",
+        "response_modes": list(step.modes),
+        "grant_types": ["authorization_code", "refresh_token"],
+        "client_kind": "third-party",
+        "owner": DEMO_ACTOR,
+    }
+    if step.par:
+        metadata["require_pushed_authorization_requests"] = True
+    if step.encrypted:
+        alg, enc = ENCRYPTION
+        metadata.update(
+            request_object_encryption_alg=alg,
+            request_object_encryption_enc=enc,
+            authorization_encrypted_response_alg=alg,
+            authorization_encrypted_response_enc=enc,
+        )
+    return metadata
+
+
+async def _created_by_demo(store: Store, target: str, action: str) -> bool:
+    """Whether the audit log attributes the creation of ``target`` to the demo (an actor no request sets)."""
+    events = await store.audit.list(target=target, limit=100_000)
+    return any(e.action == action and e.actor == DEMO_ACTOR for e in events)
+
+
+async def _own_clients(store: Store) -> dict[str, ClientRecord]:
+    """The demo's clients from earlier runs, by name: enabled, and registered by the demo itself."""
+    found: dict[str, ClientRecord] = {}
+    for record in await store.clients.list():
+        name = record.metadata.get("client_name")
+        if (
+            record.disabled_at is None
+            and record.metadata.get("owner") == DEMO_ACTOR
+            and isinstance(name, str)
+            and name not in found
+            and await _created_by_demo(store, f"client:{record.client_id}", "client.register")
+        ):
+            found[name] = record
+    return found
+
+
+async def _refresh_keys(env: Any, record: ClientRecord, metadata: dict[str, Any]) -> None:
+    """Give a demo client of an earlier run this run's keys (validated as at registration)."""
+    now = env.now()
+    record.metadata = validate_client_metadata(metadata, policy=env.policy, server=env.capabilities())
+    record.updated_at = now
+    await env.store.clients.update(record)
+    await observe_client_keys(env, record.client_id, record.metadata, now)
+    await env.store.audit.append(AdminEvent(
+        at=now, actor=DEMO_ACTOR, action="client.update", target=f"client:{record.client_id}",
+        details={"why": "jarmor demo: new keys for this run"},
+    ))
+
+
+async def _register_clients(env: Any, store: Store, say: Any) -> dict[str, DemoClient]:
+    """One client per tier (plus a machine client); tier -> client. Earlier runs' demo clients are reused."""
+    own = await _own_clients(store)
+    out: dict[str, DemoClient] = {}
+    for step in (*PLAN, None):
+        name = step.tier if step else "machine"
+        key = generate_jwk("ES256")
+        enc_key = generate_jwk(ENCRYPTION[0]) if step and step.encrypted else None
+        metadata = _client_metadata(step, key, enc_key)
+        existing = own.get(metadata["client_name"])
+        if existing is not None:
+            await _refresh_keys(env, existing, metadata)
+            out[name] = DemoClient(existing.client_id, key, enc_key, reused=True)
+        else:
+            body = await register(env, metadata, actor=DEMO_ACTOR)
+            out[name] = DemoClient(str(body["client_id"]), key, enc_key)
+    reused = sum(c.reused for c in out.values())
+    say(f"jarmor demo: {reused} demo client(s) reused, {len(out) - reused} registered")
     return out
 
 
-async def _register(
-    env: Any, http: httpx.AsyncClient, issuer: str, token: str | None, metadata: dict[str, Any]
-) -> dict[str, Any]:
-    if token:
-        r = await http.post(f"{issuer}/register", json=metadata, headers={"Authorization": f"Bearer {token}"})
-        if r.status_code != 201:
-            raise RuntimeError(f"registration failed: {r.text}")
-        return dict(r.json())
-    return await register(env, metadata)
+class DemoRefused(Exception):
+    """The demo would have to change something it did not create, or the server is not the one it set up."""
 
 
 async def _ensure_user(store: Store, username: str) -> str:
+    """The demo's user: created (and recorded as the demo's) when missing; one the demo created earlier
+    gets a new random password; anyone else's account is refused, never changed."""
     password = secrets.token_urlsafe(12)
-    record = UserRecord(username=username, password_hash=hash_password(password), created_at=int(time.time()))
-    if await store.users.get(username) is None:
+    now = int(time.time())
+    record = UserRecord(username=username, password_hash=hash_password(password), created_at=now)
+    existing = await store.users.get(username)
+    if existing is None:
         await store.users.create(record)
-    else:
-        await store.users.update(record)
+        await store.audit.append(AdminEvent(at=now, actor=DEMO_ACTOR, action="user.add", target=f"user:{username}"))
+        return password
+    if not await _created_by_demo(store, f"user:{username}", "user.add") or existing.disabled:
+        raise DemoRefused(
+            f"user {username} exists and is not the demo's own: the demo never changes an account it did not "
+            "create; pass another --user"
+        )
+    existing.password_hash = record.password_hash
+    await store.users.update(existing)
+    await store.audit.append(AdminEvent(
+        at=now, actor=DEMO_ACTOR, action="user.reset_password", target=f"user:{username}",
+        details={"why": "jarmor demo: new random password for this run"},
+    ))
     return password
+
+
+async def _check_same_database(http: httpx.AsyncClient, issuer: str, store: Store, database: str) -> None:
+    """The demo registers its clients in a database, then asks the server at ``issuer`` to use them: refuse
+    early, with the reason, when that server publishes none of this database's keys (another database)."""
+    try:
+        r = await http.get(f"{issuer}/jwks")
+    except httpx.HTTPError as exc:
+        raise DemoRefused(f"cannot reach {issuer}: {exc or type(exc).__name__}") from exc
+    try:
+        published = {str(k.get("kid")) for k in r.json().get("keys", [])} if r.status_code == 200 else set()
+    except ValueError:
+        published = set()
+    if r.status_code != 200 or not published:
+        raise DemoRefused(f"{issuer}/jwks answered {r.status_code} without keys: is it a jarmor server?")
+    ours = {k.kid for k in await store.keys.list()}
+    if not published & ours:
+        raise DemoRefused(
+            f"the server at {issuer} does not use the database {database} (its /jwks publishes none of that "
+            "database's keys), so it would refuse the demo's clients: pass the server's --database or --config"
+        )
 
 
 async def _run(args: argparse.Namespace, config: ServerConfig) -> int:
@@ -190,7 +322,7 @@ async def _run(args: argparse.Namespace, config: ServerConfig) -> int:
     out = sys.stdout
 
     def say(line: str) -> None:
-        print(line, file=out, flush=True)
+        print(safe_lines(line), file=out, flush=True)  # server texts and stored values, made inert
 
     in_process = not args.issuer
     if in_process:
@@ -217,39 +349,31 @@ async def _run(args: argparse.Namespace, config: ServerConfig) -> int:
             ),
             store,
         )
-        await server.start()  # for registration validation only; loads the same keys the server uses
         transport = None
-        say(f"jarmor demo: server {issuer}, registering demo clients in {config.database}")
 
     failures = 0
     started = int(time.time()) - 1
-    async with httpx.AsyncClient(transport=transport, base_url=issuer, timeout=10) as http:
-        password = await _ensure_user(store, args.user)
-        clients = await _register_clients(server.env, issuer, http, None)
-        for tier, modes, use_par in PLAN:
-            client_id, key = clients[tier]
-            say(f"\n=== tier {tier}: client {client_id} (private_key_jwt, ES256) ===")
-            for mode in modes:
-                ok = await _one_flow(
-                    http, transport, issuer, client_id, key, mode, use_par, tier, args.user, password, say
-                )
-                failures += 0 if ok else 1
-        failures += 0 if await _machine_flow(http, issuer, clients["machine"], say) else 1
-        say("\n=== tier critical ===")
-        try:
-            await register(
-                server.env,
-                {
-                    "risk_tier": "critical",
-                    "redirect_uris": [REDIRECT_URI],
-                    "jwks": {"keys": [generate_jwk("ES256").public_dict()]},
-                },
-            )
-            say("  registered (unexpected)")
-        except OAuthError as err:
-            say(f"  registration refused as designed: {err.error}: {err.description}")
-    expected = sum(len(modes) for _, modes, _ in PLAN) + 1
-    demo_clients = {client_id for client_id, _key in clients.values()}
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=issuer, timeout=10) as http:
+            if not in_process:
+                await _check_same_database(http, issuer, store, config.database)
+                await server.start()  # for registration validation only; loads the same keys the server uses
+                say(f"jarmor demo: server {issuer}, demo clients in {config.database}")
+            password = await _ensure_user(store, args.user)
+            clients = await _register_clients(server.env, store, say)
+            for step in PLAN:
+                client = clients[step.tier]
+                how = "private_key_jwt, ES256" + (f", encrypted {'+'.join(ENCRYPTION)}" if step.encrypted else "")
+                say(f"\n=== tier {step.tier}: client {client.client_id} ({how}) ===")
+                for mode in step.modes:
+                    ok = await _one_flow(http, transport, issuer, client, mode, step, args.user, password, say)
+                    failures += 0 if ok else 1
+            failures += 0 if await _machine_flow(http, issuer, clients["machine"], say) else 1
+    except DemoRefused as exc:
+        await server.stop()
+        fail(str(exc))
+    expected = sum(len(step.modes) for step in PLAN) + 1
+    demo_clients = {c.client_id for c in clients.values()}
     await _show_flow_records(server, store, started, demo_clients, expected, in_process, say)
     await server.stop()
     say(f"\n{'all flows completed' if not failures else f'{failures} flow(s) FAILED'}")
@@ -269,34 +393,48 @@ async def _one_flow(
     http: httpx.AsyncClient,
     transport: httpx.AsyncBaseTransport | None,
     issuer: str,
-    client_id: str,
-    key: Any,
+    demo_client: DemoClient,
     mode: str,
-    use_par: bool,
-    tier: str,
+    step: Step,
     username: str,
     password: str,
     say: Any,
 ) -> bool:
-    say(f"\n--- {tier} / response_mode={mode} / {'PAR' if use_par else 'request object by value'} ---")
+    how = "PAR" if step.par else "request object by value"
+    if step.encrypted:
+        how += ", encrypted request object and JARM"
+    say(f"\n--- {step.tier} / response_mode={mode} / {how} ---")
 
     trace = _tracer(say)
-
+    encryption: dict[str, Any] = {}
+    if step.encrypted and demo_client.enc_key is not None:
+        alg, enc = ENCRYPTION
+        encryption = {
+            "request_object_encryption_alg": alg,
+            "request_object_encryption_enc": enc,
+            "authorization_encrypted_response_alg": alg,
+            "authorization_encrypted_response_enc": enc,
+            "decryption_keys": JwkSet((demo_client.enc_key,)),
+        }
     config = ClientConfig(
         issuer=issuer,
-        client_id=client_id,
+        client_id=demo_client.client_id,
         redirect_uri=REDIRECT_URI,
-        signing_key=key,
+        signing_key=demo_client.key,
         signing_alg="ES256",
         authorization_signed_response_alg="ES256",
         id_token_signed_response_alg="ES256",
         allow_insecure_http=True,
+        **encryption,
     )
     client = AsyncOAuthClient(config, http=http, trace=trace)
     browser_http = httpx.AsyncClient(transport=transport, timeout=10)  # its own cookie jar
     try:
         start = await client.start_authorization(
-            scope="openid profile", response_mode=cast(ResponseMode, mode), use_par=use_par
+            scope="openid profile",
+            response_mode=cast(ResponseMode, mode),
+            use_par=step.par,
+            encrypt_request=step.encrypted,
         )
         delivered = await Browser(browser_http, username, password, say).run(start.url)
         if isinstance(delivered, str) and "#" in delivered:
@@ -317,8 +455,8 @@ async def _one_flow(
         await browser_http.aclose()
 
 
-async def _machine_flow(http: httpx.AsyncClient, issuer: str, client: tuple[str, Any], say: Any) -> bool:
-    client_id, key = client
+async def _machine_flow(http: httpx.AsyncClient, issuer: str, client: DemoClient, say: Any) -> bool:
+    client_id, key = client.client_id, client.key
     say(f"\n=== machine client {client_id}: client_credentials with private_key_jwt ===")
 
     trace = _tracer(say)

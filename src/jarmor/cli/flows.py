@@ -11,7 +11,6 @@ policy would break a registration or a recorded flow; 2 is a usage or configurat
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 import time
@@ -30,11 +29,12 @@ from ..governance.checkpoints import CheckpointCheck
 from ..governance.policy_check import check_policy
 from ..governance.query import OUTCOME_HELP, FlowQuery, QueryError, find_flows, parse_since
 from ..governance.reports import DAY, capabilities, load_report
+from ..governance.terminal import scrub
 from ..protocol.policy import PolicyError, policy_from_config
 from ..server.keyprotect import KeyProtectionError, KeyProtector
 from ..server.keys import public_signing_keys
 from ..store.base import AdminEvent, Store
-from .common import config_from, fail, with_store
+from .common import actor, add_actor_option, config_from, fail, group, issuer_of, with_store
 
 T = TypeVar("T")
 
@@ -74,7 +74,7 @@ def cmd_flows(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps([f.as_dict() for f in flows], indent=2))
     elif flows:
-        print(render.flows_table(flows))
+        print(render.flows_table(scrub(flows)))
     else:
         print("no flow records match", file=sys.stderr)
     return 0
@@ -146,7 +146,7 @@ def cmd_flows_verify(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
     else:
-        print(render.verify_text(report))
+        print(render.verify_text(scrub(report)))
     return 0 if report.ok else 1
 
 
@@ -155,6 +155,7 @@ def cmd_flows_archive(args: argparse.Namespace) -> int:
     config = config_from(args)
     before = _since(args, int(time.time()), option="before")
     assert before is not None
+    by = actor(args)
     target = Path(args.output)
     if target.exists():
         fail(f"{target} exists already: archive to a new file")
@@ -166,7 +167,7 @@ def cmd_flows_archive(args: argparse.Namespace) -> int:
     async def action(store: Store) -> ArchiveResult:
         result = await archive(store.flows, before, out)
         await store.audit.append(AdminEvent(
-            at=int(time.time()), actor=args.by or getpass.getuser(), action="flows.archive", target="flows",
+            at=int(time.time()), actor=by, action="flows.archive", target="flows",
             details={"through_seq": result.through_seq, "records": result.records, "file": str(target)},
         ))
         return result
@@ -177,6 +178,9 @@ def cmd_flows_archive(args: argparse.Namespace) -> int:
     except ArchiveError as exc:
         target.unlink(missing_ok=True)
         fail(str(exc), code=1)
+    except SystemExit:  # refused (no database, ...): leave no empty archive behind
+        target.unlink(missing_ok=True)
+        raise
     print(
         f"archived records 1-{result.through_seq} ({result.records} record(s), {result.checkpoints} signed "
         f"checkpoint(s)) to {target}; verify later with: jarmor flows verify --archive {target}",
@@ -203,11 +207,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = json.dumps(report.as_dict(), indent=2)
     elif args.format == "html":
-        text = render.report_html(report, issuer=config.issuer)
+        text = render.report_html(report, issuer=issuer_of(args, config))
     else:
-        text = render.report_text(report)
+        text = render.report_text(scrub(report))
     if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        try:
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write the report to {args.output}: {exc.strerror or exc}")
         print(f"report written to {args.output}", file=sys.stderr)
     else:
         print(text)
@@ -259,7 +266,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(result.as_dict(), indent=2))
     else:
-        print(render.policy_text(result))
+        print(render.policy_text(scrub(result)))
     return 1 if result.breaks else 0
 
 
@@ -291,7 +298,8 @@ def add_flows_commands(sub: Any) -> None:
                    help="a record hash kept outside the database (from an earlier verify or export)")
     v.add_argument("--archive", action="append", metavar="FILE",
                    help="archive files from `flows archive`, oldest first: verified with the database as one chain")
-    v.add_argument("--format", choices=("text", "json"), default="text")
+    v.add_argument("--format", choices=("table", "json", "text"), default="table",
+                   help="output format: table (default; text is its old name) or json")
     v.set_defaults(func=cmd_flows_verify)
 
     a = flows.add_parser("archive", help="move records older than a date to a JSON lines file (retention)")
@@ -299,7 +307,7 @@ def add_flows_commands(sub: Any) -> None:
     a.add_argument("--before", required=True, metavar="DATE|DURATION",
                    help="archive records written before (2025-01-31, 90d); the cut is the last signed checkpoint")
     a.add_argument("-o", "--output", required=True, metavar="FILE", help="a new file to write")
-    a.add_argument("--by", metavar="NAME", help="who archives (audit log; default: the OS user)")
+    add_actor_option(a)
     a.set_defaults(func=cmd_flows_archive)
 
     r = sub.add_parser("report", help="governance report: stale clients, old keys, drift, exposure, coverage")
@@ -309,9 +317,10 @@ def add_flows_commands(sub: Any) -> None:
     r.add_argument("--key-age-days", type=int, default=180, metavar="N", help="report server keys older (180)")
     r.add_argument("--days", type=int, default=30, metavar="N", help="coverage and trends over N days (30)")
     r.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    r.add_argument("--issuer", metavar="URL", help="the server's issuer, shown in the HTML report")
     r.set_defaults(func=cmd_report)
 
-    pol = sub.add_parser("policy", help="policy tools").add_subparsers(dest="sub", required=True)
+    pol = group(sub, "policy", "policy tools")
     c = pol.add_parser("check", help="dry-run a proposed [policy] against registrations and recorded flows")
     _state_options(c)
     c.add_argument("proposed", metavar="CONFIG.toml", help="a configuration file with the proposed [policy]")

@@ -8,36 +8,46 @@ tokens are inactive at once; ``--by`` names who acted in the audit log (default:
 from __future__ import annotations
 
 import argparse
-import getpass
-import json
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ..config import ServerConfig
 from ..governance.inventory import ClientSummary, client_summary, entitlement_review, inventory
 from ..governance.lifecycle import GovernanceError, offboard, revoke_grant
-from ..store.base import AdminEvent, AlreadyExists, Store
-from .common import add_state_options, config_from, with_store
+from ..governance.terminal import facts, safe, table
+from ..server.account_lifecycle import (
+    AccountError,
+    add_admin,
+    admin_locked,
+    admin_state,
+    remove_admin,
+    unlock_admin,
+)
+from ..store.base import AlreadyExists, Store
+from .common import (
+    actor,
+    add_actor_option,
+    add_format_option,
+    add_state_options,
+    config_from,
+    default_actor,
+    group,
+    print_json,
+    read_secret,
+    with_store,
+)
+from .common import when as _when
 
 T = TypeVar("T")
 
+__all__ = ["add_clients_commands", "add_governance_commands", "default_actor"]
+
 
 def _run(config: ServerConfig, action: Callable[[Store], Awaitable[T]]) -> T:
-    return with_store(config, action, expected=(GovernanceError, LookupError, ValueError, AlreadyExists))
-
-
-def default_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no login name (some containers)
-        return "cli"
-
-
-def _when(ts: int | None) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return with_store(
+        config, action, expected=(GovernanceError, AccountError, LookupError, ValueError, AlreadyExists)
+    )
 
 
 def _age(seconds: int) -> str:
@@ -48,13 +58,10 @@ def _age(seconds: int) -> str:
 
 
 def _table(rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(table(rows))
 
 
-def _json(value: Any) -> None:
-    print(json.dumps(value, indent=2, sort_keys=True))
+_json = print_json
 
 
 def _status(c: ClientSummary) -> str:
@@ -96,7 +103,7 @@ def cmd_clients_show(args: argparse.Namespace) -> int:
     if args.format == "json":
         _json(c.to_json(with_metadata=True))
         return 0
-    facts = [
+    rows_of_facts = [
         ("client_id", c.client_id),
         ("name", c.name),
         ("status", _status(c)),
@@ -116,12 +123,10 @@ def cmd_clients_show(args: argparse.Namespace) -> int:
         ("active tokens", str(c.active_tokens)),
     ]
     if c.disabled_at is not None:
-        facts += [("disabled by", c.disabled_by or "-"), ("disabled reason", c.disabled_reason or "-")]
+        rows_of_facts += [("disabled by", c.disabled_by or "-"), ("disabled reason", c.disabled_reason or "-")]
     if c.jwks_uri:
-        facts.append(("jwks_uri", c.jwks_uri))
-    width = max(len(k) for k, _ in facts)
-    for key, value in facts:
-        print(f"{key.ljust(width)}  {value}")
+        rows_of_facts.append(("jwks_uri", c.jwks_uri))
+    print(facts(rows_of_facts))
     if c.keys:
         print()
         rows = [("KID", "THUMBPRINT", "FIRST SEEN", "AGE", "STATE")]
@@ -133,16 +138,16 @@ def cmd_clients_show(args: argparse.Namespace) -> int:
 
 
 def cmd_clients_offboard(args: argparse.Namespace) -> int:
-    by = args.by or default_actor()
+    by = actor(args)
     now = int(time.time())
     result = _run(
         config_from(args), lambda store: offboard(store, args.client_id, reason=args.reason, by=by, now=now)
     )
     state = "disabled" if result.disabled else "was already disabled"
-    print(
+    print(safe(
         f"client {result.client_id} {state}; revoked {result.tokens_revoked} token(s) and "
         f"{result.grants_revoked} grant(s); recorded as {by}"
-    )
+    ))
     return 0
 
 
@@ -175,7 +180,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def cmd_review_revoke(args: argparse.Namespace) -> int:
     """Revoke each grant named (a review group's ``grant_ids``), every token issued under it too."""
-    by = args.by or default_actor()
+    by = actor(args)
     now = int(time.time())
     ids = list(dict.fromkeys(args.grant_id))
 
@@ -188,42 +193,51 @@ def cmd_review_revoke(args: argparse.Namespace) -> int:
 
     for result in _run(config_from(args), revoke_all):
         state = "revoked" if result.revoked else "was already revoked"
-        print(
+        print(safe(
             f"grant {result.grant.grant_id} of client {result.grant.client_id} ({result.grant.subject or '-'}: "
             f"{result.grant.scope}) {state}; {result.tokens_revoked} token(s) revoked; recorded as {by}"
-        )
+        ))
     return 0
 
 
 def cmd_admins_add(args: argparse.Namespace) -> int:
-    from ..server.admin.accounts import add_admin
-
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass(f"password for administrator {args.name}: ")
-    now = int(time.time())
-    by = default_actor()
-
-    async def add(store: Store) -> None:
-        await add_admin(store.admins, args.name, password, now=now)
-        await store.audit.append(AdminEvent(at=now, actor=by, action="admin.add", target=f"admin:{args.name}"))
-
-    _run(config_from(args), add)
-    print(f"administrator {args.name} added")
+    password = read_secret(f"password for administrator {args.name}: ", from_stdin=args.password_stdin)
+    now, by = int(time.time()), actor(args)
+    _run(config_from(args), lambda store: add_admin(store, args.name, password, by=by, now=now))
+    print(f"administrator {args.name} added; recorded as {by}")
     return 0
 
 
 def cmd_admins_list(args: argparse.Namespace) -> int:
-    admins = _run(config_from(args), lambda store: store.admins.list())
-    rows = [("NAME", "CREATED", "STATE")]
-    rows += [(a.username, _when(a.created_at), "disabled" if a.disabled else "active") for a in admins]
-    _table(rows)
+    async def listing(store: Store) -> list[tuple[str, int, str]]:
+        return [
+            (a.username, a.created_at, admin_state(a, locked=await admin_locked(store, a.username)))
+            for a in await store.admins.list()
+        ]
+
+    admins = _run(config_from(args), listing)
+    if args.format == "json":
+        _json([{"name": name, "created_at": created, "state": state} for name, created, state in admins])
+        return 0
+    _table([("NAME", "CREATED", "STATE")] + [(name, _when(created), state) for name, created, state in admins])
     return 0
 
 
-def _format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+def cmd_admins_remove(args: argparse.Namespace) -> int:
+    now, by = int(time.time()), actor(args)
+    _run(config_from(args), lambda store: remove_admin(store, args.name, by=by, now=now))
+    print(f"administrator {args.name} removed (the name is never reused); recorded as {by}")
+    return 0
+
+
+def cmd_admins_unlock(args: argparse.Namespace) -> int:
+    now, by = int(time.time()), actor(args)
+    was_locked = _run(config_from(args), lambda store: unlock_admin(store, args.name, by=by, now=now))
+    print(f"administrator {args.name} {'unlocked' if was_locked else 'was not locked'}; recorded as {by}")
+    return 0
+
+
+_format = add_format_option
 
 
 def add_clients_commands(clients: Any) -> None:
@@ -245,12 +259,12 @@ def add_clients_commands(clients: Any) -> None:
     add_state_options(p)
     p.add_argument("client_id", metavar="ID")
     p.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded)")
-    p.add_argument("--by", metavar="NAME", help="who is acting (default cli:<login name>)")
+    add_actor_option(p)
     p.set_defaults(func=cmd_clients_offboard)
 
 
 def add_governance_commands(sub: Any) -> None:
-    """``jarmor review [revoke]`` and ``jarmor admins add | list``."""
+    """``jarmor review [revoke]`` and ``jarmor admins add | list | remove | unlock``."""
     review = sub.add_parser(
         "review", help="entitlement review: per client, user and scopes, how many grants, first and last granted"
     )
@@ -262,20 +276,30 @@ def add_governance_commands(sub: Any) -> None:
     p = actions.add_parser(
         "revoke", help="revoke grants and every token issued under them (a review group: its grant ids)"
     )
-    add_state_options(p)
+    add_state_options(p, sub=True)
     p.add_argument("grant_id", metavar="GRANT_ID", nargs="+")
     p.add_argument("--reason", default="revoked in entitlement review", metavar="TEXT", help="why (recorded)")
-    p.add_argument("--by", metavar="NAME", help="who is acting (default cli:<login name>)")
+    add_actor_option(p)
     p.set_defaults(func=cmd_review_revoke)
 
-    admins = sub.add_parser("admins", help="administrators of the /admin dashboard").add_subparsers(
-        dest="sub", required=True
-    )
+    admins = group(sub, "admins", "administrators of the /admin dashboard")
     p = admins.add_parser("add", help="add an administrator (password hashed with Argon2id)")
     add_state_options(p)
     p.add_argument("name")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add_actor_option(p)
     p.set_defaults(func=cmd_admins_add)
-    p = admins.add_parser("list", help="list administrators")
+    p = admins.add_parser("list", help="administrators and their state (active, locked, disabled, removed)")
     add_state_options(p)
+    _format(p)
     p.set_defaults(func=cmd_admins_list)
+    p = admins.add_parser("remove", help="remove an administrator (their sessions end; the name is never reused)")
+    add_state_options(p)
+    p.add_argument("name")
+    add_actor_option(p)
+    p.set_defaults(func=cmd_admins_remove)
+    p = admins.add_parser("unlock", help="clear the sign-in lockout after too many failed attempts")
+    add_state_options(p)
+    p.add_argument("name")
+    add_actor_option(p)
+    p.set_defaults(func=cmd_admins_unlock)

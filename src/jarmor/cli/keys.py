@@ -2,7 +2,8 @@
 
 Running servers pick changes up on their next keyring refresh (``key_refresh_interval``), so these commands
 work against a live deployment with any number of workers or nodes. Use the same ``--config`` as the server:
-the rotation timings come from its ``[settings]``.
+the rotation timings come from its ``[settings]``. Rotations and retirements are recorded in the audit log
+(``--by``, default ``cli:<login name>``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..config import ServerConfig
+from ..governance.terminal import table
 from ..server.keyprotect import KeyProtectionError, KeyProtector
 from ..server.keys import (
+    DEFAULT_ENCRYPTION_ALGS,
+    DEFAULT_SIGNING_ALGS,
+    SECRET_ALG,
     KeyLifecycleError,
     KeyStatus,
     KeyTimings,
@@ -28,20 +33,38 @@ from ..server.keys import (
     rotate_keys,
     sweep_keys,
 )
-from ..store.base import KeyStore
-from .common import add_state_options, config_from, fail, open_state
+from ..store.base import AdminEvent, KeyStore, Store
+from .common import (
+    actor,
+    add_actor_option,
+    add_format_option,
+    add_state_options,
+    config_from,
+    fail,
+    group,
+    open_state,
+)
 
 T = TypeVar("T")
 
+ALGS = (*DEFAULT_SIGNING_ALGS, *DEFAULT_ENCRYPTION_ALGS, SECRET_ALG)
 
-def _run(config: ServerConfig, action: Callable[[KeyStore, KeyProtector, KeyTimings], Awaitable[T]]) -> T:
+
+def _run(
+    config: ServerConfig,
+    action: Callable[[KeyStore, KeyProtector, KeyTimings], Awaitable[T]],
+    audit: Callable[[Store, T], Awaitable[None]] | None = None,
+) -> T:
     async def run() -> T:
         protector = KeyProtector.from_env()
         store = open_state(config)
         try:
-            return await action(
+            result = await action(
                 store.keys, protector, KeyTimings.from_settings(config.settings, config.policy)
             )
+            if audit is not None:
+                await audit(store, result)
+            return result
         finally:
             await store.close()
 
@@ -79,7 +102,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     statuses = _run(config, action)
     if not args.all:
         statuses = [s for s in statuses if s.role != "retired"]
-    if args.json:
+    if _json(args):
         print(json.dumps(key_table(statuses), indent=2))
         return 0
     if not statuses:
@@ -100,20 +123,31 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
                 _when(r.retired_at, now),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(table(rows))
     return 0
+
+
+def _json(args: argparse.Namespace) -> bool:
+    """``--format json`` (``--json`` is its deprecated spelling)."""
+    return bool(args.format == "json" or args.json)
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     config = config_from(args)
-    now = int(time.time())
+    now, by = int(time.time()), actor(args)
 
     async def action(store: KeyStore, protector: KeyProtector, timings: KeyTimings) -> Any:
         return await rotate_keys(store, protector, timings, algs=args.alg or None, now=now)
 
-    rotations, notes = _run(config, action)
+    async def audit(store: Store, result: Any) -> None:
+        for rot in result[0]:
+            await store.audit.append(AdminEvent(
+                at=now, actor=by, action="key.rotate", target=f"key:{rot.new.kid}",
+                details={"alg": rot.alg, "active_at": rot.new.active_at,
+                         "replaced": [{"kid": r.kid, "retired_at": r.retired_at} for r in rot.replaced]},
+            ))
+
+    rotations, notes = _run(config, action, audit)
     out: list[dict[str, Any]] = []
     for rot in rotations:
         entry = {
@@ -123,7 +157,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
             "replaced": [{"kid": r.kid, "retired_at": r.retired_at} for r in rot.replaced],
         }
         out.append(entry)
-        if not args.json:
+        if not _json(args):
             old = (
                 ", ".join(f"{r.kid} retires {_when(r.retired_at, now)}" for r in rot.replaced)
                 or "no key replaced"
@@ -131,40 +165,53 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
             print(f"{rot.alg}: new key {rot.new.kid} takes over {_when(rot.new.active_at, now)}; {old}")
     for note in notes:
         print(f"jarmor: skipped {note}", file=sys.stderr)
-    if not rotations and not notes and not args.json:
+    if not rotations and not notes and not _json(args):
         print("nothing to rotate: the server generates its keys when it first starts")
-    if args.json:
+    if _json(args):
         print(json.dumps({"rotations": out, "skipped": notes}, indent=2))
     return 0
 
 
 def cmd_keys_retire(args: argparse.Namespace) -> int:
     config = config_from(args)
+    now, by = int(time.time()), actor(args)
 
     async def action(store: KeyStore, protector: KeyProtector, timings: KeyTimings) -> list[str]:
         return await retire_key(store, protector, timings, args.kid, force=args.force)
 
-    for line in _run(config, action):
+    async def audit(store: Store, done: list[str]) -> None:
+        await store.audit.append(AdminEvent(
+            at=now, actor=by, action="key.retire.force" if args.force else "key.retire", target=f"key:{args.kid}",
+            details={"force": args.force, "done": done},
+        ))
+
+    for line in _run(config, action, audit):
         print(line)
     return 0
 
 
+def _deprecated_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # deprecated: --format json
+
+
 def add_keys_commands(sub: Any) -> None:
-    keys = sub.add_parser("keys", help="list, rotate and retire the server's keys").add_subparsers(
-        dest="sub", required=True
-    )
+    keys = group(sub, "keys", "list, rotate and retire the server's keys")
     p = keys.add_parser("list", help="the server keys, their role and whether the JWKS publishes them")
     add_state_options(p)
     p.add_argument("--all", action="store_true", help="include retired keys")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_format_option(p)
+    _deprecated_json(p)
     p.set_defaults(func=cmd_keys_list)
 
     p = keys.add_parser(
         "rotate", help="start a rotation: publish new keys now, sign with them after the publish delay"
     )
     add_state_options(p)
-    p.add_argument("--alg", action="append", metavar="ALG", help="only this algorithm (repeatable)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--alg", action="append", choices=ALGS, metavar="ALG",
+                   help=f"only this algorithm (repeatable): {', '.join(ALGS)}")
+    add_format_option(p)
+    _deprecated_json(p)
+    add_actor_option(p)
     p.set_defaults(func=cmd_keys_rotate)
 
     p = keys.add_parser("retire", help="retire a key now (refused while it may still be needed)")
@@ -175,4 +222,5 @@ def add_keys_commands(sub: Any) -> None:
         action="store_true",
         help="retire even if still needed (compromised key); a replacement takes over at once",
     )
+    add_actor_option(p)
     p.set_defaults(func=cmd_keys_retire)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 
 from ..config import ServerConfig
-from ..store import Store, StoreError
-from .common import fail, open_state
+from ..store import StoreError
+from .common import create_sqlite_file, fail, open_state
 
 _ENV = {
     "issuer": "JARMOR_ISSUER",
@@ -35,18 +36,37 @@ def _redacted(url: str) -> str:
         return "(unparseable URL)"
 
 
-async def check_redis(config: ServerConfig, store: Store) -> None:
-    """Reach Redis once before serving, as ``open_state`` reaches the database: an unreachable Redis ends
-    ``serve`` with one line (exit 1) instead of being found by the first flow."""
-    from ..store.composite import CompositeStore
-
-    if not isinstance(store, CompositeStore):
-        return
+def check_listen_address(host: str, port: int) -> None:
+    """Bind the address once before anything else, so a port in use or an address this machine does not
+    have ends the command with one line instead of a log of uvicorn's errno after "serving"."""
     try:
-        await store.ping()
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        fail(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}")
+    family, kind, proto, _name, address = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            sock.bind(address)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+async def check_redis(config: ServerConfig) -> None:
+    """Reach Redis once before serving (and before creating anything), as ``open_state`` reaches the
+    database: an unreachable Redis ends ``serve`` with one line (exit 1) instead of being found by the first
+    flow."""
+    if not config.redis:
+        return
+    from ..store.redis_store import RedisEphemeralStore
+
+    redis = RedisEphemeralStore.from_url(config.redis)
+    try:
+        await redis.ping()
     except StoreError as exc:
-        await store.close()
-        fail(f"cannot reach Redis at {_redacted(config.redis or '')}: {exc.__cause__ or exc}", 1)
+        fail(f"cannot reach Redis at {_redacted(config.redis)}: {exc.__cause__ or exc}", 1)
+    finally:
+        await redis.close()
 
 
 def serve(config: ServerConfig, config_path: str | None = None) -> int:
@@ -65,18 +85,23 @@ def _serve(config: ServerConfig, config_path: str | None) -> int:
 
     from ..server.logs import configure_logging, uvicorn_log_config
 
+    check_listen_address(config.host, config.port)  # before anything is created
+    if config.metrics_port is not None:
+        check_listen_address(config.host, config.metrics_port)
+
     # Generate keys once, before any worker starts, so workers never race to create them.
-    async def prepare() -> None:
+    async def prepare() -> list[str]:
         from ..server.app import JarmorServer
 
-        store = open_state(config)
-        await check_redis(config, store)
-        server = JarmorServer(config, store)
+        await check_redis(config)
+        created = create_sqlite_file(config.database)  # said below, in the log format
+        server = JarmorServer(config, open_state(config))
         await server.start()
         await server.stop()
+        return created
 
     configure_logging(config.log_format, config.log_level)
-    asyncio.run(prepare())
+    created = asyncio.run(prepare())
     if config.metrics_port is not None:
         from ..server.metrics import start_metrics_listener
 
@@ -100,7 +125,13 @@ def _serve(config: ServerConfig, config_path: str | None) -> int:
         import orjson
 
         announce = orjson.dumps({"level": "info", "logger": "jarmor.serve", "message": announce}).decode()
-    print(announce, flush=True)
+        created = [
+            orjson.dumps({"level": "info", "logger": "jarmor.serve", "message": f"created {what}"}).decode()
+            for what in created
+        ]
+    else:
+        created = [f"jarmor: created {what}" for what in created]
+    print("\n".join([*created, announce]), flush=True)
     uvicorn.run(
         "jarmor.server.asgi:app_from_environment",
         factory=True,

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from . import terminal
 from .chain import ChainReport
 from .charts import OUTCOME_COLORS, TIER_COLORS, share_bars, stacked_by_day
 from .flows import FlowSummary
@@ -43,10 +44,8 @@ def pct(share: float) -> str:
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:
-    if not rows:
-        return ""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    """The one table renderer of text output (``terminal.table``): cells made inert, one line each."""
+    return terminal.table(rows)
 
 
 def controls_brief(f: FlowSummary) -> str:

@@ -205,6 +205,18 @@ def _lifetimes(tier: Tier, refresh: bool) -> dict[str, int]:
     return out
 
 
+
+async def check_subject_enabled(env: Environment, subject: str | None) -> None:
+    """A code whose user was disabled or removed since sign-in (``jarmor users disable | remove``) is
+    refused: the grant would otherwise be created after the account's grants were revoked (RFC 6749
+    §5.2 ``invalid_grant``: the authorization grant is revoked). A subject with no account record
+    (auto-approve) is not an account to check."""
+    if subject is None:
+        return
+    user = await env.store.users.get(subject)
+    if user is not None and user.disabled:
+        raise errors.InvalidGrant("authorization code is invalid or expired")
+
 async def _authorization_code(
     env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any]
 ) -> TokenResult:
@@ -249,6 +261,7 @@ async def _authorization_code(
         # the store expires a code after its request's tier's lifetime; a stricter tier since is held here
         raise errors.InvalidGrant("authorization code is invalid or expired")
     check_authentication_for_tier(auth, tier)
+    await check_subject_enabled(env, record["subject"])
     scope: str = record["scope"]
     openid = "openid" in scope.split()
     if openid:

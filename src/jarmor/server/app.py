@@ -30,6 +30,7 @@ from ..governance.recorder import FlowRecorder
 from ..governance.records import AUTHORIZE, CODE, INTERACTION, PAR, PUSHED, FlowEvent, new_flow_id
 from ..jose import JoseError, Jwk
 from ..protocol import errors
+from ..protocol.addresses import is_loopback_host
 from ..protocol.authorization import (
     AUTHORIZATION_ENDPOINT,
     AuthorizationRequest,
@@ -306,7 +307,7 @@ class JarmorServer:
             event = self.capture.from_state(st, stage=AUTHORIZE, outcome=err.error, error=err)
             return await self.authorization_error(st.client, err, event, tier=st.response_tier())
         try:
-            return await self._authorized(st, req)
+            return await self._authorized(st, req, request)
         except StoreUnavailable as exc:
             # the redirect URI is verified: the client hears temporarily_unavailable (RFC 6749 §4.1.2.1)
             self.outage.failed(exc)
@@ -315,10 +316,10 @@ class JarmorServer:
                 req, st.client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
             ), tier=st.response_tier())
 
-    async def _authorized(self, st: AuthorizationState, req: AuthorizationRequest) -> Response:
+    async def _authorized(self, st: AuthorizationState, req: AuthorizationRequest, request: Request) -> Response:
         """A valid request: approve it (auto-approve), refuse ``prompt=none``, or start the interaction."""
         env = self.env
-        if env.settings.auto_approve:
+        if env.settings.auto_approve and _from_loopback(request):
             return await self.complete(req, env.settings.auto_approve, env.now(), client=st.client)
         if "none" in req.prompt:
             refusal = errors.LoginRequired("no signed-in session").with_target(req.target())
@@ -746,3 +747,10 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
     )
     app.state.jarmor = server
     return app
+
+
+def _from_loopback(request: Request) -> bool:
+    """Auto-approve serves only connections from this machine: the configuration already refuses a
+    non-loopback ``--host``, and this holds it when the app runs under a process manager that binds
+    elsewhere (the peer is the TCP peer: proxy headers are not trusted)."""
+    return request.client is not None and is_loopback_host(request.client.host)

@@ -277,3 +277,22 @@ async def test_views_and_sections_can_be_added(admin_kit: Kit) -> None:
         admin_site._views.update(saved_views)
         admin_site._sections.clear()
         admin_site._sections.update(saved_sections)
+
+
+async def test_the_json_inventory_api_pages_and_filters(admin_kit: Kit) -> None:
+    assert (await admin_kit.http.get("/admin/api/clients")).status_code == 303  # a session is needed
+    for i in range(5):
+        await admin_kit.add_client(client_name=f"App {i}", risk_tier="high" if i < 2 else "baseline")
+    await signed_in(admin_kit)
+    r = await admin_kit.http.get("/admin/api/clients", params={"tier": "high"})
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert body["total"] == 2 and {c["risk_tier"] for c in body["clients"]} == {"high"}
+    first = (await admin_kit.http.get("/admin/api/clients", params={"limit": "3"})).json()
+    rest = (await admin_kit.http.get("/admin/api/clients", params={"limit": "3", "offset": "3"})).json()
+    assert first["total"] == rest["total"] >= 5 and len(first["clients"]) == 3
+    assert not {c["client_id"] for c in first["clients"]} & {c["client_id"] for c in rest["clients"]}
+    assert (await admin_kit.http.get("/admin/api/clients", params={"q": "app 3"})).json()["total"] == 1
+    for bad in ({"limit": "0"}, {"limit": "x"}, {"offset": "-1"}, {"status": "gone"}, {"stale_days": "a"}):
+        r = await admin_kit.http.get("/admin/api/clients", params=bad)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_request", bad

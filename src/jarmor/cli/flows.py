@@ -35,6 +35,7 @@ from ..server.keyprotect import KeyProtectionError, KeyProtector
 from ..server.keys import public_signing_keys
 from ..store.base import AdminEvent, Store
 from .common import actor, add_actor_option, config_from, fail, group, issuer_of, with_store
+from .progress import Progress
 
 T = TypeVar("T")
 
@@ -88,10 +89,13 @@ def cmd_flows_export(args: argparse.Namespace) -> int:
     since = _since(args, int(time.time()))
     out = sys.stdout.buffer
 
+    shown = Progress("exporting records")
+
     async def action(store: Store) -> int:
         n = 0
         after = args.after_seq
         while True:
+            shown.update(n)
             rows = await store.flows.scan(after_seq=after, since=since, limit=5000)
             for row in rows:
                 body = orjson.loads(row.body)
@@ -102,7 +106,10 @@ def cmd_flows_export(args: argparse.Namespace) -> int:
                 return n
             after = rows[-1].seq
 
-    n = _run(config, action)
+    try:
+        n = _run(config, action)
+    finally:
+        shown.done()
     out.flush()
     print(f"exported {n} record(s)", file=sys.stderr)
     return 0
@@ -137,7 +144,12 @@ def cmd_flows_verify(args: argparse.Namespace) -> int:
                 check.checkpoints.update((cp.seq, cp) for cp in archived_checkpoints(archives))
             except ArchiveError as exc:
                 fail(str(exc))
-        return await verify(store.flows, anchors=anchors, checkpoints=check, archived=archived_rows(archives))
+        shown = Progress("verifying records")
+        try:
+            return await verify(store.flows, anchors=anchors, checkpoints=check, archived=archived_rows(archives),
+                                progress=shown.update)
+        finally:
+            shown.done()
 
     try:
         report = _run(config, action)

@@ -8,12 +8,20 @@ tokens are inactive at once; ``--by`` names who acted in the audit log (default:
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from ..config import ServerConfig
-from ..governance.inventory import ClientSummary, client_summary, entitlement_review, inventory
+from ..governance.inventory import (
+    ClientSummary,
+    InventoryQuery,
+    client_summary,
+    entitlement_review,
+    inventory,
+    select_page,
+)
 from ..governance.lifecycle import GovernanceError, offboard, revoke_grant
 from ..governance.terminal import facts, safe, table
 from ..server.account_lifecycle import (
@@ -76,10 +84,20 @@ def _keys(c: ClientSummary, now: int) -> str:
 
 def cmd_clients_list(args: argparse.Namespace) -> int:
     now = int(time.time())
-    clients = _run(config_from(args), lambda store: inventory(store, now))
+    query = InventoryQuery(
+        tier=args.tier, kind=args.kind, owner=args.owner, stale_days=args.stale_days, text=args.search,
+        disabled=None if args.status == "all" else args.status == "disabled",
+        offset=max(0, args.offset), limit=max(0, args.limit),
+    )
+    everything = _run(config_from(args), lambda store: inventory(store, now))
+    clients, total = select_page(everything, query, now)
     if args.format == "json":
         _json([c.to_json() for c in clients])
         return 0
+    shown = f"{len(clients)} of {total} matching client(s)"
+    if total > query.offset + len(clients):
+        shown += f"; next page: --offset {query.offset + len(clients)}"
+    print(shown, file=sys.stderr)
     rows = [("CLIENT_ID", "NAME", "TIER", "KIND", "OWNER", "AUTH", "KEYS (AGE)", "LAST USED", "GRANTS", "TOKENS",
              "STATUS")]
     for c in clients:
@@ -245,6 +263,14 @@ def add_clients_commands(clients: Any) -> None:
     p = clients.add_parser("list", help="the client inventory: tier, kind, owner, keys, usage, status")
     add_state_options(p)
     _format(p)
+    p.add_argument("--tier", help="only clients of this tier")
+    p.add_argument("--kind", choices=("first-party", "third-party", "machine"), help="only clients of this kind")
+    p.add_argument("--owner", help="only clients with this owner")
+    p.add_argument("--status", choices=("all", "active", "disabled"), default="all")
+    p.add_argument("--stale-days", type=int, metavar="N", help="only clients unused for N days or more")
+    p.add_argument("--search", metavar="TEXT", help="client_id or name contains TEXT (case-insensitive)")
+    p.add_argument("--limit", type=int, default=500, help="rows per page (500)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many matching clients")
     p.set_defaults(func=cmd_clients_list)
 
     p = clients.add_parser("show", help="one client: metadata, keys with their ages, grants and tokens")

@@ -22,7 +22,7 @@ they hold a server signing key too), or by an anchor kept elsewhere (``jarmor fl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,6 +228,7 @@ async def verify(
     anchors: Mapping[int, str] | None = None,
     checkpoints: CheckpointCheck | None = None,
     archived: Iterable[FlowRecordRow] = (),
+    progress: Callable[[int], None] | None = None,
 ) -> ChainReport:
     """Verify the whole stored chain against its head (and any external ``anchors``: seq -> hash), and
     against the signed checkpoints when ``checkpoints`` carries the server keys to check them with.
@@ -243,12 +244,16 @@ async def verify(
     for row in archived:
         verifier.feed(row)
         fed_archive = True
+        if progress is not None and verifier.report.records % 1000 == 0:
+            progress(verifier.report.records)
     beyond = 0
     first = True
     async for row in stored_rows(store):
         if first and not fed_archive and row.seq > 1:
             verifier.start_after(row.seq)  # else: reported as missing records
         first = False
+        if progress is not None and verifier.report.records % 1000 == 0:
+            progress(verifier.report.records)
         if row.seq <= head[0]:
             verifier.feed(row)
         else:

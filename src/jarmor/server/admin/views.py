@@ -7,9 +7,9 @@ import json
 from collections import Counter
 from urllib.parse import urlencode
 
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from ...governance.inventory import client_summary, inventory
+from ...governance.inventory import InventoryQuery, client_summary, inventory, select_page
 from ...governance.lifecycle import offboard, revoke_grant
 from ...protocol.clients import CLIENT_KINDS
 from .filters import DISABLED_CHOICES, ClientFilter
@@ -122,4 +122,38 @@ async def audit(ctx: AdminContext) -> Response:
             names[target] = client.name
     return admin_page(
         ctx, "admin/audit.html", {"events": events, "limit": MAX_AUDIT, "names": names}, title="Audit log"
+    )
+
+
+def _int_param(ctx: AdminContext, name: str, default: int, *, least: int = 0, most: int = 10_000) -> int | None:
+    value = ctx.request.query_params.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or not least <= int(value) <= most:
+        return None
+    return int(value)
+
+
+@admin_view("/api/clients")
+async def clients_api(ctx: AdminContext) -> Response:
+    """The inventory as JSON, for scripts (the dashboard's data, same session): ``tier``, ``kind``, ``owner``,
+    ``status`` (active | disabled), ``stale_days``, ``q`` (client_id or name contains), ``offset``, ``limit``."""
+    params = ctx.request.query_params
+    offset, limit = _int_param(ctx, "offset", 0, most=10**9), _int_param(ctx, "limit", 100, least=1, most=1000)
+    stale = _int_param(ctx, "stale_days", 0, most=100_000) if "stale_days" in params else None
+    status = params.get("status")
+    if offset is None or limit is None or ("stale_days" in params and stale is None) or status not in (
+        None, "active", "disabled"
+    ):
+        return JSONResponse({"error": "invalid_request", "error_description": "a query parameter is out of range"},
+                            status_code=400, headers={"Cache-Control": "no-store"})
+    query = InventoryQuery(
+        tier=params.get("tier"), kind=params.get("kind"), owner=params.get("owner"), stale_days=stale,
+        text=params.get("q"), disabled=None if status is None else status == "disabled", offset=offset, limit=limit,
+    )
+    now = ctx.now()
+    page, total = select_page(await inventory(ctx.store, now), query, now)
+    return JSONResponse(
+        {"total": total, "offset": offset, "limit": limit, "clients": [c.to_json() for c in page]},
+        headers={"Cache-Control": "no-store"},
     )

@@ -31,6 +31,7 @@ from ..server.keys import (
     key_table,
     retire_key,
     rotate_keys,
+    seal_keys,
     sweep_keys,
 )
 from ..store.base import AdminEvent, KeyStore, Store
@@ -190,6 +191,23 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_seal(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    now, by = int(time.time()), actor(args)
+
+    async def action(store: KeyStore, protector: KeyProtector, timings: KeyTimings) -> list[str]:
+        return await seal_keys(store, protector)
+
+    async def audit(store: Store, done: list[str]) -> None:
+        if done:
+            await store.audit.append(AdminEvent(at=now, actor=by, action="key.seal", target="keys",
+                                                details={"kids": done}))
+
+    done = _run(config, action, audit)
+    print(f"sealed {len(done)} key(s) with the current key-encryption key" if done else "every key is sealed already")
+    return 0
+
+
 def _deprecated_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # deprecated: --format json
 
@@ -224,3 +242,9 @@ def add_keys_commands(sub: Any) -> None:
     )
     add_actor_option(p)
     p.set_defaults(func=cmd_keys_retire)
+
+    p = keys.add_parser("seal", help="seal every key with JARMOR_KEY_ENCRYPTION_KEY (turning sealing on, or "
+                                     "after rotating it with JARMOR_KEY_ENCRYPTION_KEY_PREVIOUS)")
+    add_state_options(p)
+    add_actor_option(p)
+    p.set_defaults(func=cmd_keys_seal)

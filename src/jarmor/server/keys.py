@@ -37,7 +37,7 @@ from ..jose import JoseError, Jwk, JwkSet, generate_jwk, import_jwk
 from ..protocol.context import Settings
 from ..protocol.policy import Policy
 from ..store.base import EphemeralStore, KeyStore, ServerKeyRecord
-from .keyprotect import KeyProtector
+from .keyprotect import KeyProtectionError, KeyProtector
 
 log = logging.getLogger("jarmor.keys")
 
@@ -379,6 +379,21 @@ class Rotation:
     alg: str
     new: ServerKeyRecord
     replaced: tuple[ServerKeyRecord, ...]
+
+
+async def seal_keys(store: KeyStore, protector: KeyProtector) -> list[str]:
+    """Seal every stored key with the current key-encryption key (keys in the clear, or sealed with a
+    previous one); returns the kids re-sealed. Refuses without a key-encryption key."""
+    if not protector.enabled:
+        raise KeyProtectionError("set JARMOR_KEY_ENCRYPTION_KEY first: there is nothing to seal with")
+    done = []
+    for rec in await store.list():
+        if protector.is_current(rec.private_jwk):
+            continue
+        material = protector.open(rec.private_jwk, allow_clear=True)
+        await store.update(replace(rec, private_jwk=protector.seal(material)))
+        done.append(rec.kid)
+    return done
 
 
 async def rotate_keys(

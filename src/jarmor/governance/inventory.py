@@ -215,10 +215,10 @@ class InventoryQuery:
 
     tier: str | None = None
     kind: str | None = None
-    owner: str | None = None
+    owner: str | None = None  # "-": clients without an owner
     disabled: bool | None = None
     stale_days: int | None = None  # no use (flow, token) for at least this many days
-    text: str | None = None  # a substring of the client_id or name, case-insensitive
+    text: str | None = None  # a substring of the client_id, name, owner or a contact, case-insensitive
     offset: int = 0
     limit: int = 100
 
@@ -227,7 +227,7 @@ class InventoryQuery:
             return False
         if self.kind is not None and c.client_kind != self.kind:
             return False
-        if self.owner is not None and (c.owner or "") != self.owner:
+        if self.owner is not None and (c.owner or "-") != self.owner:
             return False
         if self.disabled is not None and (c.disabled_at is not None) != self.disabled:
             return False
@@ -236,8 +236,8 @@ class InventoryQuery:
             if now - last < self.stale_days * 86400:
                 return False
         if self.text:
-            needle = self.text.lower()
-            if needle not in c.client_id.lower() and needle not in c.name.lower():
+            needle = self.text.casefold()
+            if not any(needle in t.casefold() for t in (c.client_id, c.name, c.owner or "", *c.contacts)):
                 return False
         return True
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-from ...governance.inventory import ClientSummary
+from ...governance.inventory import ClientSummary, InventoryQuery
 
 MAX_PARAM = 200
 DISABLED_CHOICES = {"": "Any status", "no": "Active", "yes": "Disabled"}
@@ -44,20 +44,15 @@ class ClientFilter:
     def active(self) -> bool:
         return any(asdict(self).values())
 
+    def query(self) -> InventoryQuery:
+        """The same filter as the CLI's and the admin API's (``governance.inventory.InventoryQuery``)."""
+        return InventoryQuery(
+            tier=self.tier or None, kind=self.kind or None, owner=self.owner or None, text=self.q or None,
+            disabled=None if not self.disabled else self.disabled == "yes",
+        )
+
     def matches(self, c: ClientSummary) -> bool:
-        if self.tier and c.risk_tier != self.tier:
-            return False
-        if self.kind and c.client_kind != self.kind:
-            return False
-        if self.owner and (c.owner or "-") != self.owner:
-            return False
-        if self.disabled and (c.status == "disabled") != (self.disabled == "yes"):
-            return False
-        if self.q:
-            needle = self.q.casefold()
-            haystack = (c.name, c.client_id, c.owner or "", *c.contacts)
-            return any(needle in text.casefold() for text in haystack)
-        return True
+        return self.query().matches(c, now=0)
 
     def apply(self, clients: Iterable[ClientSummary]) -> list[ClientSummary]:
         return [c for c in clients if self.matches(c)]

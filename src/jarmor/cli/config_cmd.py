@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import _OPTIONS, ConfigError, ServerConfig, load_config
 from ..protocol.context import Settings
-from .common import add_server_options, config_from, fail
+from .common import add_server_options, config_from, fail, group, sqlite_path
 
 _SECRET = {"registration_token", "metrics_token"}
 
@@ -89,6 +89,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_config_show(args: argparse.Namespace) -> int:
     config = config_from(args)
+    path = sqlite_path(config.database)
+    if path is not None:
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            fail(f"database: {path} cannot hold a database ({blocking} is not a directory)")
     shown = effective(args, config)
     if args.format == "json":
         print(json.dumps(shown, indent=2, sort_keys=True))
@@ -101,9 +106,7 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 
 def add_config_commands(sub: Any) -> None:
-    config = sub.add_parser("config", help="validate and show the configuration").add_subparsers(
-        dest="config_command", required=True, metavar="{check,show}"
-    )
+    config = group(sub, "config", "validate and show the configuration")
     c = config.add_parser("check", help="validate a configuration file without starting anything")
     c.add_argument("file", metavar="FILE")
     c.set_defaults(func=cmd_config_check)

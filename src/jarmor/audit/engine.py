@@ -12,6 +12,7 @@ from .clients import AuditClient
 from .flows import discover
 from .model import Report
 from .probes import run_client
+from .register import register_client, unregister
 from .transport import AuditHttp
 
 DEFAULT_MAX_REQUESTS = 300
@@ -23,6 +24,8 @@ def run_audit(
     clients: Sequence[AuditClient],
     *,
     registration_token: str | None = None,
+    self_register_tier: str | None = None,
+    self_register: bool = False,
     max_requests: int = DEFAULT_MAX_REQUESTS,
     rate: float = DEFAULT_RATE,
     only: frozenset[str] | None = None,
@@ -30,7 +33,9 @@ def run_audit(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Report:
-    """Audit ``issuer`` with ``clients``. Raises ``AuditAborted`` when discovery itself fails."""
+    """Audit ``issuer`` with ``clients`` (and, with ``self_register``, a client it registers itself with
+    ``registration_token``, asking for ``self_register_tier``). Raises ``AuditAborted`` when discovery or
+    self-registration fails."""
     http = AuditHttp(issuer, max_requests=max_requests, rate=rate, client=http_client, sleep=sleep)
     report = Report(
         issuer=issuer,
@@ -45,6 +50,15 @@ def run_audit(
             findings, met = run_client(target, client, only)
             report.findings.extend(findings)
             report.tiers_met[client.client_id] = met
+        if self_register:
+            own, registration = register_client(target, self_register_tier)
+            report.client_ids.append(own.client_id)
+            try:
+                findings, met = run_client(target, own, only)
+                report.findings.extend(findings)
+                report.tiers_met[own.client_id] = met
+            finally:
+                unregister(target, registration)
     finally:
         report.requests_sent = http.sent
         http.close()

@@ -226,7 +226,7 @@ def https_redirect_uris(s: Session) -> Result:
                            headers={"Authorization": f"Bearer {t.registration_token}"})
         outcomes.append(r.status_code in (200, 201))
         if r.status_code in (200, 201):
-            _delete_registration(t, r.json())
+            delete_registration(t, r.json())
     https_ok, http_ok = outcomes
     if not https_ok:
         raise NotRun("registering a client like this one with an https redirect URI was refused")
@@ -235,7 +235,7 @@ def https_redirect_uris(s: Session) -> Result:
     return Verdict.ENFORCED, "registration refuses an http, non-loopback redirect URI for a client like this one"
 
 
-def _delete_registration(t: Target, body: object) -> None:
+def delete_registration(t: Target, body: object) -> None:
     """RFC 7592 §2.3: delete what the audit created, if the management URI is on the issuer's origin."""
     if not isinstance(body, dict):
         return

@@ -35,16 +35,16 @@ def render_table(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_junit(report: Report) -> str:
-    """``violated`` is a failure; ``absent``/``optional`` are failures only of the controls the wanted
-    tier requires (the CLI passes them); ``not_run`` is skipped."""
+def render_junit(report: Report, required: frozenset[str] = frozenset()) -> str:
+    """One test case per check and client. ``violated`` is a failure, and so is any verdict but
+    ``enforced`` of a control in ``required`` (the ``--tier``'s controls); ``not_run`` is skipped."""
     suite = ET.Element("testsuite", name=f"jarmor audit {report.issuer}", tests=str(len(report.findings)))
     failures = skipped = 0
     for f in report.findings:
         case = ET.SubElement(suite, "testcase", classname=f"audit.{f.client_id}", name=f.check)
-        if f.verdict is Verdict.VIOLATED:
+        if f.verdict is Verdict.VIOLATED or (f.check in required and f.verdict is not Verdict.ENFORCED):
             failures += 1
-            ET.SubElement(case, "failure", message=f.verdict.value, type="violated").text = f.evidence
+            ET.SubElement(case, "failure", message=f.verdict.value, type=f.verdict.value).text = f.evidence
         elif f.verdict is Verdict.NOT_RUN:
             skipped += 1
             ET.SubElement(case, "skipped", message=f.evidence)

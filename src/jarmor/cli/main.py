@@ -14,6 +14,7 @@ from typing import Any
 from .. import __version__
 from ..jose import loads_object
 from ..protocol.errors import OAuthError
+from .audit import add_audit_command
 from .common import add_server_options, add_state_options, config_from, fail, open_state
 from .config_cmd import add_config_commands
 from .db import add_db_commands
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_governance_commands(sub)
     add_flows_commands(sub)
     add_config_commands(sub)
+    add_audit_command(sub)
 
     p = sub.add_parser("demo", help="run complete flows in every tier and response mode, printing every hop")
     add_state_options(p)

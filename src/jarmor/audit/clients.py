@@ -21,6 +21,16 @@ from jarmor.jose import SIGNING_ALGS, JoseError, Jwk, JwkSet, import_jwk, loads_
 AUTH_METHODS = ("private_key_jwt", "client_secret_basic", "client_secret_post", "none")
 
 
+# Members of a registration response a probe registration (``https_redirect_uris``) copies, so that the
+# throwaway client differs from this one only in its redirect URI; the file's ``registration`` wins.
+COPIED_MEMBERS = (
+    "risk_tier", "token_endpoint_auth_signing_alg", "request_object_signing_alg",
+    "request_object_encryption_alg", "request_object_encryption_enc", "authorization_signed_response_alg",
+    "authorization_encrypted_response_alg", "authorization_encrypted_response_enc",
+    "id_token_signed_response_alg", "response_modes", "grant_types", "response_types",
+)
+
+
 class ClientFileError(ValueError):
     """A ``--client`` file is unreadable or malformed; the message names the member."""
 
@@ -78,6 +88,11 @@ def parse_client(data: Mapping[str, Any]) -> AuditClient:
             keys.extend(JwkSet.from_dict(data["jwks"], allow_private=True).keys)
     except JoseError as exc:
         raise ClientFileError(f"key refused: {exc}") from exc
+    # a registration response echoes the public keys beside the private ones: keep one of each, private first
+    unique: dict[str, Jwk] = {}
+    for key in sorted(keys, key=lambda k: not k.is_private):
+        unique.setdefault(key.thumbprint(), key)
+    keys = list(unique.values())
     signing = next((k for k in keys if k.is_private and k.use in (None, "sig")), None)
     alg = _string(data, "signing_alg") or (signing.alg if signing is not None else None)
     if signing is not None and (alg is None or alg not in SIGNING_ALGS or not signing.fits_signing_alg(alg)):
@@ -90,9 +105,13 @@ def parse_client(data: Mapping[str, Any]) -> AuditClient:
         raise ClientFileError(f"{method} needs client_secret")
     ro_alg = _string(data, "request_object_encryption_alg")
     ro_enc = _string(data, "request_object_encryption_enc") or ("A256GCM" if ro_alg else None)
-    registration = data.get("registration") or {}
-    if not isinstance(registration, dict):
+    given = data.get("registration") or {}
+    if not isinstance(given, dict):
         raise ClientFileError("member registration must be a JSON object")
+    registration = {name: data[name] for name in COPIED_MEMBERS if data.get(name) is not None}
+    registration.update(given)
+    if keys:
+        registration.setdefault("jwks", {"keys": [k.public_dict() for k in keys]})
     scope = _string(data, "scope") or "openid"
     return AuditClient(
         client_id=client_id or "",

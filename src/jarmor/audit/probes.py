@@ -26,6 +26,7 @@ from .flows import (
     Target,
     Variant,
     authorize,
+    error_of,
     jarm_jws,
     jarm_supported,
     par_endpoint,
@@ -218,21 +219,22 @@ def https_redirect_uris(s: Session) -> Result:
                      "endpoint on its origin)")
     base: dict[str, object] = {"token_endpoint_auth_method": c.auth_method, "scope": c.scope,
                                **dict(c.registration)}
-    if c.signing_key is not None:
-        base["jwks"] = {"keys": [c.signing_key.public_dict()]}
-    outcomes = []
+    outcomes: list[bool] = []
+    errors: list[str] = []
     for uri in ("https://jarmor-audit.invalid/cb", "http://jarmor-audit.invalid/cb"):
         r = t.http.request("POST", endpoint, json_body={**base, "redirect_uris": [uri]},
                            headers={"Authorization": f"Bearer {t.registration_token}"})
         outcomes.append(r.status_code in (200, 201))
+        errors.append(error_of(r))
         if r.status_code in (200, 201):
             delete_registration(t, r.json())
     https_ok, http_ok = outcomes
     if not https_ok:
-        raise NotRun("registering a client like this one with an https redirect URI was refused")
+        raise NotRun(f"registering a client like this one with an https redirect URI was refused ({errors[0]})")
     if http_ok:
         return Verdict.OPTIONAL, "a client registered like this one may use an http, non-loopback redirect URI"
-    return Verdict.ENFORCED, "registration refuses an http, non-loopback redirect URI for a client like this one"
+    return Verdict.ENFORCED, ("registration refuses an http, non-loopback redirect URI for a client like this one "
+                              f"({errors[1]})")
 
 
 def delete_registration(t: Target, body: object) -> None:

@@ -32,11 +32,13 @@ def run_audit(
     http_client: httpx.Client | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Report:
     """Audit ``issuer`` with ``clients`` (and, with ``self_register``, a client it registers itself with
     ``registration_token``, asking for ``self_register_tier``). Raises ``AuditAborted`` when discovery or
     self-registration fails."""
-    http = AuditHttp(issuer, max_requests=max_requests, rate=rate, client=http_client, sleep=sleep)
+    http = AuditHttp(issuer, max_requests=max_requests, rate=rate, client=http_client, sleep=sleep,
+                     clock=monotonic)
     report = Report(
         issuer=issuer,
         started_at=datetime.fromtimestamp(clock(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from jarmor.client.errors import JarmValidationError
+from jarmor.client.errors import ClientError, JarmValidationError
 from jarmor.client.pkce import new_pkce
 from jarmor.client.validation import check_audience, check_issuer, check_times
 from jarmor.jose import SIGNING_ALGS, JoseError, peek_header, verify_jws
@@ -516,6 +516,9 @@ def run_client(
                 verdict, evidence = Verdict.NOT_RUN, exhausted
             except AuditAborted as exc:
                 verdict, evidence = Verdict.NOT_RUN, str(exc)
+            except (ClientError, JoseError, ValueError, KeyError, TypeError) as exc:
+                # a server answer the probe cannot read (malformed JSON, a key it cannot use ...)
+                verdict, evidence = Verdict.NOT_RUN, f"probe failed on the server's answer ({type(exc).__name__})"
         findings.append(Finding(
             check=name, client_id=c.client_id, verdict=verdict, evidence=evidence,
             requests=(s.ref_requests if s.used_ref else ()) + tuple(t.http.log[mark:]), refs=refs_for(name),

@@ -175,6 +175,8 @@ def test_self_registration_audits_and_cleans_up(server: RunningServer) -> None:
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
     assert body["tier_met"] == "high"
+    setup = body["setup_requests"]
+    assert setup[-2].startswith("POST ") and "/register [" in setup[-2] and setup[-1].startswith("DELETE ")
     (client_id,) = body["client_ids"]
     import httpx
 

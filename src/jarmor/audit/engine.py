@@ -47,20 +47,24 @@ def run_audit(
     try:
         target = discover(http, issuer, clock)
         target.registration_token = registration_token
-        report.discovery = list(http.log)
+        report.setup_requests = list(http.log)
         for client in clients:
             findings, met = run_client(target, client, only)
             report.findings.extend(findings)
             report.tiers_met[client.client_id] = met
         if self_register:
+            mark = http.sent
             own, registration = register_client(target, self_register_tier)
+            report.setup_requests += http.log[mark:]
             report.client_ids.append(own.client_id)
             try:
                 findings, met = run_client(target, own, only)
                 report.findings.extend(findings)
                 report.tiers_met[own.client_id] = met
             finally:
+                mark = http.sent
                 unregister(target, registration)
+                report.setup_requests += http.log[mark:]
     finally:
         report.requests_sent = http.sent
         http.close()

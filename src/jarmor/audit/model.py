@@ -55,7 +55,7 @@ class Report:
     client_ids: list[str]
     tiers_met: dict[str, str | None] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
-    discovery: list[str] = field(default_factory=list)
+    setup_requests: list[str] = field(default_factory=list)  # discovery, self-registration and its deletion
     requests_sent: int = 0
 
     @property
@@ -72,6 +72,6 @@ class Report:
             "tier_met": self.tier_met,
             "tiers_met": dict(self.tiers_met),
             "requests_sent": self.requests_sent,
-            "discovery": list(self.discovery),
+            "setup_requests": list(self.setup_requests),
             "findings": [f.to_dict() for f in self.findings],
         }

@@ -290,13 +290,18 @@ def _read_jarm(c: AuditClient, token: str) -> dict[str, Any] | None:
         return None
 
 
+def printable(text: str, limit: int = 64) -> str:
+    """Server-supplied text kept to RFC 6749's error charset (%x20-21 / %x23-5B / %x5D-7E), bounded."""
+    return "".join(ch if 0x20 <= ord(ch) <= 0x7E and ch not in '"\\' else "?" for ch in text[:limit])
+
+
 def error_of(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return str(body["error"])[:64]
+        return printable(str(body["error"]))
     return f"HTTP {response.status_code}"
 
 
@@ -368,13 +373,13 @@ def authorize(t: Target, c: AuditClient, v: Variant) -> Outcome:
             cb = _callback_params(location)
             outcome.params = cb
             if "error" in cb:
-                outcome.error = cb["error"][:64]
+                outcome.error = printable(cb["error"])
                 return outcome
             if "response" in cb:
                 outcome.jarm = cb["response"]
                 outcome.jarm_claims = _read_jarm(c, cb["response"])
                 if outcome.jarm_claims is not None and "error" in outcome.jarm_claims:
-                    outcome.error = str(outcome.jarm_claims["error"])[:64]
+                    outcome.error = printable(str(outcome.jarm_claims["error"]))
                     return outcome
             outcome.accepted = True
             outcome.completed = "code" in cb or "response" in cb

@@ -145,9 +145,8 @@ def signed_request_object(s: Session) -> Result:
         return judge(None, without, False, "a signed request object")
     with_ = _needs_ref(s) if s.ref.signed else None
     without = s.send(with_changes(s.ref, signed=False, encrypt=False))
-    if with_ is None and not s.c.can_sign:
-        return judge(None, without, True, "a signed request object") if without.accepted else (
-            Verdict.ENFORCED, f"this client has no key; its unsigned request was {without.describe()}")
+    if with_ is None and not without.accepted:
+        raise NotRun(f"this client has no signing key and its unsigned request was {without.describe()}")
     return judge(with_, without, True, "a signed request object")
 
 

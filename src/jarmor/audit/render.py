@@ -38,18 +38,19 @@ def render_table(report: Report) -> str:
 def render_junit(report: Report, required: frozenset[str] = frozenset()) -> str:
     """One test case per check and client. ``violated`` is a failure, and so is any verdict but
     ``enforced`` of a control in ``required`` (the ``--tier``'s controls); ``not_run`` is skipped."""
-    suite = ET.Element("testsuite", name=f"jarmor audit {report.issuer}", tests=str(len(report.findings)))
+    suite = ET.Element("testsuite", name=f"jarmor audit {clean(report.issuer)}", tests=str(len(report.findings)))
     failures = skipped = 0
     for f in report.findings:
-        case = ET.SubElement(suite, "testcase", classname=f"audit.{f.client_id}", name=f.check)
+        case = ET.SubElement(suite, "testcase", classname=f"audit.{clean(f.client_id)}", name=f.check)
+        evidence = clean(f.evidence)  # XML 1.0 cannot carry control characters
         if f.verdict is Verdict.VIOLATED or (f.check in required and f.verdict is not Verdict.ENFORCED):
             failures += 1
-            ET.SubElement(case, "failure", message=f.verdict.value, type=f.verdict.value).text = f.evidence
+            ET.SubElement(case, "failure", message=f.verdict.value, type=f.verdict.value).text = evidence
         elif f.verdict is Verdict.NOT_RUN:
             skipped += 1
-            ET.SubElement(case, "skipped", message=f.evidence)
+            ET.SubElement(case, "skipped", message=evidence)
         ET.SubElement(case, "system-out").text = "\n".join(
-            [f"verdict: {f.verdict.value}", f"evidence: {f.evidence}", *f.requests, *f.refs]
+            [f"verdict: {f.verdict.value}", f"evidence: {evidence}", *map(clean, f.requests), *f.refs]
         )
     suite.set("failures", str(failures))
     suite.set("skipped", str(skipped))

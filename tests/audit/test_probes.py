@@ -30,7 +30,8 @@ def audit(server: LaxServer, **kw: object) -> dict[str, tuple[Verdict, str]]:
 VIOLATED = (
     "redirect_uri_exact_match", "pkce_downgrade", "request_object_alg_none", "request_object_hmac_public_key",
     "request_object_signature", "request_object_expired", "request_object_foreign_aud",
-    "request_object_replay", "client_assertion_replay", "iss_in_response", "jarm_response_validity",
+    "request_object_replay", "client_assertion_replay", "client_assertion_alg_none",
+    "client_assertion_hmac_public_key", "iss_in_response", "jarm_response_validity",
     "code_single_use", "pkce_verifier_checked",
 )
 

@@ -107,8 +107,8 @@ def test_findings_equal_what_the_tier_requires(
     for name, finding in findings.items():
         assert finding["verdict"] != "violated", (name, finding["evidence"])
         if finding["verdict"] == "not_run":
-            # only the assertion replay of a client that authenticates with a secret cannot be probed
-            assert (tier, name) == ("baseline", "client_assertion_replay"), (name, finding["evidence"])
+            # only the client-assertion checks of a client that authenticates with a secret cannot be probed
+            assert tier == "baseline" and name.startswith("client_assertion_"), (name, finding["evidence"])
     assert report["tiers_met"][client_id] == tier
 
 
@@ -121,10 +121,21 @@ def test_hygiene_checks_on_completed_flows_ran(
         findings = findings_of(report, str(clients[tier][1]["client_id"]))
         for name in ("iss_in_response", "jarm_response_validity", "state_integrity", "code_single_use",
                      "pkce_verifier_checked", "request_object_replay", "request_object_alg_none",
-                     "request_object_hmac_public_key", "redirect_uri_exact_match", "pkce_downgrade"):
+                     "request_object_hmac_public_key", "redirect_uri_exact_match", "pkce_downgrade",
+                     "response_mode_confusion"):
             assert findings[name]["verdict"] == "enforced", (tier, name, findings[name]["evidence"])
             assert findings[name]["requests"], (tier, name)
     assert report["tier_met"] == "critical"
+    # RFC 9207 iss was read in every mode each client may use: all seven for baseline, JARM modes above it
+    baseline = findings_of(report, str(clients["baseline"][1]["client_id"]))["iss_in_response"]["evidence"]
+    assert baseline.startswith("iss equals the issuer in query, fragment, form_post, jwt, query.jwt, "
+                               "fragment.jwt, form_post.jwt"), baseline
+    high = findings_of(report, str(clients["high"][1]["client_id"]))["iss_in_response"]["evidence"]
+    assert "jwt, query.jwt, fragment.jwt, form_post.jwt" in high and "not completed" in high, high
+    for tier in ("elevated", "high", "critical"):
+        findings = findings_of(report, str(clients[tier][1]["client_id"]))
+        for name in ("client_assertion_replay", "client_assertion_alg_none", "client_assertion_hmac_public_key"):
+            assert findings[name]["verdict"] == "enforced", (tier, name, findings[name]["evidence"])
 
 
 def test_report_carries_no_secrets(report: dict[str, Any], clients: dict[str, tuple[Path, dict[str, Any]]]) -> None:

@@ -71,7 +71,8 @@ def test_fapi_configuration(reports: dict[str, dict[str, str]]) -> None:
         assert fapi[control] == "enforced", (control, fapi)
     for check in ("pkce_downgrade", "request_object_alg_none", "request_object_hmac_public_key",
                   "request_object_signature", "request_object_expired", "request_object_foreign_aud",
-                  "redirect_uri_exact_match", "client_assertion_replay"):
+                  "redirect_uri_exact_match", "client_assertion_replay", "client_assertion_alg_none",
+                  "client_assertion_hmac_public_key"):
         assert fapi[check] == "enforced", (check, fapi)
     # oidc-provider sends the user to its interaction: the auditor cannot complete the authorization
     for check in ("iss_in_response", "jarm_response_validity", "code_single_use", "pkce_verifier_checked"):

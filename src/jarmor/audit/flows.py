@@ -14,6 +14,7 @@ import base64
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
@@ -47,6 +48,7 @@ from .clients import AuditClient
 from .transport import AuditAborted, AuditHttp, strip_url
 
 FORGED_AUD = "https://jarmor-audit.invalid"
+MAX_FORM_PAGE = 64 * 1024
 ENDPOINTS = (
     "authorization_endpoint", "token_endpoint", "jwks_uri", "pushed_authorization_request_endpoint",
     "registration_endpoint", "revocation_endpoint",
@@ -125,6 +127,7 @@ class Variant:
     redirect_uri: str | None = None
     request_object: str | None = None  # send exactly this (replay)
     assertion: str | None = None  # authenticate with exactly this (replay)
+    forge_assertion: str | None = None  # "none" | "hmac_public_key"
     authenticate: bool = True
 
 
@@ -178,6 +181,18 @@ def reference(t: Target, c: AuditClient) -> Variant:
         response_mode="jwt" if jarm_supported(t.metadata) else "query",
         encrypt=c.request_object_encryption is not None,
     )
+
+
+def forged_assertion(t: Target, c: AuditClient, forge: str) -> str:
+    """A client assertion that must be refused: unsigned (``alg: none``) or MACed with the client's public key
+    (RFC 8725 §2.1/§3.1)."""
+    claims = client_assertion_claims(client_id=c.client_id, issuer=t.issuer, now=t.now(), lifetime=60,
+                                     jti=new_jti())
+    if forge == "none":
+        return f"{segment({'alg': 'none'})}.{segment(claims)}."
+    assert c.signing_key is not None
+    public = json.dumps(c.signing_key.public_dict(), separators=(",", ":")).encode("utf-8")
+    return hmac_raw({"alg": "HS256", "kid": c.signing_key.kid}, claims, public)
 
 
 def client_auth(
@@ -258,6 +273,39 @@ def _callback_params(location: str) -> dict[str, str]:
     for name, value in parse_qsl(parts.query) + parse_qsl(parts.fragment):
         out.setdefault(name, value)
     return out
+
+
+class _AutoSubmitForm(HTMLParser):
+    """The first ``<form>`` of a form_post page (OAuth 2.0 Form Post Response Mode §2): action and inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self._open = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form" and self.action is None:
+            self.action, self._open = a.get("action", ""), True
+        elif tag == "input" and self._open and a.get("name"):
+            self.fields.setdefault(a["name"], a.get("value", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._open = False
+
+
+def form_post_fields(html: str, redirect_uri: str) -> dict[str, str] | None:
+    """The fields a form_post page would submit to ``redirect_uri``, or ``None`` if it is no such page."""
+    form = _AutoSubmitForm()
+    try:
+        form.feed(html[:MAX_FORM_PAGE])
+    except (AssertionError, ValueError):
+        return None
+    if form.action != redirect_uri:
+        return None
+    return form.fields
 
 
 def _same_endpoint(a: str, b: str) -> bool:
@@ -342,7 +390,8 @@ def authorize(t: Target, c: AuditClient, v: Variant) -> Outcome:
         form: dict[str, str] = {}
         headers: dict[str, str] = {}
         if v.authenticate:
-            form, headers, outcome.assertion = client_auth(t, c, v.assertion)
+            given = forged_assertion(t, c, v.forge_assertion) if v.forge_assertion else v.assertion
+            form, headers, outcome.assertion = client_auth(t, c, given)
         else:
             form = {"client_id": c.client_id}
         if ro is not None:
@@ -369,27 +418,34 @@ def authorize(t: Target, c: AuditClient, v: Variant) -> Outcome:
     location = r.headers.get("location")
     if r.status_code in (301, 302, 303, 307, 308) and location:
         if _same_endpoint(location, redirect_uri) and location.startswith(redirect_uri.split("?")[0]):
-            outcome.redirected_to_sent = True
-            cb = _callback_params(location)
-            outcome.params = cb
-            if "error" in cb:
-                outcome.error = printable(cb["error"])
-                return outcome
-            if "response" in cb:
-                outcome.jarm = cb["response"]
-                outcome.jarm_claims = _read_jarm(c, cb["response"])
-                if outcome.jarm_claims is not None and "error" in outcome.jarm_claims:
-                    outcome.error = printable(str(outcome.jarm_claims["error"]))
-                    return outcome
-            outcome.accepted = True
-            outcome.completed = "code" in cb or "response" in cb
-            return outcome
+            return _callback(c, outcome, _callback_params(location))
         outcome.accepted = True  # an interaction (sign-in, consent) on the server
         return outcome
     if r.status_code == 200:
+        fields = form_post_fields(r.text, redirect_uri) if "form" in v.response_mode else None
+        if fields is not None:
+            return _callback(c, outcome, fields)
         outcome.accepted = True
         return outcome
     outcome.error = error_of(r)
+    return outcome
+
+
+def _callback(c: AuditClient, outcome: Outcome, cb: dict[str, str]) -> Outcome:
+    """An authorization response delivered to the redirect URI: an error, or a completed authorization."""
+    outcome.redirected_to_sent = True
+    outcome.params = cb
+    if "error" in cb:
+        outcome.error = printable(cb["error"])
+        return outcome
+    if "response" in cb:
+        outcome.jarm = cb["response"]
+        outcome.jarm_claims = _read_jarm(c, cb["response"])
+        if outcome.jarm_claims is not None and "error" in outcome.jarm_claims:
+            outcome.error = printable(str(outcome.jarm_claims["error"]))
+            return outcome
+    outcome.accepted = True
+    outcome.completed = "code" in cb or "response" in cb
     return outcome
 
 

@@ -322,6 +322,23 @@ def client_assertion_replay(s: Session) -> Result:
                   "a client assertion (same jti) that was already used")
 
 
+def _assertion_forgery(s: Session, forge: str, what: str) -> Result:
+    if s.c.auth_method != "private_key_jwt" or s.c.signing_key is None:
+        raise NotRun("needs a private_key_jwt client")
+    if not s.ref.par:
+        raise NotRun("judged at the PAR endpoint, which the server does not offer on its origin")
+    _needs_ref(s)
+    return breaks(s.send(with_changes(s.ref, forge_assertion=forge)), what)
+
+
+def client_assertion_alg_none(s: Session) -> Result:
+    return _assertion_forgery(s, "none", "an unsigned (alg none) client assertion")
+
+
+def client_assertion_hmac_public_key(s: Session) -> Result:
+    return _assertion_forgery(s, "hmac_public_key", "a client assertion MACed (HS256) with the client's public key")
+
+
 # --- checks on a completed authorization ------------------------------------------------------------
 
 
@@ -374,38 +391,39 @@ def jarm_response_validity(s: Session) -> Result:
     return Verdict.ENFORCED, "signature (server key, advertised algorithm), iss, aud and exp all valid"
 
 
-def _plain_completion(s: Session) -> Outcome | None:
-    """A completed response in a plain mode (query), if this client may use one."""
-    for out in s.completions:
-        if out.jarm is None:
-            return out
-    out = s.send(with_changes(s.ref, response_mode="query"))
-    return out if out.completed else None
+PLAIN_MODES = ("query", "fragment", "form_post")
+JARM_MODES = ("jwt", "query.jwt", "fragment.jwt", "form_post.jwt")
 
 
 def iss_in_response(s: Session) -> Result:
-    out = _completed(s)
-    seen: list[str] = []
-    responses = [out]
-    plain = _plain_completion(s) if out.jarm is not None else None
-    if plain is not None:
-        responses.append(plain)
-    for r in responses:
-        if r.jarm is not None:
-            claims = r.jarm_claims
-            if claims is None:
+    """RFC 9207 §2 in every response mode the server advertises: the plain ``iss`` parameter, or the JARM
+    response's ``iss`` claim. A mode the server refuses for this client is skipped (not a completion)."""
+    _completed(s)
+    advertised = s.t.metadata.response_modes_supported
+    checked: list[str] = []
+    skipped: list[str] = []
+    for mode in PLAIN_MODES + JARM_MODES:
+        if mode not in advertised:
+            continue
+        out = s.reference_outcome() if mode == s.ref.response_mode else s.send(
+            with_changes(s.ref, response_mode=mode))
+        if not out.completed:
+            skipped.append(mode)
+            continue
+        if out.jarm is not None:
+            if out.jarm_claims is None:
+                skipped.append(mode)
                 continue
-            iss = claims.get("iss")
-            mode = "jwt"
+            iss = out.jarm_claims.get("iss")
         else:
-            iss = r.params.get("iss")
-            mode = "query"
+            iss = out.params.get("iss")
         if iss != s.t.issuer:
             return Verdict.VIOLATED, f"the {mode} response carries {'no' if iss is None else 'a wrong'} iss"
-        seen.append(mode)
-    if not seen:
-        raise NotRun("no readable completed response")
-    return Verdict.ENFORCED, f"iss equals the issuer in the {' and '.join(seen)} responses"
+        checked.append(mode)
+    if not checked:
+        raise NotRun("no response mode completed with a readable response")
+    note = f"; not completed for this client: {', '.join(skipped)}" if skipped else ""
+    return Verdict.ENFORCED, f"iss equals the issuer in {', '.join(checked)}{note}"
 
 
 def state_integrity(s: Session) -> Result:
@@ -480,6 +498,8 @@ HYGIENE_PROBES: tuple[tuple[str, Callable[[Session], Result]], ...] = (
     ("request_object_foreign_aud", request_object_foreign_aud),
     ("request_object_replay", request_object_replay),
     ("client_assertion_replay", client_assertion_replay),
+    ("client_assertion_alg_none", client_assertion_alg_none),
+    ("client_assertion_hmac_public_key", client_assertion_hmac_public_key),
     ("iss_in_response", iss_in_response),
     ("jarm_response_validity", jarm_response_validity),
     ("state_integrity", state_integrity),

@@ -28,6 +28,8 @@ REFS: Mapping[str, tuple[str, ...]] = {
     "request_object_foreign_aud": ("RFC 9101 §4", "RFC 9101 §10.2", "FAPI 1.0 Advanced §5.2.2-15"),
     "request_object_replay": ("RFC 9101 §10.2", "RFC 7519 §4.1.7"),
     "client_assertion_replay": ("RFC 7523 §3", "RFC 7519 §4.1.7", NHI_AUTH, CSF_AUTH),
+    "client_assertion_alg_none": ("RFC 7523 §3", "RFC 8725 §3.1", NHI_AUTH, CSF_AUTH),
+    "client_assertion_hmac_public_key": ("RFC 8725 §2.1", "RFC 8725 §3.1", NHI_AUTH, CSF_AUTH),
     "iss_in_response": ("RFC 9207 §2", "RFC 9700 §4.4.2", "JARM §2.1"),
     "jarm_response_validity": ("JARM §2.4", "JARM §4.1"),
     "state_integrity": ("RFC 6749 §4.1.2", "RFC 9700 §4.7.1", "FAPI 2.0 §5.3.2.2 Note 4"),

@@ -16,13 +16,16 @@ ISSUER = "https://lax.example"
 
 
 class LaxServer:
-    def __init__(self, *, token_host: str = "lax.example", par: bool = True) -> None:
+    def __init__(self, *, token_host: str = "lax.example", par: bool = True,
+                 interaction_host: str | None = None) -> None:
         self.key = generate_jwk("ES256")
         self.counter = itertools.count()
         self.pushed: dict[str, dict[str, Any]] = {}
         self.hosts: list[str] = []
         self.token_host = token_host
         self.par = par
+        self.interaction_host = interaction_host  # sign-in page first, on this host
+        self.waiting: dict[str, str] = {}
 
     def metadata(self) -> dict[str, Any]:
         md: dict[str, Any] = {
@@ -70,7 +73,13 @@ class LaxServer:
                 query = urlencode({"response": sign_jws(claims, self.key, "ES256")})
             else:
                 query = urlencode({"code": code, "state": state})  # no iss (RFC 9207)
+            if self.interaction_host is not None:
+                ref = str(next(self.counter))
+                self.waiting[ref] = f"{redirect}?{query}"
+                return httpx.Response(303, headers={"location": f"https://{self.interaction_host}/login/{ref}"})
             return httpx.Response(303, headers={"location": f"{redirect}?{query}"})
+        if path.startswith("/login/"):  # a sign-in that approves at once, then back to the client
+            return httpx.Response(303, headers={"location": self.waiting.pop(path.rsplit("/", 1)[1], "/")})
         if path == "/token":
             return httpx.Response(200, json={"access_token": "at", "token_type": "Bearer", "expires_in": 60})
         return httpx.Response(404, content=json.dumps({"error": "not_found"}))

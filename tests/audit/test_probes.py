@@ -21,6 +21,7 @@ def client() -> AuditClient:
 
 
 def audit(server: LaxServer, **kw: object) -> dict[str, tuple[Verdict, str]]:
+    """Audit ``server`` with one client; the verdicts by check."""
     with httpx.Client(transport=httpx.MockTransport(server)) as http:
         report = run_audit(ISSUER, [client()], http_client=http, rate=1e6, **kw)  # type: ignore[arg-type]
     assert report.tiers_met == {"c1": None}
@@ -83,3 +84,24 @@ def test_requests_are_paced_at_the_rate(rate: float) -> None:
                            sleep=waits.append, clock=lambda: 1000.0, monotonic=lambda: 5.0)
     assert report.requests_sent == 12
     assert waits == [pytest.approx(1 / rate)] * 11
+
+
+COMPLETED = ("iss_in_response", "jarm_response_validity", "state_integrity", "code_single_use",
+             "pkce_verifier_checked")
+
+
+def test_interactions_are_followed_only_when_asked_and_only_on_the_issuer_origin() -> None:
+    """A sign-in page stops the audit (the completed-authorization checks are not_run) unless
+    --follow-interactions; even then a page on another host is never requested."""
+    server = LaxServer(interaction_host="lax.example")
+    verdicts = audit(server)
+    assert all(verdicts[name][0] is Verdict.NOT_RUN for name in COMPLETED)
+    assert "completed authorization" in verdicts["code_single_use"][1]
+    assert verdicts["pkce_downgrade"][0] is Verdict.VIOLATED  # accepted into the interaction
+    verdicts = audit(LaxServer(interaction_host="lax.example"), follow_interactions=True)
+    assert verdicts["state_integrity"][0] is Verdict.ENFORCED  # the lax server returns state intact
+    assert all(verdicts[name][0] is Verdict.VIOLATED for name in COMPLETED if name != "state_integrity")
+    elsewhere = LaxServer(interaction_host="login.elsewhere.example")
+    verdicts = audit(elsewhere, follow_interactions=True)
+    assert all(verdicts[name][0] is Verdict.NOT_RUN for name in COMPLETED)
+    assert set(elsewhere.hosts) == {"lax.example"}

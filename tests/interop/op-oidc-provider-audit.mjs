@@ -7,8 +7,9 @@
 //
 //   CLIENTS_FILE=clients.json PORT=3000 PROFILE=lax node op-oidc-provider-audit.mjs
 //
-// There is no interaction handler: the audit reads the authorization endpoint's redirect and never follows
-// it, so the checks that need a completed authorization are not_run. Prints "listening <issuer>" when ready.
+// GET /interaction/:uid signs ACCOUNT in and grants what was asked at once (a scripted sign-in): an auditor
+// that follows the server's own redirects (`jarmor audit --follow-interactions`) completes the authorization;
+// one that does not reports the completed-authorization checks as not_run. Prints "listening <issuer>".
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -64,6 +65,32 @@ const provider = new Provider(ISSUER, {
   },
 });
 
-const server = http.createServer(provider.callback());
+const ACCOUNT = 'alice';
+
+async function approve(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  const { prompt, params } = details;
+  const grant = details.grantId
+    ? await provider.Grant.find(details.grantId)
+    : new provider.Grant({ accountId: ACCOUNT, clientId: params.client_id });
+  grant.addOIDCScope(prompt.details.missingOIDCScope?.join(' ') ?? params.scope);
+  if (prompt.details.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
+  const result = { consent: { grantId: await grant.save() } };
+  if (!details.session?.accountId) result.login = { accountId: ACCOUNT };
+  await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+}
+
+const callback = provider.callback();
+const server = http.createServer((req, res) => {
+  if (req.method === 'GET' && req.url.startsWith('/interaction/')) {
+    approve(req, res).catch((err) => {
+      res.statusCode = 400;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ error: 'invalid_request', error_description: String(err?.message) }));
+    });
+    return;
+  }
+  callback(req, res);
+});
 server.listen(PORT, HOST, () => console.log(`listening ${ISSUER}`));
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => { server.close(); process.exit(0); });

@@ -20,7 +20,7 @@ from .peers import REDIRECT_URI, start_node
 pytestmark = [pytest.mark.interop, pytest.mark.usefixtures("node")]
 
 
-def run_audit(workdir: Path, profile: str, node: str) -> dict[str, Any]:
+def run_audit(workdir: Path, profile: str, node: str, *extra: str) -> dict[str, Any]:
     """Start oidc-provider with one ES256 private_key_jwt client and audit it; the report as JSON."""
     sig = generate_jwk("ES256", use="sig")
     meta: dict[str, Any] = {
@@ -47,7 +47,7 @@ def run_audit(workdir: Path, profile: str, node: str) -> dict[str, Any]:
         client_file.write_text(json.dumps({**meta, "jwk": sig.private_dict(), "scope": "openid"}))
         done = subprocess.run(
             [sys.executable, "-m", "jarmor.cli.main", "audit", issuer, "--client", str(client_file),
-             "--format", "json", "--rate", "1000"],
+             "--format", "json", "--rate", "1000", *extra],
             capture_output=True, text=True, timeout=120, check=False,
         )
         assert done.returncode == 0, done.stderr
@@ -59,9 +59,11 @@ def run_audit(workdir: Path, profile: str, node: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def reports(node: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, str]]]:
     out = {}
-    for profile in ("fapi", "lax"):
-        report = run_audit(tmp_path_factory.mktemp(f"audit-op-{profile}"), profile, node)
-        out[profile] = {f["check"]: f["verdict"] for f in report["findings"]} | {"tier_met": report["tier_met"]}
+    for name, profile, extra in (("fapi", "fapi", ()), ("lax", "lax", ()),
+                                 ("fapi-signed-in", "fapi", ("--follow-interactions",))):
+        report = run_audit(tmp_path_factory.mktemp(f"audit-op-{name}"), profile, node, *extra)
+        out[name] = {f["check"]: f["verdict"] for f in report["findings"]} | {"tier_met": report["tier_met"]}
+        out[name + ":evidence"] = {f["check"]: f["evidence"] for f in report["findings"]}
     yield out
 
 
@@ -94,3 +96,14 @@ def test_lax_configuration_reports_its_weaknesses(reports: dict[str, dict[str, s
     assert lax["tier_met"] is None
     for check in ("request_object_alg_none", "request_object_signature", "redirect_uri_exact_match"):
         assert lax[check] == "enforced", (check, lax)
+
+
+def test_fapi_configuration_with_a_scripted_sign_in(reports: dict[str, dict[str, str]]) -> None:
+    """--follow-interactions: the auditor follows oidc-provider's own redirects to its (scripted, auto-approving)
+    interaction and back, so the checks on a completed authorization run against a real peer too."""
+    signed_in, evidence = reports["fapi-signed-in"], reports["fapi-signed-in:evidence"]
+    for check in ("iss_in_response", "jarm_response_validity", "state_integrity", "response_mode_confusion",
+                  "code_single_use", "pkce_verifier_checked"):
+        assert signed_in[check] == "enforced", (check, evidence[check])
+    controls = ("pkce_s256", "signed_request_object", "par", "jarm", "private_key_jwt")
+    assert {c: signed_in[c] for c in controls} == {c: reports["fapi"][c] for c in controls}

@@ -33,12 +33,13 @@ def run_audit(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    follow_interactions: bool = False,
 ) -> Report:
     """Audit ``issuer`` with ``clients`` (and, with ``self_register``, a client it registers itself with
     ``registration_token``, asking for ``self_register_tier``). Raises ``AuditAborted`` when discovery or
     self-registration fails."""
     http = AuditHttp(issuer, max_requests=max_requests, rate=rate, client=http_client, sleep=sleep,
-                     clock=monotonic)
+                     clock=monotonic, follow_interactions=follow_interactions)
     report = Report(
         issuer=issuer,
         started_at=datetime.fromtimestamp(clock(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus, urlsplit
+from urllib.parse import parse_qsl, quote_plus, urljoin, urlsplit
 
 import httpx
 
@@ -45,10 +45,11 @@ from jarmor.jose.testing import hmac_raw, segment
 from jarmor.protocol.vocabulary import CLIENT_ASSERTION_TYPE, REQUEST_OBJECT_TYP
 
 from .clients import AuditClient
-from .transport import AuditAborted, AuditHttp, strip_url
+from .transport import AuditAborted, AuditHttp, origin, strip_url
 
 FORGED_AUD = "https://jarmor-audit.invalid"
 MAX_FORM_PAGE = 64 * 1024
+MAX_INTERACTION_HOPS = 5
 ENDPOINTS = (
     "authorization_endpoint", "token_endpoint", "jwks_uri", "pushed_authorization_request_endpoint",
     "registration_endpoint", "revocation_endpoint",
@@ -415,11 +416,20 @@ def authorize(t: Target, c: AuditClient, v: Variant) -> Outcome:
         query = plain_parameters(params)
     outcome.stage = "authorize"
     r = t.http.get(endpoint, query)
-    location = r.headers.get("location")
-    if r.status_code in (301, 302, 303, 307, 308) and location:
+    url = str(r.request.url)
+    for _ in range(MAX_INTERACTION_HOPS + 1):
+        location = r.headers.get("location")
+        if r.status_code not in (301, 302, 303, 307, 308) or not location:
+            break
+        location = urljoin(url, location)
         if _same_endpoint(location, redirect_uri) and location.startswith(redirect_uri.split("?")[0]):
             return _callback(c, outcome, _callback_params(location))
         outcome.accepted = True  # an interaction (sign-in, consent) on the server
+        if not t.http.follow_interactions or origin(location) != t.http.issuer_origin:
+            return outcome
+        url = location
+        r = t.http.follow(url)
+    else:
         return outcome
     if r.status_code == 200:
         fields = form_post_fields(r.text, redirect_uri) if "form" in v.response_mode else None

@@ -2,7 +2,8 @@
 and logged without secrets.
 
 Safe to point at production (issue 16): at most ``max_requests`` requests, at most ``rate`` per second, only
-to URLs the issuer's discovery document names on the issuer's own origin (scheme, host and port), never
+to URLs the issuer's discovery document names on the issuer's own origin (scheme, host and port) — and, only
+with ``follow_interactions``, GET requests to the pages of that origin the server redirects to — never
 following redirects (a redirect to the client's ``redirect_uri`` is read, not fetched). Each request is
 recorded as ``METHOD origin/path [parameter names] -> status``: parameter *names* only, so no secret, code,
 token or assertion ever reaches the report.
@@ -53,6 +54,7 @@ class AuditHttp:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         timeout: float = 10.0,
+        follow_interactions: bool = False,
     ) -> None:
         if max_requests < 1:
             raise ValueError("max_requests must be at least 1")
@@ -67,6 +69,7 @@ class AuditHttp:
         self._clock = clock
         self._last: float | None = None
         self._allowed: set[str] = set()
+        self.follow_interactions = follow_interactions
         self.log: list[str] = []
 
     def close(self) -> None:
@@ -104,12 +107,14 @@ class AuditHttp:
         method: str,
         url: str,
         *,
+        any_path: bool = False,
         params: Sequence[tuple[str, str]] | None = None,
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         json_body: object = None,
     ) -> httpx.Response:
-        if strip_url(url) not in self._allowed:
+        on_origin = any_path and method == "GET" and self.follow_interactions and origin(url) == self.issuer_origin
+        if strip_url(url) not in self._allowed and not on_origin:
             raise AuditAborted(f"refusing to contact {strip_url(url)}: not an endpoint of the issuer's origin")
         if len(self.log) >= self.max_requests:
             raise BudgetExhausted(f"request budget of {self.max_requests} exhausted")
@@ -134,6 +139,11 @@ class AuditHttp:
 
     def get(self, url: str, params: Sequence[tuple[str, str]] | None = None) -> httpx.Response:
         return self.request("GET", url, params=params)
+
+    def follow(self, url: str) -> httpx.Response:
+        """``--follow-interactions``: GET a page of the issuer's origin the server redirected to (its
+        interaction, e.g. a test deployment's auto-approving or scripted sign-in), keeping its cookies."""
+        return self.request("GET", url, any_path=True)
 
     def post_form(
         self, url: str, form: Mapping[str, str], headers: Mapping[str, str] | None = None

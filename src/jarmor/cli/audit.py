@@ -66,6 +66,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             max_requests=args.max_requests,
             rate=args.rate,
             only=frozenset(args.check) if args.check else None,
+            follow_interactions=args.follow_interactions,
         )
     except AuditAborted as exc:
         fail(f"audit stopped: {str(exc)[:300]}")
@@ -109,5 +110,8 @@ def add_audit_command(sub: Any) -> None:
     p.add_argument("--max-requests", type=int, default=300, metavar="N", help="request budget (default 300)")
     p.add_argument("--rate", type=float, default=5.0, metavar="PER_SECOND",
                    help="at most this many requests per second (default 5)")
+    p.add_argument("--follow-interactions", action="store_true",
+                   help="follow the server's redirects to its own interaction pages (GET, same origin, cookies "
+                        "kept) so a test deployment that signs in by script completes the authorization")
     p.add_argument("--check", action="append", metavar="NAME", help="run only this check (repeatable)")
     p.set_defaults(func=cmd_audit)

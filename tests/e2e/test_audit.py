@@ -126,6 +126,9 @@ def test_hygiene_checks_on_completed_flows_ran(
             assert findings[name]["verdict"] == "enforced", (tier, name, findings[name]["evidence"])
             assert findings[name]["requests"], (tier, name)
     assert report["tier_met"] == "critical"
+    for tier in TIERS:  # the tokens the code checks obtained are revoked (RFC 7009), never used
+        requests = findings_of(report, str(clients[tier][1]["client_id"]))["code_single_use"]["requests"]
+        assert any("/revoke [" in line and line.endswith("-> 200") for line in requests), requests
     # RFC 9207 iss was read in every mode each client may use: all seven for baseline, JARM modes above it
     baseline = findings_of(report, str(clients["baseline"][1]["client_id"]))["iss_in_response"]["evidence"]
     assert baseline.startswith("iss equals the issuer in query, fragment, form_post, jwt, query.jwt, "

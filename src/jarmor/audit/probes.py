@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
 
 from jarmor.client.errors import ClientError, JarmValidationError
 from jarmor.client.pkce import new_pkce
@@ -26,6 +29,7 @@ from .flows import (
     Target,
     Variant,
     authorize,
+    client_auth,
     error_of,
     jarm_jws,
     jarm_supported,
@@ -252,13 +256,34 @@ def delete_registration(t: Target, body: object) -> None:
 # --- hygiene: one broken request each ---------------------------------------------------------------
 
 
+def redirect_uri_variants(uri: str) -> list[tuple[str, str]]:
+    """URIs a prefix, pattern or normalising matcher would confuse with the registered one (RFC 9700 §4.1):
+    an extra path segment, a trailing slash, an added query parameter."""
+    parts = urlsplit(uri)
+    path = parts.path or "/"
+    variants = [
+        ("an extra path segment", urlunsplit((parts.scheme, parts.netloc, path.rstrip("/") + "/jarmor-audit",
+                                              parts.query, ""))),
+        ("a trailing slash" if not path.endswith("/") else "the trailing slash removed",
+         urlunsplit((parts.scheme, parts.netloc, path + "/" if not path.endswith("/") else path.rstrip("/") or "",
+                     parts.query, ""))),
+        ("an added query parameter",
+         urlunsplit((parts.scheme, parts.netloc, path, f"{parts.query}&jarmor_audit=1".lstrip("&"), ""))),
+    ]
+    return [(what, v) for what, v in variants if v != uri]
+
+
 def redirect_uri_exact_match(s: Session) -> Result:
     _needs_ref(s)
-    changed = s.c.redirect_uri.split("?")[0].rstrip("/") + "/jarmor-audit"
-    out = s.send(with_changes(s.ref, redirect_uri=changed))
-    if out.redirected_to_sent:
-        return Verdict.VIOLATED, f"the server redirected to an unregistered redirect URI ({out.describe()})"
-    return breaks(out, "a redirect URI that extends the registered one")
+    refused: list[str] = []
+    for what, changed in redirect_uri_variants(s.c.redirect_uri):
+        out = s.send(with_changes(s.ref, redirect_uri=changed))
+        if out.redirected_to_sent:
+            return Verdict.VIOLATED, f"with {what}, the server redirected to the unregistered URI ({out.describe()})"
+        if out.accepted:
+            return Verdict.VIOLATED, f"a redirect URI with {what} was {out.describe()}"
+        refused.append(f"{what} ({out.error})")
+    return Verdict.ENFORCED, "redirect URIs differing from the registered one were refused: " + ", ".join(refused)
 
 
 def pkce_downgrade(s: Session) -> Result:
@@ -462,9 +487,27 @@ def code_single_use(s: Session) -> Result:
     if first.status_code != 200:
         raise NotRun(f"redeeming the code failed (HTTP {first.status_code})")
     second = redeem(s.t, s.c, out.code, out.verifier, out.redirect_uri)
+    revoke_tokens(s.t, s.c, first, second)
     if second.status_code == 200:
         return Verdict.VIOLATED, "the same authorization code was redeemed twice"
     return Verdict.ENFORCED, f"a second redemption of the code was refused (HTTP {second.status_code})"
+
+
+def revoke_tokens(t: Target, c: AuditClient, *responses: httpx.Response) -> None:
+    """RFC 7009: the audit revokes the tokens it obtained (never used) when the server offers revocation on
+    its origin; it leaves nothing usable behind."""
+    endpoint = t.endpoint("revocation_endpoint")
+    if endpoint is None:
+        return
+    for response in responses:
+        if response.status_code != 200:
+            continue
+        body = response.json()
+        for hint in ("refresh_token", "access_token"):
+            token = body.get(hint) if isinstance(body, dict) else None
+            if isinstance(token, str):
+                form, headers, _ = client_auth(t, c)
+                t.http.post_form(endpoint, {**form, "token": token, "token_type_hint": hint}, headers)
 
 
 def pkce_verifier_checked(s: Session) -> Result:
@@ -472,6 +515,7 @@ def pkce_verifier_checked(s: Session) -> Result:
     assert out.code is not None
     wrong = new_pkce().verifier
     r = redeem(s.t, s.c, out.code, wrong, out.redirect_uri)
+    revoke_tokens(s.t, s.c, r)
     if r.status_code == 200:
         return Verdict.VIOLATED, "the code was redeemed with a code_verifier that does not match the challenge"
     return Verdict.ENFORCED, f"a wrong code_verifier was refused (HTTP {r.status_code})"

@@ -134,7 +134,8 @@ def test_hygiene_checks_on_completed_flows_ran(
     assert baseline.startswith("iss equals the issuer in query, fragment, form_post, jwt, query.jwt, "
                                "fragment.jwt, form_post.jwt"), baseline
     high = findings_of(report, str(clients["high"][1]["client_id"]))["iss_in_response"]["evidence"]
-    assert "jwt, query.jwt, fragment.jwt, form_post.jwt" in high and "not completed" in high, high
+    # jarmor registers only the JARM modes for a tier that requires JARM: those are the ones checked
+    assert high == "iss equals the issuer in jwt, query.jwt, fragment.jwt, form_post.jwt", high
     for tier in ("elevated", "high", "critical"):
         findings = findings_of(report, str(clients[tier][1]["client_id"]))
         for name in ("client_assertion_replay", "client_assertion_alg_none", "client_assertion_hmac_public_key"):
@@ -197,3 +198,24 @@ def test_self_registration_audits_and_cleans_up(server: RunningServer) -> None:
     r = httpx.get(f"{server.issuer}/register/{client_id}",
                   headers={"Authorization": f"Bearer {REGISTRATION_TOKEN}"})
     assert r.status_code in (401, 404), r.text
+
+
+def test_a_client_registered_for_plain_modes_only(server: RunningServer, tmp_path: Path) -> None:
+    """The reference request uses a mode the client registered: JARM is then the client's choice (optional),
+    and iss is checked in the client's modes only."""
+    key = generate_jwk("ES256")
+    registration = server.register({
+        "redirect_uris": [REDIRECT], "scope": "openid", "response_modes": ["query", "fragment"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.public_dict()]},
+    })
+    path = tmp_path / "plain.json"
+    path.write_text(json.dumps({**registration, "jwk": key.private_dict()}))
+    checks = [a for name in ("jarm", "iss_in_response", "pkce_s256", "response_mode_confusion")
+              for a in ("--check", name)]
+    done = audit(server, "--client", str(path), *checks, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    findings = {f["check"]: f for f in json.loads(done.stdout)["findings"]}
+    assert findings["jarm"]["verdict"] == "optional", findings["jarm"]
+    assert findings["pkce_s256"]["verdict"] == "enforced"
+    assert findings["iss_in_response"]["evidence"] == "iss equals the issuer in query, fragment"
+    assert findings["response_mode_confusion"]["verdict"] == "enforced"

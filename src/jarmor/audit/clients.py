@@ -47,6 +47,7 @@ class AuditClient:
     decryption_keys: JwkSet | None = field(default=None, repr=False)
     request_object_encryption: tuple[str, str] | None = None
     registration: Mapping[str, Any] = field(default_factory=dict)
+    response_modes: tuple[str, ...] | None = None  # the modes the client registered (None: any)
 
     @property
     def can_sign(self) -> bool:
@@ -113,6 +114,9 @@ def parse_client(data: Mapping[str, Any]) -> AuditClient:
     if keys:
         registration.setdefault("jwks", {"keys": [k.public_dict() for k in keys]})
     scope = _string(data, "scope") or "openid"
+    modes = data.get("response_modes")
+    if modes is not None and (not isinstance(modes, list) or not modes or not all(isinstance(m, str) for m in modes)):
+        raise ClientFileError("member response_modes must be a non-empty array of strings")
     return AuditClient(
         client_id=client_id or "",
         redirect_uri=redirect,
@@ -124,6 +128,7 @@ def parse_client(data: Mapping[str, Any]) -> AuditClient:
         decryption_keys=JwkSet(tuple(enc_keys)) if enc_keys else None,
         request_object_encryption=(ro_alg, ro_enc) if ro_alg and ro_enc else None,
         registration=registration,
+        response_modes=tuple(modes) if modes is not None else None,
     )
 
 

@@ -175,11 +175,19 @@ def request_objects_supported(t: Target) -> bool:
     return bool(t.metadata.supported("request_object_signing_alg_values_supported"))
 
 
+def client_modes(t: Target, c: AuditClient) -> tuple[str, ...]:
+    """The response modes the server advertises and the client registered (all advertised, if unknown)."""
+    advertised = t.metadata.response_modes_supported
+    return tuple(m for m in advertised if c.response_modes is None or m in c.response_modes)
+
+
 def reference(t: Target, c: AuditClient) -> Variant:
+    modes = client_modes(t, c)
+    preferred = [m for m in ("jwt", "query.jwt", "query", "fragment.jwt", "fragment") if m in modes]
     return Variant(
         par=par_endpoint(t) is not None,
         signed=c.can_sign and request_objects_supported(t),
-        response_mode="jwt" if jarm_supported(t.metadata) else "query",
+        response_mode=preferred[0] if preferred else "query",
         encrypt=c.request_object_encryption is not None,
     )
 

@@ -30,6 +30,7 @@ from .flows import (
     Variant,
     authorize,
     client_auth,
+    client_modes,
     error_of,
     jarm_jws,
     jarm_supported,
@@ -155,11 +156,16 @@ def signed_request_object(s: Session) -> Result:
 
 
 def jarm(s: Session) -> Result:
-    if not jarm_supported(s.t.metadata):
-        return judge(None, _needs_ref(s), False, "JARM (response_mode=jwt)")
+    what = "JARM (a .jwt response_mode)"
+    modes = client_modes(s.t, s.c)
+    if not jarm_supported(s.t.metadata) or (".jwt" not in s.ref.response_mode and s.ref.response_mode != "jwt"):
+        # the server offers no JARM, or this client registered no JARM mode: the reference goes without it
+        return judge(None, _needs_ref(s), jarm_supported(s.t.metadata), what)
     with_ = _needs_ref(s)
-    without = s.send(with_changes(s.ref, response_mode="query"))
-    return judge(with_, without, True, "JARM (response_mode=jwt)")
+    # a plain mode the client registered, else query: a server that holds the client to JARM refuses it
+    plain = [m for m in ("query", "fragment") if m in modes] or ["query"]
+    without = s.send(with_changes(s.ref, response_mode=plain[0]))
+    return judge(with_, without, True, what)
 
 
 def private_key_jwt(s: Session) -> Result:
@@ -421,14 +427,14 @@ JARM_MODES = ("jwt", "query.jwt", "fragment.jwt", "form_post.jwt")
 
 
 def iss_in_response(s: Session) -> Result:
-    """RFC 9207 §2 in every response mode the server advertises: the plain ``iss`` parameter, or the JARM
-    response's ``iss`` claim. A mode the server refuses for this client is skipped (not a completion)."""
+    """RFC 9207 §2 in every response mode the server advertises and the client registered: the plain ``iss``
+    parameter, or the JARM response's ``iss`` claim. A mode the server refuses for this client is skipped."""
     _completed(s)
-    advertised = s.t.metadata.response_modes_supported
+    modes = client_modes(s.t, s.c)
     checked: list[str] = []
     skipped: list[str] = []
     for mode in PLAIN_MODES + JARM_MODES:
-        if mode not in advertised:
+        if mode not in modes:
             continue
         out = s.reference_outcome() if mode == s.ref.response_mode else s.send(
             with_changes(s.ref, response_mode=mode))
@@ -463,13 +469,14 @@ def state_integrity(s: Session) -> Result:
 
 def response_mode_confusion(s: Session) -> Result:
     out = _completed(s)
-    if s.ref.response_mode == "jwt":
+    mode = s.ref.response_mode
+    if mode in JARM_MODES:
         if out.jarm is None or "code" in out.params:
-            return Verdict.VIOLATED, "response_mode=jwt was answered with plain parameters"
-        return Verdict.ENFORCED, "response_mode=jwt is answered with a JARM response only"
+            return Verdict.VIOLATED, f"response_mode={mode} was answered with plain parameters"
+        return Verdict.ENFORCED, f"response_mode={mode} is answered with a JARM response only"
     if out.jarm is not None:
-        return Verdict.VIOLATED, "response_mode=query was answered with a JARM response"
-    return Verdict.ENFORCED, "response_mode=query is answered with plain parameters"
+        return Verdict.VIOLATED, f"response_mode={mode} was answered with a JARM response"
+    return Verdict.ENFORCED, f"response_mode={mode} is answered with plain parameters"
 
 
 def _fresh_code(s: Session) -> Outcome:

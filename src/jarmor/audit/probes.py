@@ -5,8 +5,9 @@ Controls (jarmor's control names) compare the reference request *with* the contr
 *without* it (``judge``). Hygiene checks send one request that breaks a rule: refused is ``enforced``,
 accepted is ``violated``. Checks that read a completed authorization (``iss``, JARM validity, state, code
 reuse, PKCE at the token endpoint) run only when the server completes it by itself — the authorization
-response redirects straight to the ``redirect_uri`` (an auto-approving test deployment); otherwise they are
-``not_run`` with the reason.
+response redirects straight to the ``redirect_uri`` (an auto-approving test deployment), or reaches it through
+the server's own interaction pages with ``follow_interactions`` (a scripted sign-in); otherwise they are
+``not_run`` with the reason. References per check: ``refs.REFS``; explanations: ``docs/audit.md``.
 """
 
 from __future__ import annotations

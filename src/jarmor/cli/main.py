@@ -22,6 +22,7 @@ from ..config import ConfigError
 from ..jose import loads_object
 from ..protocol.errors import OAuthError
 from ..store import StoreError
+from .audit import add_audit_command
 from .common import (
     Parser,
     actor,
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_governance_commands(sub)
     add_flows_commands(sub)
     add_config_commands(sub)
+    add_audit_command(sub)
 
     p = sub.add_parser("demo", help="run complete flows in every tier and response mode, printing every hop")
     add_state_options(p)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import struct
 import time
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 from .b64 import b64url_encode
 from .errors import JoseError
+from .forgery import hmac_raw, segment
 from .keys import Jwk, JwkSet, generate_jwk, import_jwk
 from .tokens import _ENC_SIZES, _SIGNERS
 
@@ -51,15 +51,6 @@ __all__ = [
 E = TypeVar("E", bound=JoseError)
 
 
-def segment(value: Mapping[str, Any] | list[Any] | bytes | str) -> str:
-    """One base64url segment: a mapping or list as compact JSON, ``str`` as UTF-8, ``bytes`` as is."""
-    if isinstance(value, bytes):
-        return b64url_encode(value)
-    if isinstance(value, str):
-        return b64url_encode(value.encode("utf-8"))
-    return b64url_encode(json.dumps(value, separators=(",", ":")).encode("utf-8"))
-
-
 def sign_raw(
     header: Mapping[str, Any] | bytes | str,
     payload: Mapping[str, Any] | bytes | str,
@@ -75,19 +66,6 @@ def sign_raw(
     signing_input = f"{head}.{body}".encode("ascii")
     signature = _SIGNERS[alg].sign(signing_input, key.key)
     return f"{head}.{body}.{b64url_encode(signature)}"
-
-
-def hmac_raw(
-    header: Mapping[str, Any] | bytes | str,
-    payload: Mapping[str, Any] | bytes | str,
-    secret: bytes,
-    alg: str = "HS256",
-) -> str:
-    """A compact HS256/384/512 JWS keyed with ``secret`` (e.g. the bytes of someone's public key)."""
-    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
-    head, body = segment(header), segment(payload)
-    mac = hmac.new(secret, f"{head}.{body}".encode("ascii"), digest).digest()
-    return f"{head}.{body}.{b64url_encode(mac)}"
 
 
 @dataclass

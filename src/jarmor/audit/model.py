@@ -1,0 +1,77 @@
+"""What an audit reports: one ``Finding`` per check and client, and the ``Report`` around them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Verdict(StrEnum):
+    """What the server does about one control or hygiene rule, for one client.
+
+    ``enforced``: it refuses the request that omits or breaks the control. ``optional``: the control works
+    when used, but a request without it is accepted. ``absent``: the server does not support it.
+    ``violated``: the server accepted a request that breaks it. ``not_run``: the auditor could not decide
+    (the reason is in the evidence).
+    """
+
+    ENFORCED = "enforced"
+    OPTIONAL = "optional"
+    ABSENT = "absent"
+    VIOLATED = "violated"
+    NOT_RUN = "not_run"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One check's verdict for one client, with the requests that decided it (no secrets in them)."""
+
+    check: str
+    client_id: str
+    verdict: Verdict
+    evidence: str
+    requests: tuple[str, ...] = ()
+    refs: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "client_id": self.client_id,
+            "verdict": self.verdict.value,
+            "evidence": self.evidence,
+            "requests": list(self.requests),
+            "refs": list(self.refs),
+        }
+
+
+@dataclass(slots=True)
+class Report:
+    """The JSON document of issue 16: ``tier_met`` is the strictest tier met by any audited client;
+    ``tiers_met`` gives it per client."""
+
+    issuer: str
+    started_at: str
+    client_ids: list[str]
+    tiers_met: dict[str, str | None] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    setup_requests: list[str] = field(default_factory=list)  # discovery, self-registration and its deletion
+    requests_sent: int = 0
+
+    @property
+    def tier_met(self) -> str | None:
+        from .tiers import strictest
+
+        return strictest([t for t in self.tiers_met.values() if t is not None])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "started_at": self.started_at,
+            "client_ids": list(self.client_ids),
+            "tier_met": self.tier_met,
+            "tiers_met": dict(self.tiers_met),
+            "requests_sent": self.requests_sent,
+            "setup_requests": list(self.setup_requests),
+            "findings": [f.to_dict() for f in self.findings],
+        }

@@ -1,0 +1,81 @@
+"""Report formats: JSON (the issue-16 document), a text table, JUnit XML (one test case per check and
+client, for CI) and a self-contained HTML page (autoescaped, loads nothing)."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+from jinja2 import Environment, select_autoescape
+
+from .model import Report, Verdict
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clean(text: str) -> str:
+    """Neutralise control characters and line breaks (server-supplied values reach the table)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_table(report: Report) -> str:
+    rows = [("CLIENT", "CHECK", "VERDICT", "EVIDENCE")]
+    rows += [(clean(f.client_id), f.check, f.verdict.value, clean(f.evidence)) for f in report.findings]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"issuer: {clean(report.issuer)}   started: {report.started_at}   requests: {report.requests_sent}"]
+    for cid, met in report.tiers_met.items():
+        lines.append(f"tier met by {clean(cid)}: {met or 'none'}")
+    lines.append("")
+    lines += ["  ".join([*(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)), r[3]]).rstrip() for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_junit(report: Report, required: frozenset[str] = frozenset()) -> str:
+    """One test case per check and client. ``violated`` is a failure, and so is any verdict but
+    ``enforced`` of a control in ``required`` (the ``--tier``'s controls); ``not_run`` is skipped."""
+    suite = ET.Element("testsuite", name=f"jarmor audit {clean(report.issuer)}", tests=str(len(report.findings)))
+    failures = skipped = 0
+    for f in report.findings:
+        case = ET.SubElement(suite, "testcase", classname=f"audit.{clean(f.client_id)}", name=f.check)
+        evidence = clean(f.evidence)  # XML 1.0 cannot carry control characters
+        if f.verdict is Verdict.VIOLATED or (f.check in required and f.verdict is not Verdict.ENFORCED):
+            failures += 1
+            ET.SubElement(case, "failure", message=f.verdict.value, type=f.verdict.value).text = evidence
+        elif f.verdict is Verdict.NOT_RUN:
+            skipped += 1
+            ET.SubElement(case, "skipped", message=evidence)
+        ET.SubElement(case, "system-out").text = "\n".join(
+            [f"verdict: {f.verdict.value}", f"evidence: {evidence}", *map(clean, f.requests), *f.refs]
+        )
+    suite.set("failures", str(failures))
+    suite.set("skipped", str(skipped))
+    suite.set("errors", "0")
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+_env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+_HTML = _env.from_string("""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>jarmor audit of {{ r.issuer }}</title>
+<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .6em;border-bottom:1px solid #ddd;
+vertical-align:top;text-align:left}.enforced{color:#176}.violated{color:#b00;font-weight:bold}
+.optional{color:#960}.absent{color:#666}.not_run{color:#888}small{color:#555}</style></head><body>
+<h1>jarmor audit of {{ r.issuer }}</h1>
+<p>started {{ r.started_at }}; {{ r.requests_sent }} requests; tier met: {{ r.tier_met or "none" }}</p>
+<table><tr><th>client</th><th>check</th><th>verdict</th><th>evidence</th><th>references</th></tr>
+{% for f in r.findings %}<tr><td>{{ f.client_id }}</td><td>{{ f.check }}</td>
+<td class="{{ f.verdict.value }}">{{ f.verdict.value }}</td>
+<td>{{ f.evidence }}{% for q in f.requests %}<br><small>{{ q }}</small>{% endfor %}</td>
+<td>{{ f.refs | join(", ") }}</td></tr>
+{% endfor %}</table></body></html>
+""")
+
+
+def render_html(report: Report) -> str:
+    return _HTML.render(r=report)

@@ -1,0 +1,35 @@
+"""Which jarmor tier a server meets for a client: the strictest built-in tier whose every control the audit
+found ``enforced`` (``jarmor.protocol.policy.DEFAULT_TIERS``, read as data: no tier name is tested here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from jarmor.protocol.policy import ALWAYS, DEFAULT_TIERS, Tier
+
+from .model import Verdict
+
+
+def required_controls(tier: Tier) -> frozenset[str]:
+    return frozenset(c.value for c in tier.controls | ALWAYS)
+
+
+def tier_met(verdicts: Mapping[str, Verdict]) -> str | None:
+    """The highest-ranked tier all of whose controls are ``enforced``, or ``None``."""
+    met = [
+        t for t in DEFAULT_TIERS.values()
+        if all(verdicts.get(c) is Verdict.ENFORCED for c in required_controls(t))
+    ]
+    return max(met, key=lambda t: t.rank).name if met else None
+
+
+def strictest(names: Iterable[str]) -> str | None:
+    tiers = [DEFAULT_TIERS[n] for n in names if n in DEFAULT_TIERS]
+    return max(tiers, key=lambda t: t.rank).name if tiers else None
+
+
+def meets(met: str | None, wanted: str) -> bool:
+    """Whether ``met`` is at least as strict as ``wanted`` (``--tier``)."""
+    if met is None:
+        return False
+    return DEFAULT_TIERS[met].rank >= DEFAULT_TIERS[wanted].rank

@@ -1,0 +1,117 @@
+"""``jarmor audit ISSUER --client FILE ...``: probe a live authorization server and report, per control and
+protocol hygiene rule, what it does (issue 16; ``docs/audit.md``).
+
+Exit codes: 0 done (and, with ``--tier``, the tier is met and nothing is violated); 1 ``--tier`` not met or a
+check ``violated``; 2 a usage or audit error (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from ..client.config import check_url
+from ..protocol.policy import ALWAYS, DEFAULT_TIERS
+from .common import fail
+
+FORMATS = ("table", "json", "html", "junit")
+
+
+class _UsageError(ValueError):
+    pass
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from ..audit import (
+        CHECKS,
+        AuditAborted,
+        ClientFileError,
+        Verdict,
+        load_client,
+        meets,
+        render_html,
+        render_json,
+        render_junit,
+        render_table,
+        run_audit,
+    )
+
+    try:
+        issuer = check_url(args.issuer, what="ISSUER", allow_insecure_http=True, error=_UsageError)
+    except _UsageError as exc:
+        fail(str(exc))
+    if args.max_requests < 1:
+        fail("--max-requests must be at least 1")
+    if not 0 < args.rate <= 1000:
+        fail("--rate must be between 0 and 1000 requests per second")
+    unknown = [c for c in args.check or () if c not in CHECKS]
+    if unknown:
+        fail(f"unknown check {unknown[0][:64]!r} (see docs/audit.md)")
+    token = args.registration_token or os.environ.get("JARMOR_AUDIT_REGISTRATION_TOKEN")
+    if not args.client and not token:
+        fail("give --client FILE, or --registration-token so the audit registers its own client")
+    try:
+        clients = [load_client(path) for path in args.client or ()]
+    except ClientFileError as exc:
+        fail(str(exc)[:300])
+    try:
+        report = run_audit(
+            issuer,
+            clients,
+            registration_token=token,
+            self_register=not clients,
+            self_register_tier=args.tier,
+            max_requests=args.max_requests,
+            rate=args.rate,
+            only=frozenset(args.check) if args.check else None,
+            follow_interactions=args.follow_interactions,
+        )
+    except AuditAborted as exc:
+        fail(f"audit stopped: {str(exc)[:300]}")
+    required: frozenset[str] = frozenset()
+    if args.tier:
+        tier = DEFAULT_TIERS[args.tier]
+        required = frozenset(c.value for c in tier.controls | ALWAYS)
+    renderers = {"table": render_table, "json": render_json, "html": render_html}
+    text = render_junit(report, required) if args.format == "junit" else renderers[args.format](report)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:
+            fail(f"cannot write {args.output}: {exc.strerror}")
+    else:
+        sys.stdout.write(text)
+    if args.tier:
+        violated = [f for f in report.findings if f.verdict is Verdict.VIOLATED]
+        if not meets(report.tier_met, args.tier) or violated:
+            met = report.tier_met or "none"
+            print(f"jarmor: tier {args.tier} not met (met: {met}; violated checks: {len(violated)})",
+                  file=sys.stderr)
+            return 1
+    return 0
+
+
+def add_audit_command(sub: Any) -> None:
+    """Register ``jarmor audit`` on the top-level subparsers."""
+    p = sub.add_parser("audit", help="probe a live authorization server and report what it enforces")
+    p.add_argument("issuer", metavar="ISSUER", help="the issuer identifier (its discovery document is read)")
+    p.add_argument("--client", action="append", metavar="FILE",
+                   help="a test client (JSON: client_id, redirect_uri, scope, auth method, key or secret); repeatable")
+    p.add_argument("--registration-token", metavar="TOKEN",
+                   help="initial access token: register (and afterwards delete) a probe client; "
+                        "also lets https_redirect_uris be checked (or JARMOR_AUDIT_REGISTRATION_TOKEN)")
+    p.add_argument("--tier", choices=sorted(DEFAULT_TIERS, key=lambda n: DEFAULT_TIERS[n].rank),
+                   help="exit 1 unless the server enforces this tier and violates nothing")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("--max-requests", type=int, default=300, metavar="N", help="request budget (default 300)")
+    p.add_argument("--rate", type=float, default=5.0, metavar="PER_SECOND",
+                   help="at most this many requests per second (default 5)")
+    p.add_argument("--follow-interactions", action="store_true",
+                   help="follow the server's redirects to its own interaction pages (GET, same origin, cookies "
+                        "kept) so a test deployment that signs in by script completes the authorization")
+    p.add_argument("--check", action="append", metavar="NAME", help="run only this check (repeatable)")
+    p.set_defaults(func=cmd_audit)

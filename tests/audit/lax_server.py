@@ -1,0 +1,85 @@
+"""A deliberately lax authorization server on ``httpx.MockTransport``: it accepts every request, verifies no
+signature, remembers nothing and answers without ``iss`` — each seeded weakness one probe must report."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+
+from jarmor.jose import generate_jwk, peek_claims, sign_jws
+
+ISSUER = "https://lax.example"
+
+
+class LaxServer:
+    def __init__(self, *, token_host: str = "lax.example", par: bool = True,
+                 interaction_host: str | None = None) -> None:
+        self.key = generate_jwk("ES256")
+        self.counter = itertools.count()
+        self.pushed: dict[str, dict[str, Any]] = {}
+        self.hosts: list[str] = []
+        self.token_host = token_host
+        self.par = par
+        self.interaction_host = interaction_host  # sign-in page first, on this host
+        self.waiting: dict[str, str] = {}
+
+    def metadata(self) -> dict[str, Any]:
+        md: dict[str, Any] = {
+            "issuer": ISSUER,
+            "authorization_endpoint": f"{ISSUER}/authorize",
+            "token_endpoint": f"https://{self.token_host}/token",
+            "jwks_uri": f"{ISSUER}/jwks",
+            "response_modes_supported": ["query", "jwt"],
+            "code_challenge_methods_supported": ["S256"],
+            "request_object_signing_alg_values_supported": ["ES256"],
+            "authorization_signing_alg_values_supported": ["ES256"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        }
+        if self.par:
+            md["pushed_authorization_request_endpoint"] = f"{ISSUER}/par"
+        return md
+
+    def _params(self, pairs: dict[str, str]) -> dict[str, Any]:
+        if "request_uri" in pairs:
+            return self.pushed.get(pairs["request_uri"], {})
+        if "request" in pairs:
+            token = pairs["request"]
+            return peek_claims(token) if token.count(".") == 2 else {}  # never verified
+        return dict(pairs)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.hosts.append(request.url.host)
+        path = request.url.path
+        if path == "/.well-known/oauth-authorization-server":
+            return httpx.Response(200, json=self.metadata())
+        if path == "/jwks":
+            return httpx.Response(200, json={"keys": [self.key.public_dict()]})
+        if path == "/par":
+            form = dict(parse_qsl(request.content.decode()))
+            ref = f"urn:lax:{next(self.counter)}"
+            self.pushed[ref] = self._params(form)
+            return httpx.Response(201, json={"request_uri": ref, "expires_in": 60})
+        if path == "/authorize":
+            params = self._params(dict(parse_qsl(urlsplit(str(request.url)).query)))
+            redirect = str(params.get("redirect_uri", ""))
+            code = f"code-{next(self.counter)}"
+            state = str(params.get("state", ""))
+            if params.get("response_mode") == "jwt":
+                claims = {"iss": ISSUER, "aud": "someone-else", "exp": 2**31, "code": code, "state": state}
+                query = urlencode({"response": sign_jws(claims, self.key, "ES256")})
+            else:
+                query = urlencode({"code": code, "state": state})  # no iss (RFC 9207)
+            if self.interaction_host is not None:
+                ref = str(next(self.counter))
+                self.waiting[ref] = f"{redirect}?{query}"
+                return httpx.Response(303, headers={"location": f"https://{self.interaction_host}/login/{ref}"})
+            return httpx.Response(303, headers={"location": f"{redirect}?{query}"})
+        if path.startswith("/login/"):  # a sign-in that approves at once, then back to the client
+            return httpx.Response(303, headers={"location": self.waiting.pop(path.rsplit("/", 1)[1], "/")})
+        if path == "/token":
+            return httpx.Response(200, json={"access_token": "at", "token_type": "Bearer", "expires_in": 60})
+        return httpx.Response(404, content=json.dumps({"error": "not_found"}))

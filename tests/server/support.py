@@ -155,3 +155,16 @@ async def push(kit: Kit, client: TestClient, **claims: Any) -> tuple[str, dict[s
 
 def now() -> int:
     return int(time.time())
+
+
+def count_connections(kit: Any, monkeypatch: Any) -> list[str]:
+    """Record every connection the fetcher would open (``Fetcher._fetch`` runs only for checked addresses)."""
+    seen: list[str] = []
+    original = kit.server.fetcher._fetch
+
+    async def counting(url: str, *args: Any, **kw: Any) -> Any:
+        seen.append(url)
+        return await original(url, *args, **kw)
+
+    monkeypatch.setattr(kit.server.fetcher, "_fetch", counting)
+    return seen

@@ -24,7 +24,7 @@ from tests.kit import REDIRECT, Kit, TestClient, ephemeral_keys, response_params
 
 from .conftest import KitFactory
 from .origin import Origin, run_origin
-from .support import PAR_NS, assert_error_page, assert_json_error, assert_redirect_error
+from .support import PAR_NS, assert_error_page, assert_json_error, assert_redirect_error, count_connections
 
 FAST = Settings(fetch_timeout=1.0, fetch_connect_timeout=0.5, fetch_read_timeout=0.5)
 JWKS_TYPE = "application/jwk-set+json"
@@ -247,7 +247,7 @@ async def test_private_address_jwks_uri_is_never_contacted(
         return [address]
 
     fast.server.fetcher.resolver = resolve
-    connections = _count_connections(fast, monkeypatch)
+    connections = count_connections(fast, monkeypatch)
     client = await fast.add_client(key=key, jwks=None, jwks_uri="https://keys.client.example/jwks")
     r = await fast.par(client, {"request": client.request_object()[0], "client_id": client.client_id})
     assert connections == []  # refused at the resolved address: no connection was even attempted
@@ -303,15 +303,3 @@ async def test_missing_encryption_key_at_jwks_uri_is_an_error_page(fast: Kit, or
     r = await fast.authorize({"client_id": client.client_id, "request_uri": r.json()["request_uri"]})
     assert_error_page(r, "invalid_request")
 
-
-def _count_connections(kit: Kit, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record every connection the fetcher would open (``Fetcher._fetch`` runs only for checked addresses)."""
-    seen: list[str] = []
-    original = kit.server.fetcher._fetch
-
-    async def counting(url: str, *args: Any, **kw: Any) -> Any:
-        seen.append(url)
-        return await original(url, *args, **kw)
-
-    monkeypatch.setattr(kit.server.fetcher, "_fetch", counting)
-    return seen

@@ -28,6 +28,7 @@ from .support import (
     assert_json_error,
     assert_no_code,
     assert_redirect_error,
+    count_connections,
     redeem,
 )
 
@@ -287,14 +288,7 @@ async def test_private_addresses_are_never_contacted(ref: Kit, address: str, mon
         return [address]
 
     ref.server.fetcher.resolver = resolve
-    seen: list[str] = []
-    original = ref.server.fetcher._fetch
-
-    async def counting(url: str, *args: Any, **kw: Any) -> Any:
-        seen.append(url)
-        return await original(url, *args, **kw)
-
-    monkeypatch.setattr(ref.server.fetcher, "_fetch", counting)
+    seen = count_connections(ref, monkeypatch)
     uri = "https://rebind.rp.example/ro"
     client = await by_reference_client(ref, uri)
     r, elapsed = await authorize_by_reference(ref, client, uri)

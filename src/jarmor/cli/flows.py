@@ -176,8 +176,10 @@ def cmd_flows_archive(args: argparse.Namespace) -> int:
     except OSError as exc:
         fail(f"cannot write {target}: {exc.strerror or exc}")
 
+    shown = Progress("archiving records")
+
     async def action(store: Store) -> ArchiveResult:
-        result = await archive(store.flows, before, out)
+        result = await archive(store.flows, before, out, progress=shown.update)
         await store.audit.append(AdminEvent(
             at=int(time.time()), actor=by, action="flows.archive", target="flows",
             details={"through_seq": result.through_seq, "records": result.records, "file": str(target)},
@@ -186,7 +188,10 @@ def cmd_flows_archive(args: argparse.Namespace) -> int:
 
     try:
         with out:
-            result = _run(config, action)
+            try:
+                result = _run(config, action)
+            finally:
+                shown.done()
     except ArchiveError as exc:
         target.unlink(missing_ok=True)
         fail(str(exc), code=1)
@@ -272,9 +277,14 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
             flows=flows,
             caps_current=capabilities(config.policy, config.settings, config.issuer, keys),
             caps_proposed=capabilities(proposed, settings, config.issuer, keys),
+            progress=shown.update,
         )
 
-    result = _run(config, action)
+    shown = Progress("judging registrations and flows")
+    try:
+        result = _run(config, action)
+    finally:
+        shown.done()
     if args.format == "json":
         print(json.dumps(result.as_dict(), indent=2))
     else:

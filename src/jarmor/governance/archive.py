@@ -19,7 +19,7 @@ in chain order, then ``{"checkpoint": {seq, hash, at, jws}}`` for each checkpoin
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -57,8 +57,11 @@ async def cut_point(store: FlowRecordStore, before: int) -> FlowCheckpoint | Non
         after = batch[-1].seq
 
 
-async def archive(store: FlowRecordStore, before: int, out: BinaryIO) -> ArchiveResult:
-    """Write the records up to the cut point to ``out`` (flushed and fsynced), then delete them."""
+async def archive(
+    store: FlowRecordStore, before: int, out: BinaryIO, progress: Callable[[int, int], None] | None = None
+) -> ArchiveResult:
+    """Write the records up to the cut point to ``out`` (flushed and fsynced), then delete them;
+    ``progress(written, total)`` as it goes."""
     cut = await cut_point(store, before)
     if cut is None:
         raise ArchiveError("no signed checkpoint covers records written before that date: nothing to archive")
@@ -68,6 +71,8 @@ async def archive(store: FlowRecordStore, before: int, out: BinaryIO) -> Archive
             break
         out.write(orjson.dumps({"record": asdict(row)}) + b"\n")
         records += 1
+        if progress is not None and records % 1000 == 0:
+            progress(records, cut.seq)
     checkpoints = [cp for cp in await store.checkpoints(limit=1_000_000) if cp.seq <= cut.seq]
     for cp in checkpoints:
         out.write(orjson.dumps({"checkpoint": asdict(cp)}) + b"\n")

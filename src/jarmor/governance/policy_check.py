@@ -23,7 +23,7 @@ Findings are grouped per client, rule and reason; ``new`` tells whether the curr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -193,19 +193,26 @@ def check_policy(
     flows: Sequence[FlowSummary],
     caps_current: ServerCapabilities,
     caps_proposed: ServerCapabilities,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PolicyCheck:
+    """``progress(done, total)``: after each registration and recorded flow judged (a terminal's progress)."""
     names: Mapping[str, str] = {c.client_id: str(c.metadata.get("client_name") or c.client_id) for c in clients}
     findings: list[Finding] = []
     active = [c for c in clients if c.disabled_at is None]
     active_ids = {c.client_id for c in active}
-    for rec in active:
+    total = len(active) + len(flows)
+    for n, rec in enumerate(active, 1):
+        if progress is not None:
+            progress(n, total)
         problems = registration_problems(rec.metadata, proposed, caps_proposed)
         known = {p.rule for p in registration_problems(rec.metadata, current, caps_current)} if problems else set()
         for p in problems:
             findings.append(Finding("registration", rec.client_id, p.reason, new=p.rule not in known,
                                     client_name=names.get(rec.client_id), rule=p.rule, tier=p.tier))
     checked = skipped = 0
-    for f in flows:
+    for n, f in enumerate(flows, len(active) + 1):
+        if progress is not None:
+            progress(n, total)
         if f.decision != "allow":
             continue
         if f.client_id not in active_ids:

@@ -27,12 +27,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..protocol.clients import ServerCapabilities, check_redirect_uri_value
-from ..protocol.errors import OAuthError
-from ..protocol.policy import Control, Policy, Tier
+from ..protocol.clients import ServerCapabilities
+from ..protocol.controls import required_specs
+from ..protocol.policy import Policy, Tier
 from ..store.base import ClientRecord
-from .flows import FlowSummary, applicable, ordered
-from .records import policy_fingerprint, required_controls
+from .flows import FlowSummary
+from .records import policy_fingerprint
 from .registrations import registration_problems
 
 MAX_EXAMPLES = 3
@@ -117,18 +117,6 @@ def _algs(f: FlowSummary) -> list[tuple[str, str]]:
     return out
 
 
-def _redirect_admitted(uri: object) -> bool:
-    """Whether ``https_redirect_uris`` admits the redirect URI a flow used (the registration rule,
-    ``check_redirect_uri_value``, which admits http on a loopback host: RFC 8252 §7.3)."""
-    if not isinstance(uri, str):
-        return False
-    try:
-        check_redirect_uri_value(uri, https_only=True)
-    except OAuthError:
-        return False
-    return True
-
-
 def flow_rule_problems(f: FlowSummary, policy: Policy) -> list[tuple[str, str]]:
     """Why ``f`` would not pass under ``policy``, as (rule, reason) pairs (empty: it would)."""
     client_tier = f.client_tier
@@ -144,11 +132,10 @@ def flow_rule_problems(f: FlowSummary, policy: Policy) -> list[tuple[str, str]]:
     if missing_impl:
         out.append(("not_implemented",
                     f"{why}, which needs {', '.join(sorted(c.value for c in missing_impl))} (not implemented)"))
-    needed = applicable(required_controls(tier), f.grant_type)
-    for control in ordered(needed - set(f.applied)):
-        if control == Control.HTTPS_REDIRECT_URIS.value and _redirect_admitted(f.controls.get("redirect_uri")):
-            continue  # http on a loopback host: not https (the flow record says so), but the control admits it
-        out.append((control, f"{why}: control {control} was not used"))
+    for entry in required_specs(tier, front_channel=f.front_channel):
+        failure = entry.dry_run(f.controls, f.applied)
+        if failure is not None:
+            out.append((entry.name, f"{why}: {failure}"))
     for what, alg in _algs(f):
         if not tier.allows_alg(alg):
             out.append(("signing_algs", f"{why}: {what} algorithm {alg} is not allowed"))

@@ -22,10 +22,11 @@ import orjson
 from ..jose import JoseError, JwkSet, peek_claims
 from . import errors
 from .client_auth import AuthenticatedClient, check_authentication_for_tier
-from .clients import MAX_REQUEST_URI_LENGTH, Client, meets_https_redirect_rule, registered_redirect
+from .clients import MAX_REQUEST_URI_LENGTH, Client, registered_redirect
 from .context import Environment
 from .errors import RedirectTarget
 from .policy import Control, EffectiveTier, PolicyError, Tier
+from .redirect_uris import meets_https_redirect_rule
 from .request_object import (
     RequestObject,
     authorization_parameters,

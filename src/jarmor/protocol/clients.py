@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,15 +18,15 @@ from urllib.parse import urlsplit
 from ..jose import JoseError, JwkSet
 from . import errors
 from .addresses import address_allowed, ip_literal, is_loopback_host
-from .policy import Control, Policy
+from .controls import INVALID_REDIRECT_URI, required_specs
+from .policy import Policy, Tier
+from .redirect_uris import check_redirect_uri_value, uri_characters
 from .vocabulary import (
     AUTH_METHODS,
     DEFAULT_JWE_ENC,
     GRANT_TYPES,
-    JARM_MODES,
     JWE_ALGS_SUPPORTED,
     JWE_ENCS_SUPPORTED,
-    PLAIN_MODES,
     RESPONSE_MODES,
     SECRET_METHODS,
 )
@@ -41,7 +40,6 @@ CLIENT_KINDS = ("machine", "first-party", "third-party")
 # Members that govern a client rather than describe it (its controls; how the report and the inventory
 # classify it). Set once at registration, by an administrator or by rule; never by an RFC 7592 update.
 GOVERNANCE_LABELS = ("risk_tier", "client_kind", "owner", "resource_server")
-_HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,59 +175,6 @@ def _string_list(meta: Mapping[str, Any], name: str, *, limit: int = 50) -> list
     return list(value)
 
 
-_NOT_IN_URIS = frozenset(' "<>\\^`{|}')  # RFC 3986 §2: never in a URI (percent-encode them)
-
-
-def _uri_characters(uri: str) -> bool:
-    """RFC 3986 §2: printable ASCII without space or the characters no URI may contain unencoded."""
-    return uri.isascii() and uri.isprintable() and not any(c in _NOT_IN_URIS for c in uri)
-
-
-def check_redirect_uri_value(uri: str, *, https_only: bool) -> None:
-    """RFC 6749 §3.1.2: absolute, no fragment; https, or http on a loopback host (RFC 8252 §7.3).
-
-    RFC 3986 §2: a URI is ASCII without whitespace or control characters — anything else could not travel
-    in a ``Location`` header (or would be read differently by the browser than by this check, as a backslash
-    or ``@`` in the authority is); a host is a name or an IP literal, a port a valid number.
-    """
-    if not _uri_characters(uri):
-        raise errors.InvalidRedirectUri(
-            "redirect URIs must be ASCII without whitespace, control characters, backslashes or the "
-            "characters RFC 3986 excludes"
-        )
-    try:
-        parts = urlsplit(uri)
-        host = parts.hostname
-        _ = parts.port
-    except ValueError as exc:
-        raise errors.InvalidRedirectUri("a redirect URI is not a valid URI") from exc
-    if "@" in parts.netloc or (host and not _valid_host(host)):
-        raise errors.InvalidRedirectUri("a redirect URI must name a host (no user information)")
-    if parts.fragment or "#" in uri:
-        raise errors.InvalidRedirectUri("redirect URIs must not contain a fragment")
-    if parts.scheme == "https" and host:
-        return
-    if parts.scheme == "http" and is_loopback_host(host):
-        return
-    if https_only or parts.scheme in ("https", "http", "javascript", "data", "file", ""):
-        raise errors.InvalidRedirectUri(
-            "a redirect URI must be https with a host (or http on a loopback address)"
-        )
-    if not parts.scheme or not (parts.netloc or parts.path):
-        raise errors.InvalidRedirectUri("a redirect URI is not absolute")
-
-
-def _valid_host(host: str) -> bool:
-    """A DNS name (letters, digits, ``-``, ``_``, dots) or an IP address literal."""
-    if ":" in host:
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            return False
-        return True
-    return _HOST_NAME.fullmatch(host) is not None
-
-
 def check_reference_uri(uri: object, name: str, *, loopback: bool, limit: int, fragment: bool = False) -> str:
     """A URL the server will fetch (``jwks_uri``, ``request_uris``): absolute https, no credentials.
 
@@ -299,9 +244,7 @@ def validate_client_metadata(
             "implement yet; register the client in another tier"
         )
     out["risk_tier"] = tier_name
-
-    def refuse(control: Control, what: str) -> errors.OAuthError:
-        return _bad(f"risk_tier {tier_name} requires control {control.value}: {what}")
+    defaults = registration_defaults(tier)
 
     grant_types = _string_list(meta, "grant_types") or ["authorization_code"]
     for g in grant_types:
@@ -319,16 +262,14 @@ def validate_client_metadata(
     if uses_front_channel and not redirect_uris:
         raise errors.InvalidRedirectUri("redirect_uris is required for the authorization_code grant")
     for uri in redirect_uris:
-        check_redirect_uri_value(uri, https_only=tier.requires(Control.HTTPS_REDIRECT_URIS))
+        check_redirect_uri_value(uri, https_only=False)
     out["redirect_uris"] = redirect_uris
 
-    method = _string(meta, "token_endpoint_auth_method", limit=64) or (
-        "private_key_jwt" if tier.requires(Control.PRIVATE_KEY_JWT) else "client_secret_basic"
+    method = _string(meta, "token_endpoint_auth_method", limit=64) or str(
+        defaults.get("token_endpoint_auth_method", "client_secret_basic")
     )
     if method not in server.auth_methods:
         raise _bad(f"this token_endpoint_auth_method is not supported; supported: {', '.join(server.auth_methods)}")
-    if tier.requires(Control.PRIVATE_KEY_JWT) and method != "private_key_jwt":
-        raise refuse(Control.PRIVATE_KEY_JWT, f"token_endpoint_auth_method {method} is not allowed")
     if method == "none" and "client_credentials" in grant_types:
         raise _bad("public clients (token_endpoint_auth_method none) cannot use client_credentials")
     out["token_endpoint_auth_method"] = method
@@ -347,16 +288,16 @@ def validate_client_metadata(
         if not jwks.keys:
             raise _bad("jwks holds no keys")
         out["jwks"] = jwks.public_dict()
-    needs_keys = method == "private_key_jwt" or tier.requires(Control.SIGNED_REQUEST_OBJECT)
-    if needs_keys and "jwks" not in out and "jwks_uri" not in out:
+    if method == "private_key_jwt" and "jwks" not in out and "jwks_uri" not in out:
         raise _bad("jwks or jwks_uri is required for private_key_jwt and signed request objects")
 
     request_uris = meta.get("request_uris")
     if request_uris is not None:
         if not server.request_uris_supported:
             raise _bad("request_uris: this server does not accept request objects by reference")
-        if tier.requires(Control.PAR) or meta.get("require_pushed_authorization_requests") is True:
-            raise refuse(Control.PAR, "request_uris cannot be used: requests must be pushed (RFC 9126 §6)")
+        if meta.get("require_pushed_authorization_requests") is True:
+            raise _bad("request_uris cannot be used with require_pushed_authorization_requests: requests must "
+                       "be pushed (RFC 9126 §6)")
         if not isinstance(request_uris, list) or len(request_uris) > server.max_request_uris:
             raise _bad(f"request_uris must be an array of at most {server.max_request_uris} URLs")
         for uri in request_uris:
@@ -423,38 +364,19 @@ def validate_client_metadata(
             except JoseError as exc:
                 raise _bad(f"{alg_name} {alg} needs an encryption key (use enc) for it in jwks") from exc
         out[alg_name], out[enc_name] = alg, enc
-    if tier.requires(Control.ENCRYPTED_REQUEST_OBJECT) and "request_object_encryption_alg" not in out:
-        raise refuse(Control.ENCRYPTED_REQUEST_OBJECT, "register request_object_encryption_alg")
-    if tier.requires(Control.ENCRYPTED_JARM) and "authorization_encrypted_response_alg" not in out:
-        raise refuse(Control.ENCRYPTED_JARM, "register authorization_encrypted_response_alg")
-
-    rso = _bool(meta, "require_signed_request_object")
-    if tier.requires(Control.SIGNED_REQUEST_OBJECT):
-        if rso is False:
-            raise refuse(Control.SIGNED_REQUEST_OBJECT, "require_signed_request_object cannot be false")
-        rso = True
-    out["require_signed_request_object"] = bool(rso)
-
-    rpar = _bool(meta, "require_pushed_authorization_requests")
-    if tier.requires(Control.PAR):
-        if rpar is False:
-            raise refuse(Control.PAR, "require_pushed_authorization_requests cannot be false")
-        rpar = True
-    out["require_pushed_authorization_requests"] = bool(rpar)
+    for flag in ("require_signed_request_object", "require_pushed_authorization_requests"):
+        out[flag] = bool(_bool(meta, flag))
 
     modes = _string_list(meta, "response_modes")
     if modes is not None:
         for m in modes:
             if m not in server.response_modes:
                 raise _bad(f"response_modes holds a mode that is not supported; supported: {', '.join(server.response_modes)}")
-    if tier.requires(Control.JARM):
-        if modes is None:
-            modes = list(JARM_MODES)
-        plain = [m for m in modes if m in PLAIN_MODES]
-        if plain:
-            raise refuse(Control.JARM, f"plain response mode(s) {', '.join(plain)} are not allowed")
+    if modes is None and "response_modes" in defaults:
+        modes = list(defaults["response_modes"])
     if modes is not None:
         out["response_modes"] = modes
+    check_tier_controls(out, meta, tier)
 
     scope = _string(meta, "scope", limit=MAX_STRING)
     if scope is not None:
@@ -476,7 +398,7 @@ def validate_client_metadata(
                 https = parts.scheme == "https" and bool(parts.hostname)
             except ValueError:  # e.g. an unbalanced "[" in the authority
                 https = False
-            if not https or not _uri_characters(value):
+            if not https or not uri_characters(value):
                 raise _bad(f"{name} must be an https URL")
             out[name] = value
     contacts = _string_list(meta, "contacts", limit=20)
@@ -498,6 +420,30 @@ def validate_client_metadata(
             raise _bad("a resource_server must authenticate: token_endpoint_auth_method none is not allowed")
         out["resource_server"] = True
     return out
+
+
+def registration_defaults(tier: Tier) -> dict[str, Any]:
+    """The metadata the controls ``tier`` requires fill in when a registration leaves it out."""
+    out: dict[str, Any] = {}
+    for entry in required_specs(tier):
+        out.update(entry.registration_default)
+    return out
+
+
+def check_tier_controls(out: dict[str, Any], meta: Mapping[str, Any], tier: Tier) -> None:
+    """Refuse normalised metadata ``out`` that contradicts a control ``tier`` requires (each control's
+    registration rule, ``controls.REGISTRY``), and set the flag that declares it (RFC 9101 §10.5, RFC 9126
+    §6): a submitted ``false`` is refused, since the tier will hold every request to the control anyway."""
+    for entry in required_specs(tier):
+        why = f"risk_tier {tier.name} requires control {entry.name}"
+        if entry.declared_by is not None:
+            if _bool(meta, entry.declared_by) is False:
+                raise _bad(f"{why}: {entry.declared_by} cannot be false")
+            out[entry.declared_by] = True
+        issue = entry.registration(out)
+        if issue is not None:
+            error = errors.InvalidRedirectUri if entry.registration_error == INVALID_REDIRECT_URI else _bad
+            raise error(f"{why}: {issue.text}")
 
 
 def client_kind_by_rule(grant_types: Sequence[str]) -> str:
@@ -526,17 +472,6 @@ def registered_redirect(client: Client, uri: str | None) -> str | None:
     if uri is None:
         return client.redirect_uris[0] if len(client.redirect_uris) == 1 else None
     return uri if uri in client.redirect_uris else None
-
-
-def meets_https_redirect_rule(uri: str) -> bool:
-    """Whether ``uri`` passes what registration demands under ``https_redirect_uris`` (https, or http on a
-    loopback host): the one predicate for that control, reused per request, where a scope can raise the tier
-    above the one the URI was registered under."""
-    try:
-        check_redirect_uri_value(uri, https_only=True)
-    except errors.OAuthError:
-        return False
-    return True
 
 
 def scopes_allowed(client: Client, scopes: Sequence[str]) -> list[str]:

@@ -214,11 +214,11 @@ REGISTRY: Mapping[Control, ControlSpec] = {
         registration=_par_registration, declared_by="require_pushed_authorization_requests"),
     Control.JARM: ControlSpec(
         Control.JARM, "authorization responses as signed JWTs (JARM)",
-        "JARM §2.3, §3", "check_response_mode", _jarm("signed"), registration=_jarm_registration,
+        "JARM §2.3, §3", "check_response_mode_for_tier", _jarm("signed"), registration=_jarm_registration,
         registration_default={"response_modes": list(JARM_MODES)}),
     Control.ENCRYPTED_JARM: ControlSpec(
         Control.ENCRYPTED_JARM, "authorization responses encrypted to the client's key",
-        "JARM §2.3, §3", "check_response_mode", _jarm("encrypted"),
+        "JARM §2.3, §3", "check_response_mode_for_tier", _jarm("encrypted"),
         registration=_registered("authorization_encrypted_response_alg")),
     Control.PRIVATE_KEY_JWT: ControlSpec(
         Control.PRIVATE_KEY_JWT, "client authentication with private_key_jwt",

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from jarmor.governance.flows import FlowSummary, applied_controls
+from jarmor.governance.flows import FlowSummary, applied_controls, summarize_flow
 from jarmor.governance.policy_check import flow_rule_problems
+from jarmor.governance.records import FlowEvent
 from jarmor.governance.registrations import registration_problems
 from jarmor.governance.reports import coverage
 from jarmor.protocol import controls
@@ -97,6 +98,11 @@ def test_a_new_entry_is_picked_up_by_registration_records_reports_and_the_dry_ru
     assert flow_rule_problems(_flow({"pkce": "S256"}), POLICY) == [
         ("confidential_client", "tier guarded: control confidential_client was not used")]
     assert flow_rule_problems(_flow({"pkce": "S256", "confidential": True}), POLICY) == []
+    recorded = FlowEvent(flow_id="f2", stage="token", outcome="tokens_issued", at=1, tier="guarded",
+                         required=("confidential_client", "pkce_s256"), controls={"pkce": "S256"})
+    summary = summarize_flow("f2", [(1, recorded)], now=2)
+    assert summary.gaps == ("confidential_client",) and summary.applied == ("pkce_s256",)
+    assert "required control confidential_client is not evidenced in the records" in summary.reasons
 
     # coverage (report and dashboard) counts it
     shares = {s.control: s for s in coverage([_flow({"confidential": True}), _flow({})]).controls}

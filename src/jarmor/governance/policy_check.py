@@ -12,9 +12,9 @@ judged; their flows are counted as skipped):
   ``client_credentials`` request refused, though no flow of it was ever recorded;
 * **recorded flows** — would each flow that passed (tokens issued, or a code issued) have passed? Its client's
   tier and its scopes give the effective tier under the proposed policy; every control that tier requires
-  must have been *evidenced* in the flow's records (PAR, signed or encrypted request object, JARM, encrypted
-  JARM, ``private_key_jwt``, PKCE, ``nbf``, https redirect URI), its algorithms must be in the tier's
-  allowlist, and its request object lifetime and code redemption time within the tier's limits.
+  is judged by its entry in ``protocol.controls.REGISTRY`` (its dry-run rule: the flow's records must
+  evidence it, or the control must admit what they show), its algorithms must be in the tier's allowlist,
+  and its request object lifetime and code redemption time within the tier's limits.
 
 Each finding says which of the two it is (``verdict``: "registration would be refused" or "recorded flow
 would fail"), the client, the rule (a control name, ``signing_algs``, ``code_lifetime`` ...) and why.
@@ -94,7 +94,7 @@ def policy_changes(current: Policy, proposed: Policy) -> list[str]:
             out.append(f"tier {name}: {'added' if a_tier is None else 'removed'}")
             continue
         for attr in ("rank", "signing_algs", "request_object_max_lifetime", "code_lifetime",
-                     "access_token_lifetime", "refresh_token_lifetime", "par_lifetime"):
+                     "access_token_lifetime", "refresh_token_lifetime", "par_lifetime", "issuer_only_audience"):
             if getattr(a_tier, attr) != getattr(b_tier, attr):
                 out.append(f"tier {name}: {attr} {getattr(a_tier, attr)} -> {getattr(b_tier, attr)}")
         added = sorted(c.value for c in b_tier.controls - a_tier.controls)

@@ -108,3 +108,23 @@ def test_policy_from_config() -> None:
     assert policy.effective("high", ["partner_api"]).tier.name == "partner"
     with pytest.raises(PolicyError):
         policy_from_config({"scopes": {"x": "nowhere"}})
+
+
+def test_issuer_only_audience_is_a_tier_property_not_a_borrowed_control() -> None:
+    """FAPI 2.0 §5.3.2.1-8 is named as a tier property: it defaults in configuration to whether the tier is
+    the FAPI 2.0 one (requires PAR), and can be set apart from PAR without changing any control."""
+    from jarmor.governance.records import policy_fingerprint
+
+    assert [t.name for t in DEFAULT_TIERS.values() if t.issuer_only_audience] == ["high", "critical"]
+    pushed = tier_from_config("pushed", {"rank": 5, "controls": ["par"]}, None)
+    assert pushed.issuer_only_audience
+    relaxed = tier_from_config("high", {"issuer_only_audience": False}, DEFAULT_TIERS["high"])
+    assert relaxed.requires(Control.PAR) and not relaxed.issuer_only_audience
+    strict = tier_from_config("baseline", {"issuer_only_audience": True}, DEFAULT_TIERS["baseline"])
+    assert strict.issuer_only_audience and not strict.requires(Control.PAR)
+    assert not tier_from_config("high", {"controls": ["pkce_s256"]}, DEFAULT_TIERS["high"]).issuer_only_audience
+    with pytest.raises(PolicyError, match="issuer_only_audience"):
+        tier_from_config("high", {"issuer_only_audience": "yes"}, DEFAULT_TIERS["high"])
+    # a policy that does not set it apart keeps the fingerprint it always had; one that does changes it
+    assert policy_fingerprint(Policy()) == policy_fingerprint(Policy(tiers=dict(DEFAULT_TIERS)))
+    assert policy_fingerprint(Policy(tiers={**DEFAULT_TIERS, "high": relaxed})) != policy_fingerprint(Policy())

@@ -17,15 +17,16 @@ different nodes, each node's recorder batches its own writes, so the chain may h
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
-from ..protocol.addresses import is_loopback_host
-from ..protocol.policy import Control
+# ``applied_controls`` and ``ordered`` are re-exported: the flow summaries' readers of the control registry
+from ..protocol.controls import applied_controls as applied_controls
+from ..protocol.controls import back_channel_controls, by_name
+from ..protocol.controls import ordered as ordered
 from ..store.base import FlowRecordRow
 from .records import (
     AUTHORIZE,
@@ -45,8 +46,6 @@ EXPIRED = {PUSHED: "par_not_used", INTERACTION: "abandoned", CODE_ISSUED: "code_
 INCOMPLETE = frozenset(EXPIRED.values())
 FRONT_CHANNEL = "authorization_code"
 # controls that a back-channel-only grant (client_credentials, refresh_token) can exercise
-BACK_CHANNEL_CONTROLS = frozenset({Control.PRIVATE_KEY_JWT.value})
-CONTROL_ORDER = tuple(c.value for c in Control)
 
 
 def outcome_class(outcome: str) -> str:
@@ -138,52 +137,10 @@ class FlowSummary:
         }
 
 
-def applied_controls(controls: Mapping[str, Any]) -> set[str]:
-    """The tier controls (``Control`` values) that the recorded evidence shows were applied."""
-    out: set[str] = set()
-    ro = controls.get("request_object") or {}
-    jarm = controls.get("jarm") or {}
-    auth = controls.get("client_auth") or controls.get("par_client_auth") or {}
-    if controls.get("pkce") == "S256":
-        out.add(Control.PKCE_S256.value)
-    if ro.get("signed"):
-        out.add(Control.SIGNED_REQUEST_OBJECT.value)
-    if ro.get("encrypted"):
-        out.add(Control.ENCRYPTED_REQUEST_OBJECT.value)
-    if ro.get("nbf"):
-        out.add(Control.REQUEST_OBJECT_NBF.value)
-    if controls.get("par"):
-        out.add(Control.PAR.value)
-    if jarm.get("signed"):
-        out.add(Control.JARM.value)
-    if jarm.get("encrypted"):
-        out.add(Control.ENCRYPTED_JARM.value)
-    if auth.get("method") == "private_key_jwt":
-        out.add(Control.PRIVATE_KEY_JWT.value)
-    redirect = controls.get("redirect_uri")
-    if isinstance(redirect, str) and urlsplit(redirect).scheme == "https":
-        out.add(Control.HTTPS_REDIRECT_URIS.value)
-    return out
-
-
-def loopback_http(uri: object) -> bool:
-    """A plain http redirect URI on a loopback host (RFC 8252 §7.3): whatever a tier admits for it, the
-    response did not travel over https, so ``https_redirect_uris`` is not evidenced by it."""
-    if not isinstance(uri, str):
-        return False
-    parts = urlsplit(uri)
-    return parts.scheme == "http" and is_loopback_host(parts.hostname)
-
-
 def applicable(required: Iterable[str], grant_type: str | None) -> set[str]:
     """Front-channel controls do not apply to a grant that never used the front channel."""
     req = set(required)
-    return req if (grant_type or FRONT_CHANNEL) == FRONT_CHANNEL else req & BACK_CHANNEL_CONTROLS
-
-
-def ordered(controls: Iterable[str]) -> tuple[str, ...]:
-    given = set(controls)
-    return tuple(c for c in CONTROL_ORDER if c in given) + tuple(sorted(given - set(CONTROL_ORDER)))
+    return req if (grant_type or FRONT_CHANNEL) == FRONT_CHANNEL else req & back_channel_controls()
 
 
 def _merge(merged: dict[str, Any], ev: FlowEvent) -> None:
@@ -289,11 +246,9 @@ def summarize_flow(flow_id: str, events: Sequence[tuple[int, FlowEvent]], now: i
         if needed & applied:
             s.reasons.append(f"required controls evidenced: {', '.join(ordered(needed & applied))}")
         for gap in s.gaps:
-            if gap == Control.HTTPS_REDIRECT_URIS.value and loopback_http(merged.get("redirect_uri")):
-                s.reasons.append(f"required control {gap} is not evidenced: the redirect URI is plain http on a "
-                                 "loopback host (RFC 8252 §7.3), not https")
-                continue
-            s.reasons.append(f"required control {gap} is not evidenced in the records")
+            entry = by_name(gap)
+            s.reasons.append(entry.gap_reason(merged) if entry is not None
+                             else f"required control {gap} is not evidenced in the records")
         extra = applied - set(s.required)
         if extra:
             s.reasons.append(f"also applied: {', '.join(ordered(extra))}")

@@ -12,9 +12,9 @@ judged; their flows are counted as skipped):
   ``client_credentials`` request refused, though no flow of it was ever recorded;
 * **recorded flows** — would each flow that passed (tokens issued, or a code issued) have passed? Its client's
   tier and its scopes give the effective tier under the proposed policy; every control that tier requires
-  must have been *evidenced* in the flow's records (PAR, signed or encrypted request object, JARM, encrypted
-  JARM, ``private_key_jwt``, PKCE, ``nbf``, https redirect URI), its algorithms must be in the tier's
-  allowlist, and its request object lifetime and code redemption time within the tier's limits.
+  is judged by its entry in ``protocol.controls.REGISTRY`` (its dry-run rule: the flow's records must
+  evidence it, or the control must admit what they show), its algorithms must be in the tier's allowlist,
+  and its request object lifetime and code redemption time within the tier's limits.
 
 Each finding says which of the two it is (``verdict``: "registration would be refused" or "recorded flow
 would fail"), the client, the rule (a control name, ``signing_algs``, ``code_lifetime`` ...) and why.
@@ -27,12 +27,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..protocol.clients import ServerCapabilities, check_redirect_uri_value
-from ..protocol.errors import OAuthError
-from ..protocol.policy import Control, Policy, Tier
+from ..protocol.clients import ServerCapabilities
+from ..protocol.controls import required_specs
+from ..protocol.policy import Policy, Tier
 from ..store.base import ClientRecord
-from .flows import FlowSummary, applicable, ordered
-from .records import policy_fingerprint, required_controls
+from .flows import FlowSummary
+from .records import policy_fingerprint
 from .registrations import registration_problems
 
 MAX_EXAMPLES = 3
@@ -94,7 +94,7 @@ def policy_changes(current: Policy, proposed: Policy) -> list[str]:
             out.append(f"tier {name}: {'added' if a_tier is None else 'removed'}")
             continue
         for attr in ("rank", "signing_algs", "request_object_max_lifetime", "code_lifetime",
-                     "access_token_lifetime", "refresh_token_lifetime", "par_lifetime"):
+                     "access_token_lifetime", "refresh_token_lifetime", "par_lifetime", "issuer_only_audience"):
             if getattr(a_tier, attr) != getattr(b_tier, attr):
                 out.append(f"tier {name}: {attr} {getattr(a_tier, attr)} -> {getattr(b_tier, attr)}")
         added = sorted(c.value for c in b_tier.controls - a_tier.controls)
@@ -117,18 +117,6 @@ def _algs(f: FlowSummary) -> list[tuple[str, str]]:
     return out
 
 
-def _redirect_admitted(uri: object) -> bool:
-    """Whether ``https_redirect_uris`` admits the redirect URI a flow used (the registration rule,
-    ``check_redirect_uri_value``, which admits http on a loopback host: RFC 8252 §7.3)."""
-    if not isinstance(uri, str):
-        return False
-    try:
-        check_redirect_uri_value(uri, https_only=True)
-    except OAuthError:
-        return False
-    return True
-
-
 def flow_rule_problems(f: FlowSummary, policy: Policy) -> list[tuple[str, str]]:
     """Why ``f`` would not pass under ``policy``, as (rule, reason) pairs (empty: it would)."""
     client_tier = f.client_tier
@@ -144,11 +132,10 @@ def flow_rule_problems(f: FlowSummary, policy: Policy) -> list[tuple[str, str]]:
     if missing_impl:
         out.append(("not_implemented",
                     f"{why}, which needs {', '.join(sorted(c.value for c in missing_impl))} (not implemented)"))
-    needed = applicable(required_controls(tier), f.grant_type)
-    for control in ordered(needed - set(f.applied)):
-        if control == Control.HTTPS_REDIRECT_URIS.value and _redirect_admitted(f.controls.get("redirect_uri")):
-            continue  # http on a loopback host: not https (the flow record says so), but the control admits it
-        out.append((control, f"{why}: control {control} was not used"))
+    for entry in required_specs(tier, front_channel=f.front_channel):
+        failure = entry.dry_run(f.controls, f.applied)
+        if failure is not None:
+            out.append((entry.name, f"{why}: {failure}"))
     for what, alg in _algs(f):
         if not tier.allows_alg(alg):
             out.append(("signing_algs", f"{why}: {what} algorithm {alg} is not allowed"))

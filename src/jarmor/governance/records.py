@@ -40,7 +40,7 @@ from typing import Any
 
 import orjson
 
-from ..protocol.policy import ALWAYS, Policy, Tier
+from ..protocol.policy import ALWAYS, Control, Policy, Tier
 from ..store.base import GENESIS_HASH, FlowEntry
 
 FORMAT_VERSION = 1
@@ -218,6 +218,9 @@ def _tier_dict(tier: Tier) -> dict[str, Any]:
         "access_token_lifetime": tier.access_token_lifetime,
         "refresh_token_lifetime": tier.refresh_token_lifetime,
         "par_lifetime": tier.par_lifetime,
+        # only when set apart from its default (the tier requires PAR), so earlier fingerprints still hold
+        **({"issuer_only_audience": tier.issuer_only_audience}
+           if tier.issuer_only_audience != tier.requires(Control.PAR) else {}),
     }
 
 

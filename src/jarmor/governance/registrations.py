@@ -9,8 +9,8 @@ requires ``private_key_jwt``) without ever having had a flow recorded.
 
 So a registration is judged at its own tier and, when its registered scopes raise it, at the raised tier:
 
-* per control the tier requires, what of the registration contradicts it (``REGISTRATION_RULES``: the
-  registration side of each control; front-channel controls only for clients of the ``authorization_code``
+* per control the tier requires, what of the registration contradicts it (``protocol.controls.REGISTRY``:
+  the registration side of each control; front-channel controls only for clients of the ``authorization_code``
   grant, as on requests);
 * every registered signing algorithm against the tier's allowlist;
 * everything else registration checks (unknown scopes, algorithms the server cannot sign with ...), by running
@@ -20,18 +20,16 @@ So a registration is judged at its own tier and, when its registered scopes rais
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..protocol.clients import ServerCapabilities, check_redirect_uri_value, validate_client_metadata
+from ..protocol.clients import ServerCapabilities, validate_client_metadata
+from ..protocol.controls import INVALID_CLIENT_METADATA, by_name, required_specs
 from ..protocol.errors import OAuthError
-from ..protocol.policy import ALL_SIGNING_ALGS, ALWAYS, Control, Policy, Tier
-from ..protocol.vocabulary import JARM_MODES, PLAIN_MODES
-from .flows import BACK_CHANNEL_CONTROLS, ordered
+from ..protocol.policy import ALL_SIGNING_ALGS, Policy, Tier
 
-INVALID_METADATA = "invalid_client_metadata"
-INVALID_REDIRECT = "invalid_redirect_uri"
+INVALID_METADATA = INVALID_CLIENT_METADATA
 FRONT_CHANNEL_ALGS = ("request_object_signing_alg", "authorization_signed_response_alg",
                       "id_token_signed_response_alg")
 BACK_CHANNEL_ALGS = ("token_endpoint_auth_signing_alg",)
@@ -49,69 +47,6 @@ class RegistrationProblem:
     tier: str
 
 
-def _has_keys(meta: Mapping[str, Any]) -> bool:
-    return bool(meta.get("jwks") or meta.get("jwks_uri"))
-
-
-def _private_key_jwt(meta: Mapping[str, Any]) -> str | None:
-    method = meta.get("token_endpoint_auth_method")
-    if method == "private_key_jwt":
-        return None
-    keys = "" if _has_keys(meta) else ", and no jwks or jwks_uri is registered"
-    return f"it authenticates with {method}{keys}"
-
-
-def _signed_request_object(meta: Mapping[str, Any]) -> str | None:
-    return None if _has_keys(meta) else "no jwks or jwks_uri is registered to verify its request objects"
-
-
-def _par(meta: Mapping[str, Any]) -> str | None:
-    return "request_uris are registered, but requests must be pushed (RFC 9126 §6)" if meta.get("request_uris") else None
-
-
-def _jarm(meta: Mapping[str, Any]) -> str | None:
-    modes = meta.get("response_modes")
-    if modes is None:
-        return None  # every mode, JARM ones included
-    plain = [m for m in modes if m in PLAIN_MODES]
-    if not plain:
-        return None
-    none = "" if any(m in JARM_MODES for m in modes) else " and no JARM mode"
-    return f"plain response mode(s) {', '.join(plain)}{none} are registered"
-
-
-def _encrypted_jarm(meta: Mapping[str, Any]) -> str | None:
-    return None if meta.get("authorization_encrypted_response_alg") else "no authorization_encrypted_response_alg is registered"
-
-
-def _encrypted_request_object(meta: Mapping[str, Any]) -> str | None:
-    return None if meta.get("request_object_encryption_alg") else "no request_object_encryption_alg is registered"
-
-
-def _https_redirect_uris(meta: Mapping[str, Any]) -> str | None:
-    """What registration refuses under the control (``check_redirect_uri_value``, whose rule this mirrors
-    rather than restates: it admits http on a loopback host, RFC 8252 §7.3)."""
-    refused: list[str] = []
-    for uri in meta.get("redirect_uris") or ():
-        try:
-            check_redirect_uri_value(str(uri), https_only=True)
-        except OAuthError:
-            refused.append(str(uri))
-    return f"redirect URI(s) {' '.join(refused)} are not https" if refused else None
-
-
-# The registration side of each control: what in stored metadata contradicts it (None: nothing).
-REGISTRATION_RULES: Mapping[Control, Callable[[Mapping[str, Any]], str | None]] = {
-    Control.PRIVATE_KEY_JWT: _private_key_jwt,
-    Control.SIGNED_REQUEST_OBJECT: _signed_request_object,
-    Control.PAR: _par,
-    Control.JARM: _jarm,
-    Control.ENCRYPTED_JARM: _encrypted_jarm,
-    Control.ENCRYPTED_REQUEST_OBJECT: _encrypted_request_object,
-    Control.HTTPS_REDIRECT_URIS: _https_redirect_uris,
-}
-
-
 def _front_channel(meta: Mapping[str, Any]) -> bool:
     return "authorization_code" in (meta.get("grant_types") or ("authorization_code",))
 
@@ -119,7 +54,8 @@ def _front_channel(meta: Mapping[str, Any]) -> bool:
 def _consequence(meta: Mapping[str, Any], control: str) -> str:
     """Which requests the effective tier's check refuses (``private_key_jwt`` is checked at the token endpoint,
     and on the front channel already at the authorization endpoint)."""
-    if control not in BACK_CHANNEL_CONTROLS:
+    entry = by_name(control)
+    if entry is None or not entry.back_channel:
         return "its authorization requests would be refused"
     if _front_channel(meta):
         return "its authorization and token requests would be refused"
@@ -135,14 +71,13 @@ def _judge_tier(meta: Mapping[str, Any], tier: Tier, where: str, policy: Policy)
             f"{where} requires {', '.join(sorted(c.value for c in missing))}, which this server does not implement",
             tier.name))
     front = _front_channel(meta)
-    required = {c.value for c in tier.controls | ALWAYS}
-    for name in ordered(required if front else required & BACK_CHANNEL_CONTROLS):
-        judge = REGISTRATION_RULES.get(Control(name))
-        what = judge(meta) if judge is not None else None
-        if what is not None:
-            error = INVALID_REDIRECT if name == Control.HTTPS_REDIRECT_URIS.value else INVALID_METADATA
+    for entry in required_specs(tier, front_channel=front):
+        issue = entry.registration(meta)
+        if issue is not None:
             out.append(RegistrationProblem(
-                name, error, f"{where} requires control {name}: {what}; {_consequence(meta, name)}", tier.name))
+                entry.name, entry.registration_error,
+                f"{where} requires control {entry.name}: {issue.report}; {_consequence(meta, entry.name)}",
+                tier.name))
     members = (FRONT_CHANNEL_ALGS if front else ()) + BACK_CHANNEL_ALGS
     bad = [(m, str(meta[m])) for m in members if meta.get(m) and not tier.allows_alg(str(meta[m]))]
     if bad:

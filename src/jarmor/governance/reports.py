@@ -32,9 +32,10 @@ from urllib.parse import urlsplit
 from ..protocol.addresses import is_loopback_host
 from ..protocol.clients import ServerCapabilities
 from ..protocol.context import Settings
-from ..protocol.policy import ALL_SIGNING_ALGS, Control, Policy
+from ..protocol.controls import REGISTRY
+from ..protocol.policy import ALL_SIGNING_ALGS, Policy
 from ..store.base import ClientRecord, GrantRecord, ServerKeyRecord, Store
-from .flows import FRONT_CHANNEL, FlowSummary, applicable, ordered, outcome_class
+from .flows import FlowSummary, outcome_class
 from .query import FlowQuery, find_flows
 from .registrations import registration_problems
 
@@ -265,15 +266,15 @@ def exposure(
 
 
 def _shares(flows: Sequence[FlowSummary]) -> list[ControlShare]:
-    shares = {c.value: ControlShare(c.value, 0, 0) for c in Control}
+    shares = {c.value: ControlShare(c.value, 0, 0) for c in REGISTRY}
     for f in flows:
-        for control in shares:
-            if (f.grant_type or FRONT_CHANNEL) != FRONT_CHANNEL and not applicable({control}, f.grant_type):
+        for control, entry in REGISTRY.items():
+            if not f.front_channel and not entry.back_channel:
                 continue
-            shares[control].eligible += 1
-            if control in f.applied:
-                shares[control].applied += 1
-    return [shares[c] for c in ordered(shares)]
+            shares[control.value].eligible += 1
+            if control.value in f.applied:
+                shares[control.value].applied += 1
+    return list(shares.values())
 
 
 def coverage(flows: Sequence[FlowSummary]) -> Coverage:

@@ -1,8 +1,10 @@
 """The authorization request, validated by an ordered list of small checks (one job each, spec cited).
 
 The same checks serve the authorization endpoint and the PAR endpoint (RFC 9126 §2.1: a pushed request is
-validated as the authorization endpoint would). The two pipelines are declared at the bottom of this module
-so that the whole order can be read at a glance; the risk tier decides which controls a check enforces.
+validated as the authorization endpoint would). One table at the bottom of this module (``STEPS``) lists every
+step with the situations it runs in — an authorization request by value, one redeeming a PAR ``request_uri``,
+a request pushed at PAR — so that what runs where is read in one place; the risk tier decides which controls
+a check enforces. Steps write evidence for flow records; decisions read typed state only.
 
 Error channel: until the ``redirect_uri`` is verified (``check_redirect_uri``) errors go to an error page;
 after it, they are redirected in the requested response mode. Before verification a *provisional* target is
@@ -13,19 +15,20 @@ checklist) — so jarmor never redirects to an unregistered URI.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
-
-import orjson
 
 from ..jose import JoseError, JwkSet, peek_claims
 from . import errors
-from .client_auth import AuthenticatedClient, check_authentication_for_tier
-from .clients import MAX_REQUEST_URI_LENGTH, Client, meets_https_redirect_rule, registered_redirect
-from .context import Environment
+from .authorization_state import AuthorizationRequest as AuthorizationRequest
+from .authorization_state import AuthorizationState as AuthorizationState
+from .authorization_state import Situation as Situation
+from .authorization_state import Step as Step
+from .client_auth import check_authentication_for_tier
+from .clients import MAX_REQUEST_URI_LENGTH, Client, registered_redirect
 from .errors import RedirectTarget
-from .policy import Control, EffectiveTier, PolicyError, Tier
+from .policy import Control, PolicyError
+from .redirect_uris import meets_https_redirect_rule
 from .request_object import (
     RequestObject,
     authorization_parameters,
@@ -48,122 +51,6 @@ _MAX_AGE_LIMIT = 10**9
 _MAX_AGE = re.compile(r"[0-9]{1,9}")
 # Key selection failures a fresh copy of the client's key set can cure (a rotated key): refetch once.
 REFETCH_REASONS = frozenset({"unknown_kid", "key_not_found"})
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizationRequest:
-    """A fully validated authorization request: what the server will act on."""
-
-    client_id: str
-    redirect_uri: str
-    response_type: str
-    response_mode: str  # resolved: never bare "jwt"
-    scope: tuple[str, ...]
-    state: str | None
-    nonce: str | None
-    code_challenge: str
-    code_challenge_method: str
-    tier: str
-    tier_reasons: tuple[str, ...]
-    prompt: tuple[str, ...] = ()
-    max_age: int | None = None
-    evidence: dict[str, Any] = field(default_factory=dict)
-    flow_id: str = ""  # the transaction this request belongs to (flow records); travels in the PAR entry
-
-    def target(self) -> RedirectTarget:
-        return RedirectTarget(self.redirect_uri, self.response_mode, self.state, self.client_id)
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(self)  # orjson serializes dataclasses natively (no deep copy, unlike asdict)
-
-    @classmethod
-    def from_json(cls, data: bytes) -> AuthorizationRequest:
-        raw = orjson.loads(data)
-        raw["scope"] = tuple(raw["scope"])
-        raw["tier_reasons"] = tuple(raw["tier_reasons"])
-        raw["prompt"] = tuple(raw["prompt"])
-        return cls(**raw)
-
-
-@dataclass(slots=True)
-class AuthorizationState:
-    env: Environment
-    outer: dict[str, str]
-    endpoint: str  # "authorization" | "par"
-    now: int
-    client: Client | None = None
-    authenticated: AuthenticatedClient | None = None
-    request_object: RequestObject | None = None
-    fetched_request: str | None = None  # a request object fetched from a registered request_uri
-    pushed: AuthorizationRequest | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    redirect_uri: str | None = None
-    response_type: str | None = None
-    response_mode: str | None = None
-    scopes: tuple[str, ...] = ()
-    effective: EffectiveTier | None = None
-    target: RedirectTarget | None = None
-    evidence: dict[str, Any] = field(default_factory=dict)
-    flow_id: str = ""  # given by the adapter; a pushed request brings its own (load_pushed_request)
-    claimed_scope: str | None = None  # the unverified scope beside a provisional target (response_tier)
-
-    @property
-    def tier_required(self) -> EffectiveTier:
-        assert self.effective is not None, "resolve_effective_tier must run first"
-        return self.effective
-
-    def requires(self, control: Control) -> bool:
-        return self.tier_required.tier.requires(control)
-
-    def response_tier(self) -> Tier | None:
-        """The tier an error response of this request must satisfy (``responses.error_response``).
-
-        Once ``resolve_effective_tier`` ran, the effective tier. Before, the strictest of the client's tier and
-        the tiers of the scopes the request names (verified or not): an error redirected before the scopes
-        were checked must not break the rules of the tier the request asked for either (a JARM error signed
-        with an algorithm that tier forbids, a redirect to a URI it forbids).
-        """
-        if self.effective is not None:
-            return self.effective.tier
-        if self.client is None:
-            return None
-        scope = self.params.get("scope")
-        if not isinstance(scope, str):
-            scope = self.claimed_scope or ""
-        try:
-            return self.env.policy.effective(self.client.risk_tier, scope.split()).tier
-        except PolicyError:
-            return None
-
-    def missing(self, control: Control, what: str) -> str:
-        eff = self.tier_required
-        return f"tier {eff.tier.name} requires control {control.value}: {what}"
-
-    def result(self) -> AuthorizationRequest:
-        if self.pushed is not None:
-            return self.pushed
-        assert self.client and self.redirect_uri and self.response_mode and self.effective
-        prompt = self.params.get("prompt")
-        return AuthorizationRequest(
-            client_id=self.client.client_id,
-            redirect_uri=self.redirect_uri,
-            response_type=str(self.response_type),
-            response_mode=self.response_mode,
-            scope=self.scopes,
-            state=self.params.get("state"),
-            nonce=self.params.get("nonce"),
-            code_challenge=str(self.params["code_challenge"]),
-            code_challenge_method=str(self.params["code_challenge_method"]),
-            tier=self.effective.tier.name,
-            tier_reasons=tuple(self.effective.reasons()),
-            prompt=tuple(prompt.split()) if isinstance(prompt, str) else (),
-            max_age=int(self.params["max_age"]) if self.params.get("max_age") is not None else None,
-            evidence=dict(self.evidence),
-            flow_id=self.flow_id,
-        )
-
-
-Step = Callable[[AuthorizationState], Awaitable[None] | None]
 
 
 # --- checks -------------------------------------------------------------------------------------------
@@ -241,12 +128,8 @@ async def load_pushed_request(st: AuthorizationState) -> None:
     redirect URI is trusted yet.
     """
     assert st.client is not None
-    uri = st.outer.get("request_uri")
-    if uri is None:
-        return
+    uri = st.outer["request_uri"]
     st.target = None
-    if not uri.startswith(PAR_URN_PREFIX):
-        return  # a request object by reference: load_request_uri
     ref = uri[len(PAR_URN_PREFIX):]
     if not ref or len(ref) > 128:
         raise errors.InvalidRequestUri("unknown request_uri")
@@ -262,6 +145,7 @@ async def load_pushed_request(st: AuthorizationState) -> None:
         raise errors.InvalidRequestUri("the pushed redirect_uri is no longer registered for this client")
     st.pushed = pushed
     st.flow_id = pushed.flow_id or st.flow_id
+    _load_verified_request_object(st, pushed.evidence.get("request_object"))
     st.evidence.update(pushed.evidence)
     st.evidence["par"] = True
     st.params = {}
@@ -270,6 +154,18 @@ async def load_pushed_request(st: AuthorizationState) -> None:
     st.response_mode = pushed.response_mode
     st.scopes = pushed.scope
     st.target = pushed.target()
+
+
+def _load_verified_request_object(st: AuthorizationState, verified: object) -> None:
+    """The request object PAR verified, as its stored record describes it, turned back into typed state once,
+    here where the record is loaded (``RequestObject.evidence`` wrote it)."""
+    if not isinstance(verified, dict) or not verified.get("signed"):
+        return
+    alg = verified.get("alg")
+    st.request_signed = True
+    st.request_alg = alg if isinstance(alg, str) else None
+    if verified.get("encrypted"):
+        st.request_encryption = (str(verified.get("enc_alg")), str(verified.get("enc")))
 
 
 async def load_request_uri(st: AuthorizationState) -> None:
@@ -281,8 +177,9 @@ async def load_request_uri(st: AuthorizationState) -> None:
     """
     assert st.client is not None
     uri = st.outer.get("request_uri")
-    if uri is None or uri.startswith(PAR_URN_PREFIX):
+    if uri is None:
         return
+    st.target = None
     env = st.env
     if not env.settings.request_uri_parameter_supported or env.request_objects is None:
         raise errors.RequestUriNotSupported(
@@ -303,8 +200,6 @@ async def load_request_object(st: AuthorizationState) -> None:
     outside it; the outer ``client_id`` must equal the object's.
     """
     assert st.client is not None
-    if st.pushed is not None:
-        return
     client = st.client
     token = st.fetched_request if st.fetched_request is not None else st.outer.get("request")
     if token is None:
@@ -335,6 +230,7 @@ async def load_request_object(st: AuthorizationState) -> None:
         ro = decode(await env.client_keys.keys_for(client, refresh=True))
     check_request_object_claims(ro, client_id=st.client.client_id, issuer=env.issuer)
     st.request_object = ro
+    st.request_signed, st.request_alg, st.request_encryption = True, ro.alg, ro.encrypted
     st.params = authorization_parameters(ro)
     st.evidence["request_object"] = ro.evidence()
 
@@ -342,8 +238,6 @@ async def load_request_object(st: AuthorizationState) -> None:
 def check_redirect_uri(st: AuthorizationState) -> None:
     """RFC 6749 §3.1.2.3: exact match against a registered URI; on failure never redirect (§4.1.2.1)."""
     assert st.client is not None
-    if st.pushed is not None:
-        return
     uri = st.params.get("redirect_uri")
     if uri is not None and not isinstance(uri, str):
         uri = None
@@ -363,8 +257,6 @@ def check_redirect_uri(st: AuthorizationState) -> None:
 
 def check_response_type(st: AuthorizationState) -> None:
     """RFC 6749 §3.1.1; FAPI 2.0 §5.3.2.2-1: only ``code``."""
-    if st.pushed is not None:
-        return
     rt = st.params.get("response_type")
     if rt is None:
         raise errors.InvalidRequest("response_type is required")
@@ -376,8 +268,6 @@ def check_response_type(st: AuthorizationState) -> None:
 def check_scope(st: AuthorizationState) -> None:
     """RFC 6749 §3.3: every scope must be known to the server and allowed for the client."""
     assert st.client is not None
-    if st.pushed is not None:
-        return
     scope = st.params.get("scope")
     if scope is None:
         raise errors.InvalidRequest("scope is required")
@@ -436,21 +326,27 @@ def check_redirect_uri_for_tier(st: AuthorizationState) -> None:
 
 
 def check_response_mode(st: AuthorizationState) -> None:
-    """JARM §2.3 / OAuth Response Modes: a supported, registered mode; JARM when the tier requires it."""
+    """JARM §2.3 / OAuth Response Modes: a supported mode the client registered (JARM's ``jwt`` by default
+    when the tier requires JARM)."""
     assert st.client is not None
-    if st.pushed is not None:
-        mode = st.pushed.response_mode
-    else:
-        requested = st.params.get("response_mode")
-        if requested is None:
-            requested = "jwt" if st.requires(Control.JARM) else _default_mode(st.client)
-        if requested not in RESPONSE_MODES:
-            raise errors.InvalidRequest("unsupported response_mode")
-        if requested not in st.client.response_modes:
-            raise errors.InvalidRequest(f"response_mode {requested} is not registered for this client")
-        mode = resolve_response_mode(requested, str(st.response_type))
-        st.response_mode = mode
-        st.target = RedirectTarget(st.redirect_uri or "", mode, st.params.get("state"), st.client.client_id)
+    requested = st.params.get("response_mode")
+    if requested is None:
+        requested = "jwt" if st.requires(Control.JARM) else _default_mode(st.client)
+    if requested not in RESPONSE_MODES:
+        raise errors.InvalidRequest("unsupported response_mode")
+    if requested not in st.client.response_modes:
+        raise errors.InvalidRequest(f"response_mode {requested} is not registered for this client")
+    mode = resolve_response_mode(requested, str(st.response_type))
+    st.response_mode = mode
+    st.target = RedirectTarget(st.redirect_uri or "", mode, st.params.get("state"), st.client.client_id)
+
+
+def check_response_mode_for_tier(st: AuthorizationState) -> None:
+    """JARM §2.3, §3 under the effective tier: a JARM mode when it requires ``jarm``, and a registered
+    response encryption when it requires ``encrypted_jarm`` (a pushed request is held to it again, JARM §2.4:
+    the scopes' tier governs every hop)."""
+    assert st.client is not None and st.response_mode is not None
+    mode = st.response_mode
     if st.requires(Control.JARM) and not is_jarm(mode):
         raise errors.InvalidRequest(st.missing(Control.JARM, f"response_mode must be one of {', '.join(JARM_MODES)}"))
     if st.requires(Control.ENCRYPTED_JARM) and st.client.authorization_encryption is None:
@@ -485,7 +381,7 @@ def check_response_signing_for_tier(st: AuthorizationState) -> None:
 def check_par_required(st: AuthorizationState) -> None:
     """RFC 9126 §4 / §6: requests must come through PAR when the tier or the client requires it."""
     assert st.client is not None
-    if st.endpoint == "par" or st.pushed is not None:
+    if st.situation is not Situation.BY_VALUE:
         st.evidence["par"] = True
         return
     st.evidence["par"] = False
@@ -498,8 +394,7 @@ def check_par_required(st: AuthorizationState) -> None:
 def check_signed_request_object_required(st: AuthorizationState) -> None:
     """RFC 9101 §10.5 / RFC 9126 §2.3: a signed request object is required by the tier or the client."""
     assert st.client is not None
-    signed = bool(st.evidence.get("request_object", {}).get("signed"))
-    if signed:
+    if st.request_signed:
         return
     if st.requires(Control.SIGNED_REQUEST_OBJECT):
         raise errors.InvalidRequest(st.missing(Control.SIGNED_REQUEST_OBJECT, "send a signed request object"))
@@ -511,10 +406,6 @@ def check_request_object_policy(st: AuthorizationState) -> None:
     """FAPI 1.0 Adv. §5.2.2-13/-17, FAPI 2.0 §5.4.1: tier algorithm allowlist, exp/nbf/iat bounds."""
     ro = st.request_object
     if ro is None:
-        if st.pushed is not None:
-            alg = st.evidence.get("request_object", {}).get("alg")
-            if alg is not None and not st.tier_required.tier.allows_alg(alg):
-                raise errors.InvalidRequestObject(f"tier {st.tier_required.tier.name} does not allow {alg}")
         return
     tier = st.tier_required.tier
     check_request_object_alg(ro, tier)
@@ -528,16 +419,23 @@ def check_request_object_policy(st: AuthorizationState) -> None:
     )
 
 
+def check_pushed_request_object_alg(st: AuthorizationState) -> None:
+    """FAPI 2.0 §5.4.1 at every hop: the algorithm of the request object PAR verified must still be one the
+    effective tier allows when its ``request_uri`` is used."""
+    alg = st.request_alg
+    if alg is not None and not st.tier_required.tier.allows_alg(alg):
+        raise errors.InvalidRequestObject(f"tier {st.tier_required.tier.name} does not allow {alg}")
+
+
 def check_request_object_encryption(st: AuthorizationState) -> None:
     """RFC 9101 §4/§6.1: an encrypted request object is required by the tier, or by the client's own
     registration of ``request_object_encryption_alg`` (stricter than OIDC Registration's MAY: once a client
     says it encrypts, a plain signed object from it is refused), with exactly the registered alg/enc.
     """
     assert st.client is not None
-    ro = st.evidence.get("request_object", {})
-    if not ro.get("signed"):
+    if not st.request_signed:
         return
-    encrypted = bool(ro.get("encrypted"))
+    encrypted = st.request_encryption is not None
     registered = st.client.request_object_encryption
     if st.requires(Control.ENCRYPTED_REQUEST_OBJECT) and not encrypted:
         raise errors.InvalidRequestObject(
@@ -549,7 +447,7 @@ def check_request_object_encryption(st: AuthorizationState) -> None:
         raise errors.InvalidRequestObject(
             "this client registered request_object_encryption_alg: its request objects must be encrypted"
         )
-    if (ro.get("enc_alg"), ro.get("enc")) != registered:
+    if st.request_encryption != registered:
         raise errors.InvalidRequestObject(
             f"request object must be encrypted with {registered[0]}/{registered[1]} as registered"
         )
@@ -576,8 +474,6 @@ def check_client_authentication_for_tier(st: AuthorizationState) -> None:
 
 def check_pkce(st: AuthorizationState) -> None:
     """RFC 7636 §4.3/§4.4.1; FAPI 2.0 §5.3.2.2-5: a code_challenge with method S256 is always required."""
-    if st.pushed is not None:
-        return
     challenge = st.params.get("code_challenge")
     method = st.params.get("code_challenge_method")
     if challenge is None:
@@ -593,8 +489,6 @@ def check_pkce(st: AuthorizationState) -> None:
 
 def check_state_and_nonce(st: AuthorizationState) -> None:
     """FAPI 2.0 Note 4 / §5.3.2.2: long values are returned intact or refused, never truncated."""
-    if st.pushed is not None:
-        return
     settings = st.env.settings
     state = st.params.get("state")
     if state is not None and len(state) > settings.max_state_length:
@@ -614,8 +508,6 @@ def check_state_and_nonce(st: AuthorizationState) -> None:
 def check_max_age(st: AuthorizationState) -> None:
     """OIDC Core §3.1.2.1: ``max_age`` is a non-negative integer number of seconds — a JSON number in a
     request object (RFC 9101 §4), decimal digits in a query or form."""
-    if st.pushed is not None:
-        return
     value = st.params.get("max_age")
     if value is None:
         return
@@ -648,58 +540,57 @@ async def record_request_object_jti(st: AuthorizationState) -> None:
 
 # --- pipelines ----------------------------------------------------------------------------------------
 
-AUTHORIZATION_ENDPOINT: Sequence[Step] = (
-    load_client,
-    choose_provisional_target,
-    check_request_and_request_uri_exclusive,
-    load_pushed_request,
-    load_request_uri,
-    load_request_object,
-    check_redirect_uri,
-    check_response_type,
-    check_scope,
-    resolve_effective_tier,
-    check_tier_available,
-    check_redirect_uri_for_tier,
-    check_response_mode,
-    check_response_signing_for_tier,
-    check_par_required,
-    check_signed_request_object_required,
-    check_request_object_policy,
-    check_request_object_encryption,
-    check_client_authentication_for_tier,
-    check_pkce,
-    check_state_and_nonce,
-    check_max_age,
-    record_request_object_jti,
-)
+V, U, P = Situation.BY_VALUE, Situation.PUSHED_URI, Situation.PAR
 
-PAR_ENDPOINT: Sequence[Step] = (
-    check_no_request_uri_at_par,
-    load_request_object,
-    check_redirect_uri,
-    check_response_type,
-    check_scope,
-    resolve_effective_tier,
-    check_tier_available,
-    check_redirect_uri_for_tier,
-    check_response_mode,
-    check_response_signing_for_tier,
-    check_par_required,
-    check_signed_request_object_required,
-    check_request_object_policy,
-    check_request_object_encryption,
-    check_client_authentication_for_tier,
-    check_pkce,
-    check_state_and_nonce,
-    check_max_age,
-    record_request_object_jti,
-)
+# One table: each step, and the situations it runs in (by value at the authorization endpoint, redeeming a
+# PAR request_uri there, pushed at PAR). A pushed request was validated in full at PAR (RFC 9126 §2.1);
+# redeeming it re-runs only what its effective tier governs at every hop.
+STEPS: Sequence[tuple[Step, frozenset[Situation]]] = tuple((step, frozenset(where)) for step, where in (
+    (load_client,                               (V, U)),
+    (choose_provisional_target,                 (V, U)),
+    (check_request_and_request_uri_exclusive,   (V, U)),
+    (check_no_request_uri_at_par,               (P,)),
+    (load_pushed_request,                       (U,)),
+    (load_request_uri,                          (V,)),
+    (load_request_object,                       (V, P)),
+    (check_redirect_uri,                        (V, P)),
+    (check_response_type,                       (V, P)),
+    (check_scope,                               (V, P)),
+    (resolve_effective_tier,                    (V, U, P)),
+    (check_tier_available,                      (V, U, P)),
+    (check_redirect_uri_for_tier,               (V, U, P)),
+    (check_response_mode,                       (V, P)),
+    (check_response_mode_for_tier,              (V, U, P)),
+    (check_response_signing_for_tier,           (V, U, P)),
+    (check_par_required,                        (V, U, P)),
+    (check_signed_request_object_required,      (V, U, P)),
+    (check_request_object_policy,               (V, P)),
+    (check_pushed_request_object_alg,           (U,)),
+    (check_request_object_encryption,           (V, U, P)),
+    (check_client_authentication_for_tier,      (V, U, P)),
+    (check_pkce,                                (V, P)),
+    (check_state_and_nonce,                     (V, P)),
+    (check_max_age,                             (V, P)),
+    (record_request_object_jti,                 (V, P)),
+))
+
+
+def steps_for(*situations: Situation) -> tuple[Step, ...]:
+    """The column(s) of ``STEPS``, in table order."""
+    return tuple(step for step, where in STEPS if where & set(situations))
+
+
+AUTHORIZATION_ENDPOINT: Sequence[Step] = steps_for(Situation.BY_VALUE, Situation.PUSHED_URI)
+PAR_ENDPOINT: Sequence[Step] = steps_for(Situation.PAR)
 
 
 async def run_checks(steps: Sequence[Step], st: AuthorizationState) -> AuthorizationRequest:
-    """Run ``steps`` in order; an ``OAuthError`` leaves carrying the error target known at that point."""
+    """Run those of ``steps`` that ``STEPS`` lists for the request's situation, in order; an ``OAuthError``
+    leaves carrying the error target known at that point."""
+    column = set(steps_for(st.situation))
     for step in steps:
+        if step not in column:
+            continue
         try:
             outcome = step(st)
             if outcome is not None:

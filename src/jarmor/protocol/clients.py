@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..jose import JoseError, JwkSet
 from . import errors
 from .addresses import address_allowed, ip_literal, is_loopback_host
-from .policy import Control, Policy
+from .controls import INVALID_REDIRECT_URI, required_specs
+from .policy import Policy, Tier
+from .redirect_uris import check_redirect_uri_value, uri_characters
 from .vocabulary import (
     AUTH_METHODS,
     DEFAULT_JWE_ENC,
     GRANT_TYPES,
-    JARM_MODES,
     JWE_ALGS_SUPPORTED,
     JWE_ENCS_SUPPORTED,
-    PLAIN_MODES,
     RESPONSE_MODES,
     SECRET_METHODS,
 )
@@ -41,7 +40,6 @@ CLIENT_KINDS = ("machine", "first-party", "third-party")
 # Members that govern a client rather than describe it (its controls; how the report and the inventory
 # classify it). Set once at registration, by an administrator or by rule; never by an RFC 7592 update.
 GOVERNANCE_LABELS = ("risk_tier", "client_kind", "owner", "resource_server")
-_HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,59 +175,6 @@ def _string_list(meta: Mapping[str, Any], name: str, *, limit: int = 50) -> list
     return list(value)
 
 
-_NOT_IN_URIS = frozenset(' "<>\\^`{|}')  # RFC 3986 §2: never in a URI (percent-encode them)
-
-
-def _uri_characters(uri: str) -> bool:
-    """RFC 3986 §2: printable ASCII without space or the characters no URI may contain unencoded."""
-    return uri.isascii() and uri.isprintable() and not any(c in _NOT_IN_URIS for c in uri)
-
-
-def check_redirect_uri_value(uri: str, *, https_only: bool) -> None:
-    """RFC 6749 §3.1.2: absolute, no fragment; https, or http on a loopback host (RFC 8252 §7.3).
-
-    RFC 3986 §2: a URI is ASCII without whitespace or control characters — anything else could not travel
-    in a ``Location`` header (or would be read differently by the browser than by this check, as a backslash
-    or ``@`` in the authority is); a host is a name or an IP literal, a port a valid number.
-    """
-    if not _uri_characters(uri):
-        raise errors.InvalidRedirectUri(
-            "redirect URIs must be ASCII without whitespace, control characters, backslashes or the "
-            "characters RFC 3986 excludes"
-        )
-    try:
-        parts = urlsplit(uri)
-        host = parts.hostname
-        _ = parts.port
-    except ValueError as exc:
-        raise errors.InvalidRedirectUri("a redirect URI is not a valid URI") from exc
-    if "@" in parts.netloc or (host and not _valid_host(host)):
-        raise errors.InvalidRedirectUri("a redirect URI must name a host (no user information)")
-    if parts.fragment or "#" in uri:
-        raise errors.InvalidRedirectUri("redirect URIs must not contain a fragment")
-    if parts.scheme == "https" and host:
-        return
-    if parts.scheme == "http" and is_loopback_host(host):
-        return
-    if https_only or parts.scheme in ("https", "http", "javascript", "data", "file", ""):
-        raise errors.InvalidRedirectUri(
-            "a redirect URI must be https with a host (or http on a loopback address)"
-        )
-    if not parts.scheme or not (parts.netloc or parts.path):
-        raise errors.InvalidRedirectUri("a redirect URI is not absolute")
-
-
-def _valid_host(host: str) -> bool:
-    """A DNS name (letters, digits, ``-``, ``_``, dots) or an IP address literal."""
-    if ":" in host:
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            return False
-        return True
-    return _HOST_NAME.fullmatch(host) is not None
-
-
 def check_reference_uri(uri: object, name: str, *, loopback: bool, limit: int, fragment: bool = False) -> str:
     """A URL the server will fetch (``jwks_uri``, ``request_uris``): absolute https, no credentials.
 
@@ -274,70 +219,90 @@ class ServerCapabilities:
     loopback_references: bool = False  # the issuer is loopback: http://localhost references are allowed
 
 
-def validate_client_metadata(
-    meta: Mapping[str, Any],
-    *,
-    policy: Policy,
-    server: ServerCapabilities,
-) -> dict[str, Any]:
-    """Validate and normalise client metadata; raise ``invalid_client_metadata`` / ``invalid_redirect_uri``.
+@dataclass(slots=True)
+class Registration:
+    """What the registration steps read (the submitted metadata, the policy, the server) and build (``out``,
+    the metadata to store: only known members, defaults filled in)."""
 
-    Returns the metadata to store (only known members, defaults filled in).
-    """
-    if not isinstance(meta, Mapping):
-        raise _bad("client metadata must be a JSON object")
-    out: dict[str, Any] = {}
+    meta: Mapping[str, Any]
+    policy: Policy
+    server: ServerCapabilities
+    out: dict[str, Any] = field(default_factory=dict)
+    tier: Tier | None = None
 
-    tier_name = _string(meta, "risk_tier", limit=64) or policy.default_client_tier
-    if tier_name not in policy.tiers:
-        raise _bad(f"unknown risk_tier; known: {', '.join(policy.tiers)}")
-    tier = policy.tiers[tier_name]
-    missing = policy.missing_implementation(tier)
+    @property
+    def client_tier(self) -> Tier:
+        assert self.tier is not None, "load_risk_tier must run first"
+        return self.tier
+
+
+def load_risk_tier(r: Registration) -> None:
+    """``risk_tier`` (this server's RFC 7591 §2 extension): a defined tier whose controls this server
+    implements; the policy's default tier when absent."""
+    name = _string(r.meta, "risk_tier", limit=64) or r.policy.default_client_tier
+    if name not in r.policy.tiers:
+        raise _bad(f"unknown risk_tier; known: {', '.join(r.policy.tiers)}")
+    tier = r.policy.tiers[name]
+    missing = r.policy.missing_implementation(tier)
     if missing:
         raise _bad(
-            f"risk_tier {tier_name} requires {', '.join(sorted(missing))}, which this server does not "
+            f"risk_tier {name} requires {', '.join(sorted(missing))}, which this server does not "
             "implement yet; register the client in another tier"
         )
-    out["risk_tier"] = tier_name
+    r.tier, r.out["risk_tier"] = tier, name
 
-    def refuse(control: Control, what: str) -> errors.OAuthError:
-        return _bad(f"risk_tier {tier_name} requires control {control.value}: {what}")
 
-    grant_types = _string_list(meta, "grant_types") or ["authorization_code"]
+def parse_grant_and_response_types(r: Registration) -> None:
+    """RFC 7591 §2: ``grant_types`` (default ``authorization_code``) the server supports, and
+    ``response_types`` (only ``code``, RFC 6749 §3.1.1; none without the front channel)."""
+    grant_types = _string_list(r.meta, "grant_types") or ["authorization_code"]
     for g in grant_types:
-        if g not in server.grant_types:
-            raise _bad(f"grant_types holds a grant type that is not supported; supported: {', '.join(server.grant_types)}")
-    out["grant_types"] = grant_types
-    uses_front_channel = "authorization_code" in grant_types
-
-    response_types = _string_list(meta, "response_types") or (["code"] if uses_front_channel else [])
+        if g not in r.server.grant_types:
+            raise _bad(f"grant_types holds a grant type that is not supported; supported: {', '.join(r.server.grant_types)}")
+    r.out["grant_types"] = grant_types
+    response_types = _string_list(r.meta, "response_types") or (["code"] if _front_channel(r) else [])
     if any(rt != "code" for rt in response_types):
         raise _bad("only response type 'code' is supported")
-    out["response_types"] = response_types
+    r.out["response_types"] = response_types
 
-    redirect_uris = _string_list(meta, "redirect_uris", limit=MAX_REDIRECT_URIS) or []
-    if uses_front_channel and not redirect_uris:
+
+def _front_channel(r: Registration) -> bool:
+    return "authorization_code" in r.out["grant_types"]
+
+
+def parse_redirect_uris(r: Registration) -> None:
+    """RFC 6749 §3.1.2 / RFC 7591 §2: at least one for the ``authorization_code`` grant, each absolute,
+    without fragment (``check_redirect_uri_value``); the tier's https rule is a control (``controls``)."""
+    redirect_uris = _string_list(r.meta, "redirect_uris", limit=MAX_REDIRECT_URIS) or []
+    if _front_channel(r) and not redirect_uris:
         raise errors.InvalidRedirectUri("redirect_uris is required for the authorization_code grant")
     for uri in redirect_uris:
-        check_redirect_uri_value(uri, https_only=tier.requires(Control.HTTPS_REDIRECT_URIS))
-    out["redirect_uris"] = redirect_uris
+        check_redirect_uri_value(uri, https_only=False)
+    r.out["redirect_uris"] = redirect_uris
 
-    method = _string(meta, "token_endpoint_auth_method", limit=64) or (
-        "private_key_jwt" if tier.requires(Control.PRIVATE_KEY_JWT) else "client_secret_basic"
+
+def parse_token_endpoint_auth_method(r: Registration) -> None:
+    """RFC 7591 §2: a method the server supports (by default the one the tier's controls name, else
+    ``client_secret_basic``); RFC 6749 §4.4: a public client cannot use ``client_credentials``."""
+    method = _string(r.meta, "token_endpoint_auth_method", limit=64) or str(
+        registration_defaults(r.client_tier).get("token_endpoint_auth_method", "client_secret_basic")
     )
-    if method not in server.auth_methods:
-        raise _bad(f"this token_endpoint_auth_method is not supported; supported: {', '.join(server.auth_methods)}")
-    if tier.requires(Control.PRIVATE_KEY_JWT) and method != "private_key_jwt":
-        raise refuse(Control.PRIVATE_KEY_JWT, f"token_endpoint_auth_method {method} is not allowed")
-    if method == "none" and "client_credentials" in grant_types:
+    if method not in r.server.auth_methods:
+        raise _bad(f"this token_endpoint_auth_method is not supported; supported: {', '.join(r.server.auth_methods)}")
+    if method == "none" and "client_credentials" in r.out["grant_types"]:
         raise _bad("public clients (token_endpoint_auth_method none) cannot use client_credentials")
-    out["token_endpoint_auth_method"] = method
+    r.out["token_endpoint_auth_method"] = method
 
+
+def parse_keys(r: Registration) -> None:
+    """RFC 7591 §2: ``jwks_uri`` or ``jwks`` (not both; public keys only); RFC 7523 §2.2: required for
+    ``private_key_jwt``."""
+    meta, out = r.meta, r.out
     if meta.get("jwks_uri") is not None:
         if meta.get("jwks") is not None:
             raise _bad("jwks_uri and jwks must not both be present (RFC 7591 §2)")
         out["jwks_uri"] = check_reference_uri(
-            meta["jwks_uri"], "jwks_uri", loopback=server.loopback_references, limit=MAX_URI_LENGTH
+            meta["jwks_uri"], "jwks_uri", loopback=r.server.loopback_references, limit=MAX_URI_LENGTH
         )
     if meta.get("jwks") is not None:
         try:
@@ -347,61 +312,73 @@ def validate_client_metadata(
         if not jwks.keys:
             raise _bad("jwks holds no keys")
         out["jwks"] = jwks.public_dict()
-    needs_keys = method == "private_key_jwt" or tier.requires(Control.SIGNED_REQUEST_OBJECT)
-    if needs_keys and "jwks" not in out and "jwks_uri" not in out:
+    if out["token_endpoint_auth_method"] == "private_key_jwt" and "jwks" not in out and "jwks_uri" not in out:
         raise _bad("jwks or jwks_uri is required for private_key_jwt and signed request objects")
 
-    request_uris = meta.get("request_uris")
-    if request_uris is not None:
-        if not server.request_uris_supported:
-            raise _bad("request_uris: this server does not accept request objects by reference")
-        if tier.requires(Control.PAR) or meta.get("require_pushed_authorization_requests") is True:
-            raise refuse(Control.PAR, "request_uris cannot be used: requests must be pushed (RFC 9126 §6)")
-        if not isinstance(request_uris, list) or len(request_uris) > server.max_request_uris:
-            raise _bad(f"request_uris must be an array of at most {server.max_request_uris} URLs")
-        for uri in request_uris:
-            check_reference_uri(
-                uri, "request_uris", loopback=server.loopback_references, limit=MAX_REQUEST_URI_LENGTH,
-                fragment=True,
-            )
-        if len(set(request_uris)) != len(request_uris):
-            raise _bad("request_uris contains duplicates")
-        if request_uris:
-            out["request_uris"] = list(request_uris)
 
-    def alg_member(name: str, default: str | None) -> str | None:
-        alg = _string(meta, name, limit=32)
-        if alg is None:
-            return default
-        if alg.lower() == "none":
-            raise _bad(f"{name} must not be 'none'")
-        if alg not in server.signing_algs:
-            raise _bad(f"this {name} is not supported; supported: {', '.join(server.signing_algs)}")
-        if not tier.allows_alg(alg):
-            raise _bad(f"risk_tier {tier_name} does not allow {name} {alg}")
-        return alg
+def parse_request_uris(r: Registration) -> None:
+    """RFC 9101 §5.2, §10.4 (OIDC Registration §2): ``request_uris`` only when the server fetches request
+    objects by reference, never for a client that must push its requests (RFC 9126 §6); https, at most
+    ``max_request_uris``, no duplicates."""
+    request_uris = r.meta.get("request_uris")
+    if request_uris is None:
+        return
+    if not r.server.request_uris_supported:
+        raise _bad("request_uris: this server does not accept request objects by reference")
+    if r.meta.get("require_pushed_authorization_requests") is True:
+        raise _bad("request_uris cannot be used with require_pushed_authorization_requests: requests must "
+                   "be pushed (RFC 9126 §6)")
+    if not isinstance(request_uris, list) or len(request_uris) > r.server.max_request_uris:
+        raise _bad(f"request_uris must be an array of at most {r.server.max_request_uris} URLs")
+    for uri in request_uris:
+        check_reference_uri(
+            uri, "request_uris", loopback=r.server.loopback_references, limit=MAX_REQUEST_URI_LENGTH,
+            fragment=True,
+        )
+    if len(set(request_uris)) != len(request_uris):
+        raise _bad("request_uris contains duplicates")
+    if request_uris:
+        r.out["request_uris"] = list(request_uris)
 
-    # JARM §3 and OIDC Registration default to RS256; tiers that forbid RS256 default to PS256 instead. The
-    # default must be one this server signs with: stored metadata is always metadata it would accept.
+
+def parse_signing_algs(r: Registration) -> None:
+    """OIDC Registration §2, JARM §3, RFC 7591 §2: signing algorithms the server supports and the tier
+    allows, never ``none``. JARM §3 and OIDC Registration default response and ID token signing to RS256;
+    tiers that forbid RS256 default to PS256 instead — always one this server signs with, so that stored
+    metadata is always metadata it would accept."""
+    tier, server = r.client_tier, r.server
     default_alg = next(
         (a for a in ("RS256", "PS256", *server.signing_algs) if a in server.signing_algs and tier.allows_alg(a)),
         None,
     )
     if default_alg is None:
-        raise _bad(f"this server has no signing algorithm that risk_tier {tier_name} allows")
+        raise _bad(f"this server has no signing algorithm that risk_tier {tier.name} allows")
     for name, default in (
         ("request_object_signing_alg", None),
         ("token_endpoint_auth_signing_alg", None),
         ("authorization_signed_response_alg", default_alg),
         ("id_token_signed_response_alg", default_alg),
     ):
-        value = alg_member(name, default)
+        alg = _string(r.meta, name, limit=32)
+        if alg is not None:
+            if alg.lower() == "none":
+                raise _bad(f"{name} must not be 'none'")
+            if alg not in server.signing_algs:
+                raise _bad(f"this {name} is not supported; supported: {', '.join(server.signing_algs)}")
+            if not tier.allows_alg(alg):
+                raise _bad(f"risk_tier {tier.name} does not allow {name} {alg}")
+        value = alg or default
         if value is not None:
-            out[name] = value
+            r.out[name] = value
 
-    for _what, alg_name, enc_name in (
-        ("request object", "request_object_encryption_alg", "request_object_encryption_enc"),
-        ("JARM", "authorization_encrypted_response_alg", "authorization_encrypted_response_enc"),
+
+def parse_encryption(r: Registration) -> None:
+    """OIDC Registration §2, JARM §3: ``*_enc`` only with its ``*_alg``; supported algorithms, ``enc``
+    defaulting to A128CBC-HS256; JARM encryption needs an encryption key in ``jwks`` (or a ``jwks_uri``)."""
+    meta, out = r.meta, r.out
+    for alg_name, enc_name in (
+        ("request_object_encryption_alg", "request_object_encryption_enc"),
+        ("authorization_encrypted_response_alg", "authorization_encrypted_response_enc"),
     ):
         alg = _string(meta, alg_name, limit=32)
         enc = _string(meta, enc_name, limit=32)
@@ -423,46 +400,61 @@ def validate_client_metadata(
             except JoseError as exc:
                 raise _bad(f"{alg_name} {alg} needs an encryption key (use enc) for it in jwks") from exc
         out[alg_name], out[enc_name] = alg, enc
-    if tier.requires(Control.ENCRYPTED_REQUEST_OBJECT) and "request_object_encryption_alg" not in out:
-        raise refuse(Control.ENCRYPTED_REQUEST_OBJECT, "register request_object_encryption_alg")
-    if tier.requires(Control.ENCRYPTED_JARM) and "authorization_encrypted_response_alg" not in out:
-        raise refuse(Control.ENCRYPTED_JARM, "register authorization_encrypted_response_alg")
 
-    rso = _bool(meta, "require_signed_request_object")
-    if tier.requires(Control.SIGNED_REQUEST_OBJECT):
-        if rso is False:
-            raise refuse(Control.SIGNED_REQUEST_OBJECT, "require_signed_request_object cannot be false")
-        rso = True
-    out["require_signed_request_object"] = bool(rso)
 
-    rpar = _bool(meta, "require_pushed_authorization_requests")
-    if tier.requires(Control.PAR):
-        if rpar is False:
-            raise refuse(Control.PAR, "require_pushed_authorization_requests cannot be false")
-        rpar = True
-    out["require_pushed_authorization_requests"] = bool(rpar)
+def parse_request_flags(r: Registration) -> None:
+    """RFC 9101 §10.5 ``require_signed_request_object`` and RFC 9126 §6
+    ``require_pushed_authorization_requests``: booleans, false when absent."""
+    for flag in ("require_signed_request_object", "require_pushed_authorization_requests"):
+        r.out[flag] = bool(_bool(r.meta, flag))
 
-    modes = _string_list(meta, "response_modes")
+
+def parse_response_modes(r: Registration) -> None:
+    """OAuth 2.0 Multiple Response Types §2.1 / JARM §3: modes the server supports; the tier's controls
+    may fill in a default (JARM's modes)."""
+    modes = _string_list(r.meta, "response_modes")
     if modes is not None:
         for m in modes:
-            if m not in server.response_modes:
-                raise _bad(f"response_modes holds a mode that is not supported; supported: {', '.join(server.response_modes)}")
-    if tier.requires(Control.JARM):
-        if modes is None:
-            modes = list(JARM_MODES)
-        plain = [m for m in modes if m in PLAIN_MODES]
-        if plain:
-            raise refuse(Control.JARM, f"plain response mode(s) {', '.join(plain)} are not allowed")
+            if m not in r.server.response_modes:
+                raise _bad(f"response_modes holds a mode that is not supported; supported: {', '.join(r.server.response_modes)}")
+    defaults = registration_defaults(r.client_tier)
+    if modes is None and "response_modes" in defaults:
+        modes = list(defaults["response_modes"])
     if modes is not None:
-        out["response_modes"] = modes
+        r.out["response_modes"] = modes
 
-    scope = _string(meta, "scope", limit=MAX_STRING)
+
+def check_tier_controls(r: Registration) -> None:
+    """Refuse metadata that contradicts a control the client's tier requires (each control's registration
+    rule, ``controls.REGISTRY``), and set the flag that declares it (RFC 9101 §10.5, RFC 9126 §6): a
+    submitted ``false`` is refused, since the tier will hold every request to the control anyway."""
+    tier = r.client_tier
+    for entry in required_specs(tier):
+        why = f"risk_tier {tier.name} requires control {entry.name}"
+        if entry.declared_by is not None:
+            if _bool(r.meta, entry.declared_by) is False:
+                raise _bad(f"{why}: {entry.declared_by} cannot be false")
+            r.out[entry.declared_by] = True
+        issue = entry.registration(r.out)
+        if issue is not None:
+            error = errors.InvalidRedirectUri if entry.registration_error == INVALID_REDIRECT_URI else _bad
+            raise error(f"{why}: {issue.text}")
+
+
+def parse_scope(r: Registration) -> None:
+    """RFC 7591 §2: ``scope``, space-separated scopes this server knows (deduplicated)."""
+    scope = _string(r.meta, "scope", limit=MAX_STRING)
     if scope is not None:
-        unknown = [s for s in scope.split() if s not in server.scopes]
+        unknown = [s for s in scope.split() if s not in r.server.scopes]
         if unknown:
             raise _bad("scope names a scope this server does not know")
-        out["scope"] = " ".join(dict.fromkeys(scope.split()))
+        r.out["scope"] = " ".join(dict.fromkeys(scope.split()))
 
+
+def parse_descriptive_members(r: Registration) -> None:
+    """RFC 7591 §2: names, and URLs shown to end users and administrators (only https: no javascript:,
+    data:, ...); ``contacts`` are e-mail addresses of people responsible for the client."""
+    meta, out = r.meta, r.out
     for name in ("client_name", "owner", "software_id"):
         value = _string(meta, name)
         if value is not None:
@@ -470,33 +462,82 @@ def validate_client_metadata(
     for name in ("client_uri", "logo_uri", "policy_uri", "tos_uri"):
         value = _string(meta, name, limit=MAX_URI_LENGTH)
         if value is not None:
-            # RFC 7591 §2: URLs shown to end users and administrators; only https (no javascript:, data:, ...)
             try:
                 parts = urlsplit(value)
                 https = parts.scheme == "https" and bool(parts.hostname)
             except ValueError:  # e.g. an unbalanced "[" in the authority
                 https = False
-            if not https or not _uri_characters(value):
+            if not https or not uri_characters(value):
                 raise _bad(f"{name} must be an https URL")
             out[name] = value
     contacts = _string_list(meta, "contacts", limit=20)
     if contacts is not None:
-        # RFC 7591 §2: e-mail addresses of people responsible for the client
         for contact in contacts:
             if _CONTACT.fullmatch(contact) is None:
                 raise _bad("contacts must be e-mail addresses")
         out["contacts"] = contacts
-    kind = _string(meta, "client_kind", limit=32)
+
+
+def parse_governance_labels(r: Registration) -> None:
+    """This server's governance members (not RFC 7591): ``client_kind`` (by rule when absent) and
+    ``resource_server``, which must authenticate (RFC 7662 §2.1) to introspect."""
+    kind = _string(r.meta, "client_kind", limit=32)
     if kind is not None:
         if kind not in CLIENT_KINDS:
             raise _bad(f"client_kind must be one of {', '.join(CLIENT_KINDS)}")
-        out["client_kind"] = kind
+        r.out["client_kind"] = kind
     else:
-        out["client_kind"] = client_kind_by_rule(grant_types)
-    if _bool(meta, "resource_server"):
-        if method == "none":
+        r.out["client_kind"] = client_kind_by_rule(r.out["grant_types"])
+    if _bool(r.meta, "resource_server"):
+        if r.out["token_endpoint_auth_method"] == "none":
             raise _bad("a resource_server must authenticate: token_endpoint_auth_method none is not allowed")
-        out["resource_server"] = True
+        r.out["resource_server"] = True
+
+
+# Registration (RFC 7591 §2, §3.2.2) as an ordered list of checks: parsing, then the tier's controls, then
+# the members no control concerns.
+REGISTRATION_STEPS: tuple[Callable[[Registration], None], ...] = (
+    load_risk_tier,
+    parse_grant_and_response_types,
+    parse_redirect_uris,
+    parse_token_endpoint_auth_method,
+    parse_keys,
+    parse_request_uris,
+    parse_signing_algs,
+    parse_encryption,
+    parse_request_flags,
+    parse_response_modes,
+    check_tier_controls,
+    parse_scope,
+    parse_descriptive_members,
+    parse_governance_labels,
+)
+
+
+def validate_client_metadata(
+    meta: Mapping[str, Any],
+    *,
+    policy: Policy,
+    server: ServerCapabilities,
+) -> dict[str, Any]:
+    """Validate and normalise client metadata (``REGISTRATION_STEPS``); raise ``invalid_client_metadata``
+    / ``invalid_redirect_uri`` (RFC 7591 §3.2.2) at the first problem.
+
+    Returns the metadata to store (only known members, defaults filled in).
+    """
+    if not isinstance(meta, Mapping):
+        raise _bad("client metadata must be a JSON object")
+    r = Registration(meta=meta, policy=policy, server=server)
+    for step in REGISTRATION_STEPS:
+        step(r)
+    return r.out
+
+
+def registration_defaults(tier: Tier) -> dict[str, Any]:
+    """The metadata the controls ``tier`` requires fill in when a registration leaves it out."""
+    out: dict[str, Any] = {}
+    for entry in required_specs(tier):
+        out.update(entry.registration_default)
     return out
 
 
@@ -526,17 +567,6 @@ def registered_redirect(client: Client, uri: str | None) -> str | None:
     if uri is None:
         return client.redirect_uris[0] if len(client.redirect_uris) == 1 else None
     return uri if uri in client.redirect_uris else None
-
-
-def meets_https_redirect_rule(uri: str) -> bool:
-    """Whether ``uri`` passes what registration demands under ``https_redirect_uris`` (https, or http on a
-    loopback host): the one predicate for that control, reused per request, where a scope can raise the tier
-    above the one the URI was registered under."""
-    try:
-        check_redirect_uri_value(uri, https_only=True)
-    except errors.OAuthError:
-        return False
-    return True
 
 
 def scopes_allowed(client: Client, scopes: Sequence[str]) -> list[str]:

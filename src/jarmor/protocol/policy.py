@@ -50,23 +50,17 @@ class Tier:
     # requests per client per rate-limit window on /par, /token, /introspect, /revoke (server/ratelimit.py)
     client_rate_limit: int = 6000
     description: str = ""
+    # FAPI 2.0 §5.3.2.1-8: a ``private_key_jwt`` client assertion's ``aud`` must be the issuer identifier, as
+    # a single string (not the token or PAR endpoint, not an array). A rule of the FAPI 2.0 profile, named
+    # as a tier property so that client authentication asks the *effective* tier for it. In configuration it
+    # defaults to whether the tier requires PAR (FAPI 2.0 §5.3.2.2-1 makes PAR part of the same profile).
+    issuer_only_audience: bool = False
 
     def requires(self, control: Control) -> bool:
         return control in self.controls or control in ALWAYS
 
     def allows_alg(self, alg: str) -> bool:
         return alg in self.signing_algs
-
-    @property
-    def issuer_only_audience(self) -> bool:
-        """FAPI 2.0 §5.3.2.1-8: a ``private_key_jwt`` client assertion's ``aud`` must be the issuer identifier,
-        as a single string (not the token or PAR endpoint, not an array).
-
-        The rule belongs to the FAPI 2.0 profile, which also makes PAR mandatory (FAPI 2.0 §5.3.2.2-1); a tier
-        that requires PAR is this policy's FAPI 2.0 tier, so the rule follows that control. It is named here,
-        once, so that client authentication asks the *effective* tier for it rather than borrowing a control.
-        """
-        return self.requires(Control.PAR)
 
 
 def _tier(name: str, rank: int, controls: Iterable[Control], **kw: Any) -> Tier:
@@ -84,11 +78,11 @@ DEFAULT_TIERS: Mapping[str, Tier] = {
     "elevated": _tier("elevated", 1, _ELEVATED, code_lifetime=120,
                       description="+ signed request object, JARM, private_key_jwt"),
     "high": _tier("high", 2, _HIGH, signing_algs=FAPI_SIGNING_ALGS, request_object_max_lifetime=3600,
-                  code_lifetime=60, access_token_lifetime=600, client_rate_limit=3000,
+                  code_lifetime=60, access_token_lifetime=600, client_rate_limit=3000, issuer_only_audience=True,
                   description="FAPI 2.0 Message Signing: + PAR, PS256/ES256/EdDSA only, nbf, short codes"),
     "critical": _tier("critical", 3, _CRITICAL, signing_algs=FAPI_SIGNING_ALGS,
                       request_object_max_lifetime=600, code_lifetime=30, access_token_lifetime=300,
-                      client_rate_limit=3000,
+                      client_rate_limit=3000, issuer_only_audience=True,
                       description="+ encrypted request object and encrypted JARM"),
 }
 
@@ -180,6 +174,9 @@ def tier_from_config(name: str, data: Mapping[str, Any], base: Tier | None) -> T
         if bad:
             raise PolicyError(f"{section}: unsupported signing algorithm {bad[0][:32]!r}{nearest(bad[0], ALL_SIGNING_ALGS)}")
         kwargs["signing_algs"] = tuple(data["signing_algs"])
+    if "issuer_only_audience" not in data:
+        controls = kwargs.get("controls", base.controls if base is not None else frozenset())
+        kwargs["issuer_only_audience"] = Control.PAR in controls
     if base is None:
         if "rank" not in kwargs:
             raise PolicyError(f"new tier {name!r} needs a rank")

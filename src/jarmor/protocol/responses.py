@@ -14,10 +14,11 @@ from urllib.parse import urlencode
 
 from ..jose import JoseError, encrypt_jwe, sign_jws
 from . import errors
-from .clients import Client, meets_https_redirect_rule
+from .clients import Client
 from .context import Environment
 from .errors import RedirectTarget
 from .policy import Control, PolicyError, Tier
+from .redirect_uris import meets_https_redirect_rule
 from .signing import check_jarm_signing
 from .vocabulary import is_jarm
 

@@ -46,3 +46,18 @@ def test_html_is_escaped_and_json_is_the_documented_shape() -> None:
     assert set(body) >= {"issuer", "started_at", "client_ids", "tier_met", "findings"}
     assert body["tier_met"] is None
     assert set(body["findings"][0]) == {"check", "client_id", "verdict", "evidence", "requests", "refs"}
+
+
+def test_html_puts_the_summary_before_the_evidence() -> None:
+    from jarmor.audit.model import Finding, Report, Verdict
+    from jarmor.audit.render import render_html
+
+    report = Report(issuer="https://as.example", started_at="2026-01-01T00:00:00Z", client_ids=["c1"],
+                    tiers_met={"c1": None},
+                    findings=[Finding("pkce_s256", "c1", Verdict.ENFORCED, "refused without it"),
+                              Finding("request_object_replay", "c1", Verdict.VIOLATED, "accepted twice")])
+    html = render_html(report)
+    summary, evidence = html.index("<h2>Summary</h2>"), html.index("<h2>Evidence")
+    assert summary < evidence
+    assert "1 enforced" in html and "1 violated" in html
+    assert '<details open><summary>\n<span class="violated">' in html  # violated findings are open

@@ -61,21 +61,39 @@ def render_junit(report: Report, required: frozenset[str] = frozenset()) -> str:
 _env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 _HTML = _env.from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <title>jarmor audit of {{ r.issuer }}</title>
-<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .6em;border-bottom:1px solid #ddd;
+<style>body{font-family:sans-serif;margin:2em;max-width:70em}td,th{padding:.3em .6em;border-bottom:1px solid #ddd;
 vertical-align:top;text-align:left}.enforced{color:#176}.violated{color:#b00;font-weight:bold}
-.optional{color:#960}.absent{color:#666}.not_run{color:#888}small{color:#555}</style></head><body>
+.optional{color:#960}.absent{color:#666}.not_run{color:#888}small{color:#555;overflow-wrap:anywhere}
+.counts span{display:inline-block;margin-right:1.2em;font-size:1.1em}section{margin-top:1.5em}
+details{margin:.4em 0;padding:.4em .6em;border:1px solid #ddd;border-radius:4px}summary{cursor:pointer}
+.wide{overflow-x:auto}</style></head><body>
 <h1>jarmor audit of {{ r.issuer }}</h1>
-<p>started {{ r.started_at }}; {{ r.requests_sent }} requests; tier met: {{ r.tier_met or "none" }}</p>
-<table><tr><th>client</th><th>check</th><th>verdict</th><th>evidence</th><th>references</th></tr>
-{% for f in r.findings %}<tr><td>{{ f.client_id }}</td><td>{{ f.check }}</td>
-<td class="{{ f.verdict.value }}">{{ f.verdict.value }}</td>
-<td>{{ f.evidence }}{% for q in f.requests %}<br><small>{{ q }}</small>{% endfor %}</td>
-<td>{{ f.refs | join(", ") }}</td></tr>
-{% endfor %}</table></body></html>
+<p>started {{ r.started_at }}; {{ r.requests_sent }} requests; strictest tier met:
+<strong>{{ r.tier_met or "none" }}</strong></p>
+<section><h2>Summary</h2>
+<p class="counts">{% for verdict, n in counts %}<span class="{{ verdict }}">{{ n }} {{ verdict }}</span>{% endfor %}</p>
+<div class="wide"><table><tr><th>client</th><th>tier met</th>{% for v in verdicts %}<th class="{{ v }}">{{ v }}</th>{% endfor %}</tr>
+{% for c in r.client_ids %}<tr><td>{{ c }}</td><td>{{ r.tiers_met.get(c) or "none" }}</td>
+{% for v in verdicts %}<td>{{ per_client[c][v] | join(", ") }}</td>{% endfor %}</tr>{% endfor %}</table></div>
+</section>
+<section><h2>Evidence, check by check</h2>
+{% for f in r.findings %}<details{% if f.verdict.value == "violated" %} open{% endif %}><summary>
+<span class="{{ f.verdict.value }}">{{ f.verdict.value }}</span> — {{ f.check }} <small>({{ f.client_id }})</small>
+</summary><p>{{ f.evidence }}</p>
+{% for q in f.requests %}<small>{{ q }}</small><br>{% endfor %}
+<p><small>references: {{ f.refs | join(", ") }}</small></p></details>
+{% endfor %}</section></body></html>
 """)
 
 
 def render_html(report: Report) -> str:
-    return _HTML.render(r=report)
+    """A summary first (verdict counts; per client, the tier met and the checks in each verdict), then each
+    finding's evidence (violated ones open)."""
+    verdicts = [v.value for v in Verdict]
+    counts = [(v, sum(f.verdict.value == v for f in report.findings)) for v in verdicts]
+    per_client = {c: {v: [f.check for f in report.findings if f.client_id == c and f.verdict.value == v]
+                      for v in verdicts} for c in report.client_ids}
+    return _HTML.render(r=report, verdicts=verdicts, counts=[(v, n) for v, n in counts if n], per_client=per_client)

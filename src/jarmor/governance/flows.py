@@ -274,7 +274,3 @@ def matches_outcome(summary: FlowSummary, wanted: str | None) -> bool:
     if wanted in (SUCCESS, "error", "incomplete", PENDING):
         return summary.outcome_class == wanted
     return summary.outcome == wanted
-
-
-def flow_stages() -> tuple[str, ...]:
-    return (PAR, AUTHORIZE, CODE, TOKEN)

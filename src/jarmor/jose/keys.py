@@ -23,7 +23,6 @@ from joserfc.errors import JoseError as _LibError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from .algorithms import (
-    CONTENT_ENCRYPTION_ALGS,
     KEY_MANAGEMENT_ALGS,
     MAX_RSA_BITS,
     MIN_RSA_BITS,
@@ -441,9 +440,6 @@ class JwkSet:
     def public_dict(self) -> dict[str, Any]:
         return {"keys": [k.public_dict() for k in self.keys]}
 
-    def by_kid(self, kid: str) -> list[Jwk]:
-        return [k for k in self.keys if k.kid == kid]
-
     def has_kid(self, kid: str) -> bool:
         return any(k.kid == kid for k in self.keys)
 
@@ -559,8 +555,3 @@ def import_pem(
         jwk.pop("key_ops", None)
         return import_jwk(jwk, allow_private=True, created_at=int(time.time()))
     raise InvalidKey(f"not a PEM private key for {alg} ({type(last).__name__})", reason="bad_member")
-
-
-def check_encryption(alg: str, enc: str) -> None:
-    if alg not in KEY_MANAGEMENT_ALGS or enc not in CONTENT_ENCRYPTION_ALGS:
-        raise InvalidKey(f"unsupported encryption {alg}/{enc}")

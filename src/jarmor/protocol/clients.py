@@ -567,9 +567,3 @@ def registered_redirect(client: Client, uri: str | None) -> str | None:
     if uri is None:
         return client.redirect_uris[0] if len(client.redirect_uris) == 1 else None
     return uri if uri in client.redirect_uris else None
-
-
-def scopes_allowed(client: Client, scopes: Sequence[str]) -> list[str]:
-    if client.scopes is None:
-        return []
-    return [s for s in scopes if s not in client.scopes]

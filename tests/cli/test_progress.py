@@ -78,3 +78,15 @@ def test_flows_verify_writes_progress_to_a_terminal_and_not_to_a_pipe(tmp_path: 
     os.close(main)
     assert proc.wait(timeout=60) == 0
     assert b"verifying records: 2000" in seen
+
+
+def test_db_upgrade_reports_each_migration() -> None:
+    import sqlalchemy
+
+    from jarmor.store import migrate
+
+    engine = sqlalchemy.create_engine("sqlite://")
+    applied: list[int] = []
+    before, after = migrate.upgrade(engine, progress=applied.append)
+    assert (before, after) == (None, migrate.HEAD)
+    assert applied == list(range(1, len(applied) + 1)) and len(applied) >= 4  # one call per revision

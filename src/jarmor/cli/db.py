@@ -12,6 +12,7 @@ from typing import Any
 
 from ..store import StoreError
 from .common import add_state_options, config_from, ensure_database, fail, group, missing_module
+from .progress import Progress
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -28,11 +29,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     except Exception:
         fail("the database URL cannot be parsed (sqlite:///path.db or postgresql+psycopg://user@host/db)")
     ensure_database(config.database, create=True)
+    shown_progress = Progress("applying migrations")
     try:
         store = SqlStore.open(config.database, create_tables=False)
         try:
-            before, after = migrate.upgrade(store.engine)
+            before, after = migrate.upgrade(store.engine, progress=shown_progress.update)
         finally:
+            shown_progress.done()
             store.engine.dispose()
     except StoreError as exc:
         fail(str(exc))

@@ -20,7 +20,7 @@ revision ``"NNNN"``) and set ``HEAD``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import (
@@ -105,11 +105,19 @@ def script_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def _migrate(conn: Connection, revision: str) -> None:
+def _migrate(conn: Connection, revision: str, progress: Callable[[int], None] | None = None) -> None:
     from alembic import command
     from alembic.util import CommandError
 
     config = alembic_config(conn)
+    if progress is not None:
+        applied = [0]
+
+        def on_version_apply(**_: object) -> None:
+            applied[0] += 1
+            progress(applied[0])
+
+        config.attributes["on_version_apply"] = on_version_apply
     try:
         if current_revision(conn) is None and _has_jarmor_tables(conn):
             # created before migrations shipped (create_all of the initial schema): adopt it
@@ -132,8 +140,11 @@ def ensure_sqlite(conn: Connection) -> None:
     _migrate(conn, "head")
 
 
-def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
-    """Run the migrations up to ``revision``; returns the revisions before and after."""
+def upgrade(
+    engine: Engine, revision: str = "head", progress: Callable[[int], None] | None = None
+) -> tuple[str | None, str | None]:
+    """Run the migrations up to ``revision``; returns the revisions before and after. ``progress(n)``: after
+    each migration applied."""
     try:
         with engine.connect() as conn:
             if engine.dialect.name == "sqlite":
@@ -143,7 +154,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
             before = current_revision(conn)
             if before == HEAD and revision == "head":
                 return before, before  # nothing to do: do not load Alembic
-            _migrate(conn, revision)
+            _migrate(conn, revision, progress)
             after = current_revision(conn)
             conn.commit()
     except SQLAlchemyError as exc:

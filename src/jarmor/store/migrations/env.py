@@ -15,6 +15,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        on_version_apply=config.attributes.get("on_version_apply"),  # jarmor db upgrade's progress
     )
     with context.begin_transaction():
         context.run_migrations()

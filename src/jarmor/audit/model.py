@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from jarmor.protocol.policy import DEFAULT_TIERS
 
 
 class Verdict(StrEnum):
@@ -60,9 +63,7 @@ class Report:
 
     @property
     def tier_met(self) -> str | None:
-        from .tiers import strictest
-
-        return strictest([t for t in self.tiers_met.values() if t is not None])
+        return strictest(t for t in self.tiers_met.values() if t is not None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,3 +76,9 @@ class Report:
             "setup_requests": list(self.setup_requests),
             "findings": [f.to_dict() for f in self.findings],
         }
+
+
+def strictest(names: Iterable[str]) -> str | None:
+    """The highest-ranked of these built-in tier names (``None`` for none)."""
+    tiers = [DEFAULT_TIERS[n] for n in names if n in DEFAULT_TIERS]
+    return max(tiers, key=lambda t: t.rank).name if tiers else None

@@ -3,11 +3,13 @@ found ``enforced`` (``jarmor.protocol.policy.DEFAULT_TIERS``, read as data: no t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from jarmor.protocol.policy import ALWAYS, DEFAULT_TIERS, Tier
 
-from .model import Verdict
+from .model import Verdict, strictest
+
+__all__ = ["meets", "required_controls", "strictest", "tier_met"]
 
 
 def required_controls(tier: Tier) -> frozenset[str]:
@@ -21,11 +23,6 @@ def tier_met(verdicts: Mapping[str, Verdict]) -> str | None:
         if all(verdicts.get(c) is Verdict.ENFORCED for c in required_controls(t))
     ]
     return max(met, key=lambda t: t.rank).name if met else None
-
-
-def strictest(names: Iterable[str]) -> str | None:
-    tiers = [DEFAULT_TIERS[n] for n in names if n in DEFAULT_TIERS]
-    return max(tiers, key=lambda t: t.rank).name if tiers else None
 
 
 def meets(met: str | None, wanted: str) -> bool:

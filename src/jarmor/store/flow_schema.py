@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, String, Table, Text
 
-from .schema import metadata
+from .metadata import metadata
 
 flow_records = Table(
     "flow_records",

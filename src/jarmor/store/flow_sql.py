@@ -33,7 +33,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from . import flow_schema
 from .base import GENESIS_HASH, FlowCheckpoint, FlowEntry, FlowRecordRow, Seal, StoreError
-from .sql import AnyRow, Executor, Upsert
+from .sqlexec import AnyRow, Executor, Upsert
 
 CHAIN = "main"
 STALL_TIMEOUT = 10.0  # seconds an append transaction may sit idle (PostgreSQL) before the server ends it

@@ -42,7 +42,7 @@ from sqlalchemy import Engine, Executable
 from sqlalchemy.engine import URL
 
 from .base import StoreError, StoreUnavailable
-from .sql import Compiled, CompiledCache
+from .sqlexec import Compiled, CompiledCache
 
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]

@@ -48,7 +48,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from sqlalchemy import (
@@ -74,13 +74,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool, StaticPool
-from sqlalchemy.sql import ClauseElement
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
 from . import migrate, schema
@@ -104,18 +101,24 @@ from .base import (
     UserRecord,
     UserStore,
 )
+from .sqlexec import (
+    AnyRow,
+    CompiledCache,
+    Executor,
+    Params,
+    Transaction,
+    Upsert,
+    insert_new,
+    unstorable,
+    update_all,
+    upsert_for,
+)
 
 if TYPE_CHECKING:
-    from contextlib import AbstractAsyncContextManager
 
     from .postgres import PostgresChanges
 
 Clock = Callable[[], float]
-Params = Mapping[str, Any]
-# a result row: SQLAlchemy's ``Row`` on SQLite, a plain tuple from psycopg on PostgreSQL
-AnyRow: TypeAlias = Sequence[Any]
-Upsert: TypeAlias = sqlite_dialect.Insert | pg_dialect.Insert
-
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 DEFAULT_PURGE_EVERY = 256
 DEFAULT_POOL_SIZE = 10
@@ -128,87 +131,6 @@ def _dumps(value: dict[str, Any]) -> str:
 def _loads(text: str) -> dict[str, Any]:
     value: dict[str, Any] = orjson.loads(text)
     return value
-
-
-class Transaction(Protocol):
-    async def write(self, stmt: Executable, params: Params) -> int:
-        """Run one DML statement inside the transaction; the number of rows it changed."""
-        ...
-
-    async def write_many(self, stmt: Executable, rows: Sequence[Params]) -> None:
-        """Run one DML statement once per parameter set, inside the transaction (``executemany``)."""
-        ...
-
-    async def first(self, stmt: Executable, params: Params) -> AnyRow | None:
-        """Run a statement that returns rows (``SELECT``, ``... RETURNING``) inside the transaction."""
-        ...
-
-
-class Executor(Protocol):
-    """How the stores run their (prebuilt) statements; one implementation per database."""
-
-    # whether stored text can contain NUL (SQLite: yes; PostgreSQL: no, so no stored id equals one with NUL)
-    text_allows_nul: bool
-
-    async def write(self, stmt: Executable, params: Params) -> int:
-        """Run one DML statement in its own transaction; the number of rows it changed."""
-        ...
-
-    async def first(self, stmt: Executable, params: Params) -> AnyRow | None: ...
-
-    async def all(self, stmt: Executable, params: Params) -> Sequence[AnyRow]: ...
-
-    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
-        """A multi-statement write transaction: committed on normal exit, rolled back on an exception."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-def upsert_for(dialect_name: str) -> Callable[[Table], Upsert]:
-    """The dialect's ``INSERT`` with ``ON CONFLICT`` support."""
-    if dialect_name == "sqlite":
-        return sqlite_dialect.insert
-    if dialect_name == "postgresql":
-        return pg_dialect.insert
-    raise StoreError(f"unsupported SQL dialect {dialect_name!r}")
-
-
-class Compiled:
-    """A statement's SQL text for the driver, compiled once, and the values of the parameters the statement
-    itself carries (literals such as ``.values(removed_at=None)`` or ``.limit(5)`` become bound parameters
-    with a value). Both executors run this text on the driver directly: SQLAlchemy's per-execution machinery
-    (parameter processing, result objects) costs more than an SQLite statement does."""
-
-    __slots__ = ("defaults", "sql", "stmt")
-
-    def __init__(self, stmt: Executable, dialect: Any) -> None:
-        compiled = cast(SQLCompiler, cast(ClauseElement, stmt).compile(dialect=dialect))
-        self.stmt = stmt
-        self.sql = str(compiled)
-        self.defaults: dict[str, Any] = {}
-        for bind, name in compiled.bind_names.items():
-            if bind.expanding:
-                raise StoreError(f"expanding IN parameter {name!r} is not supported: {self.sql}")
-            if not bind.required:
-                self.defaults[name] = bind.effective_value
-
-    def params(self, given: Params) -> Params:
-        return {**self.defaults, **given} if self.defaults else given
-
-
-class CompiledCache:
-    """``stmt`` -> ``Compiled`` for one dialect (statements are built once per store and kept)."""
-
-    def __init__(self, dialect: Any) -> None:
-        self._dialect = dialect
-        self._hits: dict[int, Compiled] = {}
-
-    def __call__(self, stmt: Executable) -> Compiled:
-        hit = self._hits.get(id(stmt))
-        if hit is None or hit.stmt is not stmt:
-            hit = self._hits[id(stmt)] = Compiled(stmt, self._dialect)
-        return hit
 
 
 # SQLite with named parameters (``:name``), which sqlite3 binds straight from a mapping
@@ -339,24 +261,6 @@ class _SqliteDb:
 
     async def close(self) -> None:
         self.close_now()
-
-
-def _unstorable(db: Executor, identifier: str) -> bool:
-    """An identifier no record can have on this database: a lookup of it finds nothing (on PostgreSQL,
-    instead of failing: identifiers arrive from requests, e.g. a ``/register/{client_id}`` path)."""
-    return not db.text_allows_nul and "\x00" in identifier
-
-
-def _insert_new(insert: Callable[[Table], Upsert], table: Table, pk: str) -> Executable:
-    """``INSERT ... ON CONFLICT (pk) DO NOTHING``: rowcount 0 means the id is taken."""
-    stmt: Executable = insert(table).on_conflict_do_nothing(index_elements=[table.c[pk]])
-    return stmt
-
-
-def _update_all(table: Table, pk: str) -> Executable:
-    cols: dict[str, BindParameter[Any]] = {c.name: bindparam(c.name) for c in table.c if c.name != pk}
-    stmt: Executable = update(table).where(table.c[pk] == bindparam("_pk")).values(cols)
-    return stmt
 
 
 def _plus(dialect: str, value: ColumnElement[bytes], by: BindParameter[int]) -> ColumnElement[Any]:
@@ -547,8 +451,8 @@ class SqlClientStore:
         self._standing = select(t.c.updated_at, t.c.disabled_at, user_disabled).where(t.c.client_id == bindparam("id"))
         self._list = select(*cols).order_by(t.c.created_at, t.c.client_id)
         self._count = select(func.count()).select_from(t)
-        self._create = _insert_new(insert, t, "client_id")
-        self._update = _update_all(t, "client_id")
+        self._create = insert_new(insert, t, "client_id")
+        self._update = update_all(t, "client_id")
         self._delete = delete(t).where(t.c.client_id == bindparam("id"))
         now: BindParameter[int] = bindparam("now")
         self._touch = (
@@ -578,22 +482,22 @@ class SqlClientStore:
         )
 
     async def get(self, client_id: str) -> ClientRecord | None:
-        if _unstorable(self._db, client_id):
+        if unstorable(self._db, client_id):
             return None
         row = await self._db.first(self._get, {"id": client_id})
         return None if row is None else _client_record(row)
 
     async def state(self, client_id: str) -> tuple[int, int | None] | None:
         """Two integers by primary key: on SQLite a few microseconds, on PostgreSQL one small round trip."""
-        if _unstorable(self._db, client_id):
+        if unstorable(self._db, client_id):
             return None
         row = await self._db.first(self._state, {"id": client_id})
         return None if row is None else (row[0], row[1])
 
     async def standing(self, client_id: str, subject: str | None) -> tuple[int, int | None, bool] | None:
-        if _unstorable(self._db, client_id):
+        if unstorable(self._db, client_id):
             return None
-        if subject is not None and _unstorable(self._db, subject):
+        if subject is not None and unstorable(self._db, subject):
             subject = None
         row = await self._db.first(self._standing, {"id": client_id, "subject": subject})
         return None if row is None else (row[0], row[1], bool(row[2]))
@@ -685,11 +589,11 @@ class SqlUserStore:
         cols = [t.c[name] for name in _USER_COLS]
         self._get = select(*cols).where(t.c.username == bindparam("id"))
         self._list = select(*cols).order_by(t.c.created_at, t.c.username)
-        self._create = _insert_new(insert, t, "username")
-        self._update = _update_all(t, "username")
+        self._create = insert_new(insert, t, "username")
+        self._update = update_all(t, "username")
 
     async def get(self, username: str) -> UserRecord | None:
-        if _unstorable(self._db, username):
+        if unstorable(self._db, username):
             return None
         row = await self._db.first(self._get, {"id": username})
         return None if row is None else _user_record(row)
@@ -728,8 +632,8 @@ class SqlKeyStore:
         self._db = db
         t = schema.server_keys
         self._list = select(*[t.c[name] for name in _KEY_COLS]).order_by(t.c.created_at, t.c.kid)
-        self._add = _insert_new(insert, t, "kid")
-        self._update = _update_all(t, "kid")
+        self._add = insert_new(insert, t, "kid")
+        self._update = update_all(t, "kid")
 
     async def list(self) -> list[ServerKeyRecord]:
         return [ServerKeyRecord(*row) for row in await self._db.all(self._list, {})]
@@ -790,7 +694,7 @@ class SqlTokenStore:
         now: BindParameter[int] = bindparam("now")
         unrevoked = t.c.revoked_at.is_(None)
         self._get = select(*cols).where(t.c.token_hash == bindparam("id"))
-        self._create = _insert_new(insert, t, "token_hash")
+        self._create = insert_new(insert, t, "token_hash")
         self._revoke = update(t).where(t.c.token_hash == bindparam("id"), unrevoked).values(revoked_at=now)
         self._revoke_grant = (
             update(t).where(t.c.grant_id == bindparam("id"), unrevoked).values(revoked_at=now)
@@ -816,7 +720,7 @@ class SqlTokenStore:
             raise AlreadyExists("token")
 
     async def get(self, token_hash: str) -> TokenRecord | None:
-        if _unstorable(self._db, token_hash):
+        if unstorable(self._db, token_hash):
             return None
         row = await self._db.first(self._get, {"id": token_hash})
         return None if row is None else _token_record(row)
@@ -885,7 +789,7 @@ class SqlGrantStore:
         t = schema.grants
         cols = [t.c[name] for name in _GRANT_COLS]
         self._get = select(*cols).where(t.c.grant_id == bindparam("id"))
-        self._create = _insert_new(insert, t, "grant_id")
+        self._create = insert_new(insert, t, "grant_id")
         self._revoke = (
             update(t)
             .where(t.c.grant_id == bindparam("id"), t.c.revoked_at.is_(None))
@@ -902,7 +806,7 @@ class SqlGrantStore:
             raise AlreadyExists(record.grant_id)
 
     async def get(self, grant_id: str) -> GrantRecord | None:
-        if _unstorable(self._db, grant_id):
+        if unstorable(self._db, grant_id):
             return None
         row = await self._db.first(self._get, {"id": grant_id})
         return None if row is None else GrantRecord(*row)

@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from . import schema
 from .base import AdminEvent, AdminRecord, AlreadyExists, ClientKeyRecord
-from .sql import AnyRow, Executor, Upsert, _insert_new, _update_all
+from .sqlexec import AnyRow, Executor, Upsert, insert_new, update_all
 
 _ADMIN_COLS = ("username", "password_hash", "created_at", "disabled")
 
@@ -41,8 +41,8 @@ class SqlAdminStore:
         cols = [t.c[name] for name in _ADMIN_COLS]
         self._get = select(*cols).where(t.c.username == bindparam("id"))
         self._list = select(*cols).order_by(t.c.created_at, t.c.username)
-        self._create = _insert_new(upsert, t, "username")
-        self._update = _update_all(t, "username")
+        self._create = insert_new(upsert, t, "username")
+        self._update = update_all(t, "username")
 
     async def get(self, username: str) -> AdminRecord | None:
         row = await self._db.first(self._get, {"id": username})

@@ -83,6 +83,7 @@ async def test_node_killed_mid_load_loses_nothing(cluster: Cluster) -> None:
     refused: list[str] = []
     served_after_kill: list[str] = []
     killed = asyncio.Event()
+    on_c = [0]  # iterations (registration + PAR + authorize + token) in progress on the node to be killed
 
     def name(node: RunningServer) -> str:
         return "a" if node is a else "c"
@@ -92,8 +93,14 @@ async def test_node_killed_mid_load_loses_nothing(cluster: Cluster) -> None:
         pushed_on_c = await victim_driver.par(c)
 
         async def worker(w: int) -> None:
-            for i in range(8):
+            after_kill = 0
+            for i in range(64):  # bounded; each worker stops once it has served twice after the kill
+                if killed.is_set():
+                    after_kill += 1
+                    if after_kill > 2:
+                        return
                 node = a if killed.is_set() or (w + i) % 2 == 0 else c
+                on_c[0] += node is c
                 try:
                     client = await register(http, node, cluster.issuer)
                     registered.append((name(node), client.client_id))
@@ -105,10 +112,16 @@ async def test_node_killed_mid_load_loses_nothing(cluster: Cluster) -> None:
                 except httpx.TransportError:
                     assert node is c, "only the killed node may fail"
                     refused.append(name(node))
+                finally:
+                    on_c[0] -= node is c
 
         async def killer() -> None:
-            while sum(1 for n, _d, _t in issued if n == "c") < 10:
-                await asyncio.sleep(0.01)
+            # kill under load: after ten flows on c, at a moment when at least two iterations are under way on
+            # it (checked and killed without yielding to them), so at least one has a request still to send
+            deadline = time.monotonic() + 120
+            while sum(1 for n, _d, _t in issued if n == "c") < 10 or on_c[0] < 2:
+                assert time.monotonic() < deadline, "the load never reached the node to kill"
+                await asyncio.sleep(0.005)
             os.kill(c.process.pid, signal.SIGKILL)
             killed.set()
 

@@ -28,6 +28,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
 import platform
 import secrets
 import sys
@@ -234,7 +235,9 @@ async def make_server(store_kind: str, tmp: Path) -> Any:
 
     url = "memory://" if store_kind == "memory" else f"sqlite:///{tmp / f'micro-{secrets.token_hex(4)}.db'}"
     store = open_store(url)
-    config = ServerConfig(issuer=ISSUER, settings=Settings(auto_approve="alice", rate_limit_window=0), auto_approve="alice")
+    window = 60 if os.environ.get("JARMOR_BENCH_RATE_LIMITS") else 0  # --rate-limits in bench/run.py
+    config = ServerConfig(issuer=ISSUER, settings=Settings(auto_approve="alice", rate_limit_window=window),
+                          auto_approve="alice")
     server = JarmorServer(config, store)
     await server.start()
     return server

@@ -330,7 +330,9 @@ def start_jarmor(name: str, db: Path, run_dir: Path, python: str, workers: int,
     env = {k: v for k, v in os.environ.items() if not k.startswith("JARMOR_")}
     # one driver address and a few clients send thousands of requests a minute: no rate limits here
     config = run_dir / f"{name}.toml"
-    config.write_text("[settings]\nrate_limit_window = 0\n")
+    # --rate-limits keeps the production default, to see what the limits cost per flow
+    config.write_text("[settings]\n" if os.environ.get("JARMOR_BENCH_RATE_LIMITS") else
+                      "[settings]\nrate_limit_window = 0\n")
     env["JARMOR_CONFIG"] = str(config)
     args = ["serve", "--auto-approve", "alice", "--database", f"sqlite:///{db}",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--config", str(config)]
@@ -577,6 +579,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels")
     p.add_argument("--drivers", default="py,flow", help="py (bench/driver.py), flow (flow.mjs), or both")
     p.add_argument("--servers", default="jarmor,oidc-provider")
+    p.add_argument("--rate-limits", action="store_true",
+                   help="run jarmor with its default rate limits (off otherwise: one driver address sends thousands "
+                        "of requests a minute)")
     p.add_argument("--clients", type=int, default=0,
                    help="also run jarmor on a database with this many more registered clients (e.g. 100000)")
     p.add_argument("--workers", type=int, default=1, help="jarmor serve --workers")
@@ -599,6 +604,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--report", metavar="RESULTS_JSON",
                    help="only re-render results.md (and print it) from an earlier run's results.json")
     opt = p.parse_args(argv)
+    if opt.rate_limits:
+        os.environ["JARMOR_BENCH_RATE_LIMITS"] = "1"
     if opt.quick:
         opt.rounds, opt.duration = 1, 3.0
         opt.profile_duration = min(opt.profile_duration, 5.0)

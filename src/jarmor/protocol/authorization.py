@@ -29,6 +29,7 @@ from .clients import MAX_REQUEST_URI_LENGTH, Client, registered_redirect
 from .errors import RedirectTarget
 from .policy import Control, PolicyError
 from .redirect_uris import meets_https_redirect_rule
+from .refetch import using_client_keys
 from .request_object import (
     RequestObject,
     authorization_parameters,
@@ -49,8 +50,6 @@ from .vocabulary import (
 _PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 _MAX_AGE_LIMIT = 10**9
 _MAX_AGE = re.compile(r"[0-9]{1,9}")
-# Key selection failures a fresh copy of the client's key set can cure (a rotated key): refetch once.
-REFETCH_REASONS = frozenset({"unknown_kid", "key_not_found"})
 
 
 # --- checks -------------------------------------------------------------------------------------------
@@ -209,8 +208,6 @@ async def load_request_object(st: AuthorizationState) -> None:
     env = st.env
     if st.fetched_request is None and not env.settings.request_parameter_supported:
         raise errors.RequestNotSupported("the request parameter is not supported")
-    keys = await env.client_keys.keys_for(client)
-
     def decode(ks: JwkSet) -> RequestObject:
         return decode_request_object(
             token,
@@ -221,13 +218,7 @@ async def load_request_object(st: AuthorizationState) -> None:
             require_typ=env.settings.require_request_object_typ,
         )
 
-    try:
-        ro = decode(keys)
-    except errors.InvalidRequestObject as exc:
-        cause = exc.__cause__
-        if not (isinstance(cause, JoseError) and cause.reason in REFETCH_REASONS):
-            raise
-        ro = decode(await env.client_keys.keys_for(client, refresh=True))
+    ro = await using_client_keys(env, client, decode)  # a rotated key is worth one refetch (refetch.py)
     check_request_object_claims(ro, client_id=st.client.client_id, issuer=env.issuer)
     st.request_object = ro
     st.request_signed, st.request_alg, st.request_encryption = True, ro.alg, ro.encrypted

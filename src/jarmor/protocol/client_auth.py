@@ -23,6 +23,7 @@ from . import errors
 from .clients import Client
 from .context import Environment
 from .policy import Control, Tier
+from .refetch import using_client_keys
 from .vocabulary import CLIENT_ASSERTION_TYPE, REQUEST_OBJECT_TYP
 
 # typ values an assertion may carry; a request object (oauth-authz-req+jwt) is refused (RFC 9101 §10.8).
@@ -170,18 +171,10 @@ async def _private_key_jwt(
         if client.token_endpoint_auth_signing_alg
         else tuple(a for a in env.keys.signing_algs() if tier.allows_alg(a))
     )
-    keys = await env.client_keys.keys_for(client)
-    try:
-        verified = _verify(assertion, keys, algs)
+    try:  # a rotated key is worth one refetch (refetch.py)
+        claims, header = await using_client_keys(env, client, lambda keys: _verify(assertion, keys, algs))
     except JoseError as exc:
-        if exc.reason not in ("unknown_kid", "key_not_found"):  # only a rotated key is worth a refetch
-            raise _fail(f"client assertion refused: {exc}") from exc
-        keys = await env.client_keys.keys_for(client, refresh=True)
-        try:
-            verified = _verify(assertion, keys, algs)
-        except JoseError as exc2:
-            raise _fail(f"client assertion refused: {exc2}") from exc2
-    claims, header = verified
+        raise _fail(f"client assertion refused: {exc}") from exc
     if _AUTHORIZATION_REQUEST_CLAIMS & set(claims):
         raise _fail("a request object cannot be used as a client assertion")
     now = env.now()

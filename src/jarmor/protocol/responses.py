@@ -19,6 +19,7 @@ from .context import Environment
 from .errors import RedirectTarget
 from .policy import Control, PolicyError, Tier
 from .redirect_uris import meets_https_redirect_rule
+from .refetch import using_client_keys
 from .signing import check_jarm_signing
 from .vocabulary import is_jarm
 
@@ -69,11 +70,10 @@ async def build_jarm(
     evidence: dict[str, Any] = {"signed": True, "alg": alg, "kid": key.kid, "encrypted": False}
     if client.authorization_encryption is not None:
         enc_alg, enc = client.authorization_encryption
-        keys = await env.client_keys.keys_for(client)
-        try:
-            recipient = keys.select_encryption_key(enc_alg)
-        except JoseError:
-            recipient = (await env.client_keys.keys_for(client, refresh=True)).select_encryption_key(enc_alg)
+        recipient = await using_client_keys(  # any key refusal: the client may have replaced its key
+            env, client, lambda keys: keys.select_encryption_key(enc_alg),
+            refetch_on=lambda exc: isinstance(exc, JoseError),
+        )
         token = encrypt_jwe(token, recipient, enc_alg, enc, cty="JWT")
         evidence.update(encrypted=True, enc_alg=enc_alg, enc=enc, enc_kid=recipient.kid)
     return token, {"jarm": evidence}

@@ -57,7 +57,15 @@ from .consent import ClientDisplay, describe_scopes, destination
 from .directory import ClientDirectory
 from .fetch import Fetcher, FetchLimits
 from .health import health_routes
-from .http import NO_STORE, authorization_http_response, json_error, json_response, read_body, read_form
+from .http import (
+    NO_STORE,
+    authorization_http_response,
+    json_error,
+    json_response,
+    media_type,
+    read_body,
+    read_form,
+)
 from .keyprotect import KeyProtector
 from .keys import Keyring, KeyTimings, LoadedKey, ensure_keys, load_keyring, sweep_keys
 from .outage import StoreOutage, guarded, json_unavailable, plain_unavailable, unavailable
@@ -610,7 +618,7 @@ class JarmorServer:
             if request.method != "POST":
                 raise errors.MethodNotAllowed("use POST")
             check_initial_access_token(request.headers.get("authorization"), self.config.registration_token)
-            ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            ctype = media_type(request.headers.get("content-type"))
             if ctype != "application/json":
                 raise errors.InvalidClientMetadata("content type must be application/json")
             metadata = parse_metadata(await read_body(request))
@@ -629,7 +637,7 @@ class JarmorServer:
                 body = await read_client(env, client_id, authorization)
             elif request.method == "PUT":
                 await authorize_registration(env, client_id, authorization)  # 401/403 before body errors
-                ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+                ctype = media_type(request.headers.get("content-type"))
                 if ctype != "application/json":
                     raise errors.InvalidClientMetadata("content type must be application/json")
                 metadata = parse_metadata(await read_body(request))

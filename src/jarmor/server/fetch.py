@@ -40,6 +40,7 @@ import httpx
 
 from ..protocol.addresses import IPAddress, address_allowed, is_loopback_host
 from ..protocol.context import Settings
+from .http import media_type
 
 log = logging.getLogger("jarmor.fetch")
 
@@ -98,10 +99,6 @@ def _ip_literal(host: str) -> IPAddress | None:
         return ipaddress.ip_address(host)
     except ValueError:
         return None
-
-
-def _media_type(value: str) -> str:
-    return value.split(";", 1)[0].strip().lower()
 
 
 class Fetcher:
@@ -247,13 +244,13 @@ class Fetcher:
                     )
                 if resp.status_code != 200:
                     raise FetchError(f"HTTP {resp.status_code}", reason="status")
-                ctype = _media_type(resp.headers.get("content-type", ""))
+                ctype = media_type(resp.headers.get("content-type"))
                 if ctype not in accept:
                     raise FetchError(
                         f"content type {ctype[:64]!r} is not one of {', '.join(sorted(accept))}",
                         reason="content_type",
                     )
-                if _media_type(resp.headers.get("content-encoding", "identity")) not in ("identity", ""):
+                if media_type(resp.headers.get("content-encoding", "identity")) not in ("identity", ""):  # same token rule
                     raise FetchError("content codings are not accepted", reason="content_encoding")
                 declared = resp.headers.get("content-length")
                 if declared is not None and (not declared.strip().isdigit() or int(declared) > limit):

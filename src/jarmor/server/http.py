@@ -50,11 +50,17 @@ async def read_body(request: Request, limit: int = MAX_FORM_BODY) -> bytes:
     return b"".join(chunks)
 
 
+def media_type(value: str | None) -> str:
+    """The media type of a ``Content-Type`` value, without parameters, lower-case (RFC 9110 §8.3.1: the type
+    and subtype are case-insensitive). The one place jarmor reads it, for requests and fetched documents."""
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
 async def read_form(request: Request) -> dict[str, str]:
     """RFC 6749 §3.2 / RFC 9126 §2: POST bodies are ``application/x-www-form-urlencoded``."""
     if request.method != "POST":
         raise errors.MethodNotAllowed("use POST")
-    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    ctype = media_type(request.headers.get("content-type"))
     if ctype != "application/x-www-form-urlencoded":
         raise errors.InvalidRequest("content type must be application/x-www-form-urlencoded")
     return parse_parameters(await read_body(request))

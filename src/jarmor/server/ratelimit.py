@@ -32,7 +32,7 @@ from ..protocol import errors
 from ..protocol.client_auth import basic_client_id
 from ..protocol.params import parse_parameters
 from ..protocol.policy import PolicyError
-from .http import json_error, read_body
+from .http import json_error, media_type, read_body
 
 if TYPE_CHECKING:
     from .app import JarmorServer
@@ -91,7 +91,7 @@ def limited(server: JarmorServer, name: str, endpoint: Endpoint, *, by_client: b
         address = request.client.host if request.client else "unknown"
         if await ephemeral.incr(NAMESPACE, f"{name}|a|{address}|{slot}", window) > settings.rate_limit_per_address:
             return _refused(retry_after)
-        if not by_client or request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
+        if not by_client or media_type(request.headers.get("content-type")) != _FORM:
             return await endpoint(request)
         try:
             body = await read_body(request)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import hmac
 import logging
 import secrets
@@ -54,6 +52,7 @@ from . import metrics, signin
 from .accounts import authenticate
 from .admin import admin_routes
 from .consent import ClientDisplay, describe_scopes, destination
+from .csrf import csrf_token, csrf_valid
 from .directory import ClientDirectory
 from .fetch import Fetcher, FetchLimits
 from .health import health_routes
@@ -420,16 +419,11 @@ class JarmorServer:
     # -- login and consent ---------------------------------------------------------------------------
 
     def _csrf(self, ia_id: str, bind: str, stage: str) -> str:
-        mac = hmac.new(self.keyring.secret(), f"{ia_id}|{bind}|{stage}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+        return csrf_token(self.keyring.secret(), ia_id, bind, stage)
 
     def _csrf_ok(self, ia_id: str, bind: str, stage: str, token: str) -> bool:
         """Any live secret verifies: a page made before a secret rotation still submits."""
-        ok = False
-        for secret in self.keyring.secrets():
-            mac = hmac.new(secret, f"{ia_id}|{bind}|{stage}".encode(), hashlib.sha256).digest()
-            ok |= hmac.compare_digest(token.encode(), base64.urlsafe_b64encode(mac).rstrip(b"="))
-        return ok
+        return csrf_valid(self.keyring.secrets(), token, ia_id, bind, stage)
 
     def _set_interaction_cookie(self, response: Response, ia_id: str, bind: str) -> None:
         response.set_cookie(

@@ -22,8 +22,6 @@ form, CSP nonce) and get ``when(ts)`` / ``ago(ts)`` for times.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -41,6 +39,7 @@ from ...governance.lifecycle import GovernanceError
 from ...protocol import errors
 from ...store.base import AdminEvent
 from .. import signin
+from ..csrf import csrf_token, csrf_valid
 from ..http import read_form
 from ..pages import page
 from . import sessions
@@ -312,11 +311,6 @@ def _endpoint(server: JarmorServer, view: AdminView) -> Callable[[Request], Awai
 # -- sign-in and sign-out ----------------------------------------------------------------------------------
 
 
-def _login_csrf(secret: bytes, binding: str) -> str:
-    mac = hmac.new(secret, f"admin-login|{binding}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-
-
 def _login_page(
     server: JarmorServer, binding: str, *, error: str = "", username: str = "", status: int = 200
 ) -> Response:
@@ -326,7 +320,7 @@ def _login_page(
             "title": "Administrator sign-in",
             "issuer": server.env.issuer,
             "action": PREFIX + "/login",
-            "csrf_token": _login_csrf(server.keyring.secret(), binding),
+            "csrf_token": csrf_token(server.keyring.secret(), "admin-login", binding),
             "error": error,
             "username": username,
         },
@@ -385,9 +379,7 @@ def login_routes(server: JarmorServer) -> list[Route]:
         binding = request.cookies.get(LOGIN_COOKIE, "")
         token = form.get("csrf_token", "")
         valid = bool(binding) and len(binding) <= 64 and _same_origin(request, env.issuer)
-        ok = False
-        for secret in server.keyring.secrets():
-            ok |= hmac.compare_digest(token.encode(), _login_csrf(secret, binding).encode())
+        ok = csrf_valid(server.keyring.secrets(), token, "admin-login", binding)
         if not (valid and ok):
             return _refusal("The sign-in form has expired or was not sent from this site. Open it again.", 403)
         username = form.get("username", "").strip()

@@ -22,12 +22,15 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 
 from ..store.base import FlowCheckpoint, FlowRecordRow, FlowRecordStore
 from .chain import stored_rows
+from .checkpoints import stored_checkpoints
+
+T = TypeVar("T")
 
 
 class ArchiveError(Exception):
@@ -42,19 +45,13 @@ class ArchiveResult:
 
 
 async def cut_point(store: FlowRecordStore, before: int) -> FlowCheckpoint | None:
-    """The newest checkpoint whose record was written before ``before`` (epoch seconds)."""
+    """The newest checkpoint signed before ``before`` (epoch seconds): the record it names was written no
+    later than it was signed, so every record up to it is older than ``before``."""
     best: FlowCheckpoint | None = None
-    after = 0
-    while True:
-        batch = await store.checkpoints(after_seq=after, limit=1000)
-        for cp in batch:
-            if cp.at < before:
-                rows = await store.scan(after_seq=cp.seq - 1, limit=1)
-                if rows and rows[0].seq == cp.seq and rows[0].at < before:
-                    best = cp
-        if len(batch) < 1000:
-            return best
-        after = batch[-1].seq
+    async for cp in stored_checkpoints(store):
+        if cp.at < before:
+            best = cp
+    return best
 
 
 async def archive(
@@ -73,15 +70,18 @@ async def archive(
         records += 1
         if progress is not None and records % 1000 == 0:
             progress(records, cut.seq)
-    checkpoints = [cp for cp in await store.checkpoints(limit=1_000_000) if cp.seq <= cut.seq]
-    for cp in checkpoints:
+    checkpoints = 0
+    async for cp in stored_checkpoints(store):
+        if cp.seq > cut.seq:
+            break
         out.write(orjson.dumps({"checkpoint": asdict(cp)}) + b"\n")
+        checkpoints += 1
     out.flush()
     os.fsync(out.fileno())
     if records == 0:
         raise ArchiveError(f"records up to {cut.seq} were archived already")
     await store.archive_through(cut.seq)
-    return ArchiveResult(cut.seq, records, len(checkpoints))
+    return ArchiveResult(cut.seq, records, checkpoints)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, Any]]:
@@ -105,24 +105,21 @@ def _item(path: Path, n: int, item: Any, kind: str) -> dict[str, Any] | None:
     return value
 
 
-def archived_checkpoints(paths: Iterable[Path]) -> Iterator[FlowCheckpoint]:
+def _archived(paths: Iterable[Path], kind: str, make: Callable[..., T]) -> Iterator[T]:
     for path in paths:
         for n, item in _lines(path):
-            value = _item(path, n, item, "checkpoint")
+            value = _item(path, n, item, kind)
             if value is not None:
                 try:
-                    yield FlowCheckpoint(**value)
+                    yield make(**value)
                 except TypeError as exc:
                     raise ArchiveError(f"{path}: line {n}: {exc}") from exc
+
+
+def archived_checkpoints(paths: Iterable[Path]) -> Iterator[FlowCheckpoint]:
+    return _archived(paths, "checkpoint", FlowCheckpoint)
 
 
 def archived_rows(paths: Iterable[Path]) -> Iterator[FlowRecordRow]:
     """The archived records, oldest file first, streamed (an archive of any size verifies in bounded memory)."""
-    for path in paths:
-        for n, item in _lines(path):
-            value = _item(path, n, item, "record")
-            if value is not None:
-                try:
-                    yield FlowRecordRow(**value)
-                except TypeError as exc:
-                    raise ArchiveError(f"{path}: line {n}: {exc}") from exc
+    return _archived(paths, "record", FlowRecordRow)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,11 +116,18 @@ class CheckpointCheck:
             return "the signed values differ from the stored checkpoint"
         return None
 
-    async def load(self, store: FlowRecordStore, page: int = 5000) -> None:
-        after = 0
-        while True:
-            batch = await store.checkpoints(after_seq=after, limit=page)
-            self.checkpoints.update((cp.seq, cp) for cp in batch)
-            if len(batch) < page:
-                return
-            after = batch[-1].seq
+    async def load(self, store: FlowRecordStore) -> None:
+        async for cp in stored_checkpoints(store):
+            self.checkpoints[cp.seq] = cp
+
+
+async def stored_checkpoints(store: FlowRecordStore, page: int = 5000) -> AsyncIterator[FlowCheckpoint]:
+    """Every stored checkpoint in ``seq`` order, a page at a time."""
+    after = 0
+    while True:
+        batch = await store.checkpoints(after_seq=after, limit=page)
+        for cp in batch:
+            yield cp
+        if len(batch) < page:
+            return
+        after = batch[-1].seq

@@ -1,4 +1,5 @@
-"""No import cycle anywhere under ``src/jarmor``: layers import downwards only (ARCHITECTURE.md).
+"""No import cycle anywhere under ``src/jarmor``: layers import downwards only (ARCHITECTURE.md). And no
+module imports another module's private (``_name``) helpers: a helper another module needs is public.
 
 The graph has an edge for every import that runs — at module level or inside a function (a lazy import is
 still a dependency) — and none for ``if TYPE_CHECKING:`` blocks, which never run. ``from . import x`` is an
@@ -35,20 +36,24 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return found
 
 
+def _origin(name: str, path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module a ``from ... import`` in module ``name`` (file ``path``) imports from."""
+    if not node.level:
+        return node.module or ""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    base = package.split(".")
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def import_graph() -> dict[str, set[str]]:
     mods = _modules()
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for name, path in mods.items():
-        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         for node in _runtime_nodes(ast.parse(path.read_text())):
             targets: list[str] = []
             if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")
-                    base = base[: len(base) - (node.level - 1)]
-                    origin = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    origin = node.module or ""
+                origin = _origin(name, path, node)
                 subs = [f"{origin}.{a.name}" for a in node.names if f"{origin}.{a.name}" in mods]
                 targets = subs if node.module is None else [origin, *subs]
             elif isinstance(node, ast.Import):
@@ -96,6 +101,26 @@ def test_no_import_cycle() -> None:
     graph = import_graph()
     assert len(graph) > 100 and graph["jarmor.server.app"]  # the graph is really built
     assert cycles(graph) == []
+
+
+def private_imports() -> list[str]:
+    """``module: from origin import _name`` for every private name imported from another jarmor module."""
+    found = []
+    for name, path in sorted(_modules().items()):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            origin = _origin(name, path, node)
+            if origin.split(".")[0] != "jarmor" or origin == name:
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{name}: from {origin} import {alias.name}")
+    return found
+
+
+def test_no_private_name_is_imported_from_another_module() -> None:
+    assert private_imports() == []
 
 
 def test_the_checker_finds_a_cycle() -> None:

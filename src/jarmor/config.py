@@ -83,7 +83,7 @@ class ServerConfig:
 
 
 # option name -> (environment variable, type)
-_OPTIONS: dict[str, type] = {
+OPTIONS: dict[str, type] = {
     "issuer": str,
     "host": str,
     "port": int,
@@ -101,7 +101,7 @@ _OPTIONS: dict[str, type] = {
 
 def _typed(name: str, value: Any) -> Any:
     """A ``[server]`` value from TOML: it must already have the option's type (no string for a number)."""
-    kind = _OPTIONS[name]
+    kind = OPTIONS[name]
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"[server]: {name} must be an integer")
     if kind is str and not isinstance(value, str):
@@ -110,7 +110,7 @@ def _typed(name: str, value: Any) -> Any:
 
 
 def _coerce(name: str, value: Any) -> Any:
-    kind = _OPTIONS[name]
+    kind = OPTIONS[name]
     if kind is tuple:  # a TOML array, or a comma-separated flag / environment variable
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
@@ -183,16 +183,16 @@ def load_config(
             if not isinstance(data.get(name, {}), dict):
                 raise ConfigError(f"[{name}] must be a table")
         server = dict(data.get("server", {}))
-        check_keys("[server]", server, _OPTIONS)
+        check_keys("[server]", server, OPTIONS)
     except TableError as exc:
         raise ConfigError(str(exc)) from exc
     values: dict[str, Any] = {k: _typed(k, v) for k, v in server.items()}
-    for name in _OPTIONS:
+    for name in OPTIONS:
         env_value = environ.get("JARMOR_" + name.upper())
         if env_value:
             values[name] = _coerce(name, env_value)
     for name, value in (overrides or {}).items():
-        if value is not None and name in _OPTIONS:
+        if value is not None and name in OPTIONS:
             values[name] = _coerce(name, value)
     if "issuer" not in values and ("host" in values or "port" in values):
         values["issuer"] = f"http://{values.get('host', '127.0.0.1')}:{values.get('port', 8000)}"

@@ -375,9 +375,9 @@ def test_a7_unencoded_payload_refused(ring: KeyRing, c1: JwkSet) -> None:
     header = {"alg": "PS256", "kid": "c1-sig", "b64": False, "crit": ["b64"]}
     head = segment(header)
     raw_payload = json.dumps(CA, separators=(",", ":"))
-    from jarmor.jose.tokens import _SIGNERS
+    from jarmor.jose.tokens import SIGNERS
 
-    signature = _SIGNERS["PS256"].sign(f"{head}.{raw_payload}".encode(), ring.c1_sig.key)
+    signature = SIGNERS["PS256"].sign(f"{head}.{raw_payload}".encode(), ring.c1_sig.key)
     token = f"{head}.{raw_payload}.{b64url_encode(signature)}"
     refused(MalformedToken, _verify, token, c1)  # the raw JSON is not base64url: refused before any parse
     detached = f"{head}..{b64url_encode(signature)}"

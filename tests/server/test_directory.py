@@ -218,7 +218,7 @@ async def test_a_change_announced_during_a_read_is_not_cached(kit: Kit, app: Tes
 @pytest.mark.postgres
 async def test_postgresql_announces_changes_and_the_feed_recovers_from_a_lost_connection(kit: Kit) -> None:
     from jarmor.store import SqlStore
-    from jarmor.store.postgres import PostgresChanges
+    from jarmor.store.sql.postgres import PostgresChanges
     from tests.store import services
 
     async def until(condition: Callable[[], Awaitable[bool]]) -> None:

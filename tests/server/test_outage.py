@@ -256,7 +256,7 @@ async def test_postgresql_going_away_is_the_same_outage(
     too: the same temporarily_unavailable answers and the same single log line."""
     from sqlalchemy.engine import make_url
 
-    import jarmor.store.postgres as pg
+    import jarmor.store.sql.postgres as pg
     from jarmor.store.sql import SqlStore
     from tests.store import services
 

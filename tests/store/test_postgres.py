@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from jarmor.store import SchemaNotCurrent, SqlStore, StoreError, TokenRecord, open_store, schema
-from jarmor.store.postgres import PostgresDb, psycopg_url
+from jarmor.store.sql.postgres import PostgresDb, psycopg_url
 
 from . import services
 from .conftest import T0

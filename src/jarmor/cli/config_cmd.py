@@ -9,7 +9,7 @@ import os
 from dataclasses import asdict, fields
 from typing import Any
 
-from ..config import _OPTIONS, ConfigError, ServerConfig, load_config
+from ..config import OPTIONS, ConfigError, ServerConfig, load_config
 from ..protocol.context import Settings
 from .common import add_server_options, config_from, fail, group, sqlite_path
 
@@ -45,7 +45,7 @@ def effective(args: argparse.Namespace, config: ServerConfig) -> dict[str, dict[
 
         file_data = tomllib.loads(Path(args.config).read_text())
     out: dict[str, dict[str, Any]] = {}
-    for name in _OPTIONS:
+    for name in OPTIONS:
         if getattr(args, name, None) is not None:
             source = "flag"
         elif os.environ.get("JARMOR_" + name.upper()):

@@ -4,7 +4,7 @@
 I/O, no await, no exception — so the recorder can never block or fail a flow. A background task (started on
 the first record, in the running event loop) wakes when records arrive, waits ``interval`` seconds for more
 to accumulate (or until ``batch_size`` are waiting), and appends them to the ``FlowRecordStore`` as one batch:
-one transaction per batch instead of one per hop is what makes recording cheap (see ``flow_sql``).
+one transaction per batch instead of one per hop is what makes recording cheap (see ``store.sql.flows``).
 
 Failure handling, in order of preference:
 

@@ -32,7 +32,7 @@ from .b64 import b64url_encode
 from .errors import JoseError
 from .forgery import hmac_raw, segment
 from .keys import Jwk, JwkSet, generate_jwk, import_jwk
-from .tokens import _ENC_SIZES, _SIGNERS
+from .tokens import ENC_SIZES, SIGNERS
 
 __all__ = [
     "Cost",
@@ -64,7 +64,7 @@ def sign_raw(
     """
     head, body = segment(header), segment(payload)
     signing_input = f"{head}.{body}".encode("ascii")
-    signature = _SIGNERS[alg].sign(signing_input, key.key)
+    signature = SIGNERS[alg].sign(signing_input, key.key)
     return f"{head}.{body}.{b64url_encode(signature)}"
 
 
@@ -174,7 +174,7 @@ def encrypt_raw(
     refused before decryption.
     """
     alg, enc = str(header["alg"]), str(header["enc"])
-    iv_len, _, cek_len = _ENC_SIZES.get(enc, (12, 16, 16))
+    iv_len, _, cek_len = ENC_SIZES.get(enc, (12, 16, 16))
     head = dict(header)
     iv = os.urandom(iv_len) if iv is None else iv
     ek = b""

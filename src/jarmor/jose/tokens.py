@@ -70,11 +70,11 @@ _REFUSED_MEMBERS: Final = ("crit", "b64", "zip")
 _RESERVED_SIGN_MEMBERS: Final = frozenset({"alg", "kid", "typ", "crit", "b64", "zip", "enc"})
 
 # The JOSE library's primitive for each signing algorithm jarmor allows (its registry holds more).
-_SIGNERS: Final[dict[str, JWSAlgModel]] = {name: JWSRegistry.algorithms[name] for name in SIGNING_ALGS}
+SIGNERS: Final[dict[str, JWSAlgModel]] = {name: JWSRegistry.algorithms[name] for name in SIGNING_ALGS}
 _FIXED_SIGNATURE_LENGTH: Final = {"ES256": 64, "ES384": 96, "ES512": 132, "EdDSA": 64, "Ed25519": 64}
 
 # Content encryption: (IV bytes, tag bytes, CEK bytes) per RFC 7518 §5.2.3-§5.2.5 and §5.3.
-_ENC_SIZES: Final[dict[str, tuple[int, int, int]]] = {
+ENC_SIZES: Final[dict[str, tuple[int, int, int]]] = {
     "A128GCM": (12, 16, 16),
     "A192GCM": (12, 16, 24),
     "A256GCM": (12, 16, 32),
@@ -200,7 +200,7 @@ def verify_signature(key: Jwk, alg: str, signing_input: bytes, signature: bytes)
         raise KeyNotFound(f"the key cannot verify {alg}", reason="key_mismatch")
     if not isinstance(signature, bytes) or len(signature) != _signature_length(key, alg):
         return False
-    model = _SIGNERS[alg]
+    model = SIGNERS[alg]
     try:
         model.check_key(key.key)
         return bool(model.verify(bytes(signing_input), signature, key.key))
@@ -312,7 +312,7 @@ def sign_jws(
         raise TokenTooLarge("protected header too large")
     payload_segment = b64url_encode(_dumps(claims))
     signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
-    model = _SIGNERS[alg]
+    model = SIGNERS[alg]
     try:
         model.check_key(key.key)
         signature = model.sign(signing_input, key.key)
@@ -389,7 +389,7 @@ def _check_epk(epk: object, key: Jwk) -> None:
 def _check_jwe_lengths(
     alg: str, enc: str, key: Jwk, ek: bytes, iv: bytes, ciphertext: bytes, tag: bytes
 ) -> None:
-    iv_len, tag_len, cek_len = _ENC_SIZES[enc]
+    iv_len, tag_len, cek_len = ENC_SIZES[enc]
     if len(iv) != iv_len:
         raise DecryptionFailed("initialization vector has the wrong length", reason="bad_iv")
     if len(tag) != tag_len:

@@ -24,7 +24,7 @@ from typing import Any
 from . import errors
 from .client_auth import authenticate_client
 from .context import Environment
-from .revocation import MAX_TOKEN_LENGTH, _token
+from .revocation import MAX_TOKEN_LENGTH, token_parameter
 from .tokens import token_hash
 
 INACTIVE: dict[str, Any] = {"active": False}
@@ -36,7 +36,7 @@ async def introspect_token(
     auth = await authenticate_client(env, form, authorization, endpoint="introspection")
     if auth.method == "none":
         raise errors.InvalidClient("public clients cannot use the introspection endpoint (RFC 7662 §4)")
-    token = _token(form)
+    token = token_parameter(form)
     record = await env.store.tokens.get(token_hash(token)) if len(token) <= MAX_TOKEN_LENGTH else None
     now = env.now()
     if record is None or record.revoked_at is not None or record.expires_at <= now:

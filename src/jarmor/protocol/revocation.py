@@ -24,7 +24,8 @@ TOKEN_TYPE_HINTS = ("access_token", "refresh_token")
 MAX_TOKEN_LENGTH = 256
 
 
-def _token(form: Mapping[str, str]) -> str:
+def token_parameter(form: Mapping[str, str]) -> str:
+    """The ``token`` parameter of a revocation or introspection request (RFC 7009 §2.1, RFC 7662 §2.1)."""
     token = form.get("token")
     if not token:
         raise errors.InvalidRequest("token is required")
@@ -33,7 +34,7 @@ def _token(form: Mapping[str, str]) -> str:
 
 async def revoke_token(env: Environment, form: Mapping[str, str], authorization: str | None) -> None:
     auth = await authenticate_client(env, form, authorization, endpoint="revocation")
-    token = _token(form)
+    token = token_parameter(form)
     hint = form.get("token_type_hint")
     if hint is not None and hint not in TOKEN_TYPE_HINTS:
         raise errors.UnsupportedTokenType(

@@ -1,6 +1,6 @@
 """SQL tables for flow integrity records (``FlowRecordStore``), in the same ``MetaData`` as ``schema.py``.
 
-``schema.py`` imports this module at its end, so the tables exist wherever the metadata is used (``create_all``
+``schema.py`` imports this module, so the tables exist wherever the metadata is used (``create_all``
 for a fresh SQLite database, Alembic's comparison with the migrations). Migration: ``0003_flow_records``.
 
 * ``flow_records`` — one row per chained record. ``seq`` is assigned by the appender (not autoincrement): it is

@@ -26,6 +26,9 @@ from sqlalchemy import (
     Text,
 )
 
+# flow integrity records live in their own module (a leaf over ``metadata``, like this one); importing it here
+# registers their tables in ``metadata`` wherever the schema is used (``create_all``, Alembic's comparison)
+from . import flow_schema as flow_schema
 from .metadata import metadata
 
 clients = Table(
@@ -154,6 +157,3 @@ __all__ = [
     "tokens",
     "users",
 ]
-
-# flow integrity records live in their own module; importing it registers their tables in ``metadata``
-from . import flow_schema as flow_schema  # noqa: E402

@@ -1,7 +1,7 @@
 """SQL stores for governance records: dashboard administrators, the audit log and client key first-seen times.
 
-They run on the same executor as ``sql.py`` (SQLite inline, PostgreSQL on psycopg) and follow its rules:
-statements are built once as SQLAlchemy Core expressions over ``schema.py``, with plain bind parameters only
+They run on the same executor as the other SQL stores (SQLite inline, PostgreSQL on psycopg) and follow its rules:
+statements are built once as SQLAlchemy Core expressions over ``store/schema.py``, with plain bind parameters only
 (the PostgreSQL executor compiles each statement once, so no expanding ``IN`` lists).
 """
 
@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import Integer, Table, bindparam, insert, select, update
 from sqlalchemy.sql.elements import BindParameter
 
-from . import schema
-from .base import AdminEvent, AdminRecord, AlreadyExists, ClientKeyRecord
-from .sqlexec import AnyRow, Executor, Upsert, insert_new, update_all
+from .. import schema
+from ..base import AdminEvent, AdminRecord, AlreadyExists, ClientKeyRecord
+from .executor import AnyRow, Executor, Upsert, insert_new, json_text, json_value, update_all
 
 _ADMIN_COLS = ("username", "password_hash", "created_at", "disabled")
 
@@ -66,7 +65,7 @@ _EVENT_COLS = ("seq", "at", "actor", "action", "target", "reason", "details")
 
 def _event(row: AnyRow) -> AdminEvent:
     seq, at, actor, action, target, reason, details = row
-    return AdminEvent(at, actor, action, target, reason, orjson.loads(details), seq)
+    return AdminEvent(at, actor, action, target, reason, json_value(details), seq)
 
 
 class SqlAuditLog:
@@ -99,7 +98,7 @@ class SqlAuditLog:
                 "action": event.action,
                 "target": event.target,
                 "reason": event.reason,
-                "details": orjson.dumps(event.details).decode(),
+                "details": json_text(event.details),
             },
         )
 

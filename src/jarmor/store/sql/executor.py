@@ -1,13 +1,16 @@
-"""How the SQL stores run statements: the ``Executor`` / ``Transaction`` protocols that the SQLite (``sql``)
-and PostgreSQL (``postgres``) drivers implement, statements compiled once per dialect (``Compiled``), and the
-statement builders every SQL store shares. A leaf of the store package: ``sql``, ``postgres``, ``flow_sql``
-and ``sql_governance`` import it, and it imports none of them (no import cycle)."""
+"""How the SQL stores run statements: the ``Executor`` / ``Transaction`` protocols that the SQLite
+(``sqlite.SqliteDb``) and PostgreSQL (``postgres.PostgresDb``) drivers implement, statements compiled once per
+dialect (``Compiled``), and the statement builders and JSON column codec every SQL store shares.
+
+The leaf of the ``store.sql`` package: every other module of it imports this one, and it imports nothing of
+jarmor's but ``store.base`` (no import cycle)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
+import orjson
 from sqlalchemy import Executable, Table, bindparam, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -15,7 +18,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
-from .base import StoreError
+from ..base import StoreError
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -123,3 +126,14 @@ def update_all(table: Table, pk: str) -> Executable:
     cols: dict[str, BindParameter[Any]] = {c.name: bindparam(c.name) for c in table.c if c.name != pk}
     stmt: Executable = update(table).where(table.c[pk] == bindparam("_pk")).values(cols)
     return stmt
+
+
+def json_text(value: dict[str, Any]) -> str:
+    """A JSON document for a ``Text`` column (client metadata, token ``extra``)."""
+    return orjson.dumps(value).decode()
+
+
+def json_value(text: str) -> dict[str, Any]:
+    """The JSON document a ``Text`` column holds."""
+    value: dict[str, Any] = orjson.loads(text)
+    return value

@@ -1,4 +1,4 @@
-"""The PostgreSQL executor for ``sql.SqlStore``: SQLAlchemy Core statements on native asyncio psycopg.
+"""The PostgreSQL executor for ``SqlStore``: SQLAlchemy Core statements on native asyncio psycopg.
 
 The stores' statements are SQLAlchemy Core expressions over ``schema.py``; here each one is compiled once
 for the PostgreSQL (psycopg) dialect and its SQL text is run on a pool of ``psycopg.AsyncConnection`` s in
@@ -41,8 +41,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Engine, Executable
 from sqlalchemy.engine import URL
 
-from .base import StoreError, StoreUnavailable
-from .sqlexec import Compiled, CompiledCache
+from ..base import StoreError, StoreUnavailable
+from .executor import Compiled, CompiledCache
 
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
@@ -93,7 +93,7 @@ class _Transaction:
 
 
 class PostgresDb:
-    """``sql.Executor`` on a psycopg ``AsyncConnectionPool`` (opened lazily, in the event loop that uses it)."""
+    """``Executor`` on a psycopg ``AsyncConnectionPool`` (opened lazily, in the event loop that uses it)."""
 
     text_allows_nul = False
 
@@ -165,18 +165,9 @@ class PostgresDb:
             await self._pool.close()
 
 
-# the channel client changes are announced on (``pg_notify`` in the changing transaction: delivered on commit)
-CLIENT_CHANNEL = "jarmor_clients"
-# a payload longer than this names no client: listeners drop every cached client (PostgreSQL allows 8000 bytes)
-MAX_PAYLOAD = 1000
-
-
-def change_payload(client_id: str) -> str:
-    return client_id if len(client_id.encode()) <= MAX_PAYLOAD else ""
-
-
 class PostgresChanges:
-    """``ChangeFeed`` over ``LISTEN jarmor_clients`` on a dedicated connection (not from the pool).
+    """``ChangeFeed`` over ``LISTEN <channel>`` (``clients.CLIENT_CHANNEL``) on a dedicated connection (not
+    from the pool).
 
     PostgreSQL delivers a notification to every listening session once the notifying transaction commits,
     and never one of a rolled-back transaction. What it cannot promise is delivery to a session that was
@@ -188,7 +179,7 @@ class PostgresChanges:
     PING = 5.0
     MAX_BACKOFF = 5.0
 
-    def __init__(self, conninfo: str, channel: str = CLIENT_CHANNEL) -> None:
+    def __init__(self, conninfo: str, channel: str) -> None:
         self._conninfo = conninfo
         self._channel = channel
         self._task: asyncio.Task[None] | None = None

@@ -31,9 +31,9 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.sql.elements import BindParameter
 
-from . import flow_schema
-from .base import GENESIS_HASH, FlowCheckpoint, FlowEntry, FlowRecordRow, Seal, StoreError
-from .sqlexec import AnyRow, Executor, Upsert
+from .. import flow_schema
+from ..base import GENESIS_HASH, FlowCheckpoint, FlowEntry, FlowRecordRow, Seal, StoreError
+from .executor import AnyRow, Executor, Upsert
 
 CHAIN = "main"
 STALL_TIMEOUT = 10.0  # seconds an append transaction may sit idle (PostgreSQL) before the server ends it

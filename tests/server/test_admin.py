@@ -15,10 +15,16 @@ import pytest
 from starlette.responses import Response
 
 from jarmor.server.accounts import add_user
-from jarmor.server.admin import AdminContext, admin_page, admin_view, client_section
-from jarmor.server.admin import site as admin_site
+from jarmor.server.admin import (
+    DASHBOARD,
+    AdminContext,
+    AdminView,
+    ClientSection,
+    Dashboard,
+    admin_page,
+    admin_routes,
+)
 from jarmor.server.admin.accounts import add_admin
-from jarmor.server.app import build_routes
 from tests.kit import Clock, Kit, TestClient
 
 ADMIN, PASSWORD = "root", "a long admin password"
@@ -236,47 +242,41 @@ async def test_revoke_a_grant_through_the_dashboard(admin_kit: Kit) -> None:
 
 
 async def test_views_and_sections_can_be_added(admin_kit: Kit) -> None:
-    """The registry other features extend the dashboard through: a view (with its navigation entry) and a
-    client-page section; a placeholder never replaces a real registration, whatever the import order."""
+    """The dashboard is an explicit list other features extend: a view (with its navigation entry) and a
+    client-page section added to jarmor's own list are served; a path or title listed twice is refused."""
     kit = admin_kit
-    saved_views, saved_sections = dict(admin_site._views), dict(admin_site._sections)
-    try:
-        @admin_view("/extra", nav="Extra", nav_order=95, placeholder=True)
-        async def extra_placeholder(ctx: AdminContext) -> Response:
-            return admin_page(ctx, "admin/notice.html", {"message": "placeholder"}, title="Extra", status=200)
 
-        @admin_view("/extra", nav="Extra", nav_order=95)
-        async def extra(ctx: AdminContext) -> Response:
-            return admin_page(ctx, "admin/notice.html", {"message": "the real page"}, title="Extra", status=200)
+    async def extra(ctx: AdminContext) -> Response:
+        return admin_page(ctx, "admin/notice.html", {"message": "the real page"}, title="Extra", status=200)
 
-        @admin_view("/extra", nav="Extra", nav_order=95, placeholder=True)
-        async def late_placeholder(ctx: AdminContext) -> Response:
-            raise AssertionError("a placeholder registered later must not win")
+    async def section(ctx: AdminContext, client: Any) -> tuple[str, dict[str, Any]]:
+        return "admin/section_text.html", {"text": f"owner is {client.owner}"}
 
-        @client_section("Extra section", order=5, placeholder=True)
-        async def section_placeholder(ctx: AdminContext, client: Any) -> tuple[str, dict[str, Any]]:
-            return "admin/section_text.html", {"text": "placeholder section", "empty": True}
+    dashboard = Dashboard(
+        views=(*DASHBOARD.views, AdminView("/extra", extra, nav="Extra", nav_order=95)),
+        sections=(*DASHBOARD.sections, ClientSection("Extra section", section, order=5)),
+    )
+    app = await kit.add_client(risk_tier="baseline", owner="team-x")
+    from starlette.applications import Starlette
 
-        @client_section("Extra section", order=5)
-        async def section(ctx: AdminContext, client: Any) -> tuple[str, dict[str, Any]]:
-            return "admin/section_text.html", {"text": f"owner is {client.owner}"}
-
-        app = await kit.add_client(risk_tier="baseline", owner="team-x")
-        from starlette.applications import Starlette
-
-        kit.http._transport = httpx.ASGITransport(app=Starlette(routes=build_routes(kit.server)))
-        await signed_in(kit)
-        page = await kit.http.get("/admin/extra")
-        assert page.status_code == 200 and "the real page" in page.text
-        nav = re.findall(r'<a href="(/admin/[a-z]+)"( class="active")?', page.text)
-        assert nav[0] == ("/admin/clients", "") and ("/admin/extra", ' class="active"') in nav
-        text = (await kit.http.get("/admin/client", params={"id": app.client_id})).text
-        assert "Extra section" in text and "owner is team-x" in text and "placeholder section" not in text
-    finally:
-        admin_site._views.clear()
-        admin_site._views.update(saved_views)
-        admin_site._sections.clear()
-        admin_site._sections.update(saved_sections)
+    kit.http._transport = httpx.ASGITransport(app=Starlette(routes=admin_routes(kit.server, dashboard)))
+    await signed_in(kit)
+    page = await kit.http.get("/admin/extra")
+    assert page.status_code == 200 and "the real page" in page.text
+    nav = re.findall(r'<a href="(/admin/[a-z]+)"( class="active")?', page.text)
+    assert nav[0] == ("/admin/clients", "") and ("/admin/extra", ' class="active"') in nav
+    text = (await kit.http.get("/admin/client", params={"id": app.client_id})).text
+    assert "Extra section" in text and "owner is team-x" in text and "Recent flows" in text
+    assert text.index("Extra section") < text.index("Recent flows")  # sections in their order
+    with pytest.raises(ValueError, match="'/extra' is listed twice"):
+        Dashboard(views=(*dashboard.views, AdminView("/extra", extra)))
+    with pytest.raises(ValueError, match="'Recent flows' is listed twice"):
+        Dashboard(views=(), sections=(*DASHBOARD.sections, *DASHBOARD.sections))
+    # jarmor's own list: every page module's views, and nothing registered behind its back
+    assert {v.path for v in DASHBOARD.views} == {
+        "", "/clients", "/client", "/client/offboard", "/grant/revoke", "/audit", "/api/clients",
+        "/flows", "/flow", "/flows/verify", "/report",
+    }
 
 
 async def test_the_json_inventory_api_pages_and_filters(admin_kit: Kit) -> None:

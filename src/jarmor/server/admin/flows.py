@@ -20,7 +20,7 @@ from ...governance.flows import FlowSummary, summarize
 from ...governance.inventory import ClientSummary
 from ...governance.query import OUTCOME_HELP, FlowQuery, QueryError, find_flows, parse_since
 from ...governance.reports import load_report
-from .site import PREFIX, AdminContext, admin_page, admin_view, client_section, notice_page
+from .site import PREFIX, AdminContext, AdminView, ClientSection, admin_page, notice_page
 from .views import client_href
 
 PAGE_SIZE = 200
@@ -65,7 +65,6 @@ def _int(value: str | None, default: int, low: int, high: int) -> int:
         return default
 
 
-@admin_view("/flows", nav="Flow records", nav_order=20)
 async def flows(ctx: AdminContext) -> Response:
     q = ctx.request.query_params
     now = ctx.now()
@@ -97,7 +96,6 @@ async def flows(ctx: AdminContext) -> Response:
     )
 
 
-@admin_view("/flow")
 async def flow(ctx: AdminContext) -> Response:
     flow_id = ctx.request.query_params.get("id", "")[:64]
     rows = await ctx.store.flows.of_flow(flow_id) if flow_id else []
@@ -118,14 +116,12 @@ async def flow(ctx: AdminContext) -> Response:
     )
 
 
-@admin_view("/flows/verify", methods=("POST",))
 async def verify_chain(ctx: AdminContext) -> Response:
     report = await verify(ctx.store.flows)
     return admin_page(ctx, "admin/flows_verify.html", {"report": report}, title="Flow record chain",
                       status=200 if report.ok else 409)
 
 
-@admin_view("/report", nav="Report", nav_order=30)
 async def report(ctx: AdminContext) -> Response:
     q = ctx.request.query_params
     days = _int(q.get("days"), 30, 1, 366)
@@ -146,7 +142,6 @@ async def report(ctx: AdminContext) -> Response:
     )
 
 
-@client_section("Recent flows", order=40)
 async def recent_flows(ctx: AdminContext, client: ClientSummary) -> tuple[str, dict[str, Any]]:
     found = await find_flows(ctx.store.flows, FlowQuery(client_id=client.client_id, limit=SECTION_SIZE), ctx.now())
     return "admin/client_flows.html", {
@@ -154,3 +149,13 @@ async def recent_flows(ctx: AdminContext, client: ClientSummary) -> tuple[str, d
         "all_href": f"{PREFIX}/flows?{render.flows_query_string(client=client.client_id)}",
         "size": SECTION_SIZE,
     }
+
+
+# the pages this module serves, listed in ``server/admin/__init__.py``'s ``DASHBOARD``
+VIEWS = (
+    AdminView("/flows", flows, nav="Flow records", nav_order=20),
+    AdminView("/flow", flow),
+    AdminView("/flows/verify", verify_chain, methods=("POST",)),
+    AdminView("/report", report, nav="Report", nav_order=30),
+)
+SECTIONS = (ClientSection("Recent flows", recent_flows, order=40),)

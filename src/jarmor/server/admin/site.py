@@ -1,23 +1,25 @@
-"""The admin dashboard's frame: view registration, the session guard, CSRF, the layout and sign-in.
+"""The admin dashboard's frame: the view and section types, the session guard, CSRF, the layout and sign-in.
 
-Extending the dashboard (a new page, or a section on the client page) takes one module::
+The pages are data: an ``AdminView`` (a path below ``/admin``, its endpoint, methods and navigation entry)
+or a ``ClientSection`` (a block on a client's page). A ``Dashboard`` is the explicit list of them that
+``dashboard_routes`` serves; ``server/admin/__init__.py`` assembles jarmor's own (``DASHBOARD``) from the
+``VIEWS`` / ``SECTIONS`` tuples each page module declares. Extending the dashboard takes one module::
 
-    from jarmor.server.admin.site import AdminContext, admin_page, admin_view, client_section
+    from jarmor.server.admin.site import AdminContext, AdminView, ClientSection, admin_page
 
-    @admin_view("/flows", nav="Flow records", nav_order=20)
     async def flows(ctx: AdminContext) -> Response:
         return admin_page(ctx, "admin/flows.html", {"rows": ...}, title="Flow records")
 
-    @client_section("Recent flows", order=40)
     async def recent_flows(ctx: AdminContext, client: ClientSummary) -> tuple[str, dict[str, Any]]:
         return "admin/client_flows.html", {"flows": ...}   # rendered with ``section`` = that dict
 
-and its import in ``server/admin/__init__.py``. Every view is served under ``/admin`` behind an
+    VIEWS = (AdminView("/flows", flows, nav="Flow records", nav_order=20),)
+    SECTIONS = (ClientSection("Recent flows", recent_flows, order=40),)
+
+and its tuples in the list in ``server/admin/__init__.py``. Every view is served under ``/admin`` behind an
 administrator session; a ``POST`` view gets its form in ``ctx.form`` only after the session's CSRF token
-(and the ``Origin`` header, when the browser sends one) checked out. A registration with
-``placeholder=True`` stands in until a real view (or section) with the same path (title) is registered,
-whatever the import order. Templates extend ``admin/layout.html`` (navigation, signed-in name, sign-out
-form, CSP nonce) and get ``when(ts)`` / ``ago(ts)`` for times.
+(and the ``Origin`` header, when the browser sends one) checked out. Templates extend ``admin/layout.html``
+(navigation, signed-in name, sign-out form, CSP nonce) and get ``when(ts)`` / ``ago(ts)`` for times.
 """
 
 from __future__ import annotations
@@ -59,12 +61,54 @@ AdminEndpoint = Callable[["AdminContext"], Awaitable[Response]]
 SectionRenderer = Callable[["AdminContext", ClientSummary], Awaitable[tuple[str, dict[str, Any]]]]
 
 
+@dataclass(frozen=True, slots=True)
+class AdminView:
+    path: str  # below /admin, e.g. "/clients"; "" is /admin itself
+    endpoint: AdminEndpoint
+    methods: tuple[str, ...] = ("GET",)
+    nav: str | None = None  # label in the navigation bar
+    nav_order: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSection:
+    title: str
+    render: SectionRenderer
+    order: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """The pages served under ``/admin``: every view, and the sections of a client's page."""
+
+    views: tuple[AdminView, ...]
+    sections: tuple[ClientSection, ...] = ()
+
+    def __post_init__(self) -> None:
+        for kind, names in (("view path", [v.path for v in self.views]), ("section", [s.title for s in self.sections])):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"admin dashboard: {kind} {twice[0]!r} is listed twice")
+
+    def ordered_sections(self) -> list[ClientSection]:
+        return sorted(self.sections, key=lambda s: (s.order, s.title))
+
+    def navigation(self, current: str) -> list[dict[str, Any]]:
+        items = sorted((v for v in self.views if v.nav), key=lambda v: (v.nav_order, v.path))
+        return [
+            {"label": v.nav, "href": PREFIX + v.path, "active": current == v.path or current.startswith(v.path + "/")}
+            for v in items
+        ]
+
+
 @dataclass(slots=True)
 class AdminContext:
-    """What a view gets: the request, the server, the signed-in administrator and (POST) the checked form."""
+    """What a view gets: the request, the server, the dashboard it belongs to, the signed-in administrator and
+    (POST) the checked form."""
 
     request: Request
     server: JarmorServer
+    dashboard: Dashboard
     admin: str
     session: sessions.AdminSession
     form: dict[str, str] = field(default_factory=dict)
@@ -84,81 +128,6 @@ class AdminContext:
     def actor(self) -> str:
         """How this administrator appears in audit records and ``disabled_by``."""
         return f"admin:{self.admin}"
-
-
-@dataclass(frozen=True, slots=True)
-class AdminView:
-    path: str  # below /admin, e.g. "/clients"; "" is /admin itself
-    endpoint: AdminEndpoint
-    methods: tuple[str, ...] = ("GET",)
-    nav: str | None = None  # label in the navigation bar
-    nav_order: int = 100
-    placeholder: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ClientSection:
-    title: str
-    render: SectionRenderer
-    order: int = 100
-    placeholder: bool = False
-
-
-_views: dict[str, AdminView] = {}
-_sections: dict[str, ClientSection] = {}
-
-
-def register_view(view: AdminView) -> None:
-    """Add a view; a real view replaces a placeholder at the same path, never the other way round."""
-    current = _views.get(view.path)
-    if current is not None and view.placeholder and not current.placeholder:
-        return
-    _views[view.path] = view
-
-
-def admin_view(
-    path: str,
-    *,
-    methods: tuple[str, ...] = ("GET",),
-    nav: str | None = None,
-    nav_order: int = 100,
-    placeholder: bool = False,
-) -> Callable[[AdminEndpoint], AdminEndpoint]:
-    def register(endpoint: AdminEndpoint) -> AdminEndpoint:
-        register_view(AdminView(path, endpoint, methods, nav, nav_order, placeholder))
-        return endpoint
-
-    return register
-
-
-def client_section(
-    title: str, *, order: int = 100, placeholder: bool = False
-) -> Callable[[SectionRenderer], SectionRenderer]:
-    """Add a section to the client page (a real section replaces a placeholder with the same title)."""
-
-    def register(render: SectionRenderer) -> SectionRenderer:
-        current = _sections.get(title)
-        if current is None or not placeholder or current.placeholder:
-            _sections[title] = ClientSection(title, render, order, placeholder)
-        return render
-
-    return register
-
-
-def views() -> list[AdminView]:
-    return list(_views.values())
-
-
-def sections() -> list[ClientSection]:
-    return sorted(_sections.values(), key=lambda s: (s.order, s.title))
-
-
-def navigation(current: str) -> list[dict[str, Any]]:
-    items = sorted((v for v in _views.values() if v.nav), key=lambda v: (v.nav_order, v.path))
-    return [
-        {"label": v.nav, "href": PREFIX + v.path, "active": current == v.path or current.startswith(v.path + "/")}
-        for v in items
-    ]
 
 
 # -- formatting helpers for templates ---------------------------------------------------------------------
@@ -225,7 +194,7 @@ def admin_page(
             "issuer": ctx.env.issuer,
             "admin": ctx.admin,
             "csrf_token": ctx.session.csrf,
-            "nav": navigation(path or "/"),
+            "nav": ctx.dashboard.navigation(path or "/"),
             "when": when,
             "ago": _ago(ctx.now()),
             "age": age,
@@ -268,7 +237,9 @@ def _cookie(response: Response, name: str, value: str, *, secure: bool, max_age:
     )
 
 
-def _endpoint(server: JarmorServer, view: AdminView) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(
+    server: JarmorServer, dashboard: Dashboard, view: AdminView
+) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         env = server.env
         now = env.now()
@@ -283,7 +254,9 @@ def _endpoint(server: JarmorServer, view: AdminView) -> Callable[[Request], Awai
             if request.method == "GET":
                 return RedirectResponse(PREFIX + "/login", status_code=303)
             return _refusal("Sign in to the admin dashboard first.", 403)
-        ctx = AdminContext(request=request, server=server, admin=session.username, session=session)
+        ctx = AdminContext(
+            request=request, server=server, dashboard=dashboard, admin=session.username, session=session
+        )
         if request.method == "POST":
             try:
                 ctx.form = await read_form(request)
@@ -436,9 +409,9 @@ def login_routes(server: JarmorServer) -> list[Route]:
     ]
 
 
-def admin_routes(server: JarmorServer) -> list[Route]:
-    """Starlette routes for the sign-in pages and every registered view."""
+def dashboard_routes(server: JarmorServer, dashboard: Dashboard) -> list[Route]:
+    """Starlette routes for the sign-in pages and every view of ``dashboard``."""
     routes = login_routes(server)
-    for view in views():
-        routes.append(Route(PREFIX + view.path, _endpoint(server, view), methods=list(view.methods)))
+    for view in dashboard.views:
+        routes.append(Route(PREFIX + view.path, _endpoint(server, dashboard, view), methods=list(view.methods)))
     return routes

@@ -13,7 +13,7 @@ from ...governance.inventory import InventoryQuery, client_summary, inventory, s
 from ...governance.lifecycle import offboard, revoke_grant
 from ...protocol.clients import CLIENT_KINDS
 from .filters import DISABLED_CHOICES, ClientFilter
-from .site import PREFIX, AdminContext, admin_page, admin_view, notice_page, sections
+from .site import PREFIX, AdminContext, AdminView, admin_page, notice_page
 
 # fixed confirmation messages (never reflected from the request)
 DONE = {
@@ -27,12 +27,10 @@ def client_href(client_id: str, **extra: str) -> str:
     return f"{PREFIX}/client?{urlencode({'id': client_id, **extra})}"
 
 
-@admin_view("", nav=None)
 async def home(ctx: AdminContext) -> Response:
     return RedirectResponse(PREFIX + "/clients", status_code=303)
 
 
-@admin_view("/clients", nav="Clients", nav_order=10)
 async def clients(ctx: AdminContext) -> Response:
     summaries = await inventory(ctx.store, ctx.now())
     summaries.sort(key=lambda c: (c.status != "active", c.name.lower(), c.client_id))
@@ -60,7 +58,6 @@ async def clients(ctx: AdminContext) -> Response:
     )
 
 
-@admin_view("/client")
 async def client(ctx: AdminContext) -> Response:
     client_id = ctx.request.query_params.get("id", "")
     record = await ctx.store.clients.get(client_id) if client_id else None
@@ -72,7 +69,7 @@ async def client(ctx: AdminContext) -> Response:
     live = Counter(t.grant_id for t in await ctx.store.tokens.list_for_client(client_id, active_at=now))
     grants.sort(key=lambda g: (g.revoked_at is not None, -g.created_at))
     rendered = []
-    for section in sections():
+    for section in ctx.dashboard.ordered_sections():
         template, data = await section.render(ctx, summary)
         rendered.append({"title": section.title, "template": template, "data": data})
     return admin_page(
@@ -94,7 +91,6 @@ async def client(ctx: AdminContext) -> Response:
     )
 
 
-@admin_view("/client/offboard", methods=("POST",))
 async def offboard_client(ctx: AdminContext) -> Response:
     client_id = ctx.form.get("client_id", "")
     result = await offboard(
@@ -104,7 +100,6 @@ async def offboard_client(ctx: AdminContext) -> Response:
     return RedirectResponse(client_href(client_id, done="offboarded"), status_code=303)
 
 
-@admin_view("/grant/revoke", methods=("POST",))
 async def revoke_grant_view(ctx: AdminContext) -> Response:
     result = await revoke_grant(
         ctx.store, ctx.form.get("grant_id", ""), reason=ctx.form.get("reason", ""), by=ctx.actor, now=ctx.now()
@@ -112,7 +107,6 @@ async def revoke_grant_view(ctx: AdminContext) -> Response:
     return RedirectResponse(client_href(result.grant.client_id, done="grant-revoked"), status_code=303)
 
 
-@admin_view("/audit", nav="Audit log", nav_order=90)
 async def audit(ctx: AdminContext) -> Response:
     events = await ctx.store.audit.list(limit=MAX_AUDIT)
     names: dict[str, str] = {}
@@ -134,7 +128,6 @@ def _int_param(ctx: AdminContext, name: str, default: int, *, least: int = 0, mo
     return int(value)
 
 
-@admin_view("/api/clients")
 async def clients_api(ctx: AdminContext) -> Response:
     """The inventory as JSON, for scripts (the dashboard's data, same session): ``tier``, ``kind``, ``owner``,
     ``status`` (active | disabled), ``stale_days``, ``q`` (client_id or name contains), ``offset``, ``limit``."""
@@ -157,3 +150,15 @@ async def clients_api(ctx: AdminContext) -> Response:
         {"total": total, "offset": offset, "limit": limit, "clients": [c.to_json() for c in page]},
         headers={"Cache-Control": "no-store"},
     )
+
+
+# the pages this module serves, listed in ``server/admin/__init__.py``'s ``DASHBOARD``
+VIEWS = (
+    AdminView("", home),
+    AdminView("/clients", clients, nav="Clients", nav_order=10),
+    AdminView("/client", client),
+    AdminView("/client/offboard", offboard_client, methods=("POST",)),
+    AdminView("/grant/revoke", revoke_grant_view, methods=("POST",)),
+    AdminView("/audit", audit, nav="Audit log", nav_order=90),
+    AdminView("/api/clients", clients_api),
+)

@@ -46,7 +46,7 @@ async def fill(store: object, n: int, now: int) -> None:
                 "client_kind": ("third-party", "machine", "first-party")[i % 3], "owner": f"team-{i % 50}",
                 "redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "private_key_jwt"}
         await s.clients.create(ClientRecord(cid, meta, now - i, now - i))  # type: ignore[attr-defined]
-        await s.client_keys.observe(cid, [(f"tp-{i}", f"kid-{i}")], now - i)  # type: ignore[attr-defined]
+        await s.client_key_history.observe(cid, [(f"tp-{i}", f"kid-{i}")], now - i)  # type: ignore[attr-defined]
         if i % 3 == 0:
             await s.grants.create(GrantRecord(f"g{i}", cid, "alice", "openid", now))  # type: ignore[attr-defined]
             await s.tokens.create(  # type: ignore[attr-defined]

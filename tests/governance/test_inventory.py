@@ -20,7 +20,7 @@ async def _store() -> MemoryStore:
                 "client_kind": "machine" if i % 2 else "third-party", "owner": "team-a" if i < 6 else "team-b"}
         await store.clients.create(ClientRecord(f"c{i:02}", meta, T0 - i * DAY, T0 - i * DAY,
                                                 last_used_at=None if i % 4 else T0 - i * DAY))
-        await store.client_keys.observe(f"c{i:02}", [(f"tp{i}", f"k{i}")], T0 - i * DAY)
+        await store.client_key_history.observe(f"c{i:02}", [(f"tp{i}", f"k{i}")], T0 - i * DAY)
         for g in range(i % 3):
             await store.grants.create(GrantRecord(f"g{i}-{g}", f"c{i:02}", "alice", "openid", T0))
             await store.tokens.create(TokenRecord(f"t{i}-{g}", "access_token", f"c{i:02}", "alice", "openid",

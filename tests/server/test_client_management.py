@@ -280,17 +280,17 @@ async def test_key_rotation_takes_effect_immediately(kit: Kit, client: TestClien
     result = await kit.full_flow(client)
     assert result["token"].status_code == 200, result["token"].text
 
-    keys = {k.kid: k for k in await kit.store.client_keys.list_for_client(client.client_id)}
+    keys = {k.kid: k for k in await kit.store.client_key_history.list_for_client(client.client_id)}
     assert keys[old_kid].removed_at is not None and keys["rotated-2"].removed_at is None
 
 
 async def test_key_first_seen_survives_updates(kit: Kit, client: TestClient, reg: Registration, clock: Any) -> None:
-    before = {k.thumbprint: k.first_seen_at for k in await kit.store.client_keys.list_for_client(client.client_id)}
+    before = {k.thumbprint: k.first_seen_at for k in await kit.store.client_key_history.list_for_client(client.client_id)}
     clock.advance(3600)
     new_key = generate_jwk("ES256", kid="second")
     keys = [client.key.public_dict(), new_key.public_dict()]
     assert (await reg.put(reg.update_body(jwks={"keys": keys}))).status_code == 200
-    after = {k.thumbprint: k for k in await kit.store.client_keys.list_for_client(client.client_id)}
+    after = {k.thumbprint: k for k in await kit.store.client_key_history.list_for_client(client.client_id)}
     assert after[client.key.thumbprint()].first_seen_at == before[client.key.thumbprint()]
     assert after[new_key.thumbprint()].first_seen_at == before[client.key.thumbprint()] + 3600
 

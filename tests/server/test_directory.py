@@ -17,7 +17,7 @@ import pytest
 
 from jarmor.governance.lifecycle import offboard
 from jarmor.jose import generate_jwk
-from jarmor.server.directory import ClientDirectory
+from jarmor.server.directory import CachedClientDirectory
 from jarmor.store.base import ClientRecord
 from tests.kit import Kit, TestClient, make_kit
 
@@ -96,7 +96,7 @@ class CountingClients:
 
 async def test_an_unchanged_client_is_parsed_once_and_then_only_its_version_is_read(kit: Kit, app: TestClient) -> None:
     counting = CountingClients(kit.store.clients)
-    directory = ClientDirectory(counting)
+    directory = CachedClientDirectory(counting)
     first = await directory.get(app.client_id)
     for _ in range(50):
         assert await directory.get(app.client_id) is first
@@ -125,7 +125,7 @@ class _Gone:
 async def test_a_client_deleted_between_the_two_reads_is_unknown(kit: Kit, app: TestClient) -> None:
     rec = await kit.store.clients.get(app.client_id)
     assert rec is not None
-    assert await ClientDirectory(_Gone(rec)).get(app.client_id) is None  # type: ignore[arg-type]
+    assert await CachedClientDirectory(_Gone(rec)).get(app.client_id) is None  # type: ignore[arg-type]
 
 
 # --- with a change feed (PostgreSQL LISTEN/NOTIFY) -----------------------------------------------------------
@@ -165,7 +165,7 @@ class FedClients(CountingClients):
 async def test_with_a_live_feed_lookups_read_nothing_until_a_change_is_announced(kit: Kit, app: TestClient) -> None:
     feed = FakeFeed()
     clients = FedClients(kit.store.clients, feed)
-    directory = ClientDirectory(clients)
+    directory = CachedClientDirectory(clients)
     await directory.get(app.client_id)  # starts the feed; not live yet: version read per lookup
     assert feed.on_live is not None and feed.on_change is not None and not directory.live
     await directory.get(app.client_id)
@@ -194,7 +194,7 @@ async def test_a_change_announced_during_a_read_is_not_cached(kit: Kit, app: Tes
     this lookup only, never kept."""
     feed = FakeFeed()
     clients = FedClients(kit.store.clients, feed)
-    directory = ClientDirectory(clients)
+    directory = CachedClientDirectory(clients)
     await directory.get("nobody")
     assert feed.on_live is not None and feed.on_change is not None
     feed.on_live(True)
@@ -232,7 +232,7 @@ async def test_postgresql_announces_changes_and_the_feed_recovers_from_a_lost_co
         try:
             for cid in ("c1", "c2"):
                 await node_b.clients.create(ClientRecord(cid, {**METADATA}, 1, 1))
-            directory = ClientDirectory(node_a.clients)
+            directory = CachedClientDirectory(node_a.clients)
             assert (await directory.get("c1")) is not None
 
             async def live() -> bool:

@@ -484,6 +484,6 @@ async def test_inventory_counts_in_one_query_each(store: Store) -> None:
     await store.grants.create(GrantRecord("g3", "c3", "bob", "openid", T0))
     await store.grants.revoke("g3", T0 + 1, "test")
     assert await store.grants.active_counts() == {"c1": 2}
-    await store.client_keys.observe("c2", [("tp-b", "b")], T0)
-    await store.client_keys.observe("c1", [("tp-a", "a")], T0 + 1)
-    assert [(k.client_id, k.thumbprint) for k in await store.client_keys.list_all()] == [("c1", "tp-a"), ("c2", "tp-b")]
+    await store.client_key_history.observe("c2", [("tp-b", "b")], T0)
+    await store.client_key_history.observe("c1", [("tp-a", "a")], T0 + 1)
+    assert [(k.client_id, k.thumbprint) for k in await store.client_key_history.list_all()] == [("c1", "tp-a"), ("c2", "tp-b")]

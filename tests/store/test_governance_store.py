@@ -47,25 +47,25 @@ async def test_audit_log_is_ordered_newest_first(store: Store) -> None:
 
 
 async def test_client_keys_first_seen(store: Store) -> None:
-    await store.client_keys.observe("c1", [("tp-a", "a"), ("tp-b", "b")], T0)
-    await store.client_keys.observe("c2", [("tp-a", "a")], T0 + 5)
-    keys = await store.client_keys.list_for_client("c1")
+    await store.client_key_history.observe("c1", [("tp-a", "a"), ("tp-b", "b")], T0)
+    await store.client_key_history.observe("c2", [("tp-a", "a")], T0 + 5)
+    keys = await store.client_key_history.list_for_client("c1")
     assert [(k.thumbprint, k.kid, k.first_seen_at, k.removed_at) for k in keys] == [
         ("tp-a", "a", T0, None), ("tp-b", "b", T0, None)
     ]
     # rotation: b stays (renamed kid), a goes, c arrives
-    await store.client_keys.observe("c1", [("tp-b", "b2"), ("tp-c", "c")], T0 + 100)
-    keys = {k.thumbprint: k for k in await store.client_keys.list_for_client("c1")}
+    await store.client_key_history.observe("c1", [("tp-b", "b2"), ("tp-c", "c")], T0 + 100)
+    keys = {k.thumbprint: k for k in await store.client_key_history.list_for_client("c1")}
     assert (keys["tp-a"].removed_at, keys["tp-b"].first_seen_at, keys["tp-b"].kid) == (T0 + 100, T0, "b2")
     assert (keys["tp-c"].first_seen_at, keys["tp-c"].removed_at) == (T0 + 100, None)
     # a key that comes back keeps its age
-    await store.client_keys.observe("c1", [("tp-a", "a")], T0 + 200)
-    keys = {k.thumbprint: k for k in await store.client_keys.list_for_client("c1")}
+    await store.client_key_history.observe("c1", [("tp-a", "a")], T0 + 200)
+    keys = {k.thumbprint: k for k in await store.client_key_history.list_for_client("c1")}
     assert (keys["tp-a"].first_seen_at, keys["tp-a"].removed_at) == (T0, None)
     assert keys["tp-b"].removed_at == T0 + 200 and keys["tp-c"].removed_at == T0 + 200
-    assert [k.first_seen_at for k in await store.client_keys.list_for_client("c2")] == [T0 + 5]
-    await store.client_keys.observe("c2", [], T0 + 300)
-    assert [k.removed_at for k in await store.client_keys.list_for_client("c2")] == [T0 + 300]
+    assert [k.first_seen_at for k in await store.client_key_history.list_for_client("c2")] == [T0 + 5]
+    await store.client_key_history.observe("c2", [], T0 + 300)
+    assert [k.removed_at for k in await store.client_key_history.list_for_client("c2")] == [T0 + 300]
 
 
 async def test_replace_registration_is_conditional(store: Store) -> None:

@@ -1,7 +1,7 @@
 """What exists and who holds what: the client inventory and the entitlement review.
 
 * ``client_summary`` / ``inventory``: per client its tier, kind, owner and contacts, authentication method,
-  registered scopes, keys with their ages (first seen at registration or update, ``store.client_keys``),
+  registered scopes, keys with their ages (first seen at registration or update, ``store.client_key_history``),
   created / last used, active grants and tokens, and whether (by whom, why) it was disabled.
 * ``entitlements``: per client the scopes it holds — every unrevoked grant (a user's consent: who, when,
   which scopes, how many live tokens) and, for machine clients, the ``client_credentials`` scopes (granted by
@@ -188,7 +188,7 @@ def _summary(
 
 
 async def client_summary(store: Store, record: ClientRecord, now: int) -> ClientSummary:
-    keys = await store.client_keys.list_for_client(record.client_id)
+    keys = await store.client_key_history.list_for_client(record.client_id)
     grants = [g for g in await store.grants.list_for_client(record.client_id) if g.revoked_at is None]
     tokens = await store.tokens.list_for_client(record.client_id, active_at=now)
     return _summary(record, keys, len(grants), len(tokens), now)
@@ -199,7 +199,7 @@ async def inventory(store: Store, now: int) -> list[ClientSummary]:
     clients there are: ``bench/inventory.py`` times it at 100,000 clients."""
     records = await store.clients.list()
     keys: dict[str, list[ClientKeyRecord]] = {}
-    for k in await store.client_keys.list_all():
+    for k in await store.client_key_history.list_all():
         keys.setdefault(k.client_id, []).append(k)
     grants = await store.grants.active_counts()
     tokens = await store.tokens.active_counts(now)

@@ -116,7 +116,10 @@ class ServerKeyring(Protocol):
 
 
 class ClientDirectory(Protocol):
-    async def get(self, client_id: str) -> Client | None: ...
+    """The port the core finds clients through (the server's adapter: ``server.directory.CachedClientDirectory``)."""
+
+    async def get(self, client_id: str) -> Client | None:
+        """The client as it is now (disabled clients included), or ``None`` if there is none."""
 
 
 class ClientKeys(Protocol):

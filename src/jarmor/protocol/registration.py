@@ -139,7 +139,7 @@ def client_key_ids(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 async def observe_client_keys(env: Environment, client_id: str, metadata: Mapping[str, Any], now: int) -> None:
     """Remember when each registered key was first seen, so the inventory can show key ages."""
-    await env.store.client_keys.observe(client_id, client_key_ids(metadata), now)
+    await env.store.client_key_history.observe(client_id, client_key_ids(metadata), now)
 
 
 def check_initial_access_token(authorization: str | None, expected: str | None) -> None:

@@ -53,7 +53,7 @@ from .accounts import authenticate
 from .admin import admin_routes
 from .consent import ClientDisplay, describe_scopes, destination
 from .csrf import csrf_token, csrf_valid
-from .directory import ClientDirectory
+from .directory import CachedClientDirectory
 from .fetch import Fetcher, FetchLimits
 from .health import health_routes
 from .http import (
@@ -119,7 +119,7 @@ class JarmorServer:
         self.config = config
         self.store = store
         self.protector = protector or KeyProtector.from_env()
-        self.directory = ClientDirectory(store.clients)
+        self.directory = CachedClientDirectory(store.clients)
         self.outage = StoreOutage(store)
         self._env: Environment | None = None
         self._keys_loaded_at = 0.0

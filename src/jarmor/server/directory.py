@@ -37,8 +37,9 @@ def client_from_record(rec: ClientRecord) -> Client:
     )
 
 
-class ClientDirectory:
-    """``protocol.context.ClientDirectory``: the current client, parsed at most once per version.
+class CachedClientDirectory:
+    """The server's ``protocol.context.ClientDirectory`` (the port): the current client, parsed at most once
+    per version.
 
     At most ``max_entries`` parsed clients are kept (least recently used first out).
     """

@@ -301,7 +301,12 @@ class AuditLog(Protocol):
         """The newest events first, optionally only those about ``target``."""
 
 
-class ClientKeyStore(Protocol):
+class ClientKeyHistory(Protocol):
+    """When each key a client registered was first seen and removed (``Store.client_key_history``): key ages
+    for the inventory. The keys themselves are the client's metadata (``jwks``), resolved for verification by
+    ``protocol.context.ClientKeys`` (``Environment.client_keys``); the SQL table keeps its first name,
+    ``client_keys``."""
+
     async def observe(self, client_id: str, keys: Sequence[tuple[str, str]], now: int) -> None:
         """Record the client's current keys, as ``(thumbprint, kid)`` pairs: new ones are first seen at
         ``now``, known ones keep their time, and keys no longer present are marked removed."""
@@ -433,7 +438,7 @@ class Store(Protocol):
     def audit(self) -> AuditLog: ...
 
     @property
-    def client_keys(self) -> ClientKeyStore: ...
+    def client_key_history(self) -> ClientKeyHistory: ...
 
     @property
     def flows(self) -> FlowRecordStore: ...

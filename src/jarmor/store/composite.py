@@ -7,7 +7,7 @@ from typing import Protocol
 from .base import (
     AdminStore,
     AuditLog,
-    ClientKeyStore,
+    ClientKeyHistory,
     ClientStore,
     EphemeralStore,
     FlowRecordStore,
@@ -44,7 +44,7 @@ class CompositeStore:
         self.grants: GrantStore = durable.grants
         self.admins: AdminStore = durable.admins
         self.audit: AuditLog = durable.audit
-        self.client_keys: ClientKeyStore = durable.client_keys
+        self.client_key_history: ClientKeyHistory = durable.client_key_history
         self.flows: FlowRecordStore = durable.flows
 
     async def ping(self) -> None:

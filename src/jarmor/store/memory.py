@@ -298,7 +298,7 @@ class MemoryAuditLog:
         return out
 
 
-class MemoryClientKeyStore:
+class MemoryClientKeyHistory:
     def __init__(self) -> None:
         self._data: dict[tuple[str, str], ClientKeyRecord] = {}
 
@@ -333,7 +333,7 @@ class MemoryStore:
         self.grants = MemoryGrantStore()
         self.admins = MemoryAdminStore()
         self.audit = MemoryAuditLog()
-        self.client_keys = MemoryClientKeyStore()
+        self.client_key_history = MemoryClientKeyHistory()
         self.flows = MemoryFlowRecordStore()
 
     async def health(self) -> dict[str, str | None]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 from .clients import SqlClientStore
 from .ephemeral import DEFAULT_PURGE_EVERY, Clock, SqlEphemeralStore
 from .flows import SqlFlowRecordStore
-from .governance import SqlAdminStore, SqlAuditLog, SqlClientKeyStore
+from .governance import SqlAdminStore, SqlAuditLog, SqlClientKeyHistory
 from .keys import SqlKeyStore
 from .sqlite import DEFAULT_BUSY_TIMEOUT_MS
 from .store import DEFAULT_POOL_SIZE, SqlStore
@@ -46,7 +46,7 @@ __all__ = [
     "Clock",
     "SqlAdminStore",
     "SqlAuditLog",
-    "SqlClientKeyStore",
+    "SqlClientKeyHistory",
     "SqlClientStore",
     "SqlEphemeralStore",
     "SqlFlowRecordStore",

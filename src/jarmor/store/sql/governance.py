@@ -110,7 +110,7 @@ class SqlAuditLog:
         return [_event(row) for row in rows]
 
 
-class SqlClientKeyStore:
+class SqlClientKeyHistory:
     def __init__(self, db: Executor, upsert: Callable[[Table], Upsert]) -> None:
         self._db = db
         t = schema.client_keys

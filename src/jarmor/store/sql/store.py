@@ -18,7 +18,7 @@ from .. import migrate
 from ..base import (
     AdminStore,
     AuditLog,
-    ClientKeyStore,
+    ClientKeyHistory,
     ClientStore,
     EphemeralStore,
     FlowRecordStore,
@@ -32,7 +32,7 @@ from .clients import CLIENT_CHANNEL, SqlClientStore
 from .ephemeral import DEFAULT_PURGE_EVERY, Clock, SqlEphemeralStore
 from .executor import Executor, upsert_for
 from .flows import SqlFlowRecordStore
-from .governance import SqlAdminStore, SqlAuditLog, SqlClientKeyStore
+from .governance import SqlAdminStore, SqlAuditLog, SqlClientKeyHistory
 from .keys import SqlKeyStore
 from .sqlite import DEFAULT_BUSY_TIMEOUT_MS, SqliteDb, sqlite_engine
 from .tokens import SqlGrantStore, SqlTokenStore
@@ -96,7 +96,7 @@ class SqlStore:
         self.grants: GrantStore = SqlGrantStore(db, insert)
         self.admins: AdminStore = SqlAdminStore(db, insert)
         self.audit: AuditLog = SqlAuditLog(db)
-        self.client_keys: ClientKeyStore = SqlClientKeyStore(db, insert)
+        self.client_key_history: ClientKeyHistory = SqlClientKeyHistory(db, insert)
         self.flows: FlowRecordStore = SqlFlowRecordStore(db, insert, engine.dialect.name)
 
     @classmethod

@@ -108,3 +108,94 @@ def test_config_show_names_sources_and_hides_secrets(tmp_path: Path) -> None:
     assert "pw-123" not in out.stdout and "s3cret-token" not in out.stdout and "m3trics" not in out.stdout
     text = jarmor("config", "show", "--config", str(path), cwd=tmp_path)
     assert text.returncode == 0 and "settings.future_skew" in text.stdout and "(file [settings])" in text.stdout
+
+
+# -- one list of options: flags, variables and [server] keys all come from ``ServerConfig`` --------------------
+
+
+def test_flags_variables_and_file_keys_come_from_the_one_model(tmp_path: Path) -> None:
+    from dataclasses import fields
+
+    from jarmor.cli.main import build_parser
+    from jarmor.config import OPTIONS, ServerConfig, read_config, to_environment
+
+    assert [f.name for f in fields(ServerConfig) if f.name not in ("policy", "settings")] == list(OPTIONS)
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    flags = {a.dest for a in serve._actions if a.option_strings and a.dest != "help"}
+    assert flags == set(OPTIONS)
+    # every option, by flag, by variable and in the file, lands in the same field with the same value
+    given = {"issuer": "http://127.0.0.1:9000", "host": "::1", "port": "9000", "database": "sqlite:///x.db",
+             "redis": "redis://r/0", "registration_token": "t0ken", "auto_approve": "alice", "workers": "3",
+             "metrics_port": "9100", "trusted_proxies": "10.0.0.0/8,192.0.2.1", "log_format": "json",
+             "log_level": "info"}
+    by_flag = read_config(None, given, environ={})
+    by_env = read_config(None, environ={OPTIONS[k].env: v for k, v in given.items()})
+    toml = "[server]\n" + "".join(
+        f"{k} = {v}\n" if OPTIONS[k].kind is int else
+        f"{k} = {json.dumps(v.split(','))}\n" if OPTIONS[k].kind is tuple else f"{k} = {json.dumps(v)}\n"
+        for k, v in given.items()
+    )
+    by_file = read_config(write(tmp_path, toml), environ={})
+    assert by_flag.config == by_env.config == replace_config(by_file.config)
+    assert set(by_flag.sources.values()) == {"flag", "default"} and by_file.sources["port"] == "file [server]"
+    assert by_env.sources["workers"] == "environment (JARMOR_WORKERS)"
+    # what ``jarmor serve`` hands its workers rebuilds the same configuration
+    assert read_config(None, environ=to_environment(by_flag.config)).config == by_flag.config
+
+
+def replace_config(config: object) -> object:
+    """The file's configuration without the file's own path (flags and variables above name no file)."""
+    from dataclasses import replace
+
+    return replace(config, config=None)  # type: ignore[type-var]
+
+
+@pytest.mark.parametrize(("flag", "value", "named"), [
+    ("--port", "99999", "port must be between 1 and 65535"),
+    ("--port", "0", "port must be between 1 and 65535"),
+    ("--workers", "0", "workers must be at least 1"),
+    ("--metrics-port", "70000", "metrics_port must be between 1 and 65535"),
+    ("--trusted-proxies", "10.0.0.0/8,nope", "'nope' is not an IP address or network"),
+])
+def test_out_of_range_flags_are_refused_before_anything_starts(tmp_path: Path, flag: str, value: str,
+                                                               named: str) -> None:
+    out = jarmor("serve", flag, value, cwd=tmp_path)
+    assert out.returncode == 2 and named in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert out.stdout == "" and not (tmp_path / "jarmor.db").exists()
+
+
+def test_the_configuration_file_can_be_named_by_jarmor_config(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 9001\n")
+    out = jarmor("config", "show", "--format", "json", cwd=tmp_path, env={"JARMOR_CONFIG": str(path)})
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert shown["server.port"] == {"value": 9001, "source": "file [server]"}
+    assert shown["server.config"]["source"] == "environment (JARMOR_CONFIG)"
+    assert shown["environment.key_encryption_key"] == {"value": None, "source": "default"}
+    out = jarmor("config", "show", "--format", "json", cwd=tmp_path, env={"JARMOR_KEY_ENCRYPTION_KEY": "k3y"})
+    hidden = json.loads(out.stdout)["environment.key_encryption_key"]
+    assert hidden == {"value": "(set, hidden)", "source": "environment (JARMOR_KEY_ENCRYPTION_KEY)"}
+    assert "k3y" not in out.stdout
+
+
+def test_no_module_reads_a_jarmor_variable_by_itself() -> None:
+    """``config.py`` declares every ``JARMOR_*`` variable and reads them (``from_environment``); a module that
+    reads ``os.environ["JARMOR_..."]`` itself would be an option outside the one list."""
+    import ast
+
+    src = Path(__file__).resolve().parents[1] / "src" / "jarmor"
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        if path.name == "config.py" and path.parent == src:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            target = node.func if isinstance(node, ast.Call) else node.value if isinstance(node, ast.Subscript) else None
+            if target is None or ("environ" not in ast.unparse(target) and "getenv" not in ast.unparse(target)):
+                continue
+            if "JARMOR_" in ast.unparse(node):
+                found.append(f"{path.relative_to(src)}:{node.lineno}")
+    assert found == []
+    # the checker sees such a read
+    sample = ast.parse('os.environ.get("JARMOR_X")')
+    assert any(isinstance(n, ast.Call) and "JARMOR_" in ast.unparse(n) for n in ast.walk(sample))

@@ -8,11 +8,11 @@ check ``violated``; 2 a usage or audit error (one line on stderr).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from ..client.config import check_url
+from ..config import from_environment
 from ..protocol.policy import ALWAYS, DEFAULT_TIERS
 from .common import fail
 
@@ -49,7 +49,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     unknown = [c for c in args.check or () if c not in CHECKS]
     if unknown:
         fail(f"unknown check {unknown[0][:64]!r} (see docs/audit.md)")
-    token = args.registration_token or os.environ.get("JARMOR_AUDIT_REGISTRATION_TOKEN")
+    token = args.registration_token or from_environment("audit_registration_token")
     if not args.client and not token:
         fail("give --client FILE, or --registration-token so the audit registers its own client")
     try:

@@ -9,72 +9,62 @@ import json
 import os
 import stat
 import sys
-import tomllib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from ..config import ConfigError, ServerConfig, load_config
+from ..config import OPTIONS, ConfigError, Loaded, Option, ServerConfig, read_config
 from ..governance.terminal import safe
 from ..store import Store, StoreError, open_store
 
 T = TypeVar("T")
 
 
+STATE_OPTIONS = ("config", "database")  # what every command that touches state takes
+
+
+def _add_option(p: argparse.ArgumentParser, opt: Option, **extra: Any) -> None:
+    """The flag of one ``config.OPTIONS`` entry, as that entry declares it."""
+    kwargs: dict[str, Any] = {"help": opt.help, **extra}
+    if opt.metavar:
+        kwargs["metavar"] = opt.metavar
+    if opt.choices:
+        kwargs["choices"] = opt.choices
+    if opt.kind is int:
+        kwargs["type"] = int
+    p.add_argument(opt.flag_name, **kwargs)
+
+
 def add_state_options(p: argparse.ArgumentParser, *, sub: bool = False) -> None:
     """``--config`` / ``--database``; on the sub-command of a command (``review revoke``) they must not reset
     what the parent parsed (``jarmor review --database X revoke ID``)."""
-    default = argparse.SUPPRESS if sub else None
-    p.add_argument("--config", metavar="FILE", default=default, help="TOML configuration file")
-    p.add_argument(
-        "--database", metavar="URL", default=default, help="database URL (default: sqlite:///jarmor.db)"
-    )
+    for name in STATE_OPTIONS:
+        _add_option(p, OPTIONS[name], default=argparse.SUPPRESS if sub else None)
 
 
 def add_server_options(p: argparse.ArgumentParser) -> None:
+    """Every server option's flag (``config.OPTIONS``: ``--port``, ``--log-level`` ...)."""
     add_state_options(p)
-    p.add_argument("--issuer", metavar="URL", help="issuer identifier (default http://HOST:PORT)")
-    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    p.add_argument("--registration-token", metavar="TOKEN", help="initial access token for registration")
-    p.add_argument(
-        "--auto-approve",
-        metavar="SUBJECT",
-        help="skip login and consent, approving as SUBJECT (loopback issuer and --host only)",
-    )
-    p.add_argument("--workers", type=int, help="number of worker processes")
-    p.add_argument("--redis", metavar="URL", help="Redis URL for short-lived records (optional)")
-    p.add_argument("--metrics-port", type=int, metavar="PORT",
-                   help="serve /metrics on this port instead of the main one")
-    p.add_argument("--trusted-proxies", metavar="NETS",
-                   help="comma-separated proxy addresses/networks whose X-Forwarded-For is believed")
-    p.add_argument("--log-format", choices=("text", "json"), help="log lines as text (default) or JSON")
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default warning")
+    for opt in OPTIONS.values():
+        if opt.flag and opt.name not in STATE_OPTIONS:
+            _add_option(p, opt)
+
+
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The server options given as flags (``None``: not given)."""
+    return {name: getattr(args, name, None) for name in OPTIONS}
+
+
+def read_config_from(args: argparse.Namespace) -> Loaded:
+    try:
+        return read_config(None, flag_values(args))
+    except ConfigError as exc:
+        fail(f"configuration error: {exc}")
 
 
 def config_from(args: argparse.Namespace) -> ServerConfig:
-    overrides: dict[str, Any] = {
-        name: getattr(args, name, None)
-        for name in (
-            "issuer",
-            "host",
-            "port",
-            "database",
-            "registration_token",
-            "auto_approve",
-            "workers",
-            "redis",
-            "metrics_port",
-            "trusted_proxies",
-            "log_format",
-            "log_level",
-        )
-    }
-    try:
-        return load_config(args.config, overrides)
-    except ConfigError as exc:
-        fail(f"configuration error: {exc}")
+    return read_config_from(args).config
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -138,16 +128,8 @@ def issuer_of(args: argparse.Namespace, config: ServerConfig) -> str:
     """The issuer URLs are printed under: the server's own configuration (``--issuer``, ``JARMOR_ISSUER`` /
     ``_HOST`` / ``_PORT``, the ``[server]`` table of ``--config``). When none of them names it, the printed URLs
     assume the default, and the command says so on standard error."""
-    named = any(getattr(args, name, None) for name in ("issuer", "host", "port")) or any(
-        os.environ.get(f"JARMOR_{name.upper()}") for name in ("issuer", "host", "port")
-    )
-    if not named and args.config:
-        try:
-            server = tomllib.loads(Path(args.config).read_text()).get("server", {})
-        except (OSError, tomllib.TOMLDecodeError):
-            server = {}  # load_config has read it already; nothing more to learn here
-        named = any(name in server for name in ("issuer", "host", "port"))
-    if not named:
+    sources = read_config_from(args).sources
+    if all(sources[name] == "default" for name in ("issuer", "host", "port")):
         print(
             f"jarmor: note: no issuer configured (--issuer, JARMOR_ISSUER or [server] issuer in --config); "
             f"URLs below assume {config.issuer}",

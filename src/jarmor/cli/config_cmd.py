@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from dataclasses import asdict, fields
 from typing import Any
 
-from ..config import OPTIONS, ConfigError, ServerConfig, load_config
+from ..config import ENVIRONMENT_ONLY, OPTIONS, ConfigError, Loaded, from_environment, load_config
 from ..protocol.context import Settings
-from .common import add_server_options, config_from, fail, group, sqlite_path
+from .common import add_server_options, fail, group, read_config_from, sqlite_path
 
-_SECRET = {"registration_token", "metrics_token"}
+_SECRET_SETTINGS = {"metrics_token"}
 
 
-def _shown(name: str, value: Any) -> Any:
+def _shown(name: str, value: Any, *, secret: bool) -> Any:
     if value is None:
         return None
-    if name in _SECRET:
+    if secret:
         return "(set, hidden)"
     if name in ("database", "redis") and isinstance(value, str):
         from sqlalchemy.engine import make_url
@@ -36,30 +35,31 @@ def _shown(name: str, value: Any) -> Any:
     return value
 
 
-def effective(args: argparse.Namespace, config: ServerConfig) -> dict[str, dict[str, Any]]:
-    """Every option and setting: its value (secrets hidden) and its source."""
-    file_data: dict[str, Any] = {}
-    if args.config:
-        import tomllib
-        from pathlib import Path
+def _environment_only() -> dict[str, dict[str, Any]]:
+    out = {}
+    for opt in ENVIRONMENT_ONLY.values():
+        value = from_environment(opt.name)
+        out[f"environment.{opt.name}"] = {
+            "value": _shown(opt.name, value, secret=opt.secret),
+            "source": f"environment ({opt.env})" if value is not None else "default",
+        }
+    return out
 
-        file_data = tomllib.loads(Path(args.config).read_text())
+
+def effective(loaded: Loaded) -> dict[str, dict[str, Any]]:
+    """Every option and setting: its value (secrets hidden) and its source."""
+    config, file_data = loaded.config, loaded.file
     out: dict[str, dict[str, Any]] = {}
-    for name in OPTIONS:
-        if getattr(args, name, None) is not None:
-            source = "flag"
-        elif os.environ.get("JARMOR_" + name.upper()):
-            source = "environment (JARMOR_" + name.upper() + ")"
-        elif name in file_data.get("server", {}):
-            source = "file [server]"
-        else:
-            source = "default"
-        out[f"server.{name}"] = {"value": _shown(name, getattr(config, name)), "source": source}
+    for name, opt in OPTIONS.items():
+        shown = _shown(name, getattr(config, name), secret=opt.secret)
+        out[f"server.{name}"] = {"value": shown, "source": loaded.sources[name]}
+    out.update(_environment_only())
     in_file = file_data.get("settings", {})
     for f in fields(Settings):
         value = getattr(config.settings, f.name)
         out[f"settings.{f.name}"] = {
-            "value": _shown(f.name, value), "source": "file [settings]" if f.name in in_file else "default"
+            "value": _shown(f.name, value, secret=f.name in _SECRET_SETTINGS),
+            "source": "file [settings]" if f.name in in_file else "default",
         }
     policy = file_data.get("policy", {})
     for name, tier in config.policy.tiers.items():
@@ -88,13 +88,13 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    path = sqlite_path(config.database)
+    loaded = read_config_from(args)
+    path = sqlite_path(loaded.config.database)
     if path is not None:
         blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         if blocking is not None:
             fail(f"database: {path} cannot hold a database ({blocking} is not a directory)")
-    shown = effective(args, config)
+    shown = effective(loaded)
     if args.format == "json":
         print(json.dumps(shown, indent=2, sort_keys=True))
         return 0

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..config import ConfigError
+from ..config import ConfigError, from_environment
 from ..jose import loads_object
 from ..protocol.errors import OAuthError
 from ..store import StoreError
@@ -57,7 +57,7 @@ def _load_json(path: str) -> dict[str, Any]:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    return serve(config_from(args), args.config)
+    return serve(config_from(args))
 
 
 def cmd_clients_add(args: argparse.Namespace) -> int:
@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, StoreError, OAuthError) as exc:
         return _one_line(str(exc), 2)
     except Exception as exc:
-        if os.environ.get("JARMOR_DEBUG"):
+        if from_environment("debug"):
             raise
         return _one_line(f"unexpected error: {type(exc).__name__}: {exc} (JARMOR_DEBUG=1 shows the traceback)", 1)
 

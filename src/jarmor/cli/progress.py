@@ -4,10 +4,11 @@ so output that scripts read stays exactly what it was."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import TextIO
+
+from ..config import from_environment
 
 
 class Progress:
@@ -16,7 +17,9 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
         # JARMOR_TEST_PROGRESS_INTERVAL: tests see every update instead of five a second
-        self.interval = interval if interval is not None else float(os.environ.get("JARMOR_TEST_PROGRESS_INTERVAL", 0.2))
+        if interval is None:
+            interval = float(from_environment("test_progress_interval") or 0.2)
+        self.interval = interval
         self._last = 0.0
         self._shown = False
 

@@ -6,23 +6,9 @@ import asyncio
 import os
 import socket
 
-from ..config import ServerConfig
+from ..config import ServerConfig, to_environment
 from ..store import StoreError
 from .common import create_sqlite_file, fail, open_state
-
-_ENV = {
-    "issuer": "JARMOR_ISSUER",
-    "host": "JARMOR_HOST",
-    "port": "JARMOR_PORT",
-    "database": "JARMOR_DATABASE",
-    "redis": "JARMOR_REDIS",
-    "registration_token": "JARMOR_REGISTRATION_TOKEN",
-    "auto_approve": "JARMOR_AUTO_APPROVE",
-    "metrics_port": "JARMOR_METRICS_PORT",
-    "trusted_proxies": "JARMOR_TRUSTED_PROXIES",
-    "log_format": "JARMOR_LOG_FORMAT",
-    "log_level": "JARMOR_LOG_LEVEL",
-}
 
 
 def _redacted(url: str) -> str:
@@ -69,18 +55,18 @@ async def check_redis(config: ServerConfig) -> None:
         await redis.close()
 
 
-def serve(config: ServerConfig, config_path: str | None = None) -> int:
+def serve(config: ServerConfig) -> int:
     # before anything imports prometheus_client: every worker writes its metrics to one shared directory
     from ..server.multiproc import prepare_multiprocess
 
     cleanup = prepare_multiprocess()
     try:
-        return _serve(config, config_path)
+        return _serve(config)
     finally:
         cleanup()
 
 
-def _serve(config: ServerConfig, config_path: str | None) -> int:
+def _serve(config: ServerConfig) -> int:
     import uvicorn
 
     from ..server.logs import configure_logging, uvicorn_log_config
@@ -107,15 +93,7 @@ def _serve(config: ServerConfig, config_path: str | None) -> int:
 
         start_metrics_listener(config.host, config.metrics_port, config.settings.metrics_token)
     # Workers rebuild the configuration from the environment (flags are passed down this way).
-    if config_path:
-        os.environ["JARMOR_CONFIG"] = os.path.abspath(config_path)
-    for name, var in _ENV.items():
-        value = getattr(config, name)
-        if isinstance(value, tuple):
-            if value:
-                os.environ[var] = ",".join(value)
-        elif value is not None:
-            os.environ[var] = str(value)
+    os.environ.update(to_environment(config))
     announce = (
         f"jarmor: serving {config.issuer} on {config.host}:{config.port} "
         f"(database {_redacted(config.database)}, {config.workers} worker(s)"

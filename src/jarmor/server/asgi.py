@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from starlette.applications import Starlette
 
@@ -14,6 +13,6 @@ from .app import create_app
 
 def app_from_environment() -> Starlette:
     """Build the app from ``JARMOR_CONFIG`` (a TOML file) and ``JARMOR_*`` variables."""
-    config = load_config(os.environ.get("JARMOR_CONFIG") or None)
+    config = load_config()  # the file named by JARMOR_CONFIG, if any
     logging.captureWarnings(True)  # through the log format uvicorn configured in this worker
     return create_app(config, open_store(config.database, config.redis))

@@ -17,11 +17,12 @@ stronger primitive (Fernet is AES-128-CBC + HMAC); the format carries a version 
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..config import from_environment
 
 PREFIX = "aesgcm:v1:"
 
@@ -49,8 +50,10 @@ class KeyProtector:
 
     @classmethod
     def from_env(cls, value: str | None = None, previous: str | None = None) -> KeyProtector:
-        value = value if value is not None else os.environ.get("JARMOR_KEY_ENCRYPTION_KEY")
-        previous = previous if previous is not None else os.environ.get("JARMOR_KEY_ENCRYPTION_KEY_PREVIOUS", "")
+        """From ``value`` / ``previous`` when given, else from ``JARMOR_KEY_ENCRYPTION_KEY`` / ``_PREVIOUS``
+        (declared with every other variable in ``config.ENVIRONMENT_ONLY``)."""
+        value = value if value is not None else from_environment("key_encryption_key")
+        previous = previous if previous is not None else from_environment("key_encryption_key_previous") or ""
         old = tuple(_decode(v.strip(), "JARMOR_KEY_ENCRYPTION_KEY_PREVIOUS") for v in previous.split(",") if v.strip())
         if not value:
             return cls(None, old)

@@ -362,11 +362,10 @@ def error_of(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
-def authorize(t: Target, c: AuditClient, v: Variant) -> Outcome:
-    """Send one authorization request (via PAR when ``v.par``) and classify the answer."""
-    pkce = new_pkce()
-    state = new_state()
-    redirect_uri = v.redirect_uri or c.redirect_uri
+def _request_parameters(c: AuditClient, v: Variant, verifier_challenge: tuple[str, str], state: str,
+                        redirect_uri: str) -> dict[str, object]:
+    """The authorization request's parameters for variant ``v`` (PKCE as the variant says: S256, plain, none)."""
+    verifier, challenge = verifier_challenge
     params: dict[str, object] = {
         "response_type": "code",
         "client_id": c.client_id,
@@ -378,11 +377,50 @@ def authorize(t: Target, c: AuditClient, v: Variant) -> Outcome:
     if "openid" in c.scope.split():
         params["nonce"] = new_nonce()
     if v.pkce == "S256":
-        params["code_challenge"] = pkce.challenge
+        params["code_challenge"] = challenge
         params["code_challenge_method"] = "S256"
     elif v.pkce == "plain":
-        params["code_challenge"] = pkce.verifier
+        params["code_challenge"] = verifier
         params["code_challenge_method"] = "plain"
+    return params
+
+
+def _push(t: Target, c: AuditClient, v: Variant, params: dict[str, object], ro: str | None,
+          outcome: Outcome) -> list[tuple[str, str]] | None:
+    """RFC 9126: push the request; the front-channel query naming it, or ``None`` (``outcome.error`` says why)."""
+    par = par_endpoint(t)
+    if par is None:
+        raise AuditAborted("the server offers no pushed authorization request endpoint")
+    form: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    if v.authenticate:
+        given = forged_assertion(t, c, v.forge_assertion) if v.forge_assertion else v.assertion
+        form, headers, outcome.assertion = client_auth(t, c, given)
+    else:
+        form = {"client_id": c.client_id}
+    if ro is not None:
+        form["request"] = ro
+        form.setdefault("client_id", c.client_id)
+    else:
+        form.update(dict(plain_parameters(params)))
+    r = t.http.post_form(par, form, headers)
+    if r.status_code not in (200, 201):
+        outcome.error = error_of(r)
+        return None
+    try:
+        request_uri = r.json()["request_uri"]
+    except (ValueError, KeyError, TypeError):
+        outcome.error = "PAR response without request_uri"
+        return None
+    return [("client_id", c.client_id), ("request_uri", str(request_uri))]
+
+
+def authorize(t: Target, c: AuditClient, v: Variant) -> Outcome:
+    """Send one authorization request (via PAR when ``v.par``) and classify the answer."""
+    pkce = new_pkce()
+    state = new_state()
+    redirect_uri = v.redirect_uri or c.redirect_uri
+    params = _request_parameters(c, v, (pkce.verifier, pkce.challenge), state, redirect_uri)
     outcome = Outcome(accepted=False, stage="par" if v.par else "authorize", state=state,
                       verifier=pkce.verifier, redirect_uri=redirect_uri)
     ro: str | None = None
@@ -393,37 +431,22 @@ def authorize(t: Target, c: AuditClient, v: Variant) -> Outcome:
     if endpoint is None:
         raise AuditAborted("the authorization endpoint is not on the issuer's origin")
     if v.par:
-        par = par_endpoint(t)
-        if par is None:
-            raise AuditAborted("the server offers no pushed authorization request endpoint")
-        form: dict[str, str] = {}
-        headers: dict[str, str] = {}
-        if v.authenticate:
-            given = forged_assertion(t, c, v.forge_assertion) if v.forge_assertion else v.assertion
-            form, headers, outcome.assertion = client_auth(t, c, given)
-        else:
-            form = {"client_id": c.client_id}
-        if ro is not None:
-            form["request"] = ro
-            form.setdefault("client_id", c.client_id)
-        else:
-            form.update(dict(plain_parameters(params)))
-        r = t.http.post_form(par, form, headers)
-        if r.status_code not in (200, 201):
-            outcome.error = error_of(r)
+        pushed = _push(t, c, v, params, ro, outcome)
+        if pushed is None:
             return outcome
-        try:
-            request_uri = r.json()["request_uri"]
-        except (ValueError, KeyError, TypeError):
-            outcome.error = "PAR response without request_uri"
-            return outcome
-        query = [("client_id", c.client_id), ("request_uri", str(request_uri))]
+        query = pushed
     elif ro is not None:
         query = [("client_id", c.client_id), ("request", ro)]
     else:
         query = plain_parameters(params)
     outcome.stage = "authorize"
-    r = t.http.get(endpoint, query)
+    return _front_channel(t, c, v, outcome, t.http.get(endpoint, query), redirect_uri)
+
+
+def _front_channel(
+    t: Target, c: AuditClient, v: Variant, outcome: Outcome, r: httpx.Response, redirect_uri: str
+) -> Outcome:
+    """Follow the authorization endpoint's answer (redirects, interactions on the server) to the redirect URI."""
     url = str(r.request.url)
     for _ in range(MAX_INTERACTION_HOPS + 1):
         location = r.headers.get("location")

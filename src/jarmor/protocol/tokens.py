@@ -27,6 +27,7 @@ import orjson
 from ..jose import b64url_encode, sign_jws
 from ..store.base import GrantRecord, TokenRecord
 from . import errors
+from .access_tokens import jwt_access_token
 from .authorization import AuthorizationRequest
 from .client_auth import AuthenticatedClient, authenticate_client, check_authentication_for_tier
 from .clients import Client
@@ -139,7 +140,7 @@ async def _mint(
 ) -> tuple[dict[str, Any], list[TokenRecord]]:
     now = env.now()
     tier_name = tier.name
-    access = new_token()
+    access = jwt_access_token(env, client, tier, subject=subject, scope=scope, now=now) or new_token()
     records = [
         TokenRecord(
             token_hash=token_hash(access),

@@ -111,3 +111,35 @@ def test_the_format_is_validated_strictly() -> None:
     with pytest.raises(ConfigError, match="access_token_audience"):
         ServerConfig(issuer=ISSUER, policy=_jwt_policy()).validate()
     ServerConfig(issuer=ISSUER, policy=_jwt_policy(), settings=Settings(access_token_audience=AUDIENCE)).validate()
+
+
+async def test_a_dpop_bound_jwt_access_token_carries_cnf_and_refreshes_keep_auth_time(jwt_kit: Kit) -> None:
+    """RFC 9449 §6.1 ``cnf.jkt``; RFC 9068 §2.2.1 ``auth_time`` unchanged across the grant's tokens."""
+    from jarmor.jose import generate_jwk
+    from jarmor.protocol.dpop import access_token_hash
+
+    from .dpop_support import code_form, code_via_par, proof, token
+
+    client = await jwt_kit.add_client(risk_tier="baseline")
+    key = generate_jwk("ES256")
+    code, verifier = await code_via_par(jwt_kit, client)
+    r = await token(jwt_kit, client, code_form(code, verifier), proof(key))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "DPoP"
+    first = _claims(jwt_kit, body["access_token"])
+    assert first["cnf"] == {"jkt": key.thumbprint()} and isinstance(first["auth_time"], int)
+    r = await token(jwt_kit, client, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+                    proof(key))
+    assert r.status_code == 200, r.text
+    refreshed_token = r.json()["access_token"]
+    assert _claims(jwt_kit, refreshed_token)["auth_time"] == first["auth_time"]
+    rs = ResourceServer(jwt_verifier=JwtAccessTokenVerifier(issuer=ISSUER, audience=AUDIENCE, http=jwt_kit.http))
+    url = f"{AUDIENCE}/orders"
+    ok = proof(key, url, htm="GET", ath=access_token_hash(refreshed_token))
+    principal = await rs.authenticate(method="GET", url=url, authorization=f"DPoP {refreshed_token}", dpop=ok)
+    assert principal.binding is not None and principal.binding.thumbprint == key.thumbprint()
+    stolen = proof(generate_jwk("ES256"), url, htm="GET", ath=access_token_hash(refreshed_token))
+    with pytest.raises(ResourceError) as info:
+        await rs.authenticate(method="GET", url=url, authorization=f"DPoP {refreshed_token}", dpop=stolen)
+    assert (info.value.error, info.value.www_authenticate[:26]) == ("invalid_token", 'DPoP error="invalid_token"')

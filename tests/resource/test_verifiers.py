@@ -225,3 +225,17 @@ async def test_metadata_for_another_issuer_is_refused() -> None:
     issuer.metadata_issuer = "https://evil.example"
     with pytest.raises(VerifierUnavailable):
         await _jwt_verifier(issuer, Clock()).verify(_at(Clock().now))
+
+
+@pytest.mark.parametrize(("status", "error", "outcome"), [
+    (400, "unsupported_token_type", TokenRejected),  # oidc-provider, for its JWT access tokens
+    (400, "invalid_request", TokenRejected),
+    (400, "invalid_client", VerifierUnavailable),
+    (500, "server_error", VerifierUnavailable),
+])
+async def test_introspection_error_answers(status: int, error: str, outcome: type[Exception]) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, json={"error": error}))
+    verifier = IntrospectionVerifier(endpoint=f"{ISSUER}/introspect", client_id="rs", client_secret="s",
+                                     http=httpx.AsyncClient(transport=transport))
+    with pytest.raises(outcome):
+        await verifier.verify("t")

@@ -10,7 +10,9 @@ Results are cached by the SHA-256 of the token, never the token itself: an activ
 ``cache_ttl`` seconds and **never past its** ``exp`` (a response without ``exp`` is not cached at all); an
 inactive one for ``inactive_ttl`` seconds only (a revoked token may otherwise keep working for the cache's
 lifetime: keep both short). A 401/403 from the endpoint is the resource server's misconfiguration, raised as
-``VerifierUnavailable`` (never "inactive"), as are network failures and malformed answers.
+``VerifierUnavailable`` (never "inactive"), as are network failures and malformed answers; a 400
+``unsupported_token_type`` or ``invalid_request`` is about the token (a format the AS does not introspect)
+and makes it inactive.
 """
 
 from __future__ import annotations
@@ -32,6 +34,18 @@ __all__ = ["IntrospectionVerifier", "TokenRejected"]
 
 MAX_TOKEN_LENGTH = 8192
 MAX_RESPONSE_BYTES = 64 * 1024
+
+
+# 400 answers about the token rather than the caller (RFC 7662 §2.3 / RFC 7009 §2.2.1): the token is not active
+_TOKEN_REFUSALS = frozenset({"unsupported_token_type", "invalid_request"})
+
+
+def _error_code(resp: httpx.Response) -> str | None:
+    try:
+        code = loads_object(resp.content[:MAX_RESPONSE_BYTES]).get("error")
+    except JoseError:
+        return None
+    return code if isinstance(code, str) else None
 
 
 class TokenRejected(Exception):
@@ -138,6 +152,8 @@ class IntrospectionVerifier:
             raise VerifierUnavailable("the introspection endpoint could not be reached") from exc
         if resp.status_code in (401, 403):
             raise VerifierUnavailable("the introspection endpoint refused the resource server's credentials")
+        if resp.status_code == 400 and _error_code(resp) in _TOKEN_REFUSALS:
+            return None  # the AS cannot introspect this token (e.g. oidc-provider's JWT access tokens)
         if resp.status_code != 200 or len(resp.content) > MAX_RESPONSE_BYTES:
             raise VerifierUnavailable(f"the introspection endpoint answered HTTP {resp.status_code}")
         try:

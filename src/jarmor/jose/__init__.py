@@ -4,6 +4,7 @@
 """
 
 from .algorithms import CONTENT_ENCRYPTION_ALGS, KEY_MANAGEMENT_ALGS, SIGNING_ALGS
+from .embedded import jwk_thumbprint, sign_jws_embedded_jwk, verify_jws_embedded_jwk
 from .errors import (
     AlgorithmNotAllowed,
     BadSignature,
@@ -56,9 +57,12 @@ __all__ = [
     "import_jwk",
     "import_pem",
     "is_jwe",
+    "jwk_thumbprint",
     "loads_object",
     "peek_claims",
     "peek_header",
     "sign_jws",
+    "sign_jws_embedded_jwk",
     "verify_jws",
+    "verify_jws_embedded_jwk",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .context import Environment
+from .sender import dpop_signing_algs
 from .vocabulary import AUTH_METHODS, GRANT_TYPES, JWE_ALGS_SUPPORTED, JWE_ENCS_SUPPORTED, RESPONSE_MODES
 
 
@@ -48,4 +49,5 @@ def server_metadata(env: Environment) -> dict[str, Any]:
         "authorization_response_iss_parameter_supported": True,
         "claims_parameter_supported": False,
         "tls_client_certificate_bound_access_tokens": False,
+        "dpop_signing_alg_values_supported": dpop_signing_algs(env),  # RFC 9449 §5.1
     }

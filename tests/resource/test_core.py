@@ -226,3 +226,9 @@ def test_step_up_error_helper() -> None:
     assert err.www_authenticate == ('Bearer realm="api", error="insufficient_user_authentication", '
                                     'error_description="a stronger or more recent authentication is required", '
                                     f'acr_values="urn:loa:3", max_age=0, DPoP realm="api", {ALGS}')
+
+
+async def test_something_that_is_no_certificate_counts_as_none() -> None:
+    err = await _refused(authorization=f"Bearer {MTLS}", client_cert=b"\x30\x03garbage")
+    assert (err.status, err.error) == (401, "invalid_token")
+    assert await _auth(authorization=f"Bearer {BEARER}", client_cert="-----BEGIN CERTIFICATE-----\nnope")

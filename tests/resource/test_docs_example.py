@@ -77,3 +77,25 @@ async def test_per_route_scope_and_step_up(client: httpx.AsyncClient) -> None:
     assert 'acr_values="urn:loa:3", max_age=300' in resp.headers["www-authenticate"]
     resp = await client.post("/payments", headers={"Authorization": f"Bearer {STEP}"})
     assert resp.status_code == 200 and resp.json() == {"paid_by": "alice"}
+
+
+def test_proxy_client_certificate_only_from_trusted_proxies() -> None:
+    import base64
+
+    from jarmor.resource import certificate_thumbprint, proxy_client_certificate
+
+    from .certs import CERT_DER, CERT_THUMBPRINT
+
+    read = proxy_client_certificate(["10.0.0.0/8"])
+    header = (b"client-cert", b":" + base64.b64encode(CERT_DER) + b":")
+
+    def scope(peer: str, *headers: tuple[bytes, bytes]) -> dict[str, Any]:
+        return {"client": (peer, 4711), "headers": list(headers)}
+
+    der = read(scope("10.1.2.3", header))
+    assert isinstance(der, bytes) and certificate_thumbprint(der) == CERT_THUMBPRINT
+    assert read(scope("192.0.2.1", header)) is None  # not a trusted proxy
+    assert read(scope("10.1.2.3", header, header)) is None  # repeated
+    assert read(scope("10.1.2.3", (b"client-cert", b"MIIB...=="))) is None  # not a byte sequence
+    assert read(scope("10.1.2.3", (b"client-cert", b":!!:"))) is None
+    assert read(scope("10.1.2.3")) is None

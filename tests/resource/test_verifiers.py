@@ -239,3 +239,25 @@ async def test_introspection_error_answers(status: int, error: str, outcome: typ
                                      http=httpx.AsyncClient(transport=transport))
     with pytest.raises(outcome):
         await verifier.verify("t")
+
+
+async def test_concurrent_requests_for_one_token_share_one_introspection() -> None:
+    import asyncio
+
+    release = asyncio.Event()
+    seen = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal seen
+        seen += 1
+        await release.wait()
+        return httpx.Response(200, json={"active": True, "exp": 1_800_000_100})
+
+    verifier = IntrospectionVerifier(endpoint=f"{ISSUER}/introspect", client_id="rs", client_secret="s",
+                                     clock=Clock(), http=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    tasks = [asyncio.create_task(verifier.verify("t")) for _ in range(10)]
+    while seen == 0:
+        await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*tasks)
+    assert seen == 1 and all(r.expires_at == 1_800_000_100 for r in results)

@@ -10,7 +10,15 @@ and FastAPI. See docs/resource-server.md.
 
 from ..protocol.binding import TokenBinding
 from ..protocol.dpop import NonceService
-from .asgi import ResourceServerMiddleware, Rule, error_response, requires, resource_error_handler
+from .asgi import (
+    ResourceServerMiddleware,
+    Rule,
+    error_response,
+    proxy_client_certificate,
+    requires,
+    resource_error_handler,
+    tls_client_certificate,
+)
 from .core import ResourceServer, TokenVerifier, assurance_problem, certificate_thumbprint, step_up_error
 from .errors import Challenge, ResourceError, VerifierUnavailable
 from .introspection import IntrospectionVerifier, TokenRejected
@@ -40,7 +48,9 @@ __all__ = [
     "assurance_problem",
     "certificate_thumbprint",
     "error_response",
+    "proxy_client_certificate",
     "requires",
     "resource_error_handler",
     "step_up_error",
+    "tls_client_certificate",
 ]

@@ -14,6 +14,10 @@ An access token in the query string is refused (``invalid_request``): FAPI 2.0 �
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +31,15 @@ from .core import ResourceServer
 from .errors import INVALID_REQUEST, ResourceError, VerifierUnavailable
 from .principal import Principal, Requirement
 
-__all__ = ["ResourceServerMiddleware", "Rule", "error_response", "requires", "resource_error_handler"]
+__all__ = [
+    "ResourceServerMiddleware",
+    "Rule",
+    "error_response",
+    "proxy_client_certificate",
+    "requires",
+    "resource_error_handler",
+    "tls_client_certificate",
+]
 
 ClientCert = Callable[[Scope], "bytes | str | None"]
 
@@ -69,6 +81,44 @@ def tls_client_certificate(scope: Scope) -> str | None:
     return chain[0] if chain and isinstance(chain[0], str) else None
 
 
+# RFC 9440 §2.1: an RFC 8941 Byte Sequence item, ``:base64:``, and nothing else (no parameters)
+_BYTE_SEQUENCE = re.compile(r":([A-Za-z0-9+/]*={0,2}):")
+MAX_CERTIFICATE = 16 * 1024
+
+
+def proxy_client_certificate(trusted_proxies: Sequence[str]) -> ClientCert:
+    """``client_cert=`` for an API behind a TLS-terminating proxy: the DER certificate of RFC 9440's
+    ``Client-Cert`` header, read ONLY when the TCP peer is in ``trusted_proxies`` (addresses or networks);
+    from anyone else, or when malformed or repeated, there is no certificate (a bound token is then refused).
+
+    The proxy must have completed the TLS handshake with the client (proof of possession of the
+    certificate's key); the binding check compares the certificate's ``x5t#S256`` only (RFC 8705 §3), so a
+    self-signed certificate is fine. The header is read with one ``fullmatch`` and strict base64 rather than
+    a Structured Fields library: the one shape accepted is a bare byte sequence.
+    """
+    networks = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+
+    def read(scope: Scope) -> bytes | None:
+        peer = (scope.get("client") or (None,))[0]
+        try:
+            address = ipaddress.ip_address(peer) if isinstance(peer, str) else None
+        except ValueError:
+            return None
+        values = _headers(scope, b"client-cert")
+        if address is None or not any(address in n for n in networks) or len(values) != 1:
+            return None
+        match = _BYTE_SEQUENCE.fullmatch(values[0].strip(" \t"))
+        if match is None or len(values[0]) > 2 * MAX_CERTIFICATE:
+            return None
+        try:
+            der = base64.b64decode(match.group(1), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        return der or None
+
+    return read
+
+
 def _headers(scope: Scope, name: bytes) -> list[str]:
     return [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == name]
 
@@ -94,7 +144,7 @@ async def authenticate_scope(
     client_cert: ClientCert | None = tls_client_certificate,
 ) -> Principal:
     if _token_in_query(scope):
-        raise server._refuse(INVALID_REQUEST, "access tokens are accepted in the Authorization header only", None)
+        raise server.refuse(INVALID_REQUEST, "access tokens are accepted in the Authorization header only", None)
     return await server.authenticate(
         method=scope["method"],
         url=request_url(public_url, scope),

@@ -117,9 +117,21 @@ class ResourceServer:
         if isinstance(self.dpop_algs, str) or not self.dpop_algs:
             raise ValueError("dpop_algs must be a non-empty sequence of algorithm names")
 
-    def _refuse(self, error: str | None, description: str, scheme: Scheme | None, **kw: object) -> ResourceError:
+    def refuse(
+        self,
+        error: str | None,
+        description: str,
+        scheme: Scheme | None,
+        *,
+        scope: Sequence[str] = (),
+        nonce: str | None = None,
+        acr_values: Sequence[str] = (),
+        max_age: int | None = None,
+    ) -> ResourceError:
+        """The ``ResourceError`` for ``error`` with this resource's realm, algorithms and accepted schemes."""
         return refuse(error, description, scheme=scheme, realm=self.realm, dpop_algs=self.dpop_algs,
-                      offer_bearer=not self.require_sender_constrained, **kw)  # type: ignore[arg-type]
+                      offer_bearer=not self.require_sender_constrained, scope=scope, nonce=nonce,
+                      acr_values=acr_values, max_age=max_age)
 
     async def authenticate(
         self,
@@ -138,12 +150,15 @@ class ResourceServer:
         proof = self.check_proof(presented, dpop, method=method, url=url)
         token = await self._verify_token(presented)
         if client_cert_thumbprint is None and client_cert is not None:
-            client_cert_thumbprint = certificate_thumbprint(client_cert)
+            try:
+                client_cert_thumbprint = certificate_thumbprint(client_cert)
+            except ValueError:
+                client_cert_thumbprint = None  # not a certificate: as if none was presented
         self.check_binding(presented, token, proof, client_cert_thumbprint)
         if proof is not None:
             ttl = self.proof_max_age + self.proof_future_skew + 1
             if not await self.replay_store.add_once(NAMESPACE, replay_key(proof.jkt, proof.jti), ttl):
-                raise self._refuse(INVALID_DPOP_PROOF, "the DPoP proof has already been used", "DPoP")
+                raise self.refuse(INVALID_DPOP_PROOF, "the DPoP proof has already been used", "DPoP")
         principal = Principal.from_token(token)
         if requirement is not None:
             self.check_requirement(principal, requirement)
@@ -152,16 +167,16 @@ class ResourceServer:
     def check_credentials(self, authorization: HeaderValues) -> _Presented:
         values = _values(authorization)
         if len(values) > 1:
-            raise self._refuse(INVALID_REQUEST, "more than one Authorization header", None)
+            raise self.refuse(INVALID_REQUEST, "more than one Authorization header", None)
         match = _CREDENTIALS.fullmatch(values[0].strip()) if values else None
         scheme = match.group(1).lower() if match else None
         if match is None or scheme not in ("bearer", "dpop"):
             if values and values[0].strip().lower().split(" ")[0] in ("bearer", "dpop"):
-                raise self._refuse(INVALID_REQUEST, "the Authorization header is malformed", None)
-            raise self._refuse(None, "no access token", None)  # RFC 6750 §3.1: no error code
+                raise self.refuse(INVALID_REQUEST, "the Authorization header is malformed", None)
+            raise self.refuse(None, "no access token", None)  # RFC 6750 §3.1: no error code
         presented = _Presented("DPoP" if scheme == "dpop" else "Bearer", match.group(2))
         if _TOKEN68.fullmatch(presented.token) is None:
-            raise self._refuse(INVALID_REQUEST, "the access token is not a token68 value", presented.scheme)
+            raise self.refuse(INVALID_REQUEST, "the access token is not a token68 value", presented.scheme)
         return presented
 
     def check_proof(self, presented: _Presented, dpop: HeaderValues, *, method: str, url: str) -> DPoPProof | None:
@@ -180,9 +195,9 @@ class ResourceServer:
             )
         except DPoPError as exc:
             if exc.error == USE_DPOP_NONCE and self.nonces is not None:
-                raise self._refuse(USE_DPOP_NONCE, "the resource server requires a fresh DPoP nonce", "DPoP",
+                raise self.refuse(USE_DPOP_NONCE, "the resource server requires a fresh DPoP nonce", "DPoP",
                                    nonce=self.nonces.issue(now)) from exc
-            raise self._refuse(INVALID_DPOP_PROOF, str(exc.description), "DPoP") from exc
+            raise self.refuse(INVALID_DPOP_PROOF, str(exc.description), "DPoP") from exc
 
     async def _verify_token(self, presented: _Presented) -> TokenClaims:
         verifier = self.verifier
@@ -192,7 +207,7 @@ class ResourceServer:
         try:
             return await verifier.verify(presented.token)
         except TokenRejected as exc:
-            raise self._refuse(INVALID_TOKEN, str(exc), presented.scheme) from exc
+            raise self.refuse(INVALID_TOKEN, str(exc), presented.scheme) from exc
 
     def check_binding(
         self, presented: _Presented, token: TokenClaims, proof: DPoPProof | None, cert_thumbprint: str | None
@@ -203,30 +218,30 @@ class ResourceServer:
         scheme = presented.scheme
         if jkt is not None or (token.token_type is not None and token.token_type.lower() == "dpop"):
             if scheme != "DPoP":
-                raise self._refuse(INVALID_TOKEN, "a DPoP-bound access token must be presented with a DPoP proof",
+                raise self.refuse(INVALID_TOKEN, "a DPoP-bound access token must be presented with a DPoP proof",
                                    scheme)
             if not isinstance(jkt, str) or proof is None or not hmac.compare_digest(jkt, proof.jkt):
-                raise self._refuse(INVALID_TOKEN, "the DPoP proof key is not the key the access token is bound to",
+                raise self.refuse(INVALID_TOKEN, "the DPoP proof key is not the key the access token is bound to",
                                    scheme)
         elif scheme == "DPoP":
-            raise self._refuse(INVALID_TOKEN, "the access token is not bound to a DPoP key", scheme)
+            raise self.refuse(INVALID_TOKEN, "the access token is not bound to a DPoP key", scheme)
         if x5t is not None:
             if not isinstance(x5t, str) or cert_thumbprint is None or not hmac.compare_digest(x5t, cert_thumbprint):
-                raise self._refuse(INVALID_TOKEN, "the access token is bound to another TLS client certificate",
+                raise self.refuse(INVALID_TOKEN, "the access token is bound to another TLS client certificate",
                                    scheme)
         elif jkt is None and self.require_sender_constrained:
-            raise self._refuse(INVALID_TOKEN, "this resource accepts sender-constrained access tokens only", scheme)
+            raise self.refuse(INVALID_TOKEN, "this resource accepts sender-constrained access tokens only", scheme)
 
     def check_requirement(self, principal: Principal, requirement: Requirement) -> None:
         """RFC 6750 §3.1 ``insufficient_scope``; RFC 9470 §3 ``insufficient_user_authentication``."""
         scheme: Scheme = "DPoP" if principal.binding is not None and principal.binding.method == "dpop" else "Bearer"
         missing = [s for s in requirement.scopes if s not in principal.scopes]
         if missing:
-            raise self._refuse(INSUFFICIENT_SCOPE, "the access token lacks a scope this resource requires",
+            raise self.refuse(INSUFFICIENT_SCOPE, "the access token lacks a scope this resource requires",
                                scheme, scope=tuple(requirement.scopes))
         problem = assurance_problem(principal, requirement, int(self.clock()))
         if problem is not None:
-            raise self._refuse(INSUFFICIENT_USER_AUTHENTICATION, problem, scheme,
+            raise self.refuse(INSUFFICIENT_USER_AUTHENTICATION, problem, scheme,
                                acr_values=tuple(requirement.acr_values), max_age=requirement.max_age)
 
 

@@ -17,6 +17,7 @@ and makes it inactive.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
@@ -95,6 +96,7 @@ class IntrospectionVerifier:
         self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, TokenClaims | None]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[TokenClaims | None]] = {}
         self.calls = 0  # introspection requests sent (for tests and metrics)
 
     async def aclose(self) -> None:
@@ -131,12 +133,33 @@ class IntrospectionVerifier:
         key = hashlib.sha256(token.encode()).hexdigest()
         hit, claims = self._cached(key, now)
         if not hit:
-            claims = await self._introspect(token)
-            self._remember(key, claims, self._clock())
+            claims = await self._single_flight(key, token)
         if claims is None:
             raise TokenRejected("the access token is invalid, expired or revoked")
         if claims.expires_at is not None and claims.expires_at <= self._clock():
             raise TokenRejected("the access token has expired")
+        return claims
+
+    async def _single_flight(self, key: str, token: str) -> TokenClaims | None:
+        """One introspection request per token at a time: concurrent callers share its answer."""
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[TokenClaims | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            claims = await self._introspect(token)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        self._remember(key, claims, self._clock())
+        future.set_result(claims)
         return claims
 
     async def _introspect(self, token: str) -> TokenClaims | None:

@@ -232,3 +232,13 @@ async def test_something_that_is_no_certificate_counts_as_none() -> None:
     err = await _refused(authorization=f"Bearer {MTLS}", client_cert=b"\x30\x03garbage")
     assert (err.status, err.error) == (401, "invalid_token")
     assert await _auth(authorization=f"Bearer {BEARER}", client_cert="-----BEGIN CERTIFICATE-----\nnope")
+
+
+def test_the_sync_wrapper_gives_the_same_answers() -> None:
+    from jarmor.resource import SyncResourceServer
+
+    with SyncResourceServer(server()) as rs:
+        assert rs.authenticate(method="GET", url=URL, authorization=f"DPoP {DPOP}", dpop=proof(DPOP)).subject == "alice"
+        with pytest.raises(ResourceError) as info:
+            rs.authenticate(method="GET", url=URL, authorization=f"Bearer {DPOP}")
+        assert info.value.error == "invalid_token"

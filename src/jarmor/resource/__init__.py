@@ -25,6 +25,7 @@ from .introspection import IntrospectionVerifier, TokenRejected
 from .jwt import JwtAccessTokenVerifier
 from .principal import Principal, Requirement, TokenClaims
 from .replay import MemoryReplayStore, RedisReplayStore, ReplayStore
+from .sync import SyncResourceServer
 
 __all__ = [
     "Challenge",
@@ -40,6 +41,7 @@ __all__ = [
     "ResourceServer",
     "ResourceServerMiddleware",
     "Rule",
+    "SyncResourceServer",
     "TokenBinding",
     "TokenClaims",
     "TokenRejected",

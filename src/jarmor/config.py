@@ -39,6 +39,13 @@ class ServerConfig:
     trusted_proxies: tuple[str, ...] = ()
     log_format: str = "text"
     log_level: str = "warning"
+    # TLS served by jarmor itself (PEM files); with ssl_ca_certs, client certificates are requested (optional)
+    # and verified against it; behind a proxy, ssl_ca_certs verifies the forwarded Client-Cert (server/mtls.py)
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_ca_certs: str | None = None
+    # RFC 8705 §5: base URL of the endpoints clients use for mutual TLS, when not the issuer's
+    mtls_issuer: str | None = None
     policy: Policy = field(default_factory=Policy)
     settings: Settings = field(default_factory=Settings)
 
@@ -68,6 +75,7 @@ class ServerConfig:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ConfigError(f"trusted_proxies: {entry[:64]!r} is not an IP address or network") from None
+        self._validate_tls()
         if self.log_format not in ("text", "json"):
             raise ConfigError("log_format must be text or json")
         if self.log_level not in ("debug", "info", "warning", "error"):
@@ -80,6 +88,32 @@ class ServerConfig:
                 " (not in [settings] scopes or [policy.scopes])"
             )
         return self
+
+
+    def _validate_tls(self) -> None:
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ConfigError("ssl_certfile and ssl_keyfile go together")
+        for name in ("ssl_certfile", "ssl_keyfile", "ssl_ca_certs"):
+            path = getattr(self, name)
+            if path is not None and not os.access(path, os.R_OK):
+                raise ConfigError(f"{name}: cannot read {path[:200]!r}")
+        if self.ssl_certfile and urlsplit(self.issuer).scheme != "https":
+            raise ConfigError("ssl_certfile is set: the issuer must be an https URL")
+        if self.mtls_issuer is not None:
+            parts = urlsplit(self.mtls_issuer)
+            if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+                raise ConfigError("mtls_issuer must be an https URL without query or fragment")
+        if self.ssl_ca_certs and not self.ssl_certfile and not self.trusted_proxies:
+            raise ConfigError(
+                "ssl_ca_certs needs ssl_certfile (direct TLS) or trusted_proxies (a proxy forwards Client-Cert)"
+            )
+        if self.mtls_issuer is not None and not self.mtls:
+            raise ConfigError("mtls_issuer needs client certificates: set ssl_ca_certs or trusted_proxies")
+
+    @property
+    def mtls(self) -> bool:
+        """Client certificates can reach the server (RFC 8705): verified by a CA file, or forwarded by a proxy."""
+        return bool(self.ssl_ca_certs) or bool(self.trusted_proxies)
 
 
 # option name -> (environment variable, type)
@@ -96,6 +130,10 @@ _OPTIONS: dict[str, type] = {
     "log_format": str,
     "log_level": str,
     "trusted_proxies": tuple,
+    "ssl_certfile": str,
+    "ssl_keyfile": str,
+    "ssl_ca_certs": str,
+    "mtls_issuer": str,
 }
 
 
@@ -195,7 +233,8 @@ def load_config(
         if value is not None and name in _OPTIONS:
             values[name] = _coerce(name, value)
     if "issuer" not in values and ("host" in values or "port" in values):
-        values["issuer"] = f"http://{values.get('host', '127.0.0.1')}:{values.get('port', 8000)}"
+        scheme = "https" if values.get("ssl_certfile") else "http"
+        values["issuer"] = f"{scheme}://{values.get('host', '127.0.0.1')}:{values.get('port', 8000)}"
     try:
         policy = policy_from_config(data.get("policy", {}))
     except PolicyError as exc:

@@ -49,6 +49,11 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
                    help="serve /metrics on this port instead of the main one")
     p.add_argument("--trusted-proxies", metavar="NETS",
                    help="comma-separated proxy addresses/networks whose X-Forwarded-For is believed")
+    p.add_argument("--ssl-certfile", metavar="FILE", help="serve TLS with this PEM certificate (chain)")
+    p.add_argument("--ssl-keyfile", metavar="FILE", help="the PEM private key of --ssl-certfile")
+    p.add_argument("--ssl-ca-certs", metavar="FILE",
+                   help="PEM CA certificates client certificates must chain to (RFC 8705 tls_client_auth)")
+    p.add_argument("--mtls-issuer", metavar="URL", help="base URL of the mutual-TLS endpoint aliases (RFC 8705 §5)")
     p.add_argument("--log-format", choices=("text", "json"), help="log lines as text (default) or JSON")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default warning")
 
@@ -67,6 +72,10 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
             "redis",
             "metrics_port",
             "trusted_proxies",
+            "ssl_certfile",
+            "ssl_keyfile",
+            "ssl_ca_certs",
+            "mtls_issuer",
             "log_format",
             "log_level",
         )

@@ -17,6 +17,7 @@ from .authorization import (
 )
 from .client_auth import authenticate_client
 from .context import Environment
+from .mtls import ClientCertificate
 from .vocabulary import PAR_URN_PREFIX
 
 _CLIENT_AUTH_PARAMETERS = frozenset({"client_assertion", "client_assertion_type", "client_secret"})
@@ -30,14 +31,19 @@ class PushedRequest:
 
 
 async def push_authorization_request(
-    env: Environment, form: Mapping[str, str], authorization: str | None, *, state: AuthorizationState | None = None
+    env: Environment,
+    form: Mapping[str, str],
+    authorization: str | None,
+    *,
+    state: AuthorizationState | None = None,
+    certificate: ClientCertificate | None = None,
 ) -> PushedRequest:
     """RFC 9126 §2: authenticate the client, validate the request fully, store it, return a request URI.
 
     §2.2: the URI holds 256 random bits and lives ``par_lifetime`` seconds (never beyond the request
     object's own ``exp``, attack catalog A48); it is bound to the pushing client and used once.
     """
-    auth = await authenticate_client(env, form, authorization, endpoint="par")
+    auth = await authenticate_client(env, form, authorization, endpoint="par", certificate=certificate)
     outer = {k: v for k, v in form.items() if k not in _CLIENT_AUTH_PARAMETERS}
     st = state or AuthorizationState(env=env, outer=outer, endpoint="par", now=env.now())
     st.outer, st.client, st.authenticated = outer, auth.client, auth

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from . import errors
 from .client_auth import authenticate_client
 from .context import Environment
+from .mtls import ClientCertificate
 from .tokens import token_hash
 
 TOKEN_TYPE_HINTS = ("access_token", "refresh_token")
@@ -31,8 +32,10 @@ def _token(form: Mapping[str, str]) -> str:
     return token
 
 
-async def revoke_token(env: Environment, form: Mapping[str, str], authorization: str | None) -> None:
-    auth = await authenticate_client(env, form, authorization, endpoint="revocation")
+async def revoke_token(
+    env: Environment, form: Mapping[str, str], authorization: str | None, *, certificate: ClientCertificate | None = None
+) -> None:
+    auth = await authenticate_client(env, form, authorization, endpoint="revocation", certificate=certificate)
     token = _token(form)
     hint = form.get("token_type_hint")
     if hint is not None and hint not in TOKEN_TYPE_HINTS:

@@ -31,6 +31,7 @@ from .authorization import AuthorizationRequest
 from .client_auth import AuthenticatedClient, authenticate_client, check_authentication_for_tier
 from .clients import Client
 from .context import Environment
+from .mtls import ClientCertificate
 from .policy import PolicyError, Tier
 from .signing import check_id_token_signing
 from .standing import confirm_code, confirm_tokens
@@ -406,6 +407,7 @@ async def token_endpoint(
     authorization: str | None,
     *,
     evidence: dict[str, Any] | None = None,
+    certificate: ClientCertificate | None = None,
 ) -> TokenResult:
     """``evidence``: filled in as facts are established (grant type, authenticated client, the redeemed
     code's ``flow_id``, subject, scope and tier), so that a refused request can be recorded too."""
@@ -417,7 +419,7 @@ async def token_endpoint(
     if handler is None:
         raise errors.UnsupportedGrantType("unsupported grant_type")
     evidence["grant_type"] = grant_type
-    auth = await authenticate_client(env, form, authorization, endpoint="token")
+    auth = await authenticate_client(env, form, authorization, endpoint="token", certificate=certificate)
     evidence.update(client_id=auth.client.client_id, client_auth=auth.evidence, client_tier=auth.client.risk_tier)
     result = await handler(env, form, auth, evidence)
     # the last step: the tokens are stored, so a concurrent offboarding or revocation either shows here or

@@ -73,6 +73,7 @@ from .models import (
     FlowState,
     TokenResponse,
 )
+from .mtls import with_mtls_aliases
 from .pkce import new_jti, new_nonce, new_pkce, new_state
 from .request_object import (
     authorization_url,
@@ -142,6 +143,8 @@ class ClientCore:
         metadata = parse_metadata(
             response.body, expected_issuer=cfg.issuer, allow_insecure_http=cfg.allow_insecure_http
         )
+        if cfg.client_certificate is not None:  # RFC 8705 §5
+            metadata = with_mtls_aliases(metadata, allow_insecure_http=cfg.allow_insecure_http)
         if self.metadata is not None and self.metadata.jwks_uri != metadata.jwks_uri:
             self._jwks = None
         self.metadata = metadata

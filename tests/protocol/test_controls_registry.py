@@ -20,6 +20,7 @@ from jarmor.protocol.clients import ServerCapabilities, validate_client_metadata
 from jarmor.protocol.controls import REGISTRY, ControlSpec, RegistrationIssue, by_name, ordered
 from jarmor.protocol.errors import OAuthError
 from jarmor.protocol.policy import ALL_SIGNING_ALGS, DEFAULT_TIERS, Control, Policy, Tier
+from jarmor.protocol.tokens import TOKEN_CHECKS
 
 
 class Fake(StrEnum):
@@ -53,7 +54,7 @@ def _flow(evidence: dict[str, Any]) -> FlowSummary:
 
 
 def test_every_control_has_one_entry_enforced_by_a_request_step() -> None:
-    steps = {s.__name__ for s in (*AUTHORIZATION_ENDPOINT, *PAR_ENDPOINT)}
+    steps = {s.__name__ for s in (*AUTHORIZATION_ENDPOINT, *PAR_ENDPOINT, *TOKEN_CHECKS)}
     assert list(REGISTRY) == list(Control)
     for control, entry in REGISTRY.items():
         assert entry.control is control and entry.name == control.value

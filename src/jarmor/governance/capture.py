@@ -14,6 +14,7 @@ from typing import Any
 
 from ..protocol.authorization import AuthorizationRequest, AuthorizationState
 from ..protocol.clients import Client
+from ..protocol.controls import recorded_evidence
 from ..protocol.errors import OAuthError
 from ..protocol.policy import Policy, PolicyError
 from .records import (
@@ -68,6 +69,7 @@ def front_controls(evidence: Mapping[str, Any]) -> dict[str, Any]:
     auth = _pick(evidence.get("client_auth"), _AUTH_MEMBERS)
     if auth is not None:
         out["client_auth"] = auth
+    out.update(recorded_evidence(evidence, _pick))
     return out
 
 
@@ -229,6 +231,7 @@ class Capture:
                 controls["pkce_verified"] = "S256"
         if ev.get("replay"):
             controls["code_replayed"] = True
+        controls.update(recorded_evidence(ev, _pick))  # what each control's entry declares (controls.REGISTRY)
         scope = ev.get("scope")
         client_id = ev.get("client_id") if isinstance(ev.get("client_id"), str) else None
         grant = ev.get("grant_type")

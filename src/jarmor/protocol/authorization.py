@@ -26,6 +26,7 @@ from .authorization_state import Situation as Situation
 from .authorization_state import Step as Step
 from .client_auth import check_authentication_for_tier
 from .clients import MAX_REQUEST_URI_LENGTH, Client, registered_redirect
+from .code_binding import check_dpop_jkt
 from .errors import RedirectTarget
 from .policy import Control, PolicyError
 from .redirect_uris import meets_https_redirect_rule
@@ -562,6 +563,7 @@ STEPS: Sequence[tuple[Step, frozenset[Situation]]] = tuple((step, frozenset(wher
     (check_pkce,                                (V, P)),
     (check_state_and_nonce,                     (V, P)),
     (check_max_age,                             (V, P)),
+    (check_dpop_jkt,                            (V, P)),
     (record_request_object_jti,                 (V, P)),
 ))
 

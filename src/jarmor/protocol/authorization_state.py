@@ -43,6 +43,7 @@ class AuthorizationRequest:
     max_age: int | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     flow_id: str = ""  # the transaction this request belongs to (flow records); travels in the PAR entry
+    dpop_jkt: str | None = None  # RFC 9449 §10: the DPoP key the code will be bound to
 
     def target(self) -> RedirectTarget:
         return RedirectTarget(self.redirect_uri, self.response_mode, self.state, self.client_id)
@@ -93,6 +94,8 @@ class AuthorizationState:
     request_signed: bool = False
     request_alg: str | None = None
     request_encryption: tuple[str, str] | None = None  # (alg, enc) of the outer JWE
+    dpop_proof_jkt: str | None = None  # the key of a DPoP proof sent to PAR (RFC 9449 §10.1), verified
+    dpop_jkt: str | None = None  # the key the code will be bound to (``dpop_jkt`` or the PAR proof's)
 
     @property
     def situation(self) -> Situation:
@@ -156,6 +159,7 @@ class AuthorizationState:
             max_age=int(self.params["max_age"]) if self.params.get("max_age") is not None else None,
             evidence=dict(self.evidence),
             flow_id=self.flow_id,
+            dpop_jkt=self.dpop_jkt,
         )
 
 

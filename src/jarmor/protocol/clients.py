@@ -43,6 +43,9 @@ CLIENT_KINDS = ("machine", "first-party", "third-party")
 GOVERNANCE_LABELS = ("risk_tier", "client_kind", "owner", "resource_server")
 
 
+BINDING_FLAGS = ("dpop_bound_access_tokens", "tls_client_certificate_bound_access_tokens")
+
+
 @dataclass(frozen=True, slots=True)
 class Client:
     """A registered client, as the protocol core sees it (built from the stored metadata)."""
@@ -77,6 +80,11 @@ class Client:
     @property
     def client_kind(self) -> str:
         return str(self.metadata.get("client_kind") or "third-party")
+
+    @property
+    def dpop_bound_access_tokens(self) -> bool:
+        """RFC 9449 §5.2: every token request of this client must carry a DPoP proof."""
+        return self.metadata.get("dpop_bound_access_tokens") is True
 
     @property
     def resource_server(self) -> bool:
@@ -408,6 +416,11 @@ def parse_request_flags(r: Registration) -> None:
     ``require_pushed_authorization_requests``: booleans, false when absent."""
     for flag in ("require_signed_request_object", "require_pushed_authorization_requests"):
         r.out[flag] = bool(_bool(r.meta, flag))
+    # RFC 9449 §5.2 / RFC 8705 §3.4: the client asks for bound access tokens (kept only when given)
+    for flag in BINDING_FLAGS:
+        value = _bool(r.meta, flag)
+        if value is not None:
+            r.out[flag] = value
 
 
 def parse_response_modes(r: Registration) -> None:

@@ -59,6 +59,10 @@ class Settings:
     login_lockout_window: int = 15 * 60
     login_max_failures_per_address: int = 50
     client_assertion_max_lifetime: int = 600
+    # DPoP proofs (RFC 9449 §11.1): accepted until this many seconds after their iat (and ``future_skew``
+    # ahead); server nonces (§8) are valid for one to two windows of ``dpop_nonce_window`` seconds
+    dpop_proof_max_age: int = 300
+    dpop_nonce_window: int = 300
     request_object_max_age: int = 3600  # how old an iat may be
     max_state_length: int = 2048
     max_nonce_length: int = 512
@@ -114,6 +118,10 @@ class ServerKeyring(Protocol):
     def public_jwks(self) -> dict[str, object]: ...
 
     def signing_algs(self) -> tuple[str, ...]: ...
+
+    def secrets(self) -> tuple[bytes, ...]:
+        """Every server secret a MAC may still have been made with (current first; DPoP nonces)."""
+        ...
 
 
 class ClientDirectory(Protocol):

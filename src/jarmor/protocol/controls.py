@@ -9,7 +9,11 @@ A risk tier is a set of required controls (``policy``). What a control *means* i
 * ``declared_by`` / ``registration_default`` — the metadata a tier requiring it fills in (RFC 9101 §10.5
   ``require_signed_request_object``, RFC 9126 §6 ``require_pushed_authorization_requests``: a submitted
   ``false`` is refused);
-* ``step`` — the request step (``authorization.STEPS``) that enforces it on every request;
+* ``step`` — the check that enforces it on every request: a step of ``authorization.STEPS``, or of the
+  token endpoint's ``tokens.TOKEN_CHECKS`` for a control the token endpoint enforces;
+* ``records`` — the evidence members its check writes (member -> the fields kept), which the flow-record
+  capture (``governance.capture``) copies for every entry, so a new control's evidence is recorded with no
+  edit there;
 * ``evidence`` — how a flow record's merged evidence proves it applied (``governance.flows``, reports and the
   dashboard's coverage);
 * ``dry_run`` — how the policy dry-run judges a recorded flow against it (``governance.policy_check``);
@@ -70,6 +74,8 @@ class ControlSpec:
     admitted_without_evidence: Callable[[Evidence], bool] = lambda ev: False
     # a more precise note than "not evidenced in the records" for a flow that lacks the evidence
     gap_note: Callable[[Evidence], str | None] = lambda ev: None
+    # evidence members the enforcing check writes (member -> fields kept), copied into flow records
+    records: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -138,6 +144,10 @@ def _https_redirect_gap(ev: Evidence) -> str | None:
     return None
 
 
+def _sender_constraint_evidence(ev: Evidence) -> bool:
+    return _member(ev, "sender_constraint").get("method") in ("dpop", "mtls")
+
+
 # --- registration rules (over metadata as registration normalises and stores it) ----------------------------
 
 
@@ -195,6 +205,14 @@ def _https_redirect_registration(meta: Metadata) -> RegistrationIssue | None:
     return RegistrationIssue(NOT_HTTPS, f"redirect URI(s) {' '.join(refused)} are not https")
 
 
+def _sender_constraint_registration(meta: Metadata) -> RegistrationIssue | None:
+    if meta.get("dpop_bound_access_tokens") is True or meta.get("tls_client_certificate_bound_access_tokens") is True:
+        return None
+    return RegistrationIssue(
+        "register dpop_bound_access_tokens or tls_client_certificate_bound_access_tokens as true",
+        "neither dpop_bound_access_tokens nor tls_client_certificate_bound_access_tokens is registered")
+
+
 # In the order reports, flow records and registration refusals list controls.
 REGISTRY: Mapping[Control, ControlSpec] = {
     Control.PKCE_S256: ControlSpec(
@@ -234,6 +252,11 @@ REGISTRY: Mapping[Control, ControlSpec] = {
         _https_redirect_evidence, registration=_https_redirect_registration,
         registration_error=INVALID_REDIRECT_URI, admitted_without_evidence=_https_redirect_admitted,
         gap_note=_https_redirect_gap),
+    Control.SENDER_CONSTRAINED_TOKENS: ControlSpec(
+        Control.SENDER_CONSTRAINED_TOKENS, "access tokens bound to the client's DPoP key or TLS certificate",
+        "RFC 9449 §5; RFC 8705 §3; FAPI 2.0 §5.3.2.1-6", "check_sender_constraint", _sender_constraint_evidence,
+        registration=_sender_constraint_registration, back_channel=True,
+        records={"sender_constraint": ("method", "thumbprint")}),
 }
 
 
@@ -247,6 +270,17 @@ def ordered(names: Iterable[str]) -> tuple[str, ...]:
     given = set(names)
     known = tuple(c.value for c in REGISTRY if c.value in given)
     return known + tuple(sorted(given - set(known)))
+
+
+def recorded_evidence(evidence: Evidence, pick: Callable[[Any, tuple[str, ...]], dict[str, Any] | None]) -> dict[str, Any]:
+    """The members of ``evidence`` that entries declare in ``records``, each reduced by ``pick``."""
+    out: dict[str, Any] = {}
+    for spec in REGISTRY.values():
+        for name, fields in spec.records.items():
+            kept = pick(evidence.get(name), fields)
+            if kept:
+                out[name] = kept
+    return out
 
 
 def back_channel_controls() -> frozenset[str]:

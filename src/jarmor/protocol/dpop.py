@@ -61,6 +61,7 @@ class DPoPError(OAuthError):
     def __init__(self, description: str, *, error: str = INVALID_DPOP_PROOF, status: int | None = None) -> None:
         super().__init__(description, status=status)
         self.error = error
+        self.nonce: str | None = None  # the fresh nonce to send in ``DPoP-Nonce`` (set by the endpoint)
 
 
 @dataclass(frozen=True, slots=True)

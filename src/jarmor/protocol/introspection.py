@@ -12,7 +12,9 @@ What they learn (§2.2): ``{"active": false}`` and nothing more for a token that
 expired, revoked (by the client, a grant revocation, code or refresh-token replay, or offboarding), whose
 client is disabled or gone, or that the caller may not see. Otherwise ``active``, ``iss``, ``client_id``,
 ``scope``, ``token_type`` (``Bearer`` for access tokens, ``refresh_token`` for refresh tokens), ``exp``,
-``iat`` and ``sub`` when a user granted it. ``token_type_hint`` is accepted and not needed: one lookup
+``iat`` and ``sub`` when a user granted it; for a sender-constrained access token its ``cnf`` (RFC 9449
+§6.2 ``jkt`` with ``token_type`` ``DPoP``; RFC 8705 §3.2 ``x5t#S256``). The binding itself is not checked
+here (RFC 9449 §6.2: the resource server checks the proof). ``token_type_hint`` is accepted and not needed: one lookup
 covers every token type (§2.1).
 """
 
@@ -22,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import errors
+from .binding import TokenBinding, binding_from_cnf, cnf
 from .client_auth import authenticate_client
 from .context import Environment
 from .mtls import ClientCertificate
@@ -49,15 +52,26 @@ async def introspect_token(
         owner = await env.clients.get(record.client_id)
         if owner is None or owner.disabled:
             return dict(INACTIVE)
+    binding = binding_from_cnf(record.extra.get("cnf"))
     body: dict[str, Any] = {
         "active": True,
         "iss": env.issuer,
         "client_id": record.client_id,
         "scope": record.scope,
-        "token_type": "Bearer" if record.kind == "access_token" else "refresh_token",
+        "token_type": _token_type(record.kind, binding),
         "exp": record.expires_at,
         "iat": record.created_at,
     }
     if record.subject:
         body["sub"] = record.subject
+    if binding is not None and record.kind == "access_token":
+        body["cnf"] = cnf(binding)
     return body
+
+
+def _token_type(kind: str, binding: TokenBinding | None) -> str:
+    """RFC 9449 §6.2: a DPoP-bound access token's ``token_type`` is ``DPoP``; RFC 8705 §3.2: a certificate-bound
+    one stays ``Bearer`` (its ``cnf`` says how it is bound)."""
+    if kind != "access_token":
+        return "refresh_token"
+    return "DPoP" if binding is not None and binding.method == "dpop" else "Bearer"

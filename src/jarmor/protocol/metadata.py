@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .context import Environment
+from .sender import dpop_signing_algs
 from .vocabulary import GRANT_TYPES, JWE_ALGS_SUPPORTED, JWE_ENCS_SUPPORTED, RESPONSE_MODES
 
 
@@ -60,4 +61,5 @@ def _metadata(env: Environment) -> dict[str, Any]:
         "authorization_response_iss_parameter_supported": True,
         "claims_parameter_supported": False,
         "tls_client_certificate_bound_access_tokens": env.mtls,  # RFC 8705 §3.3
+        "dpop_signing_alg_values_supported": dpop_signing_algs(env),  # RFC 9449 §5.1
     }

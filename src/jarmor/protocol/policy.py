@@ -27,6 +27,7 @@ class Control(StrEnum):
     PRIVATE_KEY_JWT = "private_key_jwt"
     REQUEST_OBJECT_NBF = "request_object_nbf"
     HTTPS_REDIRECT_URIS = "https_redirect_uris"
+    SENDER_CONSTRAINED_TOKENS = "sender_constrained_tokens"
 
 
 # Controls every tier carries whether or not config lists them: they are protocol rules, not options.
@@ -55,6 +56,9 @@ class Tier:
     # as a tier property so that client authentication asks the *effective* tier for it. In configuration it
     # defaults to whether the tier requires PAR (FAPI 2.0 §5.3.2.2-1 makes PAR part of the same profile).
     issuer_only_audience: bool = False
+    # RFC 9449 §8: DPoP proofs at the token and PAR endpoints must carry a nonce this server issued
+    # (``use_dpop_nonce`` otherwise). FAPI 2.0 §5.3.2.1 lets the server use them; on for high and critical.
+    dpop_nonce: bool = False
 
     def requires(self, control: Control) -> bool:
         return control in self.controls or control in ALWAYS
@@ -79,10 +83,11 @@ DEFAULT_TIERS: Mapping[str, Tier] = {
                       description="+ signed request object, JARM, private_key_jwt"),
     "high": _tier("high", 2, _HIGH, signing_algs=FAPI_SIGNING_ALGS, request_object_max_lifetime=3600,
                   code_lifetime=60, access_token_lifetime=600, client_rate_limit=3000, issuer_only_audience=True,
+                  dpop_nonce=True,
                   description="FAPI 2.0 Message Signing: + PAR, PS256/ES256/EdDSA only, nbf, short codes"),
     "critical": _tier("critical", 3, _CRITICAL, signing_algs=FAPI_SIGNING_ALGS,
                       request_object_max_lifetime=600, code_lifetime=30, access_token_lifetime=300,
-                      client_rate_limit=3000, issuer_only_audience=True,
+                      client_rate_limit=3000, issuer_only_audience=True, dpop_nonce=True,
                       description="+ encrypted request object and encrypted JARM"),
 }
 

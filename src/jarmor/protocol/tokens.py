@@ -18,9 +18,9 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -28,11 +28,13 @@ from ..jose import b64url_encode, sign_jws
 from ..store.base import GrantRecord, TokenRecord
 from . import errors
 from .authorization import AuthorizationRequest
+from .binding import TokenBinding, binding_from_cnf, cnf
 from .client_auth import AuthenticatedClient, authenticate_client, check_authentication_for_tier
 from .clients import Client
 from .context import Environment
 from .mtls import ClientCertificate
 from .policy import PolicyError, Tier
+from .sender import Presented, check_sender_constraint
 from .signing import check_id_token_signing
 from .standing import confirm_code, confirm_tokens
 
@@ -80,6 +82,7 @@ async def issue_code(
         "grant_id": grant_id,
         "flow_id": flow_id,
         "issued_at": env.now(),
+        "dpop_jkt": req.dpop_jkt,  # RFC 9449 §10: the key the code is bound to
     }
     await env.store.ephemeral.put("code", token_hash(code), orjson.dumps(record), tier.code_lifetime)
     await confirm_code(env, client_id=req.client_id, subject=subject, code_key=token_hash(code))
@@ -95,6 +98,7 @@ class TokenResult:
     evidence: dict[str, Any] = field(default_factory=dict)
     grant_id: str | None = None
     subject: str | None = None
+    dpop_nonce: str | None = None  # RFC 9449 §8.2: the next nonce, sent in ``DPoP-Nonce``
 
 
 def _pkce_ok(verifier: str | None, challenge: str) -> bool:
@@ -128,51 +132,50 @@ def id_token(
     return sign_jws(claims, key, alg), {"alg": alg, "kid": key.kid}
 
 
+def _bound_extra(tier: Tier, binding: TokenBinding | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {"tier": tier.name}
+    if binding is not None:
+        extra["cnf"] = cnf(binding)
+    return extra
+
+
 async def _mint(
     env: Environment,
-    client: Client,
+    auth: AuthenticatedClient,
     *,
     subject: str | None,
     scope: str,
     grant_id: str | None,
     tier: Tier,
     refresh: bool,
+    binding: TokenBinding | None = None,
 ) -> tuple[dict[str, Any], list[TokenRecord]]:
+    """RFC 6749 §5.1; RFC 9449 §5 (``token_type`` ``DPoP``, the access token bound to the proof key, a public
+    client's refresh token too); RFC 8705 §3 (certificate-bound access tokens stay ``Bearer``)."""
     now = env.now()
-    tier_name = tier.name
+    client = auth.client
     access = new_token()
     records = [
         TokenRecord(
-            token_hash=token_hash(access),
-            kind="access_token",
-            client_id=client.client_id,
-            subject=subject,
-            scope=scope,
-            grant_id=grant_id,
-            created_at=now,
-            expires_at=now + tier.access_token_lifetime,
-            extra={"tier": tier_name},
+            token_hash=token_hash(access), kind="access_token", client_id=client.client_id, subject=subject,
+            scope=scope, grant_id=grant_id, created_at=now, expires_at=now + tier.access_token_lifetime,
+            extra=_bound_extra(tier, binding),
         )
     ]
     body: dict[str, Any] = {
         "access_token": access,
-        "token_type": "Bearer",
+        "token_type": "DPoP" if binding is not None and binding.method == "dpop" else "Bearer",
         "expires_in": tier.access_token_lifetime,
         "scope": scope,
     }
     if refresh:
         rt = new_token()
+        public_binding = binding if auth.method == "none" else None  # confidential: bound to the client
         records.append(
             TokenRecord(
-                token_hash=token_hash(rt),
-                kind="refresh_token",
-                client_id=client.client_id,
-                subject=subject,
-                scope=scope,
-                grant_id=grant_id,
-                created_at=now,
-                expires_at=now + tier.refresh_token_lifetime,
-                extra={"tier": tier_name},
+                token_hash=token_hash(rt), kind="refresh_token", client_id=client.client_id, subject=subject,
+                scope=scope, grant_id=grant_id, created_at=now, expires_at=now + tier.refresh_token_lifetime,
+                extra=_bound_extra(tier, public_binding),
             )
         )
         body["refresh_token"] = rt
@@ -207,6 +210,12 @@ def _lifetimes(tier: Tier, refresh: bool) -> dict[str, int]:
 
 
 
+def _refresh_jkt(old: TokenRecord) -> str | None:
+    """RFC 9449 §5: the key a public client's refresh token is bound to (None: not bound)."""
+    bound = binding_from_cnf(old.extra.get("cnf"))
+    return bound.thumbprint if bound is not None and bound.method == "dpop" else None
+
+
 async def check_subject_enabled(env: Environment, subject: str | None) -> None:
     """A code whose user was disabled or removed since sign-in (``jarmor users disable | remove``) is
     refused: the grant would otherwise be created after the account's grants were revoked (RFC 6749
@@ -218,85 +227,112 @@ async def check_subject_enabled(env: Environment, subject: str | None) -> None:
     if user is not None and user.disabled:
         raise errors.InvalidGrant("authorization code is invalid or expired")
 
-async def _authorization_code(
-    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any]
-) -> TokenResult:
-    client = auth.client
+async def _refuse_unavailable_code(env: Environment, key: str, evidence: dict[str, Any]) -> NoReturn:
+    """RFC 6749 §4.1.2: a code used twice revokes what it issued; an unknown or expired one is refused."""
+    used = await env.store.ephemeral.get("code-used", key)
+    if used is not None:
+        replayed, _, flow_id = used.decode().partition("\x00")
+        evidence.update(flow_id=flow_id or None, replay=True)
+        # Mark first, then revoke: a concurrent winner that stores its tokens after our revoke_grant
+        # sees the mark (it checks after storing) and revokes them itself.
+        await env.store.ephemeral.put("grant-revoked", replayed, b"1", CODE_USED_TTL)
+        await env.store.tokens.revoke_grant(replayed, env.now())
+        await env.store.grants.revoke(replayed, env.now(), "authorization code replayed")
+        raise errors.InvalidGrant("authorization code has already been used; its tokens are revoked")
+    raise errors.InvalidGrant("authorization code is invalid or expired")
+
+
+async def load_code(env: Environment, form: Mapping[str, str], evidence: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Read (without consuming) the code's record: its key and what it was issued for."""
     code = form.get("code")
     if not code:
         raise errors.InvalidRequest("code is required")
-    if "authorization_code" not in client.grant_types:
-        raise errors.UnauthorizedClient("client is not registered for the authorization_code grant")
-    key = token_hash(code)
-    raw = await env.store.ephemeral.take("code", key) if len(code) <= 256 else None
-    if raw is None:
-        used = await env.store.ephemeral.get("code-used", key) if len(code) <= 256 else None
-        if used is not None:
-            # RFC 6749 §4.1.2: a code used twice revokes what it issued.
-            replayed, _, flow_id = used.decode().partition("\x00")
-            evidence.update(flow_id=flow_id or None, replay=True)
-            # Mark first, then revoke: a concurrent winner that stores its tokens after our revoke_grant
-            # sees the mark (it checks after storing) and revokes them itself.
-            await env.store.ephemeral.put("grant-revoked", replayed, b"1", CODE_USED_TTL)
-            await env.store.tokens.revoke_grant(replayed, env.now())
-            await env.store.grants.revoke(replayed, env.now(), "authorization code replayed")
-            raise errors.InvalidGrant("authorization code has already been used; its tokens are revoked")
+    if len(code) > 256:
         raise errors.InvalidGrant("authorization code is invalid or expired")
-    record = orjson.loads(raw)
+    key = token_hash(code)
+    raw = await env.store.ephemeral.get("code", key)
+    if raw is None:
+        await _refuse_unavailable_code(env, key, evidence)
+    record: dict[str, Any] = orjson.loads(raw)
     evidence.update(
         flow_id=record.get("flow_id"), subject=record["subject"], scope=record["scope"], tier=record["tier"],
         tier_reasons=record.get("tier_reasons") or [],
     )
+    return key, record
+
+
+async def consume_code(env: Environment, key: str, record: Mapping[str, Any], evidence: dict[str, Any]) -> None:
+    """RFC 6749 §4.1.2: single use — exactly one of any number of concurrent redemptions takes the code."""
+    if await env.store.ephemeral.take("code", key) is None:
+        await _refuse_unavailable_code(env, key, evidence)
     used_value = f"{record['grant_id']}\x00{record.get('flow_id') or ''}"
     await env.store.ephemeral.put("code-used", key, used_value.encode(), CODE_USED_TTL)
+
+
+def check_code_matches(record: Mapping[str, Any], client: Client, form: Mapping[str, str]) -> None:
+    """RFC 6749 §4.1.3 (the same client and ``redirect_uri``) and RFC 7636 §4.6 (the PKCE verifier)."""
     if record["client_id"] != client.client_id:
         raise errors.InvalidGrant("authorization code was issued to another client")
     if form.get("redirect_uri") != record["redirect_uri"]:
         raise errors.InvalidGrant("redirect_uri does not match the authorization request")
     if not _pkce_ok(form.get("code_verifier"), record["code_challenge"]):
         raise errors.InvalidGrant("PKCE verification failed (code_verifier)")
-    tier, reasons = grant_tier(env, record["tier"], client, record["scope"], record.get("tier_reasons"))
-    evidence.update(tier=tier.name, tier_reasons=reasons)
+
+
+def check_code_age(env: Environment, record: Mapping[str, Any], tier: Tier) -> None:
+    """The store expires a code after its request's tier's lifetime; a stricter tier since is held here."""
     issued_at = record.get("issued_at")
     if isinstance(issued_at, int) and env.now() - issued_at > tier.code_lifetime:
-        # the store expires a code after its request's tier's lifetime; a stricter tier since is held here
         raise errors.InvalidGrant("authorization code is invalid or expired")
-    check_authentication_for_tier(auth, tier)
-    await check_subject_enabled(env, record["subject"])
-    scope: str = record["scope"]
-    openid = "openid" in scope.split()
-    if openid:
-        check_id_token_signing(client, tier)  # before anything is minted
-    now = env.now()
-    grant_id: str = record["grant_id"]
-    await env.store.grants.create(
-        GrantRecord(
-            grant_id=grant_id,
-            client_id=client.client_id,
-            subject=record["subject"],
-            scope=scope,
-            created_at=now,
-            granted_by=record["subject"],
-        )
-    )
-    body, tokens = await _mint(
-        env,
-        client,
-        subject=record["subject"],
-        scope=scope,
-        grant_id=grant_id,
-        tier=tier,
-        refresh="refresh_token" in client.grant_types,
-    )
-    for rec in tokens:
-        await env.store.tokens.create(rec)
+
+
+async def _create_grant(env: Environment, client: Client, record: Mapping[str, Any], grant_id: str) -> None:
+    await env.store.grants.create(GrantRecord(
+        grant_id=grant_id, client_id=client.client_id, subject=record["subject"], scope=record["scope"],
+        created_at=env.now(), granted_by=record["subject"],
+    ))
+
+
+async def _revoke_if_replayed(env: Environment, grant_id: str) -> None:
+    """The code was replayed while this redemption was in flight: this request still won the code (exactly
+    one redemption succeeds), but what it issued is revoked at once (RFC 6749 §4.1.2)."""
     if await env.store.ephemeral.get("grant-revoked", grant_id) is not None:
-        # The code was replayed while this redemption was in flight: this request still won the code (exactly
-        # one redemption succeeds), but what it issued is revoked at once (RFC 6749 §4.1.2).
         await env.store.tokens.revoke_grant(grant_id, env.now())
         await env.store.grants.revoke(grant_id, env.now(), "authorization code replayed")
+
+
+async def _authorization_code(
+    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any],
+    presented: Presented,
+) -> TokenResult:
+    client = auth.client
+    if "authorization_code" not in client.grant_types:
+        raise errors.UnauthorizedClient("client is not registered for the authorization_code grant")
+    key, record = await load_code(env, form, evidence)
+    tier, reasons = grant_tier(env, record["tier"], client, record["scope"], record.get("tier_reasons"))
+    sender = None
+    if record["client_id"] == client.client_id:  # before consuming: a nonce retry or the right key still works
+        sender = await check_sender_constraint(env, presented, client=client, tier=tier,
+                                               bound_jkt=record.get("dpop_jkt"), evidence=evidence)
+    await consume_code(env, key, record, evidence)
+    check_code_matches(record, client, form)
+    assert sender is not None
+    evidence.update(tier=tier.name, tier_reasons=reasons)
+    check_code_age(env, record, tier)
+    check_authentication_for_tier(auth, tier)
+    await check_subject_enabled(env, record["subject"])
+    openid = "openid" in str(record["scope"]).split()
+    if openid:
+        check_id_token_signing(client, tier)  # before anything is minted
+    grant_id: str = record["grant_id"]
+    await _create_grant(env, client, record, grant_id)
+    body, tokens = await _mint(env, auth, subject=record["subject"], scope=record["scope"], grant_id=grant_id,
+                               tier=tier, refresh="refresh_token" in client.grant_types, binding=sender.binding)
+    for rec in tokens:
+        await env.store.tokens.create(rec)
+    await _revoke_if_replayed(env, grant_id)
     result_evidence: dict[str, Any] = {
-        "code_redeemed_at": now, "tokens": [r.kind for r in tokens], "client_auth": auth.evidence,
+        "code_redeemed_at": env.now(), "tokens": [r.kind for r in tokens], "client_auth": auth.evidence,
         "lifetimes": _lifetimes(tier, any(r.kind == "refresh_token" for r in tokens)),
     }
     if openid:
@@ -304,28 +340,23 @@ async def _authorization_code(
             env, client, tier=tier, subject=record["subject"], nonce=record.get("nonce"),
             auth_time=record.get("auth_time"),
         )
-    return TokenResult(
-        body=body,
-        client=client,
-        grant_type="authorization_code",
-        flow_id=record.get("flow_id"),
-        grant_id=grant_id,
-        subject=record["subject"],
-        evidence=result_evidence,
-    )
+    return TokenResult(body=body, client=client, grant_type="authorization_code", flow_id=record.get("flow_id"),
+                       grant_id=grant_id, subject=record["subject"], evidence=result_evidence,
+                       dpop_nonce=sender.nonce)
 
 
 async def _refresh_token(
-    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any]
+    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any],
+    presented: Presented,
 ) -> TokenResult:
     client = auth.client
     if "refresh_token" not in client.grant_types:
         raise errors.UnauthorizedClient("client is not registered for the refresh_token grant")
-    presented = form.get("refresh_token")
-    if not presented or len(presented) > 256:
+    given = form.get("refresh_token")
+    if not given or len(given) > 256:
         raise errors.InvalidRequest("refresh_token is required")
     now = env.now()
-    old = await env.store.tokens.get(token_hash(presented))
+    old = await env.store.tokens.get(token_hash(given))
     if old is None or old.kind != "refresh_token" or old.client_id != client.client_id:
         raise errors.InvalidGrant("refresh token is invalid")
     if old.rotated_to is not None and old.grant_id:
@@ -339,6 +370,8 @@ async def _refresh_token(
     tier, reasons = grant_tier(env, recorded if isinstance(recorded, str) else None, client, old.scope)
     evidence.update(subject=old.subject, scope=old.scope, tier=tier.name, tier_reasons=reasons)
     check_authentication_for_tier(auth, tier)
+    sender = await check_sender_constraint(env, presented, client=client, tier=tier,
+                                           bound_jkt=_refresh_jkt(old), evidence=evidence)
     scope = old.scope
     requested = form.get("scope")
     if requested is not None:
@@ -346,9 +379,8 @@ async def _refresh_token(
         if not set(wanted) <= set(scope.split()):
             raise errors.InvalidScope("a refresh cannot widen the scope")
         scope = " ".join(wanted)
-    body, tokens = await _mint(
-        env, client, subject=old.subject, scope=scope, grant_id=old.grant_id, tier=tier, refresh=True
-    )
+    body, tokens = await _mint(env, auth, subject=old.subject, scope=scope, grant_id=old.grant_id, tier=tier,
+                               refresh=True, binding=sender.binding)
     new_refresh = next(r for r in tokens if r.kind == "refresh_token")
     new_refresh.scope = old.scope
     if not await env.store.tokens.rotate(old.token_hash, new_refresh, now):
@@ -359,13 +391,14 @@ async def _refresh_token(
         if rec.kind != "refresh_token":
             await env.store.tokens.create(rec)
     return TokenResult(body=body, client=client, grant_type="refresh_token", grant_id=old.grant_id,
-                       subject=old.subject,
+                       subject=old.subject, dpop_nonce=sender.nonce,
                        evidence={"client_auth": auth.evidence, "scope": scope, "tokens": [r.kind for r in tokens],
                                  "lifetimes": _lifetimes(tier, True)})
 
 
 async def _client_credentials(
-    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any]
+    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any],
+    presented: Presented,
 ) -> TokenResult:
     """RFC 6749 §4.4: machine clients; the effective tier of the requested scopes applies."""
     client = auth.client
@@ -384,15 +417,21 @@ async def _client_credentials(
     effective = env.policy.effective(client.risk_tier, scopes)
     evidence.update(scope=" ".join(scopes), tier=effective.tier.name, tier_reasons=effective.reasons())
     check_authentication_for_tier(auth, effective.tier)
-    body, tokens = await _mint(
-        env, client, subject=None, scope=" ".join(scopes), grant_id=None, tier=effective.tier, refresh=False,
-    )
+    sender = await check_sender_constraint(env, presented, client=client, tier=effective.tier, bound_jkt=None,
+                                           evidence=evidence)
+    body, tokens = await _mint(env, auth, subject=None, scope=" ".join(scopes), grant_id=None,
+                               tier=effective.tier, refresh=False, binding=sender.binding)
     for rec in tokens:
         await env.store.tokens.create(rec)
-    return TokenResult(body=body, client=client, grant_type="client_credentials",
+    return TokenResult(body=body, client=client, grant_type="client_credentials", dpop_nonce=sender.nonce,
                        evidence={"client_auth": auth.evidence, "tier": effective.tier.name,
                                  "tokens": [r.kind for r in tokens], "lifetimes": _lifetimes(effective.tier, False)})
 
+
+# The token endpoint's named checks (a control's ``step`` may name one, ``controls.REGISTRY``), in the order a
+# code redemption runs them; refresh and client_credentials run the sender check and the tier's authentication.
+TOKEN_CHECKS = (load_code, check_sender_constraint, consume_code, check_code_matches, check_code_age,
+                check_authentication_for_tier, check_subject_enabled)
 
 GRANTS = {
     "authorization_code": _authorization_code,
@@ -408,9 +447,15 @@ async def token_endpoint(
     *,
     evidence: dict[str, Any] | None = None,
     certificate: ClientCertificate | None = None,
+    dpop: Sequence[str] = (),
+    client_certificate_thumbprint: str | None = None,
 ) -> TokenResult:
     """``evidence``: filled in as facts are established (grant type, authenticated client, the redeemed
-    code's ``flow_id``, subject, scope and tier), so that a refused request can be recorded too."""
+    code's ``flow_id``, subject, scope and tier), so that a refused request can be recorded too.
+
+    ``dpop``: every ``DPoP`` header of the request; ``certificate``: the TLS client certificate of the
+    connection (RFC 8705 §2 client authentication; its thumbprint binds tokens, §3), or only its
+    ``client_certificate_thumbprint`` (base64url SHA-256), from the adapter (``protocol/sender.py``)."""
     evidence = {} if evidence is None else evidence
     grant_type = form.get("grant_type")
     if not grant_type:
@@ -421,7 +466,8 @@ async def token_endpoint(
     evidence["grant_type"] = grant_type
     auth = await authenticate_client(env, form, authorization, endpoint="token", certificate=certificate)
     evidence.update(client_id=auth.client.client_id, client_auth=auth.evidence, client_tier=auth.client.risk_tier)
-    result = await handler(env, form, auth, evidence)
+    thumbprint = client_certificate_thumbprint or (certificate.thumbprint if certificate else None)
+    result = await handler(env, form, auth, evidence, Presented(tuple(dpop), thumbprint))
     # the last step: the tokens are stored, so a concurrent offboarding or revocation either shows here or
     # revokes them after (protocol/standing.py)
     issued = [token_hash(result.body[k]) for k in ("access_token", "refresh_token") if k in result.body]

@@ -48,7 +48,7 @@ ARRAY_PARAMETERS: Final = frozenset({"authorization_details"})
 KNOWN_PARAMETERS: Final = STRING_PARAMETERS | NUMERIC_PARAMETERS | OBJECT_PARAMETERS | ARRAY_PARAMETERS | {
     "request", "request_uri", "grant_type", "code", "code_verifier", "refresh_token", "client_secret",
     "client_assertion", "client_assertion_type", "token", "token_type_hint", "username", "password",
-    "csrf_token", "decision",
+    "csrf_token", "decision", "dpop_jkt",
 }
 
 # JWE for request objects (RFC 9101 §6.1) and JARM (JARM §2.2). RSA1_5, PBES2, dir and A*KW are never offered.

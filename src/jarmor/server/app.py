@@ -59,6 +59,7 @@ from .health import health_routes
 from .http import (
     NO_STORE,
     authorization_http_response,
+    dpop_nonce_header,
     json_error,
     json_response,
     media_type,
@@ -287,6 +288,7 @@ class JarmorServer:
         try:
             form = await read_form(request)
             pushed = await push_authorization_request(env, form, request.headers.get("authorization"), state=st,
+                                                      dpop=request.headers.getlist("dpop"),
                                                       certificate=request_certificate(request.scope))
         except errors.OAuthError as err:
             self.flows.record(self.capture.from_state(
@@ -295,7 +297,7 @@ class JarmorServer:
             return json_error(err)
         expires_at = st.now + int(pushed.body["expires_in"])
         self.flows.record(self.capture.from_state(st, stage=PAR, outcome=PUSHED, expires_at=expires_at))
-        return json_response(pushed.body, status=201)
+        return json_response(pushed.body, status=201, headers=dpop_nonce_header(pushed.dpop_nonce))
 
     # -- authorization endpoint ----------------------------------------------------------------------
 
@@ -602,6 +604,7 @@ class JarmorServer:
         try:
             form = await read_form(request)
             result = await token_endpoint(self.env, form, request.headers.get("authorization"), evidence=evidence,
+                                          dpop=request.headers.getlist("dpop"),
                                           certificate=request_certificate(request.scope))
         except errors.OAuthError as err:
             self.flows.record(self.capture.token(evidence, at=self.env.now(), error=err, claimed=form.get("client_id")))
@@ -610,7 +613,7 @@ class JarmorServer:
         self.flows.record(self.capture.token(
             evidence, at=self.env.now(), result_evidence=result.evidence, id_token="id_token" in result.body
         ))
-        return json_response(result.body)
+        return json_response(result.body, headers=dpop_nonce_header(result.dpop_nonce))
 
     async def register(self, request: Request) -> Response:
         try:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..protocol import errors
+from ..protocol.dpop import DPoPError
 from ..protocol.params import parse_parameters
 from ..protocol.responses import AuthorizationResponse, FormPost, Redirect
 from .pages import form_post_page
@@ -27,8 +28,15 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def json_error(err: errors.OAuthError) -> Response:
-    headers = {"WWW-Authenticate": err.www_authenticate} if err.www_authenticate else None
+    headers = {"WWW-Authenticate": err.www_authenticate} if err.www_authenticate else {}
+    if isinstance(err, DPoPError) and err.nonce:
+        headers["DPoP-Nonce"] = err.nonce  # RFC 9449 §8: with use_dpop_nonce, exactly one
     return json_response(err.as_dict(), err.status, headers)
+
+
+def dpop_nonce_header(nonce: str | None) -> dict[str, str]:
+    """RFC 9449 §8.2: the next nonce with a successful response (which is ``no-store`` already)."""
+    return {"DPoP-Nonce": nonce} if nonce else {}
 
 
 async def read_body(request: Request, limit: int = MAX_FORM_BODY) -> bytes:

@@ -14,6 +14,7 @@ the core parses it with ``cryptography`` and decides. Everything here is pure.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -180,25 +181,25 @@ def registered_spkis(keys: Iterable[Any]) -> list[bytes]:
     return out
 
 
-def check_certificate_binding(client_metadata: Mapping[str, Any], presented: ClientCertificate | None) -> str | None:
+def check_certificate_binding(client_metadata: Mapping[str, Any], thumbprint: str | None) -> str | None:
     """RFC 8705 §3: the ``x5t#S256`` to bind this client's tokens to, ``None`` when it does not ask for bound
     tokens. A client that declared ``tls_client_certificate_bound_access_tokens`` and reaches the token
     endpoint without a certificate is refused (§3.4 leaves error or unbound token to the server: an unbound
     token would silently downgrade what the client asked for)."""
     if client_metadata.get(BOUND_TOKENS) is not True:
         return None
-    if presented is None:
+    if thumbprint is None:
         raise errors.InvalidRequest(
             "this client uses certificate-bound access tokens: a client certificate is required (RFC 8705 §3)"
         )
-    return presented.thumbprint
+    return thumbprint
 
 
-def check_refresh_binding(bound_to: str | None, presented: ClientCertificate | None) -> None:
+def check_refresh_binding(bound_to: str | None, thumbprint: str | None) -> None:
     """RFC 8705 §4 (public clients): a refresh token bound to a certificate is only usable with it."""
     if bound_to is None:
         return
-    if presented is None or presented.thumbprint != bound_to:
+    if thumbprint is None or not hmac.compare_digest(thumbprint, bound_to):
         raise errors.InvalidGrant("the refresh token is bound to another client certificate (RFC 8705 §4)")
 
 

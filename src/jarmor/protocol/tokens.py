@@ -32,7 +32,7 @@ from .binding import TokenBinding, binding_from_cnf, cnf
 from .client_auth import AuthenticatedClient, authenticate_client, check_authentication_for_tier
 from .clients import Client
 from .context import Environment
-from .mtls import ClientCertificate
+from .mtls import ClientCertificate, check_refresh_binding
 from .policy import PolicyError, Tier
 from .sender import Presented, check_sender_constraint
 from .signing import check_id_token_signing
@@ -216,6 +216,12 @@ def _refresh_jkt(old: TokenRecord) -> str | None:
     return bound.thumbprint if bound is not None and bound.method == "dpop" else None
 
 
+def _refresh_x5t(old: TokenRecord) -> str | None:
+    """RFC 8705 §4: the certificate a public client's refresh token is bound to (None: not bound)."""
+    bound = binding_from_cnf(old.extra.get("cnf"))
+    return bound.thumbprint if bound is not None and bound.method == "mtls" else None
+
+
 async def check_subject_enabled(env: Environment, subject: str | None) -> None:
     """A code whose user was disabled or removed since sign-in (``jarmor users disable | remove``) is
     refused: the grant would otherwise be created after the account's grants were revoked (RFC 6749
@@ -370,6 +376,7 @@ async def _refresh_token(
     tier, reasons = grant_tier(env, recorded if isinstance(recorded, str) else None, client, old.scope)
     evidence.update(subject=old.subject, scope=old.scope, tier=tier.name, tier_reasons=reasons)
     check_authentication_for_tier(auth, tier)
+    check_refresh_binding(_refresh_x5t(old), presented.client_certificate_thumbprint)
     sender = await check_sender_constraint(env, presented, client=client, tier=tier,
                                            bound_jkt=_refresh_jkt(old), evidence=evidence)
     scope = old.scope

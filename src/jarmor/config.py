@@ -80,6 +80,12 @@ class ServerConfig:
             raise ConfigError("log_format must be text or json")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError("log_level must be debug, info, warning or error")
+        jwt_tiers = sorted(t.name for t in self.policy.tiers.values() if t.access_token_format == "jwt")
+        if jwt_tiers and not self.settings.access_token_audience:
+            raise ConfigError(
+                f"[policy.tiers.{jwt_tiers[0]}] access_token_format = \"jwt\" needs [settings] access_token_audience"
+                " (RFC 9068 §3: the aud of JWT access tokens)"
+            )
         known = self.settings.scopes | frozenset(self.policy.scope_tiers)
         unknown = sorted(set(self.settings.scope_descriptions) - known)
         if unknown:

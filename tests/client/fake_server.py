@@ -25,6 +25,7 @@ from jarmor.jose import (
     generate_jwk,
     import_jwk,
     is_jwe,
+    peek_header,
     sign_jws,
     verify_jws,
 )
@@ -110,6 +111,12 @@ class FakeAS:
         self.id_token_claims_override: dict[str, Any] = {}
         self.id_token_key: Jwk | None = None
         self.last_state: str | None = None
+        # DPoP (RFC 9449): proofs seen (claims, jkt), the nonce demanded, and misbehaviours to test
+        self.dpop_proofs: list[tuple[dict[str, Any], str]] = []
+        self.dpop_nonce: str | None = None
+        self.dpop_always_challenge = False
+        self.dpop_downgrade = False
+        self.bound: dict[str, str] = {}  # access token -> jkt
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
@@ -158,11 +165,28 @@ class FakeAS:
         )
         return verified.claims
 
+    def _dpop(self, request: httpx.Request) -> tuple[str | None, httpx.Response | None]:
+        """Check a DPoP proof when one is sent: its thumbprint, or the ``use_dpop_nonce`` answer."""
+        proofs = request.headers.get_list("dpop")
+        if not proofs:
+            return None, None
+        assert len(proofs) == 1
+        claims, jkt = check_proof(proofs[0], request.method, str(request.url), self.clock.t)
+        self.dpop_proofs.append((claims, jkt))
+        if self.dpop_always_challenge or (self.dpop_nonce is not None and claims.get("nonce") != self.dpop_nonce):
+            nonce = self.dpop_nonce or secrets.token_urlsafe(16)
+            headers = {"DPoP-Nonce": nonce}
+            return jkt, httpx.Response(400, json={"error": "use_dpop_nonce"}, headers=headers)
+        return jkt, None
+
     def _par(self, request: httpx.Request) -> httpx.Response:
         form = self._form(request)
         self.par_forms.append(form)
         if self.par_override is not None:
             return self.par_override()
+        jkt, challenge = self._dpop(request)
+        if challenge is not None:
+            return challenge
         self._check_assertion(form, request)
         request_uri = "urn:ietf:params:oauth:request_uri:" + secrets.token_urlsafe(16)
         if "request" in form:
@@ -170,6 +194,8 @@ class FakeAS:
         else:  # plain parameters pushed by a client without keys (RFC 9126 §2.1), authenticated by its secret
             assert "client_secret" in form or "authorization" in request.headers
             self.pushed[request_uri] = {k: v for k, v in form.items() if k != "client_secret"}
+        if jkt is not None:
+            self.pushed[request_uri]["_dpop_jkt"] = jkt
         return httpx.Response(201, json={"request_uri": request_uri, "expires_in": 60})
 
     def _token(self, request: httpx.Request) -> httpx.Response:
@@ -177,11 +203,20 @@ class FakeAS:
         self.token_forms.append(form)
         if self.token_override is not None:
             return self.token_override(form)
+        jkt, challenge = self._dpop(request)
+        if challenge is not None:
+            return challenge
         self._check_assertion(form, request)
-        body: dict[str, Any] = {"access_token": "at-" + secrets.token_urlsafe(8), "token_type": "Bearer"}
+        token_type = "DPoP" if jkt is not None and not self.dpop_downgrade else "Bearer"
+        body: dict[str, Any] = {"access_token": "at-" + secrets.token_urlsafe(8), "token_type": token_type}
         body["expires_in"] = 300
+        if jkt is not None:
+            self.bound[body["access_token"]] = jkt
         if form["grant_type"] == "authorization_code":
             ro = self.codes.pop(form["code"])
+            bound = ro.get("_dpop_jkt") or ro.get("dpop_jkt")
+            if bound is not None and bound != jkt:
+                return httpx.Response(400, json={"error": "invalid_grant"})
             assert form["redirect_uri"] == ro["redirect_uri"]
             assert s256(form["code_verifier"]) == ro["code_challenge"]
             body["scope"] = ro["scope"]
@@ -268,6 +303,29 @@ class FakeAS:
 DROP = object()
 
 
+def check_proof(
+    proof: str, method: str, url: str, now: int, *, access_token: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """Verify a DPoP proof as RFC 9449 §4.3 does (typ, public jwk, signature, htm, htu, iat, ath)."""
+    header = peek_header(proof)
+    assert header["typ"] == "dpop+jwt"
+    jwk = header["jwk"]
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & set(jwk), "private member in the proof jwk"
+    key = import_jwk(jwk, allow_private=False)
+    assert header.get("kid") in (None, key.kid)
+    claims = verify_jws(proof, JwkSet((key,)), algorithms=[header["alg"]], typ=["dpop+jwt"]).claims
+    assert claims["htm"] == method
+    parts = urlsplit(url)
+    assert claims["htu"] == f"{parts.scheme}://{parts.netloc}{parts.path}"
+    assert claims["iat"] == now
+    assert isinstance(claims["jti"], str) and len(claims["jti"]) >= 16
+    if access_token is not None:
+        assert claims["ath"] == b64url_encode(hashlib.sha256(access_token.encode()).digest())
+    else:
+        assert "ath" not in claims
+    return claims, key.thumbprint()
+
+
 def callback(ro: dict[str, Any], params: dict[str, str]) -> str | dict[str, str]:
     """Deliver ``params`` the way the request's response_mode says (query, fragment or form body)."""
     mode = ro["response_mode"]
@@ -327,3 +385,42 @@ def es256_sign(key: Jwk, header: dict[str, Any], claims: dict[str, Any]) -> str:
     der = private.sign(f"{h}.{p}".encode(), ec.ECDSA(hashes.SHA256()))
     r, s = utils.decode_dss_signature(der)
     return f"{h}.{p}.{b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+RS = "https://rs.example"
+
+
+class FakeRS:
+    """A protected resource at ``RS`` accepting the tokens ``fake`` issued: a DPoP-bound one only with a
+    proof of its key carrying ``ath`` (RFC 9449 §7), and the nonce it demands once ``nonce`` is set."""
+
+    def __init__(self, fake: FakeAS, clock: Clock) -> None:
+        self.issuer = RS  # for Network's routing
+        self.fake = fake
+        self.clock = clock
+        self.nonce: str | None = None
+        self.always_challenge = False
+        self.challenge_scheme = "DPoP"
+        self.requests: list[httpx.Request] = []
+        self.proofs: list[dict[str, Any]] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        scheme, token = request.headers["authorization"].split(" ", 1)
+        if scheme == "Bearer":
+            assert token not in self.fake.bound, "a DPoP-bound token was sent as a bearer token"
+            return httpx.Response(200, json={"scheme": "Bearer"})
+        assert scheme == "DPoP"
+        proof = request.headers["dpop"]
+        claims, jkt = check_proof(proof, request.method, str(request.url), self.clock.t, access_token=token)
+        self.proofs.append(claims)
+        assert self.fake.bound[token] == jkt
+        if self.always_challenge or (self.nonce is not None and claims.get("nonce") != self.nonce):
+            challenge = f'{self.challenge_scheme} algs="ES256 PS256", error="use_dpop_nonce"'
+            nonce = self.nonce or secrets.token_urlsafe(16)
+            return httpx.Response(
+                401,
+                json={"error": "use_dpop_nonce"},
+                headers={"WWW-Authenticate": challenge, "DPoP-Nonce": nonce},
+            )
+        return httpx.Response(200, json={"scheme": "DPoP", "jkt": jkt, "body": request.content.decode()})

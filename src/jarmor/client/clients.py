@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
@@ -21,6 +21,9 @@ from .models import AuthorizationResult, AuthorizationStart, CompletedAuthorizat
 from .mtls import tls_context
 from .store import FlowStateStore, MemoryFlowStateStore
 from .trace import TraceHook
+
+if TYPE_CHECKING:
+    from jarmor.jose import Jwk
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(5.0)
@@ -86,6 +89,23 @@ async def _send_async(http: httpx.AsyncClient, request: HttpRequest) -> HttpResp
             return _result(response, body)
     except httpx.HTTPError as exc:
         raise TransportError(f"{request.hop}: {type(exc).__name__}", hop=request.hop) from exc
+
+
+def _merge(headers: Any, ours: list[tuple[str, str]]) -> httpx.Headers:
+    """The caller's headers with ``Authorization``/``DPoP`` replaced by the library's."""
+    merged = httpx.Headers(headers)
+    for name, value in ours:
+        merged[name] = value
+    return merged
+
+
+def _challenge(core: ClientCore, url: str, response: httpx.Response) -> bool:
+    return core.resource_response(
+        url,
+        response.status_code,
+        response.headers.get_list("www-authenticate"),
+        response.headers.get_list("dpop-nonce"),
+    )
 
 
 def _core(
@@ -197,6 +217,28 @@ class OAuthClient:
     def client_credentials(self, scope: str | None = None) -> TokenResponse:
         return self._run(self.core.client_credentials(scope))
 
+    def request(
+        self, method: str, url: str, token: TokenResponse | str, *, headers: Any = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Call a protected resource with ``token``: ``Authorization: DPoP`` and a proof with ``ath`` for a
+        DPoP-bound token (RFC 9449 §7), ``Bearer`` otherwise. A 401 ``use_dpop_nonce`` is retried once
+        with the resource server's nonce (§9). ``kwargs`` go to ``httpx.Client.request`` (``json``,
+        ``content``, ``params`` ...); redirects are not followed. The response is returned as it is."""
+        for attempt in (1, 2):
+            ours = self.core.resource_headers(method, url, token)
+            response = self._http.request(
+                method, url, headers=_merge(headers, ours), follow_redirects=False, **kwargs
+            )
+            if attempt == 2 or not _challenge(self.core, url, response):
+                return response
+            response.close()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def dpop_key(self) -> Jwk | None:
+        """The DPoP private key (generated when none was configured); keep it to reuse bound tokens."""
+        return self.core.dpop.key if self.core.dpop is not None else None
+
     def close(self) -> None:
         if self._owns_http:
             self._http.close()
@@ -299,6 +341,25 @@ class AsyncOAuthClient:
 
     async def client_credentials(self, scope: str | None = None) -> TokenResponse:
         return await self._run(self.core.client_credentials(scope))
+
+    async def request(
+        self, method: str, url: str, token: TokenResponse | str, *, headers: Any = None, **kwargs: Any
+    ) -> httpx.Response:
+        """``OAuthClient.request`` over ``httpx.AsyncClient``."""
+        for attempt in (1, 2):
+            ours = self.core.resource_headers(method, url, token)
+            response = await self._http.request(
+                method, url, headers=_merge(headers, ours), follow_redirects=False, **kwargs
+            )
+            if attempt == 2 or not _challenge(self.core, url, response):
+                return response
+            await response.aclose()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def dpop_key(self) -> Jwk | None:
+        """The DPoP private key (generated when none was configured); keep it to reuse bound tokens."""
+        return self.core.dpop.key if self.core.dpop is not None else None
 
     async def aclose(self) -> None:
         if self._owns_http:

@@ -15,6 +15,7 @@ from jarmor.jose import CONTENT_ENCRYPTION_ALGS, KEY_MANAGEMENT_ALGS, SIGNING_AL
 from jarmor.protocol import vocabulary
 from jarmor.protocol.addresses import is_loopback_host
 
+from .dpop import dpop_alg, load_dpop_key
 from .errors import ConfigurationError
 
 ResponseMode = Literal["jwt", "query.jwt", "fragment.jwt", "form_post.jwt", "query", "fragment", "form_post"]
@@ -94,6 +95,14 @@ class ClientConfig:
     ``decryption_keys`` hold the private ``use=enc`` keys for encrypted JARM responses (C2).
     ``trusted_audiences`` are the other audiences an ID token may name besides the client (OIDC Core
     §3.1.3.7-3: empty by default, so any extra audience is refused). Lifetimes and skews are seconds.
+
+    ``dpop=True`` (or ``dpop_bound_access_tokens`` in the registration) asks for DPoP-bound tokens
+    (RFC 9449): every PAR and token request carries a proof, and the token response must say
+    ``token_type: DPoP`` (a silent downgrade to ``Bearer`` raises, unless ``allow_bearer_downgrade``).
+    ``dpop_key`` is the proof key (a ``Jwk``, a private JWK object or a PEM private key); without it the
+    client generates one (``dpop_signing_alg``, ES256 by default; EdDSA and PS256 are the other usual
+    choices) and keeps it for its life. ``send_dpop_jkt`` binds the code to that key with ``dpop_jkt``
+    when PAR is not used (RFC 9449 §10; with PAR the proof on the PAR request binds it).
     """
 
     issuer: str
@@ -125,6 +134,12 @@ class ClientConfig:
     # RFC 8705: (PEM certificate file, PEM key file) presented on every TLS connection; CA file for the server
     client_certificate: tuple[str, str] | None = None
     tls_ca_certs: str | None = None
+    # DPoP (RFC 9449): sender-constrained tokens. See the class docstring.
+    dpop: bool = False
+    dpop_key: Jwk | Mapping[str, Any] | str | bytes | None = field(default=None, repr=False)
+    dpop_signing_alg: str | None = None
+    send_dpop_jkt: bool = False
+    allow_bearer_downgrade: bool = False
 
     @classmethod
     def from_registration(
@@ -183,6 +198,13 @@ class ClientConfig:
                     f"signing_alg {settings['signing_alg']!r} differs from the registered {signing_alg}"
                 )
             settings["signing_alg"] = signing_alg
+        bound = registration.get("dpop_bound_access_tokens", False)
+        if not isinstance(bound, bool):
+            raise ConfigurationError("registration member dpop_bound_access_tokens must be a boolean")
+        if bound:  # RFC 9449 §5.2: the server refuses this client's token requests without a proof
+            if settings.get("dpop", True) is not True:
+                raise ConfigurationError("the registration has dpop_bound_access_tokens: dpop cannot be off")
+            settings["dpop"] = True
         method = member("token_endpoint_auth_method") or "client_secret_basic"
         if method not in AUTH_METHODS:
             raise ConfigurationError(f"token_endpoint_auth_method {method!r} is not supported by this library")
@@ -277,6 +299,23 @@ class ClientConfig:
                 raise ConfigurationError(f"{name} must be positive")
         if self.jwks_refetch_interval < 0:
             raise ConfigurationError("jwks_refetch_interval must not be negative")
+        self._check_dpop()
+
+    def _check_dpop(self) -> None:
+        for name in ("dpop", "send_dpop_jkt", "allow_bearer_downgrade"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(f"{name} must be a boolean")
+        if not self.dpop:
+            for name in ("dpop_key", "dpop_signing_alg"):
+                if getattr(self, name) is not None:
+                    raise ConfigurationError(f"{name} needs dpop=True")
+            for name in ("send_dpop_jkt", "allow_bearer_downgrade"):
+                if getattr(self, name):
+                    raise ConfigurationError(f"{name} needs dpop=True")
+            return
+        key = None if self.dpop_key is None else load_dpop_key(self.dpop_key, self.dpop_signing_alg)
+        object.__setattr__(self, "dpop_key", key)
+        object.__setattr__(self, "dpop_signing_alg", dpop_alg(key, self.dpop_signing_alg))
 
     @staticmethod
     def _check_encryption(name: str, alg: str | None, enc: str | None) -> None:
@@ -293,6 +332,12 @@ class ClientConfig:
     def signs_requests(self) -> bool:
         """Whether authorization requests travel as signed request objects (JAR) or as plain parameters."""
         return self.signing_key is not None
+
+    @property
+    def dpop_private_key(self) -> Jwk | None:
+        """The given DPoP key, normalised to a ``Jwk`` (``None``: the client generates one)."""
+        key = self.dpop_key
+        return key if isinstance(key, Jwk) else None
 
     @property
     def effective_request_object_signing_alg(self) -> str:

@@ -123,7 +123,33 @@ def parse_par_response(response: HttpResponse) -> ParResult:
     return ParResult(request_uri=request_uri, expires_in=expires_in)
 
 
-def parse_token_response(response: HttpResponse, *, requested_scope: str | None, now: int) -> TokenResponse:
+def check_token_type(token_type: object, *, dpop: bool, allow_bearer: bool) -> str:
+    """C24/C32: ``Bearer``, or ``DPoP`` when a proof was sent (compared case-insensitively). A client that
+    asked for a DPoP-bound token refuses a ``Bearer`` answer (RFC 9449 §5: the server may "elect" not to
+    bind; FAPI 2.0 §5.3.2.1 requires sender-constrained tokens) unless ``allow_bearer`` says otherwise."""
+    kind = token_type.lower() if isinstance(token_type, str) else None
+    if kind == "dpop" and dpop:
+        return "DPoP"
+    if kind == "bearer":
+        if dpop and not allow_bearer:
+            raise TokenError(
+                "the token endpoint answered token_type Bearer to a DPoP request: the token is not bound "
+                "to the client's key (set allow_bearer_downgrade to accept that)",
+                reason="dpop_downgraded",
+                status=200,
+            )
+        return "Bearer"
+    raise TokenError(f"unsupported token_type {token_type!r}", reason="unsupported_token_type", status=200)
+
+
+def parse_token_response(
+    response: HttpResponse,
+    *,
+    requested_scope: str | None,
+    now: int,
+    dpop: bool = False,
+    allow_bearer: bool = False,
+) -> TokenResponse:
     """RFC 6749 §5.1 with the tolerance of C24: ``token_type`` compared case-insensitively, ``expires_in``
     optional, a missing ``scope`` means the requested one. §5.2 errors raise ``TokenError``."""
     data = _json_or_none(response.body)
@@ -142,10 +168,7 @@ def parse_token_response(response: HttpResponse, *, requested_scope: str | None,
     token_type = data.get("token_type")
     if not isinstance(access_token, str) or not access_token:
         raise TokenError("token response lacks access_token", reason="invalid_response", status=200)
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise TokenError(
-            f"unsupported token_type {token_type!r}", reason="unsupported_token_type", status=200
-        )
+    kind = check_token_type(token_type, dpop=dpop, allow_bearer=allow_bearer)
     expires_in = data.get("expires_in")
     if expires_in is not None and (
         not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in < 0
@@ -159,7 +182,7 @@ def parse_token_response(response: HttpResponse, *, requested_scope: str | None,
             raise TokenError(f"{name} must be a string", reason="invalid_response", status=200)
     return TokenResponse(
         access_token=access_token,
-        token_type="Bearer",
+        token_type=kind,
         expires_in=expires_in,
         expires_at=now + expires_in if expires_in is not None else None,
         scope=scope,

@@ -31,6 +31,7 @@ _ALG_LISTS = (
     "token_endpoint_auth_signing_alg_values_supported",
     "token_endpoint_auth_methods_supported",
     "code_challenge_methods_supported",
+    "dpop_signing_alg_values_supported",
     "response_modes_supported",
     "response_types_supported",
     "grant_types_supported",

@@ -28,6 +28,7 @@ class FlowState:
     max_age: int | None = None  # sent in the request: the ID token must then carry a recent auth_time
     acr_values: tuple[str, ...] | None = None  # requested: the ID token's acr must be one of them
     auth_time_required: bool = False  # auth_time requested as an essential claim (OIDC Core §5.5)
+    dpop_jkt: str | None = None  # the DPoP key the code is bound to (RFC 9449 §10): redeem with that key
 
     @property
     def openid(self) -> bool:
@@ -56,7 +57,8 @@ class AuthorizationResult:
 
 @dataclass(frozen=True, slots=True)
 class TokenResponse:
-    """A token endpoint response (RFC 6749 §5.1). ``token_type`` is normalised to ``Bearer`` (C24)."""
+    """A token endpoint response (RFC 6749 §5.1). ``token_type`` is normalised to ``Bearer`` (C24) or
+    ``DPoP`` (RFC 9449 §5: a DPoP-bound token, sent with a proof by ``OAuthClient.request``)."""
 
     access_token: str = field(repr=False)
     token_type: str

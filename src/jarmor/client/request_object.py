@@ -36,6 +36,7 @@ RESERVED_REQUEST_PARAMS: frozenset[str] = frozenset(
         "nonce",
         "code_challenge",
         "code_challenge_method",
+        "dpop_jkt",
     }
 )
 # Parameters whose answer the library checks in the ID token: they are arguments of start_authorization.

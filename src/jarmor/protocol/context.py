@@ -51,6 +51,9 @@ class Settings:
     future_skew: int = 10
     jarm_lifetime: int = 300  # JARM §2.1 recommends at most 10 minutes
     id_token_lifetime: int = 300
+    # RFC 9068 §3: the default resource indicator, the ``aud`` of JWT access tokens (tiers whose
+    # ``access_token_format`` is "jwt" need it)
+    access_token_audience: str | None = None
     interaction_lifetime: int = 600
     # End-user sign-in (server/signin.py): attempts per account name, and failures per client address
     # (0: no address limit), within a fixed window of ``login_lockout_window`` seconds; counted atomically

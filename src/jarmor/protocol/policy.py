@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from .tables import TableError, check_keys, check_table, nearest
 
@@ -47,6 +47,9 @@ class Tier:
     code_lifetime: int = 60
     access_token_lifetime: int = 3600
     refresh_token_lifetime: int = 30 * 86400
+    # "opaque" (random, checked by introspection) or "jwt" (RFC 9068 ``at+jwt``, signed by the server, for
+    # resource servers that cannot call introspection; its ``aud`` is ``[settings] access_token_audience``)
+    access_token_format: Literal["opaque", "jwt"] = "opaque"
     par_lifetime: int = 90
     # requests per client per rate-limit window on /par, /token, /introspect, /revoke (server/ratelimit.py)
     client_rate_limit: int = 6000

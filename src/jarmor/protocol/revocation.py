@@ -22,7 +22,8 @@ from .mtls import ClientCertificate
 from .tokens import token_hash
 
 TOKEN_TYPE_HINTS = ("access_token", "refresh_token")
-MAX_TOKEN_LENGTH = 256
+# opaque tokens are 43 characters; a JWT access token (RFC 9068) a few hundred; only its hash is looked up
+MAX_TOKEN_LENGTH = 8192
 
 
 def _token(form: Mapping[str, str]) -> str:

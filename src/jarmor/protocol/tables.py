@@ -14,7 +14,7 @@ import types
 import typing
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import fields
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 
 class TableError(ValueError):
@@ -33,6 +33,8 @@ def check_keys(section: str, table: Mapping[str, Any], known: Collection[str]) -
 
 
 def _describe(kind: Any) -> str:
+    if get_origin(kind) is Literal:
+        return " or ".join(repr(v) for v in get_args(kind))
     return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
 
 
@@ -40,6 +42,8 @@ def _conforms(value: Any, kind: Any) -> bool:
     origin = get_origin(kind)
     if kind is Any:
         return True
+    if origin is Literal:  # one of the listed values, of the same type (True is not 1)
+        return any(type(value) is type(v) and value == v for v in get_args(kind))
     if origin in (Union, types.UnionType):
         return any(_conforms(value, k) for k in get_args(kind))
     if kind is type(None):

@@ -27,6 +27,7 @@ import orjson
 from ..jose import b64url_encode, sign_jws
 from ..store.base import GrantRecord, TokenRecord
 from . import errors
+from .access_tokens import jwt_access_token
 from .authorization import AuthorizationRequest
 from .binding import TokenBinding, binding_from_cnf, cnf
 from .client_auth import AuthenticatedClient, authenticate_client, check_authentication_for_tier
@@ -149,12 +150,14 @@ async def _mint(
     tier: Tier,
     refresh: bool,
     binding: TokenBinding | None = None,
+    auth_time: int | None = None,
 ) -> tuple[dict[str, Any], list[TokenRecord]]:
     """RFC 6749 §5.1; RFC 9449 §5 (``token_type`` ``DPoP``, the access token bound to the proof key, a public
     client's refresh token too); RFC 8705 §3 (certificate-bound access tokens stay ``Bearer``)."""
     now = env.now()
     client = auth.client
-    access = new_token()
+    access = jwt_access_token(env, client, tier, subject=subject, scope=scope, now=now, binding=binding,
+                              auth_time=auth_time) or new_token()
     records = [
         TokenRecord(
             token_hash=token_hash(access), kind="access_token", client_id=client.client_id, subject=subject,
@@ -179,7 +182,14 @@ async def _mint(
             )
         )
         body["refresh_token"] = rt
+    if auth_time is not None:  # RFC 9068 §2.2.1: carried unchanged to every token of the grant
+        for rec in records:
+            rec.extra["auth_time"] = auth_time
     return body, records
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def grant_tier(
@@ -333,7 +343,8 @@ async def _authorization_code(
     grant_id: str = record["grant_id"]
     await _create_grant(env, client, record, grant_id)
     body, tokens = await _mint(env, auth, subject=record["subject"], scope=record["scope"], grant_id=grant_id,
-                               tier=tier, refresh="refresh_token" in client.grant_types, binding=sender.binding)
+                               tier=tier, refresh="refresh_token" in client.grant_types, binding=sender.binding,
+                               auth_time=record.get("auth_time"))
     for rec in tokens:
         await env.store.tokens.create(rec)
     await _revoke_if_replayed(env, grant_id)
@@ -387,7 +398,7 @@ async def _refresh_token(
             raise errors.InvalidScope("a refresh cannot widen the scope")
         scope = " ".join(wanted)
     body, tokens = await _mint(env, auth, subject=old.subject, scope=scope, grant_id=old.grant_id, tier=tier,
-                               refresh=True, binding=sender.binding)
+                               refresh=True, binding=sender.binding, auth_time=_int_or_none(old.extra.get("auth_time")))
     new_refresh = next(r for r in tokens if r.kind == "refresh_token")
     new_refresh.scope = old.scope
     if not await env.store.tokens.rotate(old.token_hash, new_refresh, now):

@@ -13,6 +13,7 @@ import pytest
 from tests.certs import DAY, Issued, issue, make_ca, subject_dn
 from tests.kit import Kit, all_tokens
 from tests.server.mtls_support import STRANGER, MtlsKit, mtls_kit
+from tests.server.support import plain_request
 
 pytestmark = pytest.mark.anyio
 
@@ -149,3 +150,33 @@ async def test_certificate_of_another_client_does_not_authenticate(mk: MtlsKit) 
     await _tls_client(mk, tls_client_auth_subject_dn=subject_dn(a))
     b_id = await _tls_client(mk, tls_client_auth_subject_dn=subject_dn(b))
     await _refused(mk, b_id, a)
+
+
+async def test_the_certificate_authenticates_at_par_introspection_and_revocation(mk: MtlsKit) -> None:
+    cert = issue(mk.ca, "client-a")
+    tc = await mk.kit.add_client(token_endpoint_auth_method="tls_client_auth", jwks=None,
+                                 tls_client_auth_subject_dn=subject_dn(cert),
+                                 grant_types=["client_credentials"], redirect_uris=None)
+    r = await mk.post("/token", {**CC, "client_id": tc.client_id}, cert)
+    token = r.json()["access_token"]
+    r = await mk.post("/introspect", {"token": token, "client_id": tc.client_id}, cert)
+    assert r.status_code == 200 and r.json()["active"] is True
+    r = await mk.post("/introspect", {"token": token, "client_id": tc.client_id}, issue(mk.ca, "client-b"))
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    r = await mk.post("/revoke", {"token": token, "client_id": tc.client_id}, None)
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    r = await mk.post("/revoke", {"token": token, "client_id": tc.client_id}, cert)
+    assert r.status_code == 200
+    r = await mk.post("/introspect", {"token": token, "client_id": tc.client_id}, cert)
+    assert r.json() == {"active": False}
+
+
+async def test_par_with_tls_client_auth(mk: MtlsKit) -> None:
+    cert = issue(mk.ca, "web-a")
+    tc = await mk.kit.add_client(token_endpoint_auth_method="tls_client_auth", jwks=None,
+                                 tls_client_auth_subject_dn=subject_dn(cert))
+    params, _ = plain_request(tc)
+    r = await mk.post("/par", params, cert)
+    assert r.status_code == 201, r.text
+    r = await mk.post("/par", params, issue(mk.ca, "web-b"))
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"

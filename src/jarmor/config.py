@@ -101,6 +101,17 @@ class ServerConfig:
     )
     log_format: str = option("text", "log lines as text (default) or JSON", choices=("text", "json"))
     log_level: str = option("warning", "default warning", choices=("debug", "info", "warning", "error"))
+    # TLS served by jarmor itself (PEM files); with ssl_ca_certs, client certificates are requested (optional)
+    # and verified against it; behind a proxy, ssl_ca_certs verifies the forwarded Client-Cert (server/mtls.py)
+    ssl_certfile: str | None = option(None, "serve TLS with this PEM certificate (chain)", metavar="FILE")
+    ssl_keyfile: str | None = option(None, "the PEM private key of --ssl-certfile", metavar="FILE")
+    ssl_ca_certs: str | None = option(
+        None, "PEM CA certificates client certificates must chain to (RFC 8705 tls_client_auth)", metavar="FILE"
+    )
+    # RFC 8705 §5: base URL of the endpoints clients use for mutual TLS, when not the issuer's
+    mtls_issuer: str | None = option(
+        None, "base URL of the mutual-TLS endpoint aliases (RFC 8705 §5)", metavar="URL"
+    )
     policy: Policy = field(default_factory=Policy)
     settings: Settings = field(default_factory=Settings)
 
@@ -124,6 +135,7 @@ class ServerConfig:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ConfigError(f"trusted_proxies: {entry[:64]!r} is not an IP address or network") from None
+        self._validate_tls()
         jwt_tiers = sorted(t.name for t in self.policy.tiers.values() if t.access_token_format == "jwt")
         if jwt_tiers and not self.settings.access_token_audience:
             raise ConfigError(
@@ -138,6 +150,31 @@ class ServerConfig:
                 " (not in [settings] scopes or [policy.scopes])"
             )
         return self
+
+    def _validate_tls(self) -> None:
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ConfigError("ssl_certfile and ssl_keyfile go together")
+        for name in ("ssl_certfile", "ssl_keyfile", "ssl_ca_certs"):
+            path = getattr(self, name)
+            if path is not None and not os.access(path, os.R_OK):
+                raise ConfigError(f"{name}: cannot read {path[:200]!r}")
+        if self.ssl_certfile and urlsplit(self.issuer).scheme != "https":
+            raise ConfigError("ssl_certfile is set: the issuer must be an https URL")
+        if self.mtls_issuer is not None:
+            parts = urlsplit(self.mtls_issuer)
+            if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+                raise ConfigError("mtls_issuer must be an https URL without query or fragment")
+        if self.ssl_ca_certs and not self.ssl_certfile and not self.trusted_proxies:
+            raise ConfigError(
+                "ssl_ca_certs needs ssl_certfile (direct TLS) or trusted_proxies (a proxy forwards Client-Cert)"
+            )
+        if self.mtls_issuer is not None and not self.mtls:
+            raise ConfigError("mtls_issuer needs client certificates: set ssl_ca_certs or trusted_proxies")
+
+    @property
+    def mtls(self) -> bool:
+        """Client certificates can reach the server (RFC 8705): verified by a CA file, or forwarded by a proxy."""
+        return bool(self.ssl_ca_certs) or bool(self.trusted_proxies)
 
 
 def _kind(annotation: Any) -> type:
@@ -327,8 +364,8 @@ def read_config(
     if path is not None:
         values["config"] = os.path.abspath(path)
     if "issuer" not in values and ("host" in values or "port" in values):
-        values["issuer"] = f"http://{values.get('host', '127.0.0.1')}:{values.get('port', 8000)}"
-        sources["issuer"] = "derived from host and port"
+        scheme = "https" if values.get("ssl_certfile") else "http"
+        values["issuer"] = f"{scheme}://{values.get('host', '127.0.0.1')}:{values.get('port', 8000)}"
     try:
         policy = policy_from_config(data.get("policy", {}))
     except PolicyError as exc:

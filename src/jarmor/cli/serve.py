@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
+from typing import Any
 
 from ..config import ServerConfig, to_environment
 from ..store import StoreError
@@ -55,6 +57,31 @@ async def check_redis(config: ServerConfig) -> None:
         await redis.close()
 
 
+def _tls_options(config: ServerConfig) -> dict[str, Any]:
+    """uvicorn's TLS options: with a CA file, client certificates are requested but optional (RFC 8705: each
+    endpoint decides) and the protocol class puts the verified one in the ASGI scope (server/mtls.py)."""
+    if not config.ssl_certfile:
+        return {}
+    options: dict[str, Any] = {"ssl_certfile": config.ssl_certfile, "ssl_keyfile": config.ssl_keyfile}
+    if config.ssl_ca_certs:
+        options.update(ssl_ca_certs=config.ssl_ca_certs, ssl_cert_reqs=ssl.CERT_OPTIONAL,
+                       http="jarmor.server.mtls:TLSHttpToolsProtocol")
+    return options
+
+
+def _check_tls_files(config: ServerConfig) -> None:
+    """Load the TLS files once, so a wrong key or certificate ends ``serve`` with one line."""
+    if not config.ssl_certfile:
+        return
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(config.ssl_certfile, config.ssl_keyfile)
+        if config.ssl_ca_certs:
+            context.load_verify_locations(config.ssl_ca_certs)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        fail(f"cannot use the TLS files: {exc}")
+
+
 def serve(config: ServerConfig) -> int:
     # before anything imports prometheus_client: every worker writes its metrics to one shared directory
     from ..server.multiproc import prepare_multiprocess
@@ -72,6 +99,7 @@ def _serve(config: ServerConfig) -> int:
     from ..server.logs import configure_logging, uvicorn_log_config
 
     check_listen_address(config.host, config.port)  # before anything is created
+    _check_tls_files(config)
     if config.metrics_port is not None:
         check_listen_address(config.host, config.metrics_port)
 
@@ -112,6 +140,7 @@ def _serve(config: ServerConfig) -> int:
     print("\n".join([*created, announce]), flush=True)
     uvicorn.run(
         "jarmor.server.asgi:app_from_environment",
+        **_tls_options(config),
         factory=True,
         host=config.host,
         port=config.port,

@@ -34,6 +34,7 @@ from .metadata import (
     parse_jwks,
     parse_metadata,
 )
+from .mtls import with_mtls_aliases
 from .pkce import new_jti
 from .request_object import check_advertised
 from .store import FlowStateStore
@@ -96,6 +97,8 @@ class CoreBase:
         metadata = parse_metadata(
             response.body, expected_issuer=cfg.issuer, allow_insecure_http=cfg.allow_insecure_http
         )
+        if cfg.client_certificate is not None:  # RFC 8705 §5
+            metadata = with_mtls_aliases(metadata, allow_insecure_http=cfg.allow_insecure_http)
         if self.metadata is not None and self.metadata.jwks_uri != metadata.jwks_uri:
             self._jwks = None
         self.metadata = metadata

@@ -18,6 +18,7 @@ from .errors import TransportError
 from .exchange import HttpRequest, HttpResponse, Steps
 from .metadata import ServerMetadata
 from .models import AuthorizationResult, AuthorizationStart, CompletedAuthorization, TokenResponse
+from .mtls import tls_context
 from .store import FlowStateStore, MemoryFlowStateStore
 from .trace import TraceHook
 
@@ -115,6 +116,12 @@ def _core(
     )
 
 
+def _tls(config: ClientConfig) -> dict[str, Any]:
+    """httpx's ``verify``: the client certificate (RFC 8705) and the CA file, when configured."""
+    context = tls_context(config.client_certificate, config.tls_ca_certs)
+    return {} if context is None else {"verify": context}
+
+
 class OAuthClient:
     """A relying party of one authorization server, over ``httpx.Client``.
 
@@ -133,7 +140,7 @@ class OAuthClient:
         trace: TraceHook | None = None,
     ) -> None:
         self.core = _core(config, store, clock, trace)
-        self._http = http if http is not None else httpx.Client(timeout=DEFAULT_TIMEOUT)
+        self._http = http if http is not None else httpx.Client(timeout=DEFAULT_TIMEOUT, **_tls(config))
         self._owns_http = http is None
 
     def _run(self, steps: Steps[T]) -> T:
@@ -258,7 +265,7 @@ class AsyncOAuthClient:
         trace: TraceHook | None = None,
     ) -> None:
         self.core = _core(config, store, clock, trace)
-        self._http = http if http is not None else httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+        self._http = http if http is not None else httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, **_tls(config))
         self._owns_http = http is None
 
     async def _run(self, steps: Steps[T]) -> T:

@@ -19,7 +19,10 @@ from .dpop import dpop_alg, load_dpop_key
 from .errors import ConfigurationError
 
 ResponseMode = Literal["jwt", "query.jwt", "fragment.jwt", "form_post.jwt", "query", "fragment", "form_post"]
-AuthMethod = Literal["private_key_jwt", "client_secret_basic", "client_secret_post"]
+AuthMethod = Literal[
+    "private_key_jwt", "client_secret_basic", "client_secret_post", "tls_client_auth", "self_signed_tls_client_auth"
+]
+MTLS_METHODS = frozenset({"tls_client_auth", "self_signed_tls_client_auth"})
 
 RESPONSE_MODES: frozenset[str] = frozenset(vocabulary.RESPONSE_MODES)
 JARM_MODES: frozenset[str] = frozenset(vocabulary.JARM_MODES)
@@ -40,6 +43,18 @@ MODE_CHANNEL: dict[str, str] = {
 DEFAULT_JWE_ENC = "A128CBC-HS256"  # OIDC Registration / JARM §3: default of *_encrypted_response_enc
 DEFAULT_RESPONSE_ALG = "RS256"  # JARM §3 and OIDC Registration §2: the default when none was registered
 _NEVER = frozenset({"none", "RSA1_5", "HS256", "HS384", "HS512", "dir"})
+
+
+def check_certificate_files(certificate: object) -> tuple[str, str] | None:
+    """``client_certificate`` (RFC 8705): ``None`` or a pair of file paths (PEM certificate, PEM key)."""
+    if certificate is None:
+        return None
+    if (
+        not isinstance(certificate, tuple | list) or len(certificate) != 2
+        or not all(isinstance(p, str) and p for p in certificate)
+    ):
+        raise ConfigurationError("client_certificate must be a pair (certificate file, key file)")
+    return (certificate[0], certificate[1])
 
 
 def check_url(url: object, *, what: str, allow_insecure_http: bool, error: type[Exception]) -> str:
@@ -116,6 +131,9 @@ class ClientConfig:
     jwks_max_age: int = 3600
     allow_insecure_http: bool = False
     trusted_audiences: frozenset[str] = field(default_factory=frozenset)
+    # RFC 8705: (PEM certificate file, PEM key file) presented on every TLS connection; CA file for the server
+    client_certificate: tuple[str, str] | None = None
+    tls_ca_certs: str | None = None
     # DPoP (RFC 9449): sender-constrained tokens. See the class docstring.
     dpop: bool = False
     dpop_key: Jwk | Mapping[str, Any] | str | bytes | None = field(default=None, repr=False)
@@ -264,7 +282,11 @@ class ClientConfig:
             raise ConfigurationError(
                 f"unsupported token_endpoint_auth_method {self.token_endpoint_auth_method!r}"
             )
-        if self.token_endpoint_auth_method != "private_key_jwt" and not self.client_secret:
+        object.__setattr__(self, "client_certificate", check_certificate_files(self.client_certificate))
+        if self.token_endpoint_auth_method in MTLS_METHODS:
+            if self.client_certificate is None:
+                raise ConfigurationError(f"{self.token_endpoint_auth_method} needs client_certificate")
+        elif self.token_endpoint_auth_method != "private_key_jwt" and not self.client_secret:
             raise ConfigurationError(f"{self.token_endpoint_auth_method} needs client_secret")
         if not 0 <= self.clock_skew <= 300:
             raise ConfigurationError("clock_skew must be between 0 and 300 seconds")

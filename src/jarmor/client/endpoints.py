@@ -45,6 +45,8 @@ def client_authentication(
             "client_assertion": assertion,
         }
         return form, ()
+    if method in ("tls_client_auth", "self_signed_tls_client_auth"):  # RFC 8705 §2: the TLS certificate
+        return {"client_id": config.client_id}, ()
     secret = config.client_secret or ""
     if method == "client_secret_post":
         return {"client_id": config.client_id, "client_secret": secret}, ()

@@ -20,7 +20,7 @@ from .errors import BadSignature, KeyNotFound, MalformedToken
 from .keys import Jwk, import_jwk
 from .strictjson import loads_object
 from .tokens import (
-    _SIGNERS,
+    SIGNERS,
     VerifiedJws,
     _check_allowlist,
     _check_common,
@@ -95,5 +95,5 @@ def sign_jws_embedded_jwk(claims: Mapping[str, Any], key: Jwk, alg: str, *, typ:
     header = {"typ": typ, "alg": alg, "jwk": public}
     head = b64url_encode(_dumps(header))
     body = b64url_encode(_dumps(claims))
-    signature = _SIGNERS[alg].sign(f"{head}.{body}".encode("ascii"), key.key)
+    signature = SIGNERS[alg].sign(f"{head}.{body}".encode("ascii"), key.key)
     return f"{head}.{body}.{b64url_encode(signature)}"

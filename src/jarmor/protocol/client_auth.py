@@ -2,7 +2,8 @@
 
 RFC 6749 §2.3 (one method per request), §2.3.1 (client_secret_basic / _post); RFC 7523 §3 and OIDC Core §9
 (``private_key_jwt``); RFC 9126 §2 (PAR accepts the issuer, token endpoint or PAR endpoint as audience);
-FAPI 2.0 §5.3.2.1-8 (high tiers: the issuer, as a string, only).
+FAPI 2.0 §5.3.2.1-8 (high tiers: the issuer, as a string, only); RFC 8705 §2 (``tls_client_auth`` and
+``self_signed_tls_client_auth``: the certificate of the connection, checked in ``mtls.py``).
 
 Authentication runs before the request's scopes are known (PAR, token endpoint), so it can only apply the
 client's own tier. Once the effective tier is known (a scope may raise it), ``check_authentication_for_tier``
@@ -22,6 +23,7 @@ from ..jose import JoseError, peek_claims, verify_jws
 from . import errors
 from .clients import Client
 from .context import Environment
+from .mtls import MTLS_METHODS, TLS_CLIENT_AUTH, ClientCertificate, check_self_signed, check_tls_client_auth
 from .policy import Control, Tier
 from .refetch import using_client_keys
 from .vocabulary import CLIENT_ASSERTION_TYPE, REQUEST_OBJECT_TYP
@@ -111,8 +113,11 @@ async def authenticate_client(
     authorization: str | None,
     *,
     endpoint: str,
+    certificate: ClientCertificate | None = None,
 ) -> AuthenticatedClient:
-    """Authenticate the client of a back-channel request; raise ``invalid_client`` (401) on failure."""
+    """Authenticate the client of a back-channel request; raise ``invalid_client`` (401) on failure.
+
+    ``certificate``: the client certificate of this connection (RFC 8705), when the adapter has one."""
     assertion = form.get("client_assertion")
     secret = form.get("client_secret")
     methods = [m for m, present in (
@@ -142,16 +147,38 @@ async def authenticate_client(
     if form_client_id is None:
         raise _fail("client authentication is required")
     client = await _load(env, form_client_id)
+    if client.token_endpoint_auth_method in MTLS_METHODS and env.mtls:
+        return await _mutual_tls(env, client, certificate)
     if client.token_endpoint_auth_method != "none":
         raise _fail("client authentication is required")
     return AuthenticatedClient(client, "none", {"method": "none"})
 
 
-async def _private_key_jwt(
-    env: Environment, form: Mapping[str, str], assertion: str, endpoint: str
-) -> AuthenticatedClient:
+async def _mutual_tls(env: Environment, client: Client, certificate: ClientCertificate | None) -> AuthenticatedClient:
+    """RFC 8705 §2: the client named by ``client_id`` authenticates with the certificate of the connection;
+    §2.1 (``tls_client_auth``) against its registered subject, §2.2 (``self_signed_tls_client_auth``) against
+    its registered keys (one refetch of a ``jwks_uri`` when the key is not in the cached set)."""
+    method = client.token_endpoint_auth_method
+    if certificate is None:
+        raise _fail("a client certificate is required (RFC 8705 §2)")
+    now = env.now()
+    if method == TLS_CLIENT_AUTH:
+        check_tls_client_auth(client.metadata, certificate, now)
+    else:  # a key missing from a cached jwks_uri copy may be a rotation: one refetch (refetch.py)
+        await using_client_keys(env, client, lambda keys: check_self_signed(certificate, keys, now),
+                                refetch_on=lambda _exc: client.jwks_uri is not None)
+    return AuthenticatedClient(client, method, {"method": method, "x5t#S256": certificate.thumbprint})
+
+
+def _check_assertion_type(form: Mapping[str, str]) -> None:
+    """RFC 7523 §2.2: ``client_assertion_type`` names the JWT bearer assertion type."""
     if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
         raise _fail("client_assertion_type must be " + CLIENT_ASSERTION_TYPE)
+
+
+def _claimed_client_id(form: Mapping[str, str], assertion: str) -> str:
+    """RFC 7523 §3 (2): the (still unverified) ``sub`` names the client; a ``client_id`` in the form must
+    agree with it (RFC 7521 §4.2)."""
     try:
         unverified = peek_claims(assertion)
     except JoseError as exc:
@@ -162,10 +189,14 @@ async def _private_key_jwt(
     form_client_id = form.get("client_id")
     if form_client_id is not None and form_client_id != client_id:
         raise _fail("client_id does not match the client assertion")
-    client = await _load(env, client_id)
-    if client.token_endpoint_auth_method != "private_key_jwt":
-        raise _fail("client is not registered for private_key_jwt")
-    tier = env.policy.tier(client.risk_tier)  # the scopes are not known yet: check_authentication_for_tier
+    return client_id
+
+
+async def _verified_assertion(
+    env: Environment, client: Client, assertion: str, tier: Tier
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """RFC 7523 §3 (9): the signature, by a registered key, with the client's registered algorithm or one the
+    client's tier allows; RFC 9101 §10.8: never a request object."""
     algs = (
         (client.token_endpoint_auth_signing_alg,)
         if client.token_endpoint_auth_signing_alg
@@ -177,10 +208,18 @@ async def _private_key_jwt(
         raise _fail(f"client assertion refused: {exc}") from exc
     if _AUTHORIZATION_REQUEST_CLAIMS & set(claims):
         raise _fail("a request object cannot be used as a client assertion")
-    now = env.now()
-    skew = env.settings.future_skew
+    return claims, header
+
+
+def _check_issuer_and_subject(claims: Mapping[str, Any], client_id: str) -> None:
+    """RFC 7523 §3 (1), (2): ``iss`` and ``sub`` are both the client_id."""
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise _fail("client assertion iss and sub must both be the client_id")
+
+
+def _check_audience(env: Environment, claims: Mapping[str, Any], endpoint: str, tier: Tier) -> str:
+    """RFC 7523 §3 (3): ``aud`` identifies this server; FAPI 2.0 §5.3.2.1-8: the issuer as a string only when
+    the tier demands it. Returns the form of the audience (``AUD_*``)."""
     accepted, array_ok = _audiences(env, endpoint, tier.issuer_only_audience)
     aud = claims.get("aud")
     audience = AUD_ARRAY
@@ -193,6 +232,14 @@ async def _private_key_jwt(
         aud_ok = False
     if not aud_ok:
         raise _fail("client assertion aud does not identify this server")
+    return audience
+
+
+def _check_times(env: Environment, claims: Mapping[str, Any]) -> float:
+    """RFC 7523 §3 (4), (5), (6): ``exp`` present and not past, a bounded lifetime; ``iat`` / ``nbf``, when
+    present, numbers not in the future (with ``future_skew``). Returns ``exp``."""
+    now = env.now()
+    skew = env.settings.future_skew
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, int | float):
         raise _fail("client assertion exp is missing")
@@ -208,14 +255,36 @@ async def _private_key_jwt(
             raise _fail(f"client assertion {name} must be a number")
         if value > now + skew:
             raise _fail(f"client assertion {name} is in the future")
+    return float(exp)
+
+
+async def _mark_jti(env: Environment, claims: Mapping[str, Any], client_id: str, exp: float) -> None:
+    """RFC 7523 §3 (7): ``jti`` used once, counted atomically in the shared store. Called only once everything
+    else passed: an invalid assertion leaves no trace."""
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise _fail("client assertion jti is missing")
-    # Replay mark only once everything else passed: an invalid assertion leaves no trace (RFC 7523 §3 (7)).
-    ttl = int(exp - now) + skew + 1
+    ttl = int(exp - env.now()) + env.settings.future_skew + 1
     if not await env.store.ephemeral.add_once("assertion-jti", f"{client_id}\x00{jti}", max(ttl, 1)):
         raise _fail("client assertion jti has already been used")
-    alg = str(header.get("alg"))  # verified: one of ``algs``
+
+
+async def _private_key_jwt(
+    env: Environment, form: Mapping[str, str], assertion: str, endpoint: str
+) -> AuthenticatedClient:
+    """RFC 7523 §3 / OIDC Core §9, as the list of checks above."""
+    _check_assertion_type(form)
+    client_id = _claimed_client_id(form, assertion)
+    client = await _load(env, client_id)
+    if client.token_endpoint_auth_method != "private_key_jwt":
+        raise _fail("client is not registered for private_key_jwt")
+    tier = env.policy.tier(client.risk_tier)  # the scopes are not known yet: check_authentication_for_tier
+    claims, header = await _verified_assertion(env, client, assertion, tier)
+    _check_issuer_and_subject(claims, client_id)
+    audience = _check_audience(env, claims, endpoint, tier)
+    exp = _check_times(env, claims)
+    await _mark_jti(env, claims, client_id, exp)
+    alg = str(header.get("alg"))  # verified: one of the allowed algorithms
     return AuthenticatedClient(
         client,
         "private_key_jwt",

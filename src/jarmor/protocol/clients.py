@@ -19,6 +19,7 @@ from ..jose import JoseError, JwkSet
 from . import errors
 from .addresses import address_allowed, ip_literal, is_loopback_host
 from .controls import INVALID_REDIRECT_URI, required_specs
+from .mtls import parse_mtls_metadata
 from .policy import Policy, Tier
 from .redirect_uris import check_redirect_uri_value, uri_characters
 from .vocabulary import (
@@ -515,6 +516,7 @@ REGISTRATION_STEPS: tuple[Callable[[Registration], None], ...] = (
     parse_redirect_uris,
     parse_token_endpoint_auth_method,
     parse_keys,
+    parse_mtls_metadata,
     parse_request_uris,
     parse_signing_algs,
     parse_encryption,

@@ -13,6 +13,7 @@ from ..store.base import Store
 from .addresses import is_loopback_host
 from .clients import Client, ServerCapabilities
 from .policy import Policy
+from .vocabulary import AUTH_METHODS, MTLS_AUTH_METHODS
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,10 @@ class Environment:
     client_keys: ClientKeys = field(default_factory=RegisteredKeys)
     clock: Callable[[], float] = time.time
     request_objects: RequestObjectFetcher | None = None  # request_uri by reference (None: not supported)
+    # RFC 8705: client certificates reach the server (direct TLS or a trusted proxy); the endpoints clients
+    # use for mutual TLS when they differ from the others (``mtls_endpoint_aliases``, §5)
+    mtls: bool = False
+    mtls_aliases: Endpoints | None = None
 
     def now(self) -> int:
         return int(self.clock())
@@ -176,7 +181,11 @@ class Environment:
             request_uris_supported=self.settings.request_uri_parameter_supported,
             max_request_uris=self.settings.max_request_uris,
             loopback_references=is_loopback_host(urlsplit(self.issuer).hostname),
+            auth_methods=self.auth_methods(),
         )
+
+    def auth_methods(self) -> tuple[str, ...]:
+        return AUTH_METHODS + MTLS_AUTH_METHODS if self.mtls else AUTH_METHODS
 
     def all_scopes(self) -> frozenset[str]:
         return self.settings.scopes | frozenset(self.policy.scope_tiers)

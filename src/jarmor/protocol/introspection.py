@@ -27,6 +27,7 @@ from . import errors
 from .binding import TokenBinding, binding_from_cnf, cnf
 from .client_auth import authenticate_client
 from .context import Environment
+from .mtls import ClientCertificate
 from .revocation import MAX_TOKEN_LENGTH, token_parameter
 from .tokens import token_hash
 
@@ -34,9 +35,9 @@ INACTIVE: dict[str, Any] = {"active": False}
 
 
 async def introspect_token(
-    env: Environment, form: Mapping[str, str], authorization: str | None
+    env: Environment, form: Mapping[str, str], authorization: str | None, *, certificate: ClientCertificate | None = None
 ) -> dict[str, Any]:
-    auth = await authenticate_client(env, form, authorization, endpoint="introspection")
+    auth = await authenticate_client(env, form, authorization, endpoint="introspection", certificate=certificate)
     if auth.method == "none":
         raise errors.InvalidClient("public clients cannot use the introspection endpoint (RFC 7662 §4)")
     token = token_parameter(form)

@@ -1,4 +1,4 @@
-"""Authorization server metadata (RFC 8414; RFC 9101 §10.5; RFC 9126 §5; JARM §4; RFC 9207 §3)."""
+"""Authorization server metadata (RFC 8414; RFC 9101 §10.5; RFC 9126 §5; JARM §4; RFC 9207 §3; RFC 8705 §3.3, §5)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,24 @@ from typing import Any
 
 from .context import Environment
 from .sender import dpop_signing_algs
-from .vocabulary import AUTH_METHODS, GRANT_TYPES, JWE_ALGS_SUPPORTED, JWE_ENCS_SUPPORTED, RESPONSE_MODES
+from .vocabulary import GRANT_TYPES, JWE_ALGS_SUPPORTED, JWE_ENCS_SUPPORTED, RESPONSE_MODES
 
 
 def server_metadata(env: Environment) -> dict[str, Any]:
+    body = _metadata(env)
+    if env.mtls_aliases is not None:  # RFC 8705 §5: where clients use mutual TLS, when not the endpoints above
+        a = env.mtls_aliases
+        body["mtls_endpoint_aliases"] = {
+            "token_endpoint": a.token, "pushed_authorization_request_endpoint": a.par,
+            "revocation_endpoint": a.revocation, "introspection_endpoint": a.introspection,
+        }
+    return body
+
+
+def _metadata(env: Environment) -> dict[str, Any]:
     algs = list(env.keys.signing_algs())
     ep = env.endpoints
+    methods = env.auth_methods()
     return {
         "issuer": env.issuer,
         "authorization_endpoint": ep.authorization,
@@ -27,12 +39,12 @@ def server_metadata(env: Environment) -> dict[str, Any]:
         "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["public"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_methods_supported": list(methods),
         "token_endpoint_auth_signing_alg_values_supported": algs,
-        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(methods),
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
         # RFC 7662 §4: introspection callers authenticate, so public clients ("none") cannot use it
-        "introspection_endpoint_auth_methods_supported": [m for m in AUTH_METHODS if m != "none"],
+        "introspection_endpoint_auth_methods_supported": [m for m in methods if m != "none"],
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "request_parameter_supported": env.settings.request_parameter_supported,
         "request_uri_parameter_supported": env.settings.request_uri_parameter_supported,  # RFC 9101 §5.2
@@ -48,6 +60,6 @@ def server_metadata(env: Environment) -> dict[str, Any]:
         "id_token_signing_alg_values_supported": algs,
         "authorization_response_iss_parameter_supported": True,
         "claims_parameter_supported": False,
-        "tls_client_certificate_bound_access_tokens": False,
+        "tls_client_certificate_bound_access_tokens": env.mtls,  # RFC 8705 §3.3
         "dpop_signing_alg_values_supported": dpop_signing_algs(env),  # RFC 9449 §5.1
     }

@@ -19,6 +19,7 @@ from .client_auth import authenticate_client
 from .clients import Client
 from .context import Environment
 from .dpop import DPoPProof
+from .mtls import ClientCertificate
 from .policy import PolicyError, Tier
 from .sender import Presented, claim_proof, next_nonce, verify_presented_proof
 from .vocabulary import PAR_URN_PREFIX
@@ -62,6 +63,7 @@ async def push_authorization_request(
     authorization: str | None,
     *,
     state: AuthorizationState | None = None,
+    certificate: ClientCertificate | None = None,
     dpop: Sequence[str] = (),
     client_certificate_thumbprint: str | None = None,
 ) -> PushedRequest:
@@ -74,8 +76,9 @@ async def push_authorization_request(
     under the client's tier before the request's checks (a refused proof, or a nonce retry, then uses up no
     request object ``jti``), and under the effective tier after them.
     """
-    auth = await authenticate_client(env, form, authorization, endpoint="par")
-    presented = Presented(tuple(dpop), client_certificate_thumbprint)
+    auth = await authenticate_client(env, form, authorization, endpoint="par", certificate=certificate)
+    thumbprint = client_certificate_thumbprint or (certificate.thumbprint if certificate else None)
+    presented = Presented(tuple(dpop), thumbprint)
     outer = {k: v for k, v in form.items() if k not in _CLIENT_AUTH_PARAMETERS}
     st = state or AuthorizationState(env=env, outer=outer, endpoint="par", now=env.now())
     st.outer, st.client, st.authenticated = outer, auth.client, auth

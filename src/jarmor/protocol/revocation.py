@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from . import errors
 from .client_auth import authenticate_client
 from .context import Environment
+from .mtls import ClientCertificate
 from .tokens import token_hash
 
 TOKEN_TYPE_HINTS = ("access_token", "refresh_token")
@@ -33,8 +34,10 @@ def token_parameter(form: Mapping[str, str]) -> str:
     return token
 
 
-async def revoke_token(env: Environment, form: Mapping[str, str], authorization: str | None) -> None:
-    auth = await authenticate_client(env, form, authorization, endpoint="revocation")
+async def revoke_token(
+    env: Environment, form: Mapping[str, str], authorization: str | None, *, certificate: ClientCertificate | None = None
+) -> None:
+    auth = await authenticate_client(env, form, authorization, endpoint="revocation", certificate=certificate)
     token = token_parameter(form)
     hint = form.get("token_type_hint")
     if hint is not None and hint not in TOKEN_TYPE_HINTS:

@@ -30,6 +30,7 @@ from .clients import Client
 from .context import Environment
 from .dpop import USE_DPOP_NONCE, DPoPError, DPoPProof, NonceService, single_header, verify_proof
 from .dpop_replay import claim_jti
+from .mtls import check_certificate_binding
 from .policy import ALL_SIGNING_ALGS, Control, Tier
 
 EVIDENCE = "sender_constraint"  # the flow-record member (controls.REGISTRY reads and records it)
@@ -100,10 +101,8 @@ def _binding(client: Client, presented: Presented, proof: DPoPProof | None) -> T
         return TokenBinding("dpop", proof.jkt)
     if client.dpop_bound_access_tokens:
         raise errors.InvalidRequest("this client must send a DPoP proof with every token request (RFC 9449 5.2)")
-    thumbprint = presented.client_certificate_thumbprint
-    if thumbprint and client.metadata.get("tls_client_certificate_bound_access_tokens") is True:
-        return TokenBinding("mtls", thumbprint)
-    return None
+    thumbprint = check_certificate_binding(client.metadata, presented.client_certificate_thumbprint)
+    return TokenBinding("mtls", thumbprint) if thumbprint is not None else None
 
 
 async def check_sender_constraint(

@@ -33,6 +33,7 @@ from .binding import TokenBinding, binding_from_cnf, cnf
 from .client_auth import AuthenticatedClient, authenticate_client, check_authentication_for_tier
 from .clients import Client
 from .context import Environment
+from .mtls import ClientCertificate, check_refresh_binding
 from .policy import PolicyError, Tier
 from .sender import Presented, check_sender_constraint
 from .signing import check_id_token_signing
@@ -225,6 +226,12 @@ def _refresh_jkt(old: TokenRecord) -> str | None:
     return bound.thumbprint if bound is not None and bound.method == "dpop" else None
 
 
+def _refresh_x5t(old: TokenRecord) -> str | None:
+    """RFC 8705 §4: the certificate a public client's refresh token is bound to (None: not bound)."""
+    bound = binding_from_cnf(old.extra.get("cnf"))
+    return bound.thumbprint if bound is not None and bound.method == "mtls" else None
+
+
 async def check_subject_enabled(env: Environment, subject: str | None) -> None:
     """A code whose user was disabled or removed since sign-in (``jarmor users disable | remove``) is
     refused: the grant would otherwise be created after the account's grants were revoked (RFC 6749
@@ -380,6 +387,7 @@ async def _refresh_token(
     tier, reasons = grant_tier(env, recorded if isinstance(recorded, str) else None, client, old.scope)
     evidence.update(subject=old.subject, scope=old.scope, tier=tier.name, tier_reasons=reasons)
     check_authentication_for_tier(auth, tier)
+    check_refresh_binding(_refresh_x5t(old), presented.client_certificate_thumbprint)
     sender = await check_sender_constraint(env, presented, client=client, tier=tier,
                                            bound_jkt=_refresh_jkt(old), evidence=evidence)
     scope = old.scope
@@ -456,14 +464,16 @@ async def token_endpoint(
     authorization: str | None,
     *,
     evidence: dict[str, Any] | None = None,
+    certificate: ClientCertificate | None = None,
     dpop: Sequence[str] = (),
     client_certificate_thumbprint: str | None = None,
 ) -> TokenResult:
     """``evidence``: filled in as facts are established (grant type, authenticated client, the redeemed
     code's ``flow_id``, subject, scope and tier), so that a refused request can be recorded too.
 
-    ``dpop``: every ``DPoP`` header of the request; ``client_certificate_thumbprint``: the base64url SHA-256
-    of the verified TLS client certificate (RFC 8705), from the adapter (``protocol/sender.py``)."""
+    ``dpop``: every ``DPoP`` header of the request; ``certificate``: the TLS client certificate of the
+    connection (RFC 8705 §2 client authentication; its thumbprint binds tokens, §3), or only its
+    ``client_certificate_thumbprint`` (base64url SHA-256), from the adapter (``protocol/sender.py``)."""
     evidence = {} if evidence is None else evidence
     grant_type = form.get("grant_type")
     if not grant_type:
@@ -472,9 +482,10 @@ async def token_endpoint(
     if handler is None:
         raise errors.UnsupportedGrantType("unsupported grant_type")
     evidence["grant_type"] = grant_type
-    auth = await authenticate_client(env, form, authorization, endpoint="token")
+    auth = await authenticate_client(env, form, authorization, endpoint="token", certificate=certificate)
     evidence.update(client_id=auth.client.client_id, client_auth=auth.evidence, client_tier=auth.client.risk_tier)
-    result = await handler(env, form, auth, evidence, Presented(tuple(dpop), client_certificate_thumbprint))
+    thumbprint = client_certificate_thumbprint or (certificate.thumbprint if certificate else None)
+    result = await handler(env, form, auth, evidence, Presented(tuple(dpop), thumbprint))
     # the last step: the tokens are stored, so a concurrent offboarding or revocation either shows here or
     # revokes them after (protocol/standing.py)
     issued = [token_hash(result.body[k]) for k in ("access_token", "refresh_token") if k in result.body]

@@ -10,6 +10,8 @@ RESPONSE_MODES: Final = PLAIN_MODES + JARM_MODES
 RESPONSE_TYPES: Final = ("code",)
 GRANT_TYPES: Final = ("authorization_code", "refresh_token", "client_credentials")
 AUTH_METHODS: Final = ("private_key_jwt", "client_secret_basic", "client_secret_post", "none")
+# RFC 8705 §2: offered only when the server can see client certificates (direct TLS or a trusted proxy)
+MTLS_AUTH_METHODS: Final = ("tls_client_auth", "self_signed_tls_client_auth")
 SECRET_METHODS: Final = frozenset({"client_secret_basic", "client_secret_post"})
 
 CLIENT_ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

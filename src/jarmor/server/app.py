@@ -68,6 +68,7 @@ from .http import (
 )
 from .keyprotect import KeyProtector
 from .keys import Keyring, KeyTimings, LoadedKey, ensure_keys, load_keyring, sweep_keys
+from .mtls import ClientCertificateMiddleware, request_certificate
 from .outage import StoreOutage, guarded, json_unavailable, plain_unavailable, unavailable
 from .pages import csp_source, page
 from .problems import InteractionProblem, exception_handlers, interaction_problem_page
@@ -173,6 +174,8 @@ class JarmorServer:
             keys=keyring,
             client_keys=self.client_keys,
             request_objects=self.request_objects,
+            mtls=self.config.mtls,
+            mtls_aliases=Endpoints.for_issuer(self.config.mtls_issuer) if self.config.mtls_issuer else None,
         )
         self._keys_loaded_at = time.monotonic()
         self._keys_clock_at = self._env.clock()
@@ -285,7 +288,8 @@ class JarmorServer:
         try:
             form = await read_form(request)
             pushed = await push_authorization_request(env, form, request.headers.get("authorization"), state=st,
-                                                      dpop=request.headers.getlist("dpop"))
+                                                      dpop=request.headers.getlist("dpop"),
+                                                      certificate=request_certificate(request.scope))
         except errors.OAuthError as err:
             self.flows.record(self.capture.from_state(
                 st, stage=PAR, outcome=err.error, error=err, channel="json", claimed=form.get("client_id")
@@ -600,7 +604,8 @@ class JarmorServer:
         try:
             form = await read_form(request)
             result = await token_endpoint(self.env, form, request.headers.get("authorization"), evidence=evidence,
-                                          dpop=request.headers.getlist("dpop"))
+                                          dpop=request.headers.getlist("dpop"),
+                                          certificate=request_certificate(request.scope))
         except errors.OAuthError as err:
             self.flows.record(self.capture.token(evidence, at=self.env.now(), error=err, claimed=form.get("client_id")))
             return json_error(err)
@@ -658,7 +663,8 @@ class JarmorServer:
         """RFC 7009 (``protocol/revocation.py``): 200 unless the request itself is wrong."""
         try:
             form = await read_form(request)
-            await revoke_token(self.env, form, request.headers.get("authorization"))
+            await revoke_token(self.env, form, request.headers.get("authorization"),
+                               certificate=request_certificate(request.scope))
         except errors.OAuthError as err:
             return json_error(err)
         return Response(status_code=200, headers={"Cache-Control": "no-store"})
@@ -667,7 +673,8 @@ class JarmorServer:
         """RFC 7662 (``protocol/introspection.py``)."""
         try:
             form = await read_form(request)
-            body = await introspect_token(self.env, form, request.headers.get("authorization"))
+            body = await introspect_token(self.env, form, request.headers.get("authorization"),
+                                          certificate=request_certificate(request.scope))
         except errors.OAuthError as err:
             return json_error(err)
         return json_response(body)
@@ -747,6 +754,10 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
     middleware = [Middleware(metrics.RequestMetrics, routes=routes)]
     if config.trusted_proxies:  # the client address a trusted proxy reports (rate limits, sign-in limits)
         middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies)))
+    if config.mtls:  # outermost: it judges the TCP peer before ProxyHeadersMiddleware rewrites it
+        middleware.insert(0, Middleware(
+            ClientCertificateMiddleware, trusted_proxies=config.trusted_proxies, ca_certs=config.ssl_ca_certs
+        ))
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers=exception_handlers()
     )

@@ -37,6 +37,8 @@ class ServerConfig:
     metrics_port: int | None = None  # serve /metrics on this port instead of the main one
     # peers whose X-Forwarded-For is believed (addresses or networks); default: none
     trusted_proxies: tuple[str, ...] = ()
+    # the one header those proxies write: x-forwarded-for or forwarded (RFC 7239); the other is ignored
+    forwarded_header: str = "x-forwarded-for"
     log_format: str = "text"
     log_level: str = "warning"
     policy: Policy = field(default_factory=Policy)
@@ -68,6 +70,8 @@ class ServerConfig:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ConfigError(f"trusted_proxies: {entry[:64]!r} is not an IP address or network") from None
+        if self.forwarded_header not in ("x-forwarded-for", "forwarded"):
+            raise ConfigError("forwarded_header must be x-forwarded-for or forwarded")
         if self.log_format not in ("text", "json"):
             raise ConfigError("log_format must be text or json")
         if self.log_level not in ("debug", "info", "warning", "error"):
@@ -96,6 +100,7 @@ _OPTIONS: dict[str, type] = {
     "log_format": str,
     "log_level": str,
     "trusted_proxies": tuple,
+    "forwarded_header": str,
 }
 
 

@@ -48,7 +48,10 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve /metrics on this port instead of the main one")
     p.add_argument("--trusted-proxies", metavar="NETS",
-                   help="comma-separated proxy addresses/networks whose X-Forwarded-For is believed")
+                   help="comma-separated proxy addresses/networks whose forwarded-for header is believed")
+    p.add_argument("--forwarded-header", choices=("x-forwarded-for", "forwarded"),
+                   help="the header trusted proxies write: x-forwarded-for (default) or forwarded (RFC 7239); "
+                        "the other one is ignored")
     p.add_argument("--log-format", choices=("text", "json"), help="log lines as text (default) or JSON")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default warning")
 
@@ -67,6 +70,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
             "redis",
             "metrics_port",
             "trusted_proxies",
+            "forwarded_header",
             "log_format",
             "log_level",
         )

@@ -20,6 +20,7 @@ _ENV = {
     "auto_approve": "JARMOR_AUTO_APPROVE",
     "metrics_port": "JARMOR_METRICS_PORT",
     "trusted_proxies": "JARMOR_TRUSTED_PROXIES",
+    "forwarded_header": "JARMOR_FORWARDED_HEADER",
     "log_format": "JARMOR_LOG_FORMAT",
     "log_level": "JARMOR_LOG_LEVEL",
 }

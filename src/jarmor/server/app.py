@@ -55,6 +55,7 @@ from .consent import ClientDisplay, describe_scopes, destination
 from .csrf import csrf_token, csrf_valid
 from .directory import ClientDirectory
 from .fetch import Fetcher, FetchLimits
+from .forwarded import ForwardedMiddleware
 from .health import health_routes
 from .http import (
     NO_STORE,
@@ -743,7 +744,8 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
     routes = build_routes(server)
     middleware = [Middleware(metrics.RequestMetrics, routes=routes)]
     if config.trusted_proxies:  # the client address a trusted proxy reports (rate limits, sign-in limits)
-        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies)))
+        reader = ForwardedMiddleware if config.forwarded_header == "forwarded" else ProxyHeadersMiddleware
+        middleware.insert(0, Middleware(reader, trusted_hosts=list(config.trusted_proxies)))
     app = Starlette(
         routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers=exception_handlers()
     )

@@ -36,6 +36,7 @@ def write(tmp_path: Path, text: str) -> Path:
         ("[server]\nport = 99999\n", "port must be between 1 and 65535"),
         ("[server]\nprot = 8000\n", "'prot' (did you mean 'port'?)"),
         ('[server]\ntrusted_proxies = ["10.0.0.0/8", "nope"]\n', "'nope' is not an IP address or network"),
+        ('[server]\nforwarded_header = "Forwarded"\n', "forwarded_header must be x-forwarded-for or forwarded"),
         ("[policy.tiers.high]\ncode_lifetime = \"30\"\n", "code_lifetime must be int"),
         ("[policy.tiers.high]\ncode_lifetime = 0\n", "code_lifetime must be at least 1"),
         ("[policy.tiers.high]\ncode_lifetim = 30\n", "(did you mean 'code_lifetime'?)"),

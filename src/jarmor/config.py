@@ -99,6 +99,12 @@ class ServerConfig:
     trusted_proxies: tuple[str, ...] = option(
         (), "comma-separated proxy addresses/networks whose X-Forwarded-For is believed", metavar="NETS"
     )
+    # the one header those proxies write: x-forwarded-for or forwarded (RFC 7239); the other is ignored
+    forwarded_header: str = option(
+        "x-forwarded-for",
+        "the header trusted proxies write: x-forwarded-for (default) or forwarded (RFC 7239); the other is ignored",
+        choices=("x-forwarded-for", "forwarded"),
+    )
     log_format: str = option("text", "log lines as text (default) or JSON", choices=("text", "json"))
     log_level: str = option("warning", "default warning", choices=("debug", "info", "warning", "error"))
     # TLS served by jarmor itself (PEM files); with ssl_ca_certs, client certificates are requested (optional)

@@ -10,15 +10,23 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
-from jarmor.jose import generate_jwk, peek_claims, sign_jws
+from jarmor.jose import b64url_decode, generate_jwk, peek_claims, sign_jws
 
 ISSUER = "https://lax.example"
 
 
 class LaxServer:
     def __init__(self, *, token_host: str = "lax.example", par: bool = True,
-                 interaction_host: str | None = None) -> None:
+                 interaction_host: str | None = None, login_form: bool = False, encryption: bool = False,
+                 zip_ok: bool = True, iss: bool = False) -> None:
         self.key = generate_jwk("ES256")
+        self.enc_key = generate_jwk("ECDH-ES")
+        self.login_form = login_form  # the sign-in page is a form (username/password, a CSRF field)
+        self.encryption = encryption  # advertises encrypted request objects (accepts any JWE unread)
+        self.zip_ok = zip_ok  # with encryption: accepts zip: DEF
+        self.iss = iss  # adds RFC 9207 iss (advertised) to plain responses
+        self.codes: set[str] = set()
+        self.logins: list[dict[str, str]] = []
         self.counter = itertools.count()
         self.pushed: dict[str, dict[str, Any]] = {}
         self.hosts: list[str] = []
@@ -41,6 +49,11 @@ class LaxServer:
         }
         if self.par:
             md["pushed_authorization_request_endpoint"] = f"{ISSUER}/par"
+        if self.encryption:
+            md["request_object_encryption_alg_values_supported"] = ["ECDH-ES"]
+            md["request_object_encryption_enc_values_supported"] = ["A256GCM"]
+        if self.iss:
+            md["authorization_response_iss_parameter_supported"] = True
         return md
 
     def _params(self, pairs: dict[str, str]) -> dict[str, Any]:
@@ -57,29 +70,55 @@ class LaxServer:
         if path == "/.well-known/oauth-authorization-server":
             return httpx.Response(200, json=self.metadata())
         if path == "/jwks":
-            return httpx.Response(200, json={"keys": [self.key.public_dict()]})
+            keys = [self.key.public_dict()] + ([self.enc_key.public_dict()] if self.encryption else [])
+            return httpx.Response(200, json={"keys": keys})
         if path == "/par":
             form = dict(parse_qsl(request.content.decode()))
             ref = f"urn:lax:{next(self.counter)}"
             self.pushed[ref] = self._params(form)
             return httpx.Response(201, json={"request_uri": ref, "expires_in": 60})
         if path == "/authorize":
-            params = self._params(dict(parse_qsl(urlsplit(str(request.url)).query)))
+            pairs = dict(parse_qsl(urlsplit(str(request.url)).query))
+            if pairs.get("request", "").count(".") == 4:  # a JWE: accepted unread, unless compressed and refused
+                header = json.loads(b64url_decode(pairs["request"].split(".")[0]))
+                if "zip" in header and not self.zip_ok:
+                    return httpx.Response(400, json={"error": "invalid_request_object"})
+                return httpx.Response(303, headers={"location": f"{ISSUER}/consent"})
+            params = self._params(pairs)
             redirect = str(params.get("redirect_uri", ""))
             code = f"code-{next(self.counter)}"
+            self.codes.add(code)
             state = str(params.get("state", ""))
             if params.get("response_mode") == "jwt":
                 claims = {"iss": ISSUER, "aud": "someone-else", "exp": 2**31, "code": code, "state": state}
                 query = urlencode({"response": sign_jws(claims, self.key, "ES256")})
             else:
-                query = urlencode({"code": code, "state": state})  # no iss (RFC 9207)
+                query = urlencode({"code": code, "state": state, **({"iss": ISSUER} if self.iss else {})})
             if self.interaction_host is not None:
                 ref = str(next(self.counter))
                 self.waiting[ref] = f"{redirect}?{query}"
                 return httpx.Response(303, headers={"location": f"https://{self.interaction_host}/login/{ref}"})
             return httpx.Response(303, headers={"location": f"{redirect}?{query}"})
+        if path.startswith("/login/") and self.login_form:
+            return self._login(request, path.rsplit("/", 1)[1])
         if path.startswith("/login/"):  # a sign-in that approves at once, then back to the client
             return httpx.Response(303, headers={"location": self.waiting.pop(path.rsplit("/", 1)[1], "/")})
-        if path == "/token":
+        if path == "/token":  # any client authentication passes; unknown codes are a grant error
+            form = dict(parse_qsl(request.content.decode()))
+            if form.get("code") not in self.codes:
+                return httpx.Response(400, json={"error": "invalid_grant"})
             return httpx.Response(200, json={"access_token": "at", "token_type": "Bearer", "expires_in": 60})
         return httpx.Response(404, content=json.dumps({"error": "not_found"}))
+
+    def _login(self, request: httpx.Request, ref: str) -> httpx.Response:
+        """GET: a sign-in form; POST with alice's password (and the CSRF field): back to the client."""
+        if request.method == "POST":
+            form = dict(parse_qsl(request.content.decode()))
+            self.logins.append(form)
+            if form == {"csrf": f"csrf-{ref}", "username": "alice", "password": "pw", "go": "in"}:
+                return httpx.Response(303, headers={"location": self.waiting.pop(ref, "/")})
+        page = (f'<html><form method="get" action="/search"><input name="q"></form>'
+                f'<form method="post" action="/login/{ref}"><input type="hidden" name="csrf" value="csrf-{ref}">'
+                '<input name="username"><input type="password" name="password">'
+                '<button type="submit" name="go" value="in">Sign in</button></form></html>')
+        return httpx.Response(200, html=page)

@@ -68,3 +68,24 @@ def test_bounds_are_checked(capsys: pytest.CaptureFixture[str], client_file: Pat
     assert code == 2 and "--max-requests" in err
     code, err = run(capsys, "https://as.example.com", "--client", str(client_file), "--rate", "0")
     assert code == 2 and "--rate" in err
+
+
+def test_bad_tier_login_script_and_mix_up_issuer(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                 client_file: Path) -> None:
+    tiered = tmp_path / "t.json"
+    tiered.write_text(json.dumps({**json.loads(client_file.read_text()), "tier": "hihg"}))
+    code, err = run(capsys, "https://as.example.com", "--client", str(tiered))
+    assert code == 2 and "member tier must be one of" in err
+    script = tmp_path / "login.json"
+    for body, named in (({"fields": {}}, "member fields"), ({"fields": {"u": 1}}, "to a string"),
+                        ({"fields": {"u": "a"}, "max_forms": 99}, "max_forms"),
+                        ({"fields": {"u": "a"}, "selector": "#x"}, "unknown member 'selector'")):
+        script.write_text(json.dumps(body))
+        code, err = run(capsys, "https://as.example.com", "--client", str(client_file), "--login-script", str(script))
+        assert code == 2 and named in err, err
+    code, err = run(capsys, "https://as.example.com", "--client", str(client_file), "--login-script",
+                    str(tmp_path / "none.json"))
+    assert code == 2 and "cannot read" in err
+    code, err = run(capsys, "https://as.example.com", "--client", str(client_file), "--mix-up-issuer",
+                    "https://as.example.com")
+    assert code == 2 and "must differ" in err

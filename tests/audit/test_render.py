@@ -31,7 +31,9 @@ def test_table_neutralises_control_characters() -> None:
 
 
 def test_junit_is_well_formed_and_fails_required_controls() -> None:
-    suite = ET.fromstring(render_junit(report(), frozenset({"pkce_s256"})).split("\n", 1)[1])
+    r = report()
+    r.tiers_required = {"c\n1": "baseline"}  # baseline requires pkce_s256
+    suite = ET.fromstring(render_junit(r).split("\n", 1)[1])
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert cases["pkce_s256"].find("failure") is not None  # optional, but the tier requires it
     assert cases["request_object_replay"].find("failure") is not None
@@ -61,3 +63,21 @@ def test_html_puts_the_summary_before_the_evidence() -> None:
     assert summary < evidence
     assert "1 enforced" in html and "1 violated" in html
     assert '<details open><summary>\n<span class="violated">' in html  # violated findings are open
+
+
+def test_each_client_is_judged_against_its_own_tier() -> None:
+    """Two clients, one report: the high client's missing JARM fails it; the baseline client passes with the
+    same verdict, and the table, JSON and HTML say which tier each was held to."""
+    r = Report(issuer="https://as.example", started_at="2026-01-01T00:00:00Z", client_ids=["low", "top"],
+               tiers_met={"low": "baseline", "top": "baseline"}, tiers_required={"low": "baseline", "top": "high"})
+    r.findings = [Finding("jarm", cid, Verdict.OPTIONAL, "optional") for cid in ("low", "top")]
+    assert r.failing() == {"top": "tier high not met (met: baseline; violated checks: 0)"}
+    suite = ET.fromstring(render_junit(r).split("\n", 1)[1])
+    failed = {c.get("classname") for c in suite.iter("testcase") if c.find("failure") is not None}
+    assert failed == {"audit.top"}
+    table = render_table(r)
+    assert "tier met by low: baseline (required: baseline, met)" in table
+    assert "tier met by top: baseline (required: high, NOT MET)" in table
+    body = json.loads(render_json(r))
+    assert body["tiers_required"] == {"low": "baseline", "top": "high"} and list(body["clients_failing"]) == ["top"]
+    assert "high (not met)" in render_html(r)

@@ -108,7 +108,8 @@ def test_findings_equal_what_the_tier_requires(
         assert finding["verdict"] != "violated", (name, finding["evidence"])
         if finding["verdict"] == "not_run":
             # only the client-assertion checks of a client that authenticates with a secret cannot be probed
-            assert tier == "baseline" and name.startswith("client_assertion_"), (name, finding["evidence"])
+            assert tier == "baseline" and name.startswith(("client_assertion_", "token_assertion_")), (
+                name, finding["evidence"])
     assert report["tiers_met"][client_id] == tier
 
 
@@ -163,7 +164,9 @@ def test_tier_exit_codes(server: RunningServer, clients: dict[str, tuple[Path, d
     assert "tier met by" in met.stdout
     below = audit(server, "--client", str(clients["elevated"][0]), *token, "--tier", "high")
     assert below.returncode == 1
-    assert below.stderr.strip().splitlines() == ["jarmor: tier high not met (met: elevated; violated checks: 0)"]
+    # held to high, the elevated client's accepted token-endpoint audience is a violation too (FAPI 2.0
+    # §5.3.2.1-8), though jarmor rightly accepts it for an elevated client
+    assert below.stderr.strip().splitlines() == ["jarmor: tier high not met (met: elevated; violated checks: 1)"]
 
 
 def test_junit_shows_each_check_as_a_test_case(
@@ -219,3 +222,82 @@ def test_a_client_registered_for_plain_modes_only(server: RunningServer, tmp_pat
     assert findings["pkce_s256"]["verdict"] == "enforced"
     assert findings["iss_in_response"]["evidence"] == "iss equals the issuer in query, fragment"
     assert findings["response_mode_confusion"]["verdict"] == "enforced"
+
+
+@pytest.mark.parametrize("tier", ("elevated", "high", "critical"))
+def test_client_assertions_at_the_token_endpoint_are_refused(
+    report: dict[str, Any], clients: dict[str, tuple[Path, dict[str, Any]]], tier: str
+) -> None:
+    """RFC 7523 §3 at the token endpoint: jarmor refuses every broken assertion; the token endpoint URL as
+    aud follows the tier (FAPI 2.0 §5.3.2.1-8: the issuer only where the tier says so)."""
+    findings = findings_of(report, str(clients[tier][1]["client_id"]))
+    for name in ("token_assertion_replay", "token_assertion_no_jti", "token_assertion_expired",
+                 "token_assertion_long_lifetime", "token_assertion_foreign_aud", "token_assertion_wrong_iss",
+                 "token_assertion_wrong_sub", "token_assertion_alg_none", "token_assertion_hmac_public_key"):
+        assert findings[name]["verdict"] == "enforced", (name, findings[name]["evidence"])
+        assert any("/token [" in line for line in findings[name]["requests"]), findings[name]["requests"]
+    endpoint_aud = findings["token_assertion_endpoint_aud"]
+    expected = "enforced" if DEFAULT_TIERS[tier].issuer_only_audience else "optional"
+    assert endpoint_aud["verdict"] == expected, endpoint_aud["evidence"]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_mix_up_and_compression_checks(
+    report: dict[str, Any], clients: dict[str, tuple[Path, dict[str, Any]]], tier: str
+) -> None:
+    findings = findings_of(report, str(clients[tier][1]["client_id"]))
+    assert findings["iss_mix_up"]["verdict"] == "enforced", findings["iss_mix_up"]["evidence"]
+    assert "refuses it for https://jarmor-audit.invalid" in findings["iss_mix_up"]["evidence"]
+    assert findings["request_object_zip"]["verdict"] == "enforced", findings["request_object_zip"]["evidence"]
+
+
+def test_each_client_is_judged_against_its_own_tier(
+    server: RunningServer, clients: dict[str, tuple[Path, dict[str, Any]]], tmp_path: Path
+) -> None:
+    """One audit, two clients, each with the tier of its file: the elevated client meets elevated, the same
+    client held to critical does not — the exit code and the report say which client missed which tier."""
+    files = []
+    for tier, wanted in (("elevated", "elevated"), ("high", "critical")):
+        path = tmp_path / f"{tier}-as-{wanted}.json"
+        path.write_text(json.dumps({**json.loads(clients[tier][0].read_text()), "tier": wanted}))
+        files += ["--client", str(path)]
+    checks = [a for name in ("pkce_s256", "par", "signed_request_object", "jarm", "private_key_jwt",
+                             "request_object_nbf", "encrypted_request_object", "encrypted_jarm")
+              for a in ("--check", name)]
+    done = audit(server, *files, *checks, "--format", "json")
+    assert done.returncode == 1
+    body = json.loads(done.stdout)
+    high_id = str(clients["high"][1]["client_id"])
+    assert body["tiers_required"] == {str(clients["elevated"][1]["client_id"]): "elevated", high_id: "critical"}
+    assert list(body["clients_failing"]) == [high_id]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"jarmor: {high_id}: tier critical not met (met: ") and line.endswith("checks: 0)"), line
+
+
+def test_a_scripted_sign_in_completes_flows_without_auto_approve(tmp_path: Path) -> None:
+    """--login-script against jarmor without --auto-approve: the audit fills jarmor's sign-in form (CSRF
+    field kept) and its consent form, so the checks on a completed authorization run."""
+    running = start_server(tmp_path, auto_approve=None)
+    try:
+        added = subprocess.run(
+            [sys.executable, "-m", "jarmor.cli.main", "users", "add", "alice", "--password-stdin",
+             "--database", running.database], input="alice's password\n", capture_output=True, text=True,
+            timeout=60, check=False)
+        assert added.returncode == 0, added.stderr
+        path, _ = client_file(running, "high", tmp_path)
+        script = tmp_path / "login.json"
+        script.write_text(json.dumps({"fields": {"username": "alice", "password": "alice's password",
+                                                 "decision": "approve"}}))
+        checks = [a for name in ("iss_in_response", "iss_mix_up", "code_single_use", "state_integrity")
+                  for a in ("--check", name)]
+        without = audit(running, "--client", str(path), *checks, "--format", "json")
+        assert {f["verdict"] for f in json.loads(without.stdout)["findings"]} == {"not_run"}
+        done = audit(running, "--client", str(path), *checks, "--login-script", str(script), "--format", "json")
+        assert done.returncode == 0, done.stderr
+        findings = {f["check"]: f for f in json.loads(done.stdout)["findings"]}
+        for name, finding in findings.items():
+            assert finding["verdict"] == "enforced", (name, finding["evidence"], finding["requests"])
+        assert "alice's password" not in done.stdout
+        assert any("[csrf_token, username, password]" in line for f in findings.values() for line in f["requests"])
+    finally:
+        stop_server(running)

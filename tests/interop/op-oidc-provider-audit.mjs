@@ -9,7 +9,9 @@
 //
 // GET /interaction/:uid signs ACCOUNT in and grants what was asked at once (a scripted sign-in): an auditor
 // that follows the server's own redirects (`jarmor audit --follow-interactions`) completes the authorization;
-// one that does not reports the completed-authorization checks as not_run. Prints "listening <issuer>".
+// one that does not reports the completed-authorization checks as not_run. With INTERACTIONS=dev, oidc-provider's
+// own devInteractions pages (a login form, then a consent form) are served instead: `jarmor audit
+// --login-script` fills them. Prints "listening <issuer>".
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -20,6 +22,7 @@ const HOST = '127.0.0.1';
 const PORT = Number(process.env.PORT || 3000);
 const ISSUER = `http://${HOST}:${PORT}`;
 const LAX = process.env.PROFILE === 'lax';
+const DEV = process.env.INTERACTIONS === 'dev';
 const clients = JSON.parse(readFileSync(process.env.CLIENTS_FILE, 'utf8'));
 
 async function key(alg, use, crv) {
@@ -47,7 +50,7 @@ const provider = new Provider(ISSUER, {
     authorizationEncryptionEncValues: ['A128GCM', 'A256GCM'],
   },
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: DEV },
     requestObjects: { enabled: true, requireSignedRequestObject: !LAX },
     pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: !LAX },
     jwtResponseModes: { enabled: true },
@@ -82,7 +85,7 @@ async function approve(req, res) {
 
 const callback = provider.callback();
 const server = http.createServer((req, res) => {
-  if (req.method === 'GET' && req.url.startsWith('/interaction/')) {
+  if (!DEV && req.method === 'GET' && req.url.startsWith('/interaction/')) {
     approve(req, res).catch((err) => {
       res.statusCode = 400;
       res.setHeader('content-type', 'application/json');

@@ -10,8 +10,9 @@ describes every check.
 from .clients import AuditClient, ClientFileError, load_client, parse_client
 from .engine import DEFAULT_MAX_REQUESTS, DEFAULT_RATE, run_audit
 from .model import Finding, Report, Verdict
-from .probes import CHECKS
 from .render import render_html, render_json, render_junit, render_table
+from .signin import LoginScript, LoginScriptError, load_login_script
+from .suite import CHECKS
 from .tiers import meets, tier_met
 from .transport import AuditAborted, AuditHttp, BudgetExhausted
 
@@ -25,9 +26,12 @@ __all__ = [
     "BudgetExhausted",
     "ClientFileError",
     "Finding",
+    "LoginScript",
+    "LoginScriptError",
     "Report",
     "Verdict",
     "load_client",
+    "load_login_script",
     "meets",
     "parse_client",
     "render_html",

@@ -5,7 +5,8 @@ A file holds ``client_id``, ``redirect_uri`` (or ``redirect_uris`` with one entr
 ``jwks`` set of private keys: the first signing key signs, ``use=enc`` keys decrypt JARM). Optional:
 ``signing_alg``, ``request_object_encryption_alg``/``_enc`` (when the client registered them) and
 ``registration`` (metadata a probe client registered with ``--registration-token`` copies, e.g.
-``{"risk_tier": "high"}``). The registration response ``jarmor clients add`` prints, plus the key, is a
+``{"risk_tier": "high"}``) and ``tier``: the jarmor tier this client must meet (``--tier`` applies to the
+clients without one), so each client of one audit is judged against its own tier. The registration response ``jarmor clients add`` prints, plus the key, is a
 valid file.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jarmor.jose import SIGNING_ALGS, JoseError, Jwk, JwkSet, import_jwk, loads_object
+from jarmor.protocol.policy import DEFAULT_TIERS
 
 AUTH_METHODS = ("private_key_jwt", "client_secret_basic", "client_secret_post", "none")
 
@@ -48,6 +50,7 @@ class AuditClient:
     request_object_encryption: tuple[str, str] | None = None
     registration: Mapping[str, Any] = field(default_factory=dict)
     response_modes: tuple[str, ...] | None = None  # the modes the client registered (None: any)
+    tier: str | None = None  # the tier this client is judged against (the file's "tier", else --tier)
 
     @property
     def can_sign(self) -> bool:
@@ -117,7 +120,11 @@ def parse_client(data: Mapping[str, Any]) -> AuditClient:
     modes = data.get("response_modes")
     if modes is not None and (not isinstance(modes, list) or not modes or not all(isinstance(m, str) for m in modes)):
         raise ClientFileError("member response_modes must be a non-empty array of strings")
+    tier = _string(data, "tier")
+    if tier is not None and tier not in DEFAULT_TIERS:
+        raise ClientFileError(f"member tier must be one of {', '.join(DEFAULT_TIERS)}")
     return AuditClient(
+        tier=tier,
         client_id=client_id or "",
         redirect_uri=redirect,
         scope=scope,

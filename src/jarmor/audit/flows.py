@@ -41,10 +41,11 @@ from jarmor.jose import (
     decrypt_jwe,
     peek_claims,
 )
-from jarmor.jose.forgery import hmac_raw, segment
+from jarmor.jose.forgery import encrypt_compressed, hmac_raw, segment
 from jarmor.protocol.vocabulary import CLIENT_ASSERTION_TYPE, REQUEST_OBJECT_TYP
 
 from .clients import AuditClient
+from .signin import fill_form
 from .transport import AuditAborted, AuditHttp, origin, strip_url
 
 FORGED_AUD = "https://jarmor-audit.invalid"
@@ -66,6 +67,7 @@ class Target:
     clock: Callable[[], float]
     jwks: JwkSet | None = None
     registration_token: str | None = field(default=None, repr=False)
+    mix_up_issuer: str | None = None  # the second issuer iss_mix_up checks responses against
 
     def now(self) -> int:
         return int(self.clock())
@@ -130,6 +132,7 @@ class Variant:
     assertion: str | None = None  # authenticate with exactly this (replay)
     forge_assertion: str | None = None  # "none" | "hmac_public_key"
     authenticate: bool = True
+    compress: bool = False  # encrypt with zip: DEF (attack catalog A14)
 
 
 @dataclass(slots=True)
@@ -272,7 +275,14 @@ def build_request_object(t: Target, c: AuditClient, v: Variant, params: Mapping[
         choice = _encryption_choice(t, c)
         if choice is None or t.jwks is None:
             raise AuditAborted("no server encryption key for request objects")
-        token, _ = encrypt_request_object(token, t.jwks, *choice)
+        if v.compress:
+            try:
+                key = t.jwks.select_encryption_key(choice[0])
+                token = encrypt_compressed(token, key, *choice)
+            except (JoseError, ValueError, TypeError) as exc:
+                raise AuditAborted("cannot build a compressed request object for the server's key") from exc
+        else:
+            token, _ = encrypt_request_object(token, t.jwks, *choice)
     return token
 
 
@@ -440,36 +450,43 @@ def authorize(t: Target, c: AuditClient, v: Variant) -> Outcome:
     else:
         query = plain_parameters(params)
     outcome.stage = "authorize"
-    return _front_channel(t, c, v, outcome, t.http.get(endpoint, query), redirect_uri)
+    return _follow(t, c, v, outcome, t.http.get(endpoint, query), redirect_uri)
 
 
-def _front_channel(
-    t: Target, c: AuditClient, v: Variant, outcome: Outcome, r: httpx.Response, redirect_uri: str
-) -> Outcome:
-    """Follow the authorization endpoint's answer (redirects, interactions on the server) to the redirect URI."""
+def _follow(t: Target, c: AuditClient, v: Variant, outcome: Outcome, r: httpx.Response, redirect_uri: str) -> Outcome:
+    """Read the server's answer: its redirects on its own origin (``follow_interactions``) and the forms of a
+    scripted sign-in (``--login-script``), until the redirect URI is reached or the interaction stops there."""
     url = str(r.request.url)
-    for _ in range(MAX_INTERACTION_HOPS + 1):
-        location = r.headers.get("location")
-        if r.status_code not in (301, 302, 303, 307, 308) or not location:
-            break
-        location = urljoin(url, location)
-        if _same_endpoint(location, redirect_uri) and location.startswith(redirect_uri.split("?")[0]):
-            return _callback(c, outcome, _callback_params(location))
-        outcome.accepted = True  # an interaction (sign-in, consent) on the server
-        if not t.http.follow_interactions or origin(location) != t.http.issuer_origin:
+    script = t.http.login_script
+    forms = 0
+    while True:
+        for _ in range(MAX_INTERACTION_HOPS + 1):
+            location = r.headers.get("location")
+            if r.status_code not in (301, 302, 303, 307, 308) or not location:
+                break
+            location = urljoin(url, location)
+            if _same_endpoint(location, redirect_uri) and location.startswith(redirect_uri.split("?")[0]):
+                return _callback(c, outcome, _callback_params(location))
+            outcome.accepted = True  # an interaction (sign-in, consent) on the server
+            if not t.http.follow_interactions or origin(location) != t.http.issuer_origin:
+                return outcome
+            url = location
+            r = t.http.follow(url)
+        else:
             return outcome
-        url = location
-        r = t.http.follow(url)
-    else:
-        return outcome
-    if r.status_code == 200:
+        if r.status_code != 200:
+            outcome.error = error_of(r)
+            return outcome
         fields = form_post_fields(r.text, redirect_uri) if "form" in v.response_mode else None
         if fields is not None:
             return _callback(c, outcome, fields)
         outcome.accepted = True
-        return outcome
-    outcome.error = error_of(r)
-    return outcome
+        filled = fill_form(r.text, url, script) if script is not None and forms < script.max_forms else None
+        if filled is None or origin(filled[0]) != t.http.issuer_origin:
+            return outcome
+        forms += 1
+        url = filled[0]
+        r = t.http.submit(url, filled[1])
 
 
 def _callback(c: AuditClient, outcome: Outcome, cb: dict[str, str]) -> Outcome:

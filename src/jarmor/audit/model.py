@@ -51,15 +51,29 @@ class Finding:
 @dataclass(slots=True)
 class Report:
     """The JSON document of issue 16: ``tier_met`` is the strictest tier met by any audited client;
-    ``tiers_met`` gives it per client."""
+    ``tiers_met`` gives it per client, ``tiers_required`` the tier each client is judged against (its file's
+    ``tier``, else ``--tier``; ``None``: none) and ``clients_failing`` those that miss it."""
 
     issuer: str
     started_at: str
     client_ids: list[str]
     tiers_met: dict[str, str | None] = field(default_factory=dict)
+    tiers_required: dict[str, str | None] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     setup_requests: list[str] = field(default_factory=list)  # discovery, self-registration and its deletion
     requests_sent: int = 0
+
+    def failing(self) -> dict[str, str]:
+        """Per client judged against a tier and missing it: why (tier met, violated checks)."""
+        out: dict[str, str] = {}
+        for client_id, wanted in self.tiers_required.items():
+            if wanted is None:
+                continue
+            met = self.tiers_met.get(client_id)
+            violated = [f.check for f in self.findings if f.client_id == client_id and f.verdict is Verdict.VIOLATED]
+            if met is None or DEFAULT_TIERS[met].rank < DEFAULT_TIERS[wanted].rank or violated:
+                out[client_id] = f"tier {wanted} not met (met: {met or 'none'}; violated checks: {len(violated)})"
+        return out
 
     @property
     def tier_met(self) -> str | None:
@@ -72,6 +86,8 @@ class Report:
             "client_ids": list(self.client_ids),
             "tier_met": self.tier_met,
             "tiers_met": dict(self.tiers_met),
+            "tiers_required": dict(self.tiers_required),
+            "clients_failing": self.failing(),
             "requests_sent": self.requests_sent,
             "setup_requests": list(self.setup_requests),
             "findings": [f.to_dict() for f in self.findings],

@@ -12,11 +12,11 @@ the server's own interaction pages with ``follow_interactions`` (a scripted sign
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from jarmor.client.errors import ClientError, JarmValidationError
+from jarmor.client.errors import JarmValidationError
 from jarmor.client.pkce import new_pkce
 from jarmor.client.validation import check_audience, check_issuer, check_times
 from jarmor.jose import SIGNING_ALGS, JoseError, peek_header, verify_jws
@@ -34,15 +34,11 @@ from .flows import (
     jarm_supported,
     par_endpoint,
     redeem,
-    reference,
     request_objects_supported,
     revoke_tokens,
     with_changes,
 )
-from .model import Finding, Verdict
-from .refs import refs_for
-from .sender import sender_constrained_tokens
-from .tiers import tier_met
+from .model import Verdict
 from .transport import AuditAborted, BudgetExhausted
 
 Result = tuple[Verdict, str]
@@ -61,6 +57,8 @@ class Session:
     ref_requests: tuple[str, ...] = ()
     used_ref: bool = False
     completions: list[Outcome] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # what other probe modules share per client
+    borrowed: list[str] = field(default_factory=list)  # requests of a shared reference this probe read
 
     def send(self, v: Variant) -> Outcome:
         out = authorize(self.t, self.c, v)
@@ -479,7 +477,7 @@ def response_mode_confusion(s: Session) -> Result:
     return Verdict.ENFORCED, f"response_mode={mode} is answered with plain parameters"
 
 
-def _fresh_code(s: Session) -> Outcome:
+def fresh_code(s: Session) -> Outcome:
     _completed(s)
     out = s.send(s.ref)
     if not out.completed or out.code is None:
@@ -488,7 +486,7 @@ def _fresh_code(s: Session) -> Outcome:
 
 
 def code_single_use(s: Session) -> Result:
-    out = _fresh_code(s)
+    out = fresh_code(s)
     assert out.code is not None
     first = redeem(s.t, s.c, out.code, out.verifier, out.redirect_uri)
     if first.status_code != 200:
@@ -501,7 +499,7 @@ def code_single_use(s: Session) -> Result:
 
 
 def pkce_verifier_checked(s: Session) -> Result:
-    out = _fresh_code(s)
+    out = fresh_code(s)
     assert out.code is not None
     wrong = new_pkce().verifier
     r = redeem(s.t, s.c, out.code, wrong, out.redirect_uri)
@@ -509,74 +507,3 @@ def pkce_verifier_checked(s: Session) -> Result:
     if r.status_code == 200:
         return Verdict.VIOLATED, "the code was redeemed with a code_verifier that does not match the challenge"
     return Verdict.ENFORCED, f"a wrong code_verifier was refused (HTTP {r.status_code})"
-
-
-CONTROL_PROBES: tuple[tuple[str, Callable[[Session], Result]], ...] = (
-    ("pkce_s256", pkce_s256),
-    ("signed_request_object", signed_request_object),
-    ("par", par),
-    ("jarm", jarm),
-    ("private_key_jwt", private_key_jwt),
-    ("request_object_nbf", request_object_nbf),
-    ("https_redirect_uris", https_redirect_uris),
-    ("encrypted_request_object", encrypted_request_object),
-    ("encrypted_jarm", encrypted_jarm),
-    ("sender_constrained_tokens", lambda s: sender_constrained_tokens(s.t, s.c, lambda: _fresh_code(s))),
-)
-HYGIENE_PROBES: tuple[tuple[str, Callable[[Session], Result]], ...] = (
-    ("redirect_uri_exact_match", redirect_uri_exact_match),
-    ("pkce_downgrade", pkce_downgrade),
-    ("request_object_alg_none", request_object_alg_none),
-    ("request_object_hmac_public_key", request_object_hmac_public_key),
-    ("request_object_signature", request_object_signature),
-    ("request_object_expired", request_object_expired),
-    ("request_object_foreign_aud", request_object_foreign_aud),
-    ("request_object_replay", request_object_replay),
-    ("client_assertion_replay", client_assertion_replay),
-    ("client_assertion_alg_none", client_assertion_alg_none),
-    ("client_assertion_hmac_public_key", client_assertion_hmac_public_key),
-    ("iss_in_response", iss_in_response),
-    ("jarm_response_validity", jarm_response_validity),
-    ("state_integrity", state_integrity),
-    ("response_mode_confusion", response_mode_confusion),
-    ("code_single_use", code_single_use),
-    ("pkce_verifier_checked", pkce_verifier_checked),
-)
-PROBES = CONTROL_PROBES + HYGIENE_PROBES
-CHECKS: tuple[str, ...] = tuple(name for name, _ in PROBES)
-
-
-def run_client(
-    t: Target, c: AuditClient, only: frozenset[str] | None = None
-) -> tuple[list[Finding], str | None]:
-    """Run every probe for one client; return its findings and the tier it meets."""
-    s = Session(t=t, c=c, ref=reference(t, c))
-    findings: list[Finding] = []
-    exhausted: str | None = None
-    for name, probe in PROBES:
-        if only is not None and name not in only:
-            continue
-        mark = t.http.sent
-        s.used_ref = False
-        if exhausted is not None:
-            verdict, evidence = Verdict.NOT_RUN, exhausted
-        else:
-            try:
-                verdict, evidence = probe(s)
-            except NotRun as exc:
-                verdict, evidence = Verdict.NOT_RUN, str(exc)
-            except BudgetExhausted as exc:
-                exhausted = f"not run: {exc} (raise --max-requests)"
-                verdict, evidence = Verdict.NOT_RUN, exhausted
-            except AuditAborted as exc:
-                verdict, evidence = Verdict.NOT_RUN, str(exc)
-            except (ClientError, JoseError, ValueError, KeyError, TypeError) as exc:
-                # a server answer the probe cannot read (malformed JSON, a key it cannot use ...)
-                verdict, evidence = Verdict.NOT_RUN, f"probe failed on the server's answer ({type(exc).__name__})"
-        findings.append(Finding(
-            check=name, client_id=c.client_id, verdict=verdict, evidence=evidence,
-            requests=(s.ref_requests if s.used_ref else ()) + tuple(t.http.log[mark:]), refs=refs_for(name),
-        ))
-    verdicts = {f.check: f.verdict for f in findings}
-    return findings, tier_met(verdicts)
-

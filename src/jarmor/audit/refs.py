@@ -37,6 +37,19 @@ REFS: Mapping[str, tuple[str, ...]] = {
     "code_single_use": ("RFC 6749 §4.1.2", "RFC 6749 §10.5", "RFC 9700 §4.5"),
     "pkce_verifier_checked": ("RFC 7636 §4.6", "RFC 9700 §2.1.1"),
     "response_mode_confusion": ("JARM §2.3", "OAuth 2.0 Multiple Response Types §5", "RFC 9700 §4.1"),
+    "token_assertion_replay": ("RFC 7523 §3", "RFC 7519 §4.1.7", NHI_AUTH, CSF_AUTH),
+    "token_assertion_no_jti": ("RFC 7523 §3", "RFC 7519 §4.1.7", NHI_AUTH, CSF_AUTH),
+    "token_assertion_expired": ("RFC 7523 §3", "RFC 7519 §4.1.4", NHI_AUTH, CSF_AUTH),
+    "token_assertion_long_lifetime": ("RFC 7523 §3", NHI_AUTH),
+    "token_assertion_foreign_aud": ("RFC 7523 §3", "RFC 7519 §4.1.3", NHI_AUTH, CSF_AUTH),
+    "token_assertion_endpoint_aud": ("FAPI 2.0 §5.3.2.1-8", "RFC 7523 §3", "draft-ietf-oauth-rfc7523bis §4",
+                                     NHI_AUTH, CSF_AUTH),
+    "token_assertion_wrong_iss": ("RFC 7523 §3", "OIDC Core §9", NHI_AUTH, CSF_AUTH),
+    "token_assertion_wrong_sub": ("RFC 7523 §3", "OIDC Core §9", NHI_AUTH, CSF_AUTH),
+    "token_assertion_alg_none": ("RFC 7523 §3", "RFC 8725 §3.1", NHI_AUTH, CSF_AUTH),
+    "token_assertion_hmac_public_key": ("RFC 8725 §2.1", "RFC 8725 §3.1", NHI_AUTH, CSF_AUTH),
+    "request_object_zip": ("RFC 7516 §4.1.3", "RFC 8725 §3.6", "attack catalog A14", CSF_DATA),
+    "iss_mix_up": ("RFC 9207 §2", "RFC 9207 §3", "RFC 9700 §4.4.2", "JARM §2.4"),
 }
 
 

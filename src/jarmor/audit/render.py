@@ -9,7 +9,10 @@ import xml.etree.ElementTree as ET
 
 from jinja2 import Environment, select_autoescape
 
+from jarmor.protocol.policy import DEFAULT_TIERS
+
 from .model import Report, Verdict
+from .tiers import required_controls
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -28,21 +31,31 @@ def render_table(report: Report) -> str:
     rows += [(clean(f.client_id), f.check, f.verdict.value, clean(f.evidence)) for f in report.findings]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"issuer: {clean(report.issuer)}   started: {report.started_at}   requests: {report.requests_sent}"]
+    failing = report.failing()
     for cid, met in report.tiers_met.items():
-        lines.append(f"tier met by {clean(cid)}: {met or 'none'}")
+        wanted = report.tiers_required.get(cid)
+        judged = f" (required: {wanted}, {'NOT MET' if cid in failing else 'met'})" if wanted else ""
+        lines.append(f"tier met by {clean(cid)}: {met or 'none'}{judged}")
     lines.append("")
     lines += ["  ".join([*(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)), r[3]]).rstrip() for r in rows]
     return "\n".join(lines) + "\n"
 
 
-def render_junit(report: Report, required: frozenset[str] = frozenset()) -> str:
+def _required(report: Report) -> dict[str, frozenset[str]]:
+    """Per client, the controls of the tier it is judged against (none without one)."""
+    return {cid: required_controls(DEFAULT_TIERS[t]) if t else frozenset() for cid, t in report.tiers_required.items()}
+
+
+def render_junit(report: Report) -> str:
     """One test case per check and client. ``violated`` is a failure, and so is any verdict but
-    ``enforced`` of a control in ``required`` (the ``--tier``'s controls); ``not_run`` is skipped."""
+    ``enforced`` of a control the client's own tier requires; ``not_run`` is skipped."""
+    per_client = _required(report)
     suite = ET.Element("testsuite", name=f"jarmor audit {clean(report.issuer)}", tests=str(len(report.findings)))
     failures = skipped = 0
     for f in report.findings:
         case = ET.SubElement(suite, "testcase", classname=f"audit.{clean(f.client_id)}", name=f.check)
         evidence = clean(f.evidence)  # XML 1.0 cannot carry control characters
+        required = per_client.get(f.client_id, frozenset())
         if f.verdict is Verdict.VIOLATED or (f.check in required and f.verdict is not Verdict.ENFORCED):
             failures += 1
             ET.SubElement(case, "failure", message=f.verdict.value, type=f.verdict.value).text = evidence
@@ -75,8 +88,10 @@ details{margin:.4em 0;padding:.4em .6em;border:1px solid #ddd;border-radius:4px}
 <strong>{{ r.tier_met or "none" }}</strong></p>
 <section><h2>Summary</h2>
 <p class="counts">{% for verdict, n in counts %}<span class="{{ verdict }}">{{ n }} {{ verdict }}</span>{% endfor %}</p>
-<div class="wide"><table><tr><th>client</th><th>tier met</th>{% for v in verdicts %}<th class="{{ v }}">{{ v }}</th>{% endfor %}</tr>
-{% for c in r.client_ids %}<tr><td>{{ c }}</td><td>{{ r.tiers_met.get(c) or "none" }}</td>
+<div class="wide"><table><tr><th>client</th><th>tier required</th><th>tier met</th>{% for v in verdicts %}<th class="{{ v }}">{{ v }}</th>{% endfor %}</tr>
+{% for c in r.client_ids %}<tr><td>{{ c }}</td>
+<td{% if c in failing %} class="violated"{% endif %}>{{ r.tiers_required.get(c) or "—" }}{% if c in failing %} (not met){% endif %}</td>
+<td>{{ r.tiers_met.get(c) or "none" }}</td>
 {% for v in verdicts %}<td>{{ per_client[c][v] | join(", ") }}</td>{% endfor %}</tr>{% endfor %}</table></div>
 </section>
 <section><h2>Evidence, check by check</h2>
@@ -96,4 +111,5 @@ def render_html(report: Report) -> str:
     counts = [(v, sum(f.verdict.value == v for f in report.findings)) for v in verdicts]
     per_client = {c: {v: [f.check for f in report.findings if f.client_id == c and f.verdict.value == v]
                       for v in verdicts} for c in report.client_ids}
-    return _HTML.render(r=report, verdicts=verdicts, counts=[(v, n) for v, n in counts if n], per_client=per_client)
+    return _HTML.render(r=report, verdicts=verdicts, counts=[(v, n) for v, n in counts if n], per_client=per_client,
+                        failing=report.failing())

@@ -16,12 +16,21 @@ def required_controls(tier: Tier) -> frozenset[str]:
     return frozenset(c.value for c in tier.controls | ALWAYS)
 
 
+ISSUER_ONLY_AUDIENCE = "token_assertion_endpoint_aud"
+
+
+def _fits(tier: Tier, verdicts: Mapping[str, Verdict]) -> bool:
+    """Every control ``enforced``; and where the tier accepts only the issuer as a client assertion's
+    audience (``Tier.issuer_only_audience``), the token endpoint URL not accepted."""
+    if not all(verdicts.get(c) is Verdict.ENFORCED for c in required_controls(tier)):
+        return False
+    return not tier.issuer_only_audience or verdicts.get(ISSUER_ONLY_AUDIENCE) not in (
+        Verdict.OPTIONAL, Verdict.VIOLATED)
+
+
 def tier_met(verdicts: Mapping[str, Verdict]) -> str | None:
-    """The highest-ranked tier all of whose controls are ``enforced``, or ``None``."""
-    met = [
-        t for t in DEFAULT_TIERS.values()
-        if all(verdicts.get(c) is Verdict.ENFORCED for c in required_controls(t))
-    ]
+    """The highest-ranked tier the verdicts satisfy (``_fits``), or ``None``."""
+    met = [t for t in DEFAULT_TIERS.values() if _fits(t, verdicts)]
     return max(met, key=lambda t: t.rank).name if met else None
 
 

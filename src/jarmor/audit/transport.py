@@ -3,7 +3,8 @@ and logged without secrets.
 
 Safe to point at production (issue 16): at most ``max_requests`` requests, at most ``rate`` per second, only
 to URLs the issuer's discovery document names on the issuer's own origin (scheme, host and port) — and, only
-with ``follow_interactions``, GET requests to the pages of that origin the server redirects to — never
+with ``follow_interactions``, GET requests to the pages of that origin the server redirects to, and with a
+``--login-script`` the POST of the sign-in and consent forms of those pages — never
 following redirects (a redirect to the client's ``redirect_uri`` is read, not fetched). Each request is
 recorded as ``METHOD origin/path [parameter names] -> status``: parameter *names* only, so no secret, code,
 token or assertion ever reaches the report.
@@ -16,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import httpx
+
+from .signin import LoginScript
 
 MAX_BODY = 256 * 1024
 
@@ -55,6 +58,7 @@ class AuditHttp:
         clock: Callable[[], float] = time.monotonic,
         timeout: float = 10.0,
         follow_interactions: bool = False,
+        login_script: LoginScript | None = None,
     ) -> None:
         if max_requests < 1:
             raise ValueError("max_requests must be at least 1")
@@ -69,7 +73,8 @@ class AuditHttp:
         self._clock = clock
         self._last: float | None = None
         self._allowed: set[str] = set()
-        self.follow_interactions = follow_interactions
+        self.login_script = login_script
+        self.follow_interactions = follow_interactions or login_script is not None
         self.log: list[str] = []
 
     def close(self) -> None:
@@ -113,7 +118,9 @@ class AuditHttp:
         headers: Mapping[str, str] | None = None,
         json_body: object = None,
     ) -> httpx.Response:
-        on_origin = any_path and method == "GET" and self.follow_interactions and origin(url) == self.issuer_origin
+        form_post = method == "POST" and self.login_script is not None
+        on_origin = (any_path and (method == "GET" or form_post) and self.follow_interactions
+                     and origin(url) == self.issuer_origin)
         if strip_url(url) not in self._allowed and not on_origin:
             raise AuditAborted(f"refusing to contact {strip_url(url)}: not an endpoint of the issuer's origin")
         if len(self.log) >= self.max_requests:
@@ -144,6 +151,11 @@ class AuditHttp:
         """``--follow-interactions``: GET a page of the issuer's origin the server redirected to (its
         interaction, e.g. a test deployment's auto-approving or scripted sign-in), keeping its cookies."""
         return self.request("GET", url, any_path=True)
+
+    def submit(self, url: str, form: Mapping[str, str]) -> httpx.Response:
+        """``--login-script``: POST a sign-in or consent form to a page of the issuer's origin (values are
+        never logged: the log shows field names only)."""
+        return self.request("POST", url, any_path=True, form=form)
 
     def post_form(
         self, url: str, form: Mapping[str, str], headers: Mapping[str, str] | None = None

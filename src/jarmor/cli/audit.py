@@ -1,20 +1,22 @@
 """``jarmor audit ISSUER --client FILE ...``: probe a live authorization server and report, per control and
 protocol hygiene rule, what it does (issue 16; ``docs/audit.md``).
 
-Exit codes: 0 done (and, with ``--tier``, the tier is met and nothing is violated); 1 ``--tier`` not met or a
-check ``violated``; 2 a usage or audit error (one line on stderr).
+Each client is judged against its own tier: the ``tier`` member of its ``--client`` file, else ``--tier``.
+Exit codes: 0 done (and every client judged against a tier meets it and violates nothing); 1 a client misses
+its tier or has a check ``violated``; 2 a usage or audit error (one line on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Any
 
 from ..client.config import check_url
 from ..config import from_environment
-from ..protocol.policy import ALWAYS, DEFAULT_TIERS
-from .common import fail
+from ..protocol.policy import DEFAULT_TIERS
+from .common import fail, one_line
 
 FORMATS = ("table", "json", "html", "junit")
 
@@ -28,9 +30,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         CHECKS,
         AuditAborted,
         ClientFileError,
-        Verdict,
+        LoginScriptError,
         load_client,
-        meets,
+        load_login_script,
         render_html,
         render_json,
         render_junit,
@@ -54,8 +56,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
         fail("give --client FILE, or --registration-token so the audit registers its own client")
     try:
         clients = [load_client(path) for path in args.client or ()]
-    except ClientFileError as exc:
+        script = load_login_script(args.login_script) if args.login_script else None
+    except (ClientFileError, LoginScriptError) as exc:
         fail(str(exc)[:300])
+    clients = [c if c.tier is not None else replace(c, tier=args.tier) for c in clients]
+    mix_up = None
+    if args.mix_up_issuer:
+        try:
+            mix_up = check_url(args.mix_up_issuer, what="--mix-up-issuer", allow_insecure_http=True, error=_UsageError)
+        except _UsageError as exc:
+            fail(str(exc))
+        if mix_up == issuer:
+            fail("--mix-up-issuer must differ from ISSUER")
     try:
         report = run_audit(
             issuer,
@@ -67,15 +79,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
             rate=args.rate,
             only=frozenset(args.check) if args.check else None,
             follow_interactions=args.follow_interactions,
+            login_script=script,
+            mix_up_issuer=mix_up,
         )
     except AuditAborted as exc:
         fail(f"audit stopped: {str(exc)[:300]}")
-    required: frozenset[str] = frozenset()
-    if args.tier:
-        tier = DEFAULT_TIERS[args.tier]
-        required = frozenset(c.value for c in tier.controls | ALWAYS)
-    renderers = {"table": render_table, "json": render_json, "html": render_html}
-    text = render_junit(report, required) if args.format == "junit" else renderers[args.format](report)
+    renderers = {"table": render_table, "json": render_json, "html": render_html, "junit": render_junit}
+    text = renderers[args.format](report)
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as out:
@@ -84,14 +94,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
             fail(f"cannot write {args.output}: {exc.strerror}")
     else:
         sys.stdout.write(text)
-    if args.tier:
-        violated = [f for f in report.findings if f.verdict is Verdict.VIOLATED]
-        if not meets(report.tier_met, args.tier) or violated:
-            met = report.tier_met or "none"
-            print(f"jarmor: tier {args.tier} not met (met: {met}; violated checks: {len(violated)})",
-                  file=sys.stderr)
-            return 1
-    return 0
+    failing = report.failing()
+    for client_id, why in failing.items():
+        print(f"jarmor: {one_line(client_id[:80])}: {why}" if len(report.client_ids) > 1 else f"jarmor: {why}",
+              file=sys.stderr)
+    return 1 if failing else 0
 
 
 def add_audit_command(sub: Any) -> None:
@@ -104,7 +111,8 @@ def add_audit_command(sub: Any) -> None:
                    help="initial access token: register (and afterwards delete) a probe client; "
                         "also lets https_redirect_uris be checked (or JARMOR_AUDIT_REGISTRATION_TOKEN)")
     p.add_argument("--tier", choices=sorted(DEFAULT_TIERS, key=lambda n: DEFAULT_TIERS[n].rank),
-                   help="exit 1 unless the server enforces this tier and violates nothing")
+                   help="judge every client without a tier of its own (the file's \"tier\") against this tier: "
+                        "exit 1 unless the server enforces it for each and violates nothing")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--max-requests", type=int, default=300, metavar="N", help="request budget (default 300)")
@@ -113,5 +121,10 @@ def add_audit_command(sub: Any) -> None:
     p.add_argument("--follow-interactions", action="store_true",
                    help="follow the server's redirects to its own interaction pages (GET, same origin, cookies "
                         "kept) so a test deployment that signs in by script completes the authorization")
+    p.add_argument("--login-script", metavar="FILE",
+                   help="sign in and consent by script (JSON: form fields and values to submit on the server's "
+                        "pages; implies --follow-interactions; see docs/audit.md)")
+    p.add_argument("--mix-up-issuer", metavar="URL",
+                   help="a second issuer the client also uses: iss_mix_up checks responses are refused for it")
     p.add_argument("--check", action="append", metavar="NAME", help="run only this check (repeatable)")
     p.set_defaults(func=cmd_audit)

@@ -2,7 +2,9 @@
 
 These bypass every check of ``tokens`` on purpose: ``segment`` encodes anything as one base64url segment (an
 ``alg: none`` token is two segments and an empty signature) and ``hmac_raw`` computes an HS* token keyed with
-any bytes — the classic key-confusion forgery, keyed with someone's *public* key. Nothing in the server or the
+any bytes — the classic key-confusion forgery, keyed with someone's *public* key — and
+``encrypt_compressed`` a JWE with ``zip: DEF`` (RFC 7516 §4.1.3), which ``tokens.decrypt_jwe`` refuses
+(attack catalog A14) and an auditor sends to see whether a server does too. Nothing in the server or the
 client library imports this module; only the auditor and the test suites do.
 """
 
@@ -14,9 +16,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .b64 import b64url_encode
+from joserfc import jwe as _jwe
+from joserfc.errors import JoseError as _LibError
 
-__all__ = ["hmac_raw", "segment"]
+from .b64 import b64url_encode
+from .keys import Jwk
+
+__all__ = ["encrypt_compressed", "hmac_raw", "segment"]
 
 
 def segment(value: Mapping[str, Any] | list[Any] | bytes | str) -> str:
@@ -39,3 +45,14 @@ def hmac_raw(
     head, body = segment(header), segment(payload)
     mac = hmac.new(secret, f"{head}.{body}".encode("ascii"), digest).digest()
     return f"{head}.{body}.{b64url_encode(mac)}"
+
+
+def encrypt_compressed(plaintext: bytes | str, key: Jwk, alg: str, enc: str) -> str:
+    """A compact JWE to ``key`` whose plaintext is DEFLATE-compressed (``zip: DEF``). Only the auditor's
+    probe uses it, with a small plaintext: it checks the server refuses compression, it never sends a bomb."""
+    registry = _jwe.JWERegistry(algorithms=[alg, enc, "DEF"], strict_check_header=False)
+    header = {"alg": alg, "enc": enc, "zip": "DEF", **({"kid": key.kid} if key.kid else {})}
+    try:
+        return str(_jwe.encrypt_compact(header, plaintext, key.key, registry=registry))
+    except _LibError as exc:
+        raise ValueError(f"cannot encrypt to the key: {exc.__class__.__name__}") from exc

@@ -55,6 +55,7 @@ from .consent import ClientDisplay, describe_scopes, destination
 from .csrf import csrf_token, csrf_valid
 from .directory import CachedClientDirectory
 from .fetch import Fetcher, FetchLimits
+from .forwarded import ForwardedMiddleware
 from .health import health_routes
 from .http import (
     NO_STORE,
@@ -753,8 +754,9 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
     routes = build_routes(server)
     middleware = [Middleware(metrics.RequestMetrics, routes=routes)]
     if config.trusted_proxies:  # the client address a trusted proxy reports (rate limits, sign-in limits)
-        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies)))
-    if config.mtls:  # outermost: it judges the TCP peer before ProxyHeadersMiddleware rewrites it
+        reader = ForwardedMiddleware if config.forwarded_header == "forwarded" else ProxyHeadersMiddleware
+        middleware.insert(0, Middleware(reader, trusted_hosts=list(config.trusted_proxies)))
+    if config.mtls:  # outermost: it judges the TCP peer before the proxy-header reader rewrites it
         middleware.insert(0, Middleware(
             ClientCertificateMiddleware, trusted_proxies=config.trusted_proxies, ca_certs=config.ssl_ca_certs
         ))

@@ -6,7 +6,8 @@ nodes. Two counters per request:
 
 * per source address, before anything else (``rate_limit_per_address`` requests per endpoint and window);
   the address is the TCP peer, or — only when the peer is one of ``[server] trusted_proxies`` — the client
-  address the proxy reports in ``X-Forwarded-For`` (uvicorn's ``ProxyHeadersMiddleware`` reads it);
+  address the proxy reports in the one header ``[server] forwarded_header`` names: ``X-Forwarded-For``
+  (uvicorn's ``ProxyHeadersMiddleware``) or RFC 7239 ``Forwarded`` (``server/forwarded.py``);
 * per client, with the limit of the client's *own* tier (``Tier.client_rate_limit``): the client the request
   names (HTTP Basic user, ``client_id``, or a client assertion's ``sub``). A request whose client
   authentication then fails (401) gives its unit back, so flooding requests in another client's name cannot

@@ -8,6 +8,11 @@
   ``schema.py`` and *stamped* at ``HEAD``, exactly as if the migrations had run, so ``jarmor db upgrade`` on
   it is a no-op; an older one is migrated.
 
+Progress (``jarmor db upgrade`` on a terminal) is per migration, "n of total": every migration so far changes
+the schema only (tables, indexes) and copies no rows, so there is nothing to count inside one; a test fails
+the day a migration runs DML (``op.execute``, ``bulk_insert``, ``get_bind``), so that migration adds a
+per-row progress of its own.
+
 The fast paths read ``alembic_version`` with plain SQLAlchemy and compare it with ``HEAD``; Alembic itself
 (a few hundred milliseconds to import) is loaded only when there is something to migrate. ``HEAD`` must name
 the newest revision in ``migrations/versions`` (a test checks it).
@@ -105,23 +110,25 @@ def script_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def _migrate(conn: Connection, revision: str, progress: Callable[[int], None] | None = None) -> None:
+def _migrate(conn: Connection, revision: str, progress: Callable[[int, int], None] | None = None) -> None:
     from alembic import command
+    from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
     config = alembic_config(conn)
-    if progress is not None:
-        applied = [0]
-
-        def on_version_apply(**_: object) -> None:
-            applied[0] += 1
-            progress(applied[0])
-
-        config.attributes["on_version_apply"] = on_version_apply
     try:
         if current_revision(conn) is None and _has_jarmor_tables(conn):
             # created before migrations shipped (create_all of the initial schema): adopt it
             command.stamp(config, INITIAL)
+        if progress is not None:
+            pending = ScriptDirectory.from_config(config).iterate_revisions(revision, current_revision(conn) or "base")
+            total, applied = len(list(pending)), [0]
+
+            def on_version_apply(**_: object) -> None:
+                applied[0] += 1
+                progress(applied[0], total)
+
+            config.attributes["on_version_apply"] = on_version_apply
         command.upgrade(config, revision)
     except CommandError as exc:
         raise StoreError(f"cannot migrate the database: {exc}") from exc
@@ -141,10 +148,10 @@ def ensure_sqlite(conn: Connection) -> None:
 
 
 def upgrade(
-    engine: Engine, revision: str = "head", progress: Callable[[int], None] | None = None
+    engine: Engine, revision: str = "head", progress: Callable[[int, int], None] | None = None
 ) -> tuple[str | None, str | None]:
-    """Run the migrations up to ``revision``; returns the revisions before and after. ``progress(n)``: after
-    each migration applied."""
+    """Run the migrations up to ``revision``; returns the revisions before and after. ``progress(n, total)``:
+    after each migration applied, of the ``total`` pending."""
     try:
         with engine.connect() as conn:
             if engine.dialect.name == "sqlite":

@@ -148,6 +148,7 @@ async def test_only_the_configured_header_is_believed(make: KitFactory) -> None:
 def test_the_app_reads_the_configured_header(header: str, reader: type) -> None:
     config = ServerConfig(issuer=ISSUER, trusted_proxies=("10.0.0.0/8",), forwarded_header=header).validate()
     app = create_app(config, MemoryStore())
-    assert next(m.cls for m in app.user_middleware if isinstance(m, Middleware)) is reader
+    readers = [m.cls for m in app.user_middleware if m.cls in (ForwardedMiddleware, ProxyHeadersMiddleware)]
+    assert readers == [reader]  # exactly one proxy-header reader, the configured one
     with pytest.raises(ConfigError, match="forwarded_header must be"):
         replace(config, forwarded_header="Forwarded").validate()

@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import (
     Criticality,
     ExtensionPolicy,
@@ -78,12 +77,14 @@ def _byte_sequence(item: str) -> bytes:
     return der
 
 
-def parse_client_cert_header(value: str) -> x509.Certificate:
-    """RFC 9440 §2.2: ``Client-Cert``, one certificate as an sf-binary item of its DER."""
+def parse_client_cert_header(value: str) -> tuple[bytes, x509.Certificate]:
+    """RFC 9440 §2.2: ``Client-Cert``, one certificate as an sf-binary item of its DER. Returns the bytes as
+    sent (the ``x5t#S256`` thumbprint is over them) and the parsed certificate."""
     if len(value) > _MAX_HEADER:
         raise CertificateHeaderError("too large")
+    der = _byte_sequence(value)
     try:
-        return x509.load_der_x509_certificate(_byte_sequence(value))
+        return der, x509.load_der_x509_certificate(der)
     except ValueError as exc:
         raise CertificateHeaderError("not a DER certificate") from exc
 
@@ -175,11 +176,11 @@ class ClientCertificateMiddleware:
         if leaf_value is False or chain_value is False:
             return MALFORMED
         try:
-            leaf = parse_client_cert_header(str(leaf_value))
+            der, leaf = parse_client_cert_header(str(leaf_value))
             chain = parse_client_cert_chain_header(chain_value) if isinstance(chain_value, str) else []
         except CertificateHeaderError:
             return MALFORMED
-        return ClientCertificate(leaf.public_bytes(Encoding.DER), self.verifier.verified(leaf, chain))
+        return ClientCertificate(der, self.verifier.verified(leaf, chain))
 
     def certificate(self, scope: Scope) -> ClientCertificate | str | None:
         if self._from_proxy(scope):

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.middleware import Middleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from jarmor.config import ConfigError, ServerConfig

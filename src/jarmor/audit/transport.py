@@ -4,7 +4,8 @@ and logged without secrets.
 Safe to point at production (issue 16): at most ``max_requests`` requests, at most ``rate`` per second, only
 to URLs the issuer's discovery document names on the issuer's own origin (scheme, host and port) — and, only
 with ``follow_interactions``, GET requests to the pages of that origin the server redirects to, and with a
-``--login-script`` the POST of the sign-in and consent forms of those pages — never
+``--login-script`` the POST of the sign-in and consent forms of those pages; with ``--mix-up-client`` the
+discovered endpoints of the second issuer's origin too — never
 following redirects (a redirect to the client's ``redirect_uri`` is read, not fetched). Each request is
 recorded as ``METHOD origin/path [parameter names] -> status``: parameter *names* only, so no secret, code,
 token or assertion ever reaches the report.

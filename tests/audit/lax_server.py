@@ -16,9 +16,10 @@ ISSUER = "https://lax.example"
 
 
 class LaxServer:
-    def __init__(self, *, token_host: str = "lax.example", par: bool = True,
+    def __init__(self, *, token_host: str | None = None, par: bool = True,
                  interaction_host: str | None = None, login_form: bool = False, encryption: bool = False,
-                 zip_ok: bool = True, iss: bool = False) -> None:
+                 zip_ok: bool = True, iss: bool = False, issuer: str = ISSUER) -> None:
+        self.issuer = issuer
         self.key = generate_jwk("ES256")
         self.enc_key = generate_jwk("ECDH-ES")
         self.login_form = login_form  # the sign-in page is a form (username/password, a CSRF field)
@@ -30,17 +31,17 @@ class LaxServer:
         self.counter = itertools.count()
         self.pushed: dict[str, dict[str, Any]] = {}
         self.hosts: list[str] = []
-        self.token_host = token_host
+        self.token_host = token_host or urlsplit(issuer).netloc
         self.par = par
         self.interaction_host = interaction_host  # sign-in page first, on this host
         self.waiting: dict[str, str] = {}
 
     def metadata(self) -> dict[str, Any]:
         md: dict[str, Any] = {
-            "issuer": ISSUER,
-            "authorization_endpoint": f"{ISSUER}/authorize",
+            "issuer": self.issuer,
+            "authorization_endpoint": f"{self.issuer}/authorize",
             "token_endpoint": f"https://{self.token_host}/token",
-            "jwks_uri": f"{ISSUER}/jwks",
+            "jwks_uri": f"{self.issuer}/jwks",
             "response_modes_supported": ["query", "jwt"],
             "code_challenge_methods_supported": ["S256"],
             "request_object_signing_alg_values_supported": ["ES256"],
@@ -48,7 +49,7 @@ class LaxServer:
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         }
         if self.par:
-            md["pushed_authorization_request_endpoint"] = f"{ISSUER}/par"
+            md["pushed_authorization_request_endpoint"] = f"{self.issuer}/par"
         if self.encryption:
             md["request_object_encryption_alg_values_supported"] = ["ECDH-ES"]
             md["request_object_encryption_enc_values_supported"] = ["A256GCM"]
@@ -83,17 +84,17 @@ class LaxServer:
                 header = json.loads(b64url_decode(pairs["request"].split(".")[0]))
                 if "zip" in header and not self.zip_ok:
                     return httpx.Response(400, json={"error": "invalid_request_object"})
-                return httpx.Response(303, headers={"location": f"{ISSUER}/consent"})
+                return httpx.Response(303, headers={"location": f"{self.issuer}/consent"})
             params = self._params(pairs)
             redirect = str(params.get("redirect_uri", ""))
             code = f"code-{next(self.counter)}"
             self.codes.add(code)
             state = str(params.get("state", ""))
             if params.get("response_mode") == "jwt":
-                claims = {"iss": ISSUER, "aud": "someone-else", "exp": 2**31, "code": code, "state": state}
+                claims = {"iss": self.issuer, "aud": "someone-else", "exp": 2**31, "code": code, "state": state}
                 query = urlencode({"response": sign_jws(claims, self.key, "ES256")})
             else:
-                query = urlencode({"code": code, "state": state, **({"iss": ISSUER} if self.iss else {})})
+                query = urlencode({"code": code, "state": state, **({"iss": self.issuer} if self.iss else {})})
             if self.interaction_host is not None:
                 ref = str(next(self.counter))
                 self.waiting[ref] = f"{redirect}?{query}"

@@ -89,3 +89,6 @@ def test_bad_tier_login_script_and_mix_up_issuer(capsys: pytest.CaptureFixture[s
     code, err = run(capsys, "https://as.example.com", "--client", str(client_file), "--mix-up-issuer",
                     "https://as.example.com")
     assert code == 2 and "must differ" in err
+    code, err = run(capsys, "https://as.example.com", "--client", str(client_file), "--mix-up-client",
+                    str(client_file))
+    assert code == 2 and "--mix-up-client needs --mix-up-issuer" in err

@@ -179,3 +179,25 @@ def test_a_login_script_signs_in_through_the_servers_form() -> None:
     verdicts = run(wrong, client(), login_script=LoginScript(fields={"username": "alice", "password": "no"},
                                                              max_forms=2))
     assert verdicts["state_integrity"][0] is Verdict.NOT_RUN  # the form came back: no completed authorization
+
+
+def test_a_code_of_one_issuer_redeemed_at_the_other() -> None:
+    """--mix-up-issuer with --mix-up-client: two tenants of one lax product sharing their codes — the second
+    issuer redeems the first one's code (violated); with separate code stores it is refused (enforced)."""
+    first, second = LaxServer(), LaxServer(issuer="https://other.example")
+
+    def both(shared: bool) -> httpx.MockTransport:
+        if shared:
+            second.codes = first.codes
+        return httpx.MockTransport(lambda r: (second if r.url.host == "other.example" else first)(r))
+
+    only = frozenset({"mix_up_code_elsewhere"})
+    for shared, expected in ((False, Verdict.ENFORCED), (True, Verdict.VIOLATED)):
+        with httpx.Client(transport=both(shared)) as http:
+            report = run_audit(ISSUER, [client()], http_client=http, rate=1e6, only=only,
+                               mix_up_issuer="https://other.example", mix_up_client=client())
+        (finding,) = report.findings
+        assert finding.verdict is expected, finding
+        assert any(line.startswith("POST https://other.example/token") for line in finding.requests)
+    verdict, evidence = run(LaxServer(), client(), only=only)["mix_up_code_elsewhere"]
+    assert verdict is Verdict.NOT_RUN and "--mix-up-client" in evidence

@@ -108,7 +108,7 @@ def test_findings_equal_what_the_tier_requires(
         assert got["refs"], control.value
     for name, finding in findings.items():
         assert finding["verdict"] != "violated", (name, finding["evidence"])
-        if finding["verdict"] == "not_run":
+        if finding["verdict"] == "not_run" and name != "mix_up_code_elsewhere":  # needs a second issuer
             # only the client-assertion checks of a client that authenticates with a secret cannot be probed
             assert tier == "baseline" and name.startswith(("client_assertion_", "token_assertion_")), (
                 name, finding["evidence"])
@@ -303,3 +303,27 @@ def test_a_scripted_sign_in_completes_flows_without_auto_approve(tmp_path: Path)
         assert any("[csrf_token, username, password]" in line for f in findings.values() for line in f["requests"])
     finally:
         stop_server(running)
+
+
+def test_a_code_is_refused_by_a_second_issuer(
+    server: RunningServer, clients: dict[str, tuple[Path, dict[str, Any]]], tmp_path: Path
+) -> None:
+    """--mix-up-issuer with --mix-up-client: a second jarmor, where the same client is registered too, refuses
+    a code the first one issued (mix_up_code_elsewhere), and the first one's response is refused for it by the
+    client's RFC 9207 check (iss_mix_up)."""
+    workdir = tmp_path / "second"
+    workdir.mkdir()
+    second = start_server(workdir)
+    try:
+        path, _ = client_file(second, "high", tmp_path)
+        checks = [a for name in ("mix_up_code_elsewhere", "iss_mix_up") for a in ("--check", name)]
+        done = audit(server, "--client", str(clients["high"][0]), "--mix-up-issuer", second.issuer,
+                     "--mix-up-client", str(path), *checks, "--format", "json")
+        assert done.returncode == 0, done.stderr
+        findings = {f["check"]: f for f in json.loads(done.stdout)["findings"]}
+        elsewhere = findings["mix_up_code_elsewhere"]
+        assert elsewhere["verdict"] == "enforced", elsewhere
+        assert any(line.startswith(f"POST {second.issuer}/token") for line in elsewhere["requests"])
+        assert f"refuses it for {second.issuer}" in findings["iss_mix_up"]["evidence"]
+    finally:
+        stop_server(second)

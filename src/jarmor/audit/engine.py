@@ -15,7 +15,7 @@ from .model import Report
 from .register import register_client, unregister
 from .signin import LoginScript
 from .suite import run_client
-from .transport import AuditHttp
+from .transport import AuditAborted, AuditHttp
 
 DEFAULT_MAX_REQUESTS = 300
 DEFAULT_RATE = 5.0
@@ -38,6 +38,7 @@ def run_audit(
     follow_interactions: bool = False,
     login_script: LoginScript | None = None,
     mix_up_issuer: str | None = None,
+    mix_up_client: AuditClient | None = None,
 ) -> Report:
     """Audit ``issuer`` with ``clients`` (and, with ``self_register``, a client it registers itself with
     ``registration_token``, asking for ``self_register_tier``); each client is judged against its own ``tier``. Raises ``AuditAborted`` when discovery or
@@ -53,6 +54,12 @@ def run_audit(
         target = discover(http, issuer, clock)
         target.registration_token = registration_token
         target.mix_up_issuer = mix_up_issuer
+        if mix_up_issuer is not None and mix_up_client is not None:
+            http.add_origin(mix_up_issuer)
+            try:
+                target.second = (discover(http, mix_up_issuer, clock), mix_up_client)
+            except AuditAborted as exc:
+                target.second_error = f"the second issuer: {exc}"
         report.setup_requests = list(http.log)
         for client in clients:
             findings, met = run_client(target, client, only)

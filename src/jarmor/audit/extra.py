@@ -13,6 +13,9 @@ this issuer (``iss`` parameter, or the JARM ``iss`` claim) and, for plain modes,
 check (``jarmor.client``), fed that real response, accepts it for this issuer and refuses it as an ``iss``
 mismatch for a second issuer (``--mix-up-issuer``, or ``https://jarmor-audit.invalid``). It does not prove
 that every client of the server makes that check, nor anything about the other issuer's responses.
+
+``mix_up_code_elsewhere`` is the one server-side observable with two issuers: this issuer's code, redeemed
+at the second issuer's token endpoint, must be refused there.
 """
 
 from __future__ import annotations
@@ -24,9 +27,18 @@ from jarmor.client.errors import AuthorizationResponseError, JarmValidationError
 from jarmor.client.models import FlowState
 from jarmor.client.validation import check_issuer
 
-from .flows import FORGED_AUD, Outcome, with_changes
+from .flows import FORGED_AUD, Outcome, error_of, redeem, with_changes
 from .model import Verdict
-from .probes import NotRun, Result, Session, _completed, _needs_ref, _needs_signing
+from .probes import (
+    NotRun,
+    Result,
+    Session,
+    _completed,
+    _fresh_code,
+    _needs_ref,
+    _needs_signing,
+    revoke_tokens,
+)
 
 # --- request_object_zip ------------------------------------------------------------------------------
 
@@ -92,7 +104,25 @@ def iss_mix_up(s: Session) -> Result:
                               f"refuses it for {other} ({theirs}); mix-up is detectable by any RFC 9207 client")
 
 
+def mix_up_code_elsewhere(s: Session) -> Result:
+    """The server-side half, when two issuers are named (``--mix-up-issuer`` and ``--mix-up-client``, this
+    client's registration at the second): a fresh code of this issuer, redeemed at the second issuer's token
+    endpoint (what a mixed-up client sends), must be refused there. Two deployments with separate stores
+    refuse it trivially; two tenants of one product sharing a code store may not."""
+    if s.t.second is None:
+        raise NotRun(s.t.second_error or "give --mix-up-issuer and --mix-up-client (this client at that issuer)")
+    other, other_client = s.t.second
+    out = _fresh_code(s)
+    assert out.code is not None
+    r = redeem(other, other_client, out.code, out.verifier, other_client.redirect_uri)
+    revoke_tokens(other, other_client, r)
+    if r.status_code == 200:
+        return Verdict.VIOLATED, f"{other.issuer} issued tokens for a code issued by {s.t.issuer}"
+    return Verdict.ENFORCED, f"{other.issuer} refused a code issued by this issuer (HTTP {r.status_code} {error_of(r)})"
+
+
 EXTRA_PROBES: tuple[tuple[str, Callable[[Session], Result]], ...] = (
     ("request_object_zip", request_object_zip),
     ("iss_mix_up", iss_mix_up),
+    ("mix_up_code_elsewhere", mix_up_code_elsewhere),
 )

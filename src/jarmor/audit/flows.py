@@ -69,6 +69,8 @@ class Target:
     jwks: JwkSet | None = None
     registration_token: str | None = field(default=None, repr=False)
     mix_up_issuer: str | None = None  # the second issuer iss_mix_up checks responses against
+    second: tuple[Target, AuditClient] | None = None  # that issuer, and this client's registration there
+    second_error: str | None = None  # why it could not be discovered
 
     def now(self) -> int:
         return int(self.clock())

@@ -50,6 +50,7 @@ REFS: Mapping[str, tuple[str, ...]] = {
     "token_assertion_hmac_public_key": ("RFC 8725 §2.1", "RFC 8725 §3.1", NHI_AUTH, CSF_AUTH),
     "request_object_zip": ("RFC 7516 §4.1.3", "RFC 8725 §3.6", "attack catalog A14", CSF_DATA),
     "iss_mix_up": ("RFC 9207 §2", "RFC 9207 §3", "RFC 9700 §4.4.2", "JARM §2.4"),
+    "mix_up_code_elsewhere": ("RFC 9700 §4.4", "RFC 6749 §4.1.3", "RFC 6749 §10.5"),
 }
 
 

@@ -4,7 +4,8 @@ and logged without secrets.
 Safe to point at production (issue 16): at most ``max_requests`` requests, at most ``rate`` per second, only
 to URLs the issuer's discovery document names on the issuer's own origin (scheme, host and port) — and, only
 with ``follow_interactions``, GET requests to the pages of that origin the server redirects to, and with a
-``--login-script`` the POST of the sign-in and consent forms of those pages — never
+``--login-script`` the POST of the sign-in and consent forms of those pages; with ``--mix-up-client`` the
+discovered endpoints of the second issuer's origin too — never
 following redirects (a redirect to the client's ``redirect_uri`` is read, not fetched). Each request is
 recorded as ``METHOD origin/path [parameter names] -> status``: parameter *names* only, so no secret, code,
 token or assertion ever reaches the report.
@@ -65,6 +66,7 @@ class AuditHttp:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.issuer_origin = origin(issuer)
+        self.origins = {self.issuer_origin}  # plus a second issuer's, named with --mix-up-issuer
         self.max_requests = max_requests
         self.interval = 1.0 / rate
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
@@ -81,9 +83,14 @@ class AuditHttp:
         if self._owns_client:
             self._client.close()
 
+    def add_origin(self, issuer: str) -> None:
+        """``--mix-up-issuer`` with ``--mix-up-client``: the endpoints of that issuer's origin may be allowed
+        too (the user named it); its interaction pages are never followed."""
+        self.origins.add(origin(issuer))
+
     def allow(self, url: str) -> bool:
-        """Permit requests to ``url`` (no query) if it is on the issuer's origin; say whether it is."""
-        if origin(url) != self.issuer_origin:
+        """Permit requests to ``url`` (no query) if it is on an audited origin; say whether it is."""
+        if origin(url) not in self.origins:
             return False
         self._allowed.add(strip_url(url))
         return True

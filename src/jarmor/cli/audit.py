@@ -57,17 +57,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     try:
         clients = [load_client(path) for path in args.client or ()]
         script = load_login_script(args.login_script) if args.login_script else None
+        mix_up_client = load_client(args.mix_up_client) if args.mix_up_client else None
     except (ClientFileError, LoginScriptError) as exc:
         fail(str(exc)[:300])
     clients = [c if c.tier is not None else replace(c, tier=args.tier) for c in clients]
-    mix_up = None
-    if args.mix_up_issuer:
-        try:
-            mix_up = check_url(args.mix_up_issuer, what="--mix-up-issuer", allow_insecure_http=True, error=_UsageError)
-        except _UsageError as exc:
-            fail(str(exc))
-        if mix_up == issuer:
-            fail("--mix-up-issuer must differ from ISSUER")
+    mix_up = _mix_up_issuer(args, issuer, mix_up_client is not None)
     try:
         report = run_audit(
             issuer,
@@ -81,6 +75,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             follow_interactions=args.follow_interactions,
             login_script=script,
             mix_up_issuer=mix_up,
+            mix_up_client=mix_up_client,
         )
     except AuditAborted as exc:
         fail(f"audit stopped: {str(exc)[:300]}")
@@ -99,6 +94,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"jarmor: {one_line(client_id[:80])}: {why}" if len(report.client_ids) > 1 else f"jarmor: {why}",
               file=sys.stderr)
     return 1 if failing else 0
+
+
+def _mix_up_issuer(args: argparse.Namespace, issuer: str, with_client: bool) -> str | None:
+    if not args.mix_up_issuer:
+        if with_client:
+            fail("--mix-up-client needs --mix-up-issuer")
+        return None
+    try:
+        mix_up = check_url(args.mix_up_issuer, what="--mix-up-issuer", allow_insecure_http=True, error=_UsageError)
+    except _UsageError as exc:
+        fail(str(exc))
+    if mix_up == issuer:
+        fail("--mix-up-issuer must differ from ISSUER")
+    return mix_up
 
 
 def add_audit_command(sub: Any) -> None:
@@ -126,5 +135,8 @@ def add_audit_command(sub: Any) -> None:
                         "pages; implies --follow-interactions; see docs/audit.md)")
     p.add_argument("--mix-up-issuer", metavar="URL",
                    help="a second issuer the client also uses: iss_mix_up checks responses are refused for it")
+    p.add_argument("--mix-up-client", metavar="FILE",
+                   help="this client's registration at --mix-up-issuer: mix_up_code_elsewhere redeems a code of "
+                        "ISSUER there (that issuer's discovered endpoints are then contacted too)")
     p.add_argument("--check", action="append", metavar="NAME", help="run only this check (repeatable)")
     p.set_defaults(func=cmd_audit)

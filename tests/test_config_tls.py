@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,14 @@ def test_serve_refuses_a_key_that_does_not_fit_in_one_line(tmp_path: Path, files
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot use the TLS files" in lines[0], done.stderr
+
+
+def test_serve_in_process_leaves_no_metrics_directory_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused in-process ``serve`` removes its metrics directory and the variable naming it together."""
+    from jarmor.server.multiproc import MULTIPROC_ENV, prepare_multiprocess
+
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    cleanup = prepare_multiprocess()
+    path = os.environ[MULTIPROC_ENV]
+    cleanup()
+    assert MULTIPROC_ENV not in os.environ and not Path(path).exists()

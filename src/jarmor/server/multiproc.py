@@ -18,4 +18,12 @@ def prepare_multiprocess() -> Callable[[], None]:
         return lambda: None
     path = tempfile.mkdtemp(prefix="jarmor-metrics-")
     os.environ[MULTIPROC_ENV] = path
-    return lambda: shutil.rmtree(path, ignore_errors=True)
+
+    def cleanup() -> None:
+        # the variable goes with the directory: a process that runs ``serve`` in-process and goes on (a test
+        # calling ``main(["serve", ...])``) must not hand a removed directory to the servers it starts next
+        if os.environ.get(MULTIPROC_ENV) == path:
+            del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(path, ignore_errors=True)
+
+    return cleanup

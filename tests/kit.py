@@ -61,7 +61,7 @@ class TestClient:
     secret: str | None = None
     issuer: str = ISSUER
     # the DPoP key the kit registered for this client because its tier requires sender-constrained tokens
-    # and the test asked for no binding itself; the kit then proves it on /par and /token (``dpop_hook``)
+    # and the test asked for no binding itself; the kit then proves it on /token (``dpop_hook``)
     dpop_key: Jwk | None = None
 
     def request_object(
@@ -235,13 +235,14 @@ def _client_of(request: httpx.Request, form: Mapping[str, str]) -> str | None:
 
 
 def dpop_hook(kit: Kit) -> Any:
-    """An httpx request hook: a POST to /par or /token without a ``DPoP`` header, from a client the kit bound
+    """An httpx request hook: a POST to /token without a ``DPoP`` header, from a client the kit bound
     (``TestClient.dpop_key``), gets a valid proof with a current server nonce (RFC 9449 §4.2, §8), as a DPoP
-    client would send it after its first ``use_dpop_nonce``. Tests about proofs send their own header."""
+    client would send it after its first ``use_dpop_nonce``. PAR is left alone: a proof there would bind the
+    code to the kit's key (§10.1), and tests about proofs send their own headers."""
     from jarmor.protocol.sender import nonce_service
 
     async def attach(request: httpx.Request) -> None:
-        if request.method != "POST" or request.url.path not in ("/par", "/token") or "dpop" in request.headers:
+        if request.method != "POST" or request.url.path != "/token" or "dpop" in request.headers:
             return
         form = dict(parse_qsl(request.content.decode("utf-8", "replace")))
         client = kit.clients.get(_client_of(request, form) or "")

@@ -13,6 +13,11 @@ tenth of ``flow.mjs``'s CPU per flow. ``--processes N`` splits the workers over 
     python bench/driver.py --issuer http://127.0.0.1:8000 --client-id peer-client \
         --keys peer/keys/client.private.jwks.json -c 16 -d 10 --server-pid PID --json out.json
 
+``--dpop``: sender-constrained tokens (RFC 9449) as a DPoP client sends them: each worker keeps one ES256 proof
+key (``jarmor.client.dpop.DPoP``) and the server's latest nonce; PAR and the token request carry a fresh proof,
+a ``use_dpop_nonce`` answer is retried once with the server's nonce (counted in ``dpop_nonce_retries``), and
+the token response must say ``token_type: DPoP``.
+
 The summary printed (and written with ``--json``) has the same fields as ``flow.mjs``'s, plus the raw
 latencies; ``provider_cpu_ms_per_flow`` is measured from ``/proc/PID/stat`` (the PID and its descendants)
 between the end of the warm-up and the end of the last flow.
@@ -40,6 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from jarmor.client.dpop import DPoP
 from jarmor.jose import JwkSet, import_jwk, sign_jws, verify_jws
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -227,6 +233,7 @@ class Setup:
     host: str
     port: int
     verify: bool = True
+    dpop: bool = False
 
 
 @dataclass
@@ -234,6 +241,7 @@ class Stats:
     latencies: list[float] = field(default_factory=list)
     steps: list[list[float]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    nonce_retries: int = 0
 
 
 def _path(url: str) -> str:
@@ -245,7 +253,23 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-async def one_flow(s: Setup, conn: Connection) -> list[float]:
+async def post_with_dpop(conn: Connection, url: str, form: Any, dpop: DPoP | None, stats: Stats | None) -> Reply:
+    """POST ``form()`` (rebuilt for a retry: a fresh client assertion), with a DPoP proof when ``dpop`` is set;
+    one ``use_dpop_nonce`` answer is retried with the server's nonce (RFC 9449 §8)."""
+    for attempt in (1, 2):
+        headers = {"DPoP": dpop.proof("POST", url, now=int(time.time()))} if dpop is not None else None
+        r = await conn.request("POST", _path(url), urlencode(form()).encode(), headers=headers)
+        if dpop is None:
+            return r
+        dpop.remember(url, r.all("dpop-nonce"))
+        if attempt == 2 or r.status != 400 or b"use_dpop_nonce" not in r.body:
+            return r
+        if stats is not None:
+            stats.nonce_retries += 1
+    raise AssertionError("unreachable")
+
+
+async def one_flow(s: Setup, conn: Connection, dpop: DPoP | None = None, stats: Stats | None = None) -> list[float]:
     t = [time.perf_counter()]
     client_id = s.client_ids[0] if len(s.client_ids) == 1 else random.choice(s.client_ids)
     now = int(time.time())
@@ -270,10 +294,10 @@ async def one_flow(s: Setup, conn: Connection) -> list[float]:
         )
 
     t.append(time.perf_counter())
-    r = await conn.request("POST", _path(s.par), urlencode({
+    r = await post_with_dpop(conn, s.par, lambda: {
         "client_id": client_id, "request": ro, "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": assertion(),
-    }).encode())
+    }, dpop, stats)
     if r.status != 201:
         raise RuntimeError(f"PAR {r.status}: {r.body[:300]!r}")
     request_uri = json.loads(r.body)["request_uri"]
@@ -324,13 +348,15 @@ async def one_flow(s: Setup, conn: Connection) -> list[float]:
         claims = json.loads(base64.urlsafe_b64decode(response.split(".")[1] + "=="))
     if claims.get("state") != state or "code" not in claims:
         raise RuntimeError(f"bad JARM response {claims}")
-    r = await conn.request("POST", _path(s.token), urlencode({
+    r = await post_with_dpop(conn, s.token, lambda: {
         "grant_type": "authorization_code", "code": claims["code"], "redirect_uri": s.redirect_uri,
         "code_verifier": verifier, "client_id": client_id, "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": assertion(),
-    }).encode())
+    }, dpop, stats)
     if r.status != 200 or b"access_token" not in r.body:
         raise RuntimeError(f"token {r.status}: {r.body[:300]!r}")
+    if dpop is not None and str(json.loads(r.body).get("token_type", "")).lower() != "dpop":
+        raise RuntimeError(f"token_type is not DPoP: {r.body[:300]!r}")
     t.append(time.perf_counter())
     return [(b - a) * 1000 for a, b in itertools.pairwise(t)]
 
@@ -367,7 +393,7 @@ async def _setup(opt: argparse.Namespace) -> Setup:
         response_mode=opt.response_mode, scope=opt.scope, key=import_jwk(jwk, allow_private=True),
         server_keys=jwks, par=meta["pushed_authorization_request_endpoint"],
         authorize=meta["authorization_endpoint"], token=meta["token_endpoint"],
-        host=parts.hostname or "127.0.0.1", port=parts.port or 80, verify=not opt.no_verify,
+        host=parts.hostname or "127.0.0.1", port=parts.port or 80, verify=not opt.no_verify, dpop=opt.dpop,
     )
 
 
@@ -377,8 +403,10 @@ async def _run_workers(opt: argparse.Namespace, workers: int, after_warmup: Any 
     s = await _setup(opt)
     stats = Stats()
     conns = [Connection(s.host, s.port) for _ in range(workers)]
+    # one DPoP client per worker: its key and the server's latest nonce live across its flows
+    proofs = {id(c): DPoP(None, "ES256") if s.dpop else None for c in conns}
     for i in range(opt.warmup):
-        await one_flow(s, conns[i % workers])
+        await one_flow(s, conns[i % workers], proofs[id(conns[i % workers])])
     start_at = after_warmup() if after_warmup is not None else None
     if start_at is not None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
@@ -397,7 +425,7 @@ async def _run_workers(opt: argparse.Namespace, workers: int, after_warmup: Any 
                 return
             t = time.perf_counter()
             try:
-                steps = await one_flow(s, conn)
+                steps = await one_flow(s, conn, proofs[id(conn)], stats)
             except Exception as exc:
                 stats.failures.append(f"{type(exc).__name__}: {exc}")
                 conn.close()
@@ -422,7 +450,7 @@ def _child(opt: argparse.Namespace, workers: int, ready: Any, start: Any, out: A
         return value
 
     stats, cpu, elapsed = asyncio.run(_run_workers(opt, workers, after_warmup))
-    out.put((stats.latencies, stats.steps, stats.failures, cpu, elapsed))
+    out.put((stats.latencies, stats.steps, stats.failures, cpu, elapsed, stats.nonce_retries))
 
 
 def pct(sorted_values: list[float], p: float) -> float:
@@ -458,7 +486,8 @@ def run(opt: argparse.Namespace) -> dict[str, Any]:
             start.put(t_start)
         stats, cpu, elapsed = Stats(), 0.0, 0.0
         for _ in procs:
-            lat, steps, failures, c, e = out.get()
+            lat, steps, failures, c, e, retries = out.get()
+            stats.nonce_retries += retries
             stats.latencies += lat
             stats.steps += steps
             stats.failures += failures
@@ -494,6 +523,8 @@ def run(opt: argparse.Namespace) -> dict[str, Any]:
             round((server_cpu1 - server_cpu0) / n, 3)
             if n and server_cpu0 is not None and server_cpu1 is not None else None
         ),
+        "dpop": opt.dpop,
+        "dpop_nonce_retries": stats.nonce_retries if opt.dpop else None,
         "failures": stats.failures[:5],
         "latencies_ms": [round(x, 3) for x in stats.latencies] if opt.raw else None,
     }
@@ -516,6 +547,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--processes", type=int, default=1, help="split the workers over N processes")
     p.add_argument("--server-pid", type=int, help="report this process tree's CPU ms per flow")
     p.add_argument("--no-verify", action="store_true", help="do not verify the JARM signature")
+    p.add_argument("--dpop", action="store_true",
+                   help="DPoP-bound tokens: proofs on PAR and the token request, one nonce retry (RFC 9449)")
     p.add_argument("--raw", action="store_true", help="include every flow's latency in the JSON")
     p.add_argument("--json", help="write the summary here")
     return p.parse_args(argv)

@@ -3,6 +3,7 @@
     python bench/run.py            # 2 rounds x {jarmor, oidc-provider} x concurrency {1, 16} x both drivers
     python bench/run.py --quick    # smoke run: 1 round, 3 s per measurement
     python bench/run.py --clients 100000 --profile
+    python bench/run.py --dpop --drivers py   # + the cost of DPoP per flow, jarmor next to oidc-provider
 
 What it does:
 
@@ -23,6 +24,15 @@ What it does:
 6. writes ``bench/results/<UTC time>/results.json`` and ``results.md`` (``bench/results/latest`` links to it)
    and prints the Markdown tables: every measurement, then only those taken while other processes used less
    than 10 % of the machine, each with ratios jarmor / oidc-provider.
+
+``--dpop`` adds the cost of sender-constrained tokens (RFC 9449) from the same run: a second jarmor server
+(``jarmor+dpop``: the default policy, whose ``high`` tier requires DPoP with server nonces; client
+``peer-client-dpop`` registered with ``dpop_bound_access_tokens``) and a second oidc-provider
+(``oidc-provider+dpop``: the harness's ``provider.mjs`` with ``features.dPoP`` nonces required, written next to
+it as ``provider-dpop.mjs``), both driven by ``bench/driver.py --dpop`` (proofs on PAR and the token request,
+one key and the latest nonce per worker). The plain ``jarmor`` server then runs a policy whose tiers do not
+require sender-constrained tokens, so that ``jarmor`` vs ``jarmor+dpop`` differ by DPoP only; the report adds
+a table of what DPoP costs each server per flow, and the ratios jarmor+dpop / oidc-provider+dpop.
 
 ``--profile`` then runs jarmor under a CPU-time sampler (``bench/cpu_profile.py``) at the highest concurrency
 (and, with ``--clients``, again with a random client per flow), adds the CPU breakdown by layer
@@ -59,6 +69,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import driver as pydriver  # noqa: E402
+from dpop import dpop_cost, dpop_provider, dpop_table, no_dpop_policy  # noqa: E402
 
 PEER_SOURCE_CANDIDATES = [
     os.environ.get("JARMOR_PEER_NODE", ""),
@@ -238,18 +249,28 @@ def client_metadata(peer: Path) -> dict[str, Any]:
     }
 
 
-def create_database(run_dir: Path, peer: Path, python: str, name: str = "jarmor.db") -> Path:
+def create_database(run_dir: Path, peer: Path, python: str, name: str = "jarmor.db", dpop: bool = False) -> Path:
     db = run_dir / name
     meta = run_dir / "client-metadata.json"
     meta.write_text(json.dumps(client_metadata(peer), indent=2))
     # the CLI creates a database only on purpose (db upgrade / serve), never as a side effect of clients add
     subprocess.run([*jarmor_cli(python), "db", "upgrade", "--database", f"sqlite:///{db}"], check=True,
                    capture_output=True)
+    plain = run_dir / "policy-plain.toml"
+    plain.write_text(no_dpop_policy(python))
     subprocess.run(
         [*jarmor_cli(python), "clients", "add", "--metadata", str(meta), "--client-id", "peer-client",
-         "--database", f"sqlite:///{db}"],
+         "--database", f"sqlite:///{db}", "--config", str(plain)],
         check=True, capture_output=True,
     )
+    if dpop:
+        bound = run_dir / "client-metadata-dpop.json"
+        bound.write_text(json.dumps({**client_metadata(peer), "dpop_bound_access_tokens": True}, indent=2))
+        subprocess.run(
+            [*jarmor_cli(python), "clients", "add", "--metadata", str(bound), "--client-id", "peer-client-dpop",
+             "--database", f"sqlite:///{db}"],
+            check=True, capture_output=True,
+        )
     return db
 
 
@@ -295,6 +316,8 @@ class Server:
     client_ids_file: Path | None = None  # for the "random client per flow" variant
     drivers: tuple[str, ...] = ("flow", "py")
     note: str = ""
+    dpop: bool = False  # driven with DPoP proofs (driver.py --dpop)
+    client_id: str = "peer-client"
     base_pid: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -322,7 +345,7 @@ def wait_ready(server: Server, timeout: float = 60.0) -> None:
 
 
 def start_jarmor(name: str, db: Path, run_dir: Path, python: str, workers: int,
-                 sampler: Path | None = None, server: str = "uvicorn") -> Server:
+                 sampler: Path | None = None, server: str = "uvicorn", dpop: bool = False) -> Server:
     """``jarmor serve`` (or, with ``sampler``, the same under ``bench/cpu_profile.py``; with ``server`` granian,
     the ASGI factory under granian, configured by ``JARMOR_*`` variables)."""
     port = free_port()
@@ -331,8 +354,9 @@ def start_jarmor(name: str, db: Path, run_dir: Path, python: str, workers: int,
     # one driver address and a few clients send thousands of requests a minute: no rate limits here
     config = run_dir / f"{name}.toml"
     # --rate-limits keeps the production default, to see what the limits cost per flow
-    config.write_text("[settings]\n" if os.environ.get("JARMOR_BENCH_RATE_LIMITS") else
-                      "[settings]\nrate_limit_window = 0\n")
+    config.write_text(("[settings]\n" if os.environ.get("JARMOR_BENCH_RATE_LIMITS") else
+                       "[settings]\nrate_limit_window = 0\n")
+                      + ("" if dpop else (run_dir / "policy-plain.toml").read_text()))
     env["JARMOR_CONFIG"] = str(config)
     args = ["serve", "--auto-approve", "alice", "--database", f"sqlite:///{db}",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--config", str(config)]
@@ -348,6 +372,8 @@ def start_jarmor(name: str, db: Path, run_dir: Path, python: str, workers: int,
         cmd = [*jarmor_cli(python), *args]
     proc = subprocess.Popen(cmd, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=run_dir)
     server = Server(name, "jarmor", f"http://127.0.0.1:{port}", proc, pid=proc.pid, log_path=log_path)
+    if dpop:
+        server.dpop, server.client_id, server.drivers = True, "peer-client-dpop", ("py",)
     wait_ready(server)
     owners = listening_pids(port)
     tree = set(pydriver.process_tree(proc.pid))
@@ -360,20 +386,24 @@ def start_jarmor(name: str, db: Path, run_dir: Path, python: str, workers: int,
     return server
 
 
-def start_oidc_provider(peer: Path, run_dir: Path) -> Server:
+def start_oidc_provider(peer: Path, run_dir: Path, dpop: bool = False) -> Server:
     port = free_port()
-    log_path = run_dir / "oidc-provider.log"
+    name = "oidc-provider+dpop" if dpop else "oidc-provider"
+    script = dpop_provider(peer) if dpop else "provider.mjs"
+    log_path = run_dir / f"{name}.log"
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
-    proc = subprocess.Popen(["node", "provider.mjs"], cwd=peer, env=env, stdout=log_path.open("wb"),
+    proc = subprocess.Popen(["node", script], cwd=peer, env=env, stdout=log_path.open("wb"),
                             stderr=subprocess.STDOUT)
-    server = Server("oidc-provider", "oidc-provider", f"http://127.0.0.1:{port}", proc, pid=proc.pid,
+    server = Server(name, "oidc-provider", f"http://127.0.0.1:{port}", proc, pid=proc.pid,
                     log_path=log_path)
+    if dpop:
+        server.dpop, server.drivers = True, ("py",)
     wait_ready(server)
     owners = listening_pids(port)
     if owners != {proc.pid}:
         raise SystemExit(f"oidc-provider: expected pid {proc.pid} to serve port {port}, found {owners}")
     server.extra["listening_pids"] = sorted(owners)
-    server.extra["command"] = f"PORT={port} node provider.mjs"
+    server.extra["command"] = f"PORT={port} node {script}"
     return server
 
 
@@ -388,12 +418,14 @@ def measure(server: Server, driver: str, concurrency: int, duration: float, peer
                "--provider-pid", str(server.pid), "--json", str(out)]
         cwd = peer
     else:
-        cmd = [python, str(HERE / "driver.py"), "--issuer", server.issuer, "--client-id", "peer-client",
+        cmd = [python, str(HERE / "driver.py"), "--issuer", server.issuer, "--client-id", server.client_id,
                "--keys", str(peer / "keys" / "client.private.jwks.json"), "--concurrency", str(concurrency),
                "--duration", str(duration), "--server-pid", str(server.pid), "--json", str(out),
                "--processes", str(processes)]
         if server.client_ids_file:
             cmd += ["--client-ids-file", str(server.client_ids_file)]
+        if server.dpop:
+            cmd.append("--dpop")
         cwd = REPO
     busy0, total0 = machine_busy_ms()
     srv0 = pydriver.tree_cpu_ms(server.pid)
@@ -435,6 +467,7 @@ def measure(server: Server, driver: str, concurrency: int, duration: float, peer
         "machine_busy_pct": round(100 * busy / capacity, 1),
         "other_load_pct": round(100 * other / capacity, 1),
         "wall_s": round(wall, 2),
+        "dpop_nonce_retries": summary.get("dpop_nonce_retries"),
         "failures": summary.get("failures"),
     }
 
@@ -548,6 +581,11 @@ def markdown(result: dict[str, Any]) -> str:
     if result["ratios"]:
         lines += ["", "Ratios jarmor / oidc-provider (flows/s: higher is better for jarmor; the others: lower "
                   "is better):", "", *ratio_table(result["ratios"])]
+    if result.get("dpop_cost"):
+        lines += ["", "The cost of DPoP (RFC 9449: proofs on PAR and the token request, server nonces) per flow, "
+                  "each server with and without it, from the same run:", "", *dpop_table(result["dpop_cost"])]
+        if result.get("dpop_ratios"):
+            lines += ["", "Ratios jarmor+dpop / oidc-provider+dpop:", "", *ratio_table(result["dpop_ratios"])]
     quiet = result.get("quiet_summary")
     if quiet:
         lines += ["", f"Only the measurements taken while other processes used less than {QUIET_PCT:.0f} % of the "
@@ -595,6 +633,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="before each measurement wait up to this long for other load to drop below --quiet-pct")
     p.add_argument("--quiet-pct", type=float, default=25.0,
                    help="machine load (%% of all cores) from other processes considered quiet enough")
+    p.add_argument("--dpop", action="store_true",
+                   help="also measure both servers with DPoP-bound tokens (driver.py --dpop): the cost of DPoP per flow")
     p.add_argument("--profile", action="store_true",
                    help="then profile jarmor under load: CPU-time sampler (bench/cpu_profile.py), and py-spy's "
                         "flame graph when py-spy is installed")
@@ -630,6 +670,8 @@ def rerender(path: Path) -> int:
             prof.update(fresh, table=profile_server.table(fresh))
     result["quiet_summary"] = aggregate([r for r in result["runs"] if r["other_load_pct"] < QUIET_PCT])
     result["quiet_ratios"] = ratios(result["quiet_summary"])
+    result["dpop_cost"] = dpop_cost(result["summary"])
+    result["dpop_ratios"] = ratios(result["summary"], "jarmor+dpop", "oidc-provider+dpop")
     md = markdown(result)
     (path.parent / "results.md").write_text(md)
     print(md)
@@ -649,11 +691,15 @@ def main(argv: list[str] | None = None) -> int:
     servers: list[Server] = []
     try:
         if "jarmor" in opt.servers or opt.clients:
-            db = create_database(run_dir, peer, opt.jarmor_python)
+            db = create_database(run_dir, peer, opt.jarmor_python, dpop=opt.dpop)
         if "jarmor" in opt.servers:
             servers.append(start_jarmor("jarmor", db, run_dir, opt.jarmor_python, opt.workers))
         if "oidc-provider" in opt.servers:
             servers.append(start_oidc_provider(peer, run_dir))
+        if opt.dpop and "jarmor" in opt.servers:
+            servers.append(start_jarmor("jarmor+dpop", db, run_dir, opt.jarmor_python, opt.workers, dpop=True))
+        if opt.dpop and "oidc-provider" in opt.servers:
+            servers.append(start_oidc_provider(peer, run_dir, dpop=True))
         bulk_seconds = None
         if opt.clients:
             big = run_dir / "jarmor-big.db"
@@ -751,6 +797,8 @@ def main(argv: list[str] | None = None) -> int:
             "ratios": ratios(summary),
             "quiet_summary": quiet_summary,
             "quiet_ratios": ratios(quiet_summary),
+            "dpop_cost": dpop_cost(summary),
+            "dpop_ratios": ratios(summary, "jarmor+dpop", "oidc-provider+dpop"),
             "profile": profile,
             "profile_spread": profile_spread,
             "pyspy": {k: v for k, v in pyspy.items() if k != "table"} if pyspy else None,

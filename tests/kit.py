@@ -7,20 +7,30 @@ builds them with ``jarmor.jose`` directly rather than through the client library
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 import httpx
 
 from jarmor.config import ServerConfig
-from jarmor.jose import Jwk, JwkSet, generate_jwk, sign_jws, verify_jws
+from jarmor.jose import (
+    JoseError,
+    Jwk,
+    JwkSet,
+    generate_jwk,
+    peek_claims,
+    sign_jws,
+    sign_jws_embedded_jwk,
+    verify_jws,
+)
 from jarmor.protocol.context import ServerKeyring, Settings
-from jarmor.protocol.policy import Policy
+from jarmor.protocol.policy import Control, Policy
 from jarmor.protocol.registration import register
 from jarmor.server.app import JarmorServer, build_routes
 from jarmor.server.problems import exception_handlers
@@ -50,6 +60,9 @@ class TestClient:
     metadata: dict[str, Any]
     secret: str | None = None
     issuer: str = ISSUER
+    # the DPoP key the kit registered for this client because its tier requires sender-constrained tokens
+    # and the test asked for no binding itself; the kit then proves it on /token (``dpop_hook``)
+    dpop_key: Jwk | None = None
 
     def request_object(
         self,
@@ -146,9 +159,13 @@ class Kit:
             "grant_types": ["authorization_code", "refresh_token"],
         }
         meta.update(metadata)
+        dpop_key = None
+        if needs_binding(self.config.policy, meta):
+            meta["dpop_bound_access_tokens"] = True
+            dpop_key = generate_jwk("ES256")
         meta = {k: v for k, v in meta.items() if v is not None}
         body = await register(self.server.env, meta, client_id=client_id)
-        tc = TestClient(body["client_id"], key, alg, body, secret=body.get("client_secret"))
+        tc = TestClient(body["client_id"], key, alg, body, secret=body.get("client_secret"), dpop_key=dpop_key)
         self.clients[tc.client_id] = tc
         return tc
 
@@ -187,6 +204,61 @@ class Kit:
             },
         )
         return {"authorization": params, "token": t, "context": ctx}
+
+
+BINDING_FLAGS = ("dpop_bound_access_tokens", "tls_client_certificate_bound_access_tokens")
+
+
+def needs_binding(policy: Policy, meta: Mapping[str, Any]) -> bool:
+    """Whether the client's tier requires ``sender_constrained_tokens`` and the test left the binding to the
+    kit (neither binding flag given, not even as None/False)."""
+    if any(flag in meta for flag in BINDING_FLAGS):
+        return False
+    tier = policy.tiers.get(str(meta.get("risk_tier") or policy.default_client_tier))
+    return tier is not None and tier.requires(Control.SENDER_CONSTRAINED_TOKENS)
+
+
+def _client_of(request: httpx.Request, form: Mapping[str, str]) -> str | None:
+    if "client_id" in form:
+        return form["client_id"]
+    if "client_assertion" in form:
+        try:
+            iss = peek_claims(form["client_assertion"]).get("iss")
+        except JoseError:
+            return None
+        return iss if isinstance(iss, str) else None
+    basic = request.headers.get("authorization", "")
+    if basic.startswith("Basic "):
+        with contextlib.suppress(ValueError):
+            return unquote_plus(base64.b64decode(basic[6:]).decode().split(":", 1)[0])
+    return None
+
+
+def dpop_hook(kit: Kit) -> Any:
+    """An httpx request hook: a POST to /token without a ``DPoP`` header, from a client the kit bound
+    (``TestClient.dpop_key``), gets a valid proof with a current server nonce (RFC 9449 §4.2, §8), as a DPoP
+    client would send it after its first ``use_dpop_nonce``. PAR is left alone: a proof there would bind the
+    code to the kit's key (§10.1), and tests about proofs send their own headers."""
+    from jarmor.protocol.sender import nonce_service
+
+    async def attach(request: httpx.Request) -> None:
+        if request.method != "POST" or request.url.path != "/token" or "dpop" in request.headers:
+            return
+        form = dict(parse_qsl(request.content.decode("utf-8", "replace")))
+        client = kit.clients.get(_client_of(request, form) or "")
+        if client is None or client.dpop_key is None:
+            return
+        now = int(kit.env.now())
+        claims = {
+            "jti": secrets.token_urlsafe(16),
+            "htm": "POST",
+            "htu": f"{ISSUER}{request.url.path}",
+            "iat": now,
+            "nonce": nonce_service(kit.env).issue(now),
+        }
+        request.headers["DPoP"] = sign_jws_embedded_jwk(claims, client.dpop_key, "ES256", typ="dpop+jwt")
+
+    return attach
 
 
 def response_params(r: httpx.Response) -> dict[str, str]:
@@ -252,7 +324,9 @@ async def make_kit(
     app = Starlette(routes=build_routes(server), exception_handlers=exception_handlers())
     app.state.jarmor = server
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER)
-    return Kit(server=server, store=store, http=http, config=config)
+    kit = Kit(server=server, store=store, http=http, config=config)
+    http.event_hooks["request"].append(dpop_hook(kit))
+    return kit
 
 
 # --- helpers added for the protocol/server test suites --------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 
 from jarmor.client import ClientConfig
 from jarmor.jose import generate_jwk
+from jarmor.protocol.policy import DEFAULT_TIERS, Control
 from tests.e2e.conftest import RunningServer, free_port, start_server, stop_server
 
 from .client_app import ClientApp, RunningApp
@@ -142,6 +143,8 @@ def start_rp(
     port = free_port()
     redirect_uri = f"http://127.0.0.1:{port}/cb"
     key = generate_jwk("ES256")
+    if DEFAULT_TIERS[tier].requires(Control.SENDER_CONSTRAINED_TOKENS):  # the app then uses DPoP (RFC 9449)
+        metadata.setdefault("dpop_bound_access_tokens", True)
     body = server.register(
         {
             "client_name": client_name,
@@ -162,6 +165,7 @@ def start_rp(
         redirect_uri=redirect_uri,
         signing_key=key,
         allow_insecure_http=True,
+        dpop=body.get("dpop_bound_access_tokens") is True,
     )
     running = RunningApp(ClientApp(config), port).start()
     return Rp(running, config.client_id, server.issuer)

@@ -149,3 +149,29 @@ def test_clients_add_prints_urls_under_the_configured_issuer(tmp_path: Path) -> 
     out = jarmor("report", "--format", "html", "-o", str(html), "--config", str(config), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "https://as.example.com" in html.read_text() and "127.0.0.1:8000" not in html.read_text()
+
+
+# -- issue 13: a high client without a token binding is refused, naming the control ------------------------------
+
+
+@pytest.mark.parametrize("tier", ["high", "critical"])
+def test_clients_add_refuses_a_high_client_without_sender_constrained_tokens(tmp_path: Path, tier: str) -> None:
+    db = f"sqlite:///{tmp_path / 'j.db'}"
+    assert jarmor("db", "upgrade", "--database", db, cwd=tmp_path).returncode == 0
+    meta = json.loads(_metadata(tmp_path).read_text())
+    meta["risk_tier"] = tier
+    if tier == "critical":
+        meta["jwks"]["keys"].append(generate_jwk("ECDH-ES").public_dict())
+        meta |= {"request_object_encryption_alg": "ECDH-ES", "authorization_encrypted_response_alg": "ECDH-ES"}
+    unbound = tmp_path / "unbound.json"
+    unbound.write_text(json.dumps(meta))
+    issuer = ("--issuer", "https://as.example.com")
+    out = jarmor("clients", "add", "--metadata", str(unbound), "--database", db, *issuer, cwd=tmp_path)
+    error = one_line_error(out)
+    assert "sender_constrained_tokens" in error and "dpop_bound_access_tokens" in error, error
+    assert out.stdout == ""
+    bound = tmp_path / "bound.json"
+    bound.write_text(json.dumps({**meta, "dpop_bound_access_tokens": True}))
+    out = jarmor("clients", "add", "--metadata", str(bound), "--database", db, *issuer, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["dpop_bound_access_tokens"] is True

@@ -58,6 +58,8 @@ def client_file(server: RunningServer, tier: str, directory: Path) -> tuple[Path
             "authorization_encrypted_response_alg": "ECDH-ES",
             "authorization_encrypted_response_enc": "A128GCM",
         })
+    if DEFAULT_TIERS[tier].requires(Control.SENDER_CONSTRAINED_TOKENS):
+        meta["dpop_bound_access_tokens"] = True  # the audit then redeems codes with DPoP proofs
     meta["jwks"] = {"keys": [k.public_dict() for k in keys]}
     registration = server.register(meta)
     data = {**registration, "jwks": {"keys": [k.private_dict() for k in keys]}, "scope": "openid profile",

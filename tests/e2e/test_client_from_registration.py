@@ -41,18 +41,21 @@ def test_registered_defaults_are_taken_from_the_registration(server: RunningServ
     """No algorithm in the metadata: the server picks its tier's default (RS256 or PS256); the library
     reads it from the registration response instead of assuming ES256."""
     key = generate_jwk("ES256")
+    bound = tier == "high"  # the tier requires sender-constrained tokens: the client registers DPoP
     registration = server.register(
         {
             "risk_tier": tier,
             "redirect_uris": [REDIRECT],
             "token_endpoint_auth_method": "private_key_jwt",
             "jwks": {"keys": [key.public_dict()]},
+            **({"dpop_bound_access_tokens": True} if bound else {}),
         }
     )
     assert registration["authorization_signed_response_alg"] != "ES256"
     config = ClientConfig.from_registration(
         registration, issuer=server.issuer, signing_key=key, allow_insecure_http=True
     )
+    assert config.dpop is bound  # dpop_bound_access_tokens in the registration turns DPoP on
     with OAuthClient(config) as client:
         assert login(client) == "alice"
 
@@ -78,6 +81,7 @@ def test_hand_built_configuration_names_the_setting(server: RunningServer) -> No
             "redirect_uris": [REDIRECT],
             "token_endpoint_auth_method": "private_key_jwt",
             "jwks": {"keys": [key.public_dict()]},
+            "dpop_bound_access_tokens": True,
         }
     )
     config = ClientConfig(  # the library's ES256 default, while the server signs with PS256
@@ -86,6 +90,7 @@ def test_hand_built_configuration_names_the_setting(server: RunningServer) -> No
         redirect_uri=REDIRECT,
         signing_key=key,
         allow_insecure_http=True,
+        dpop=True,
     )
     with OAuthClient(config) as client, pytest.raises(JarmValidationError) as info:
         login(client)

@@ -11,6 +11,7 @@ import pytest
 
 from jarmor.client import AuthorizationServerError, ClientConfig, JarmValidationError, OAuthClient
 from jarmor.jose import generate_jwk
+from jarmor.protocol.policy import DEFAULT_TIERS, Control
 
 from .conftest import RunningServer
 
@@ -29,6 +30,7 @@ CASES = (
 
 def _client(server: RunningServer, tier: str, modes: tuple[str, ...]) -> tuple[OAuthClient, str]:
     key = generate_jwk("ES256")
+    bound = DEFAULT_TIERS[tier].requires(Control.SENDER_CONSTRAINED_TOKENS)  # then DPoP (RFC 9449)
     body = server.register(
         {
             "risk_tier": tier,
@@ -39,6 +41,7 @@ def _client(server: RunningServer, tier: str, modes: tuple[str, ...]) -> tuple[O
             "id_token_signed_response_alg": "ES256",
             "response_modes": list(modes),
             "grant_types": ["authorization_code", "refresh_token"],
+            **({"dpop_bound_access_tokens": True} if bound else {}),
         }
     )
     config = ClientConfig(
@@ -47,6 +50,7 @@ def _client(server: RunningServer, tier: str, modes: tuple[str, ...]) -> tuple[O
         redirect_uri=REDIRECT,
         signing_key=key,
         allow_insecure_http=True,
+        dpop=bound,
     )
     return OAuthClient(config), str(body["client_id"])
 
@@ -82,8 +86,9 @@ def test_flow(live_server: RunningServer, tier: str, mode: str, par: bool) -> No
         result = client.handle_callback(_follow(start.url), expected_state=start.state)
         tokens = client.exchange_code(result)
         assert tokens.access_token and tokens.id_token and tokens.refresh_token
+        assert tokens.token_type == ("DPoP" if client.config.dpop else "Bearer")
         refreshed = client.refresh(tokens.refresh_token)
-        assert refreshed.access_token != tokens.access_token
+        assert refreshed.access_token != tokens.access_token and refreshed.token_type == tokens.token_type
 
 
 def test_tampered_jarm_is_rejected_end_to_end(live_server: RunningServer) -> None:
@@ -136,6 +141,8 @@ def test_demo_against_live_server(live_server: RunningServer) -> None:
     for mode in PLAIN + JARM:
         assert f"response_mode={mode} " in out.stdout
     assert out.stdout.count("result: access token issued") == 19  # 15 + the critical tier's four JARM modes
+    # high and critical require sender-constrained tokens: their 8 flows are DPoP-bound, the others bearer
+    assert out.stdout.count("token_type=DPoP") == 8 and out.stdout.count("token_type=Bearer") == 11
     assert "jarm: " in out.stdout and "signature ES256" in out.stdout
 
 

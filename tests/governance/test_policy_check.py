@@ -60,8 +60,13 @@ async def test_scope_newly_high_breaks_flows_that_did_not_use_its_controls() -> 
     # a registration is judged at the tier its registered scopes raise it to: "plain" (scope openid) registered
     # the plain query response mode, which tier high's JARM refuses; "open" (no registered scope) is not raised
     regs = [f for f in result.findings if f.kind == "registration"]
-    assert [(f.client_id, f.rule, f.tier) for f in regs] == [("plain", "jarm", "high")]
-    assert regs[0].reason.startswith("registered scope(s) openid raise it to tier high, which requires control jarm")
+    assert [(f.client_id, f.rule, f.tier) for f in regs if f.rule == "jarm"] == [("plain", "jarm", "high")]
+    jarm = next(f for f in regs if f.rule == "jarm")
+    assert jarm.reason.startswith("registered scope(s) openid raise it to tier high, which requires control jarm")
+    # tier high also requires sender-constrained tokens: every openid client registered without a binding
+    unbound = {f.client_id for f in regs if f.rule == "sender_constrained_tokens"}
+    assert unbound == {"ghost", "newbie", "plain", "recent", "sleepy"}
+    assert {f.rule for f in regs} == {"jarm", "sender_constrained_tokens"}
 
 
 async def test_tier_requiring_more_breaks_registrations() -> None:
@@ -143,7 +148,7 @@ async def test_profile_raised_to_high_judges_every_active_registration_and_skips
     found = {(f.kind, f.client_id, f.rule) for f in result.findings}
     # the machine client with no recorded flow: its next client_credentials request would be refused
     assert ("registration", "batch", "private_key_jwt") in found
-    batch = next(f for f in result.findings if f.client_id == "batch")
+    batch = next(f for f in result.findings if (f.client_id, f.rule) == ("batch", "private_key_jwt"))
     assert batch.verdict == "registration would be refused" and batch.new and batch.tier == "high"
     assert batch.reason == (
         "registered scope(s) profile raise it to tier high, which requires control private_key_jwt: it "
@@ -153,7 +158,12 @@ async def test_profile_raised_to_high_judges_every_active_registration_and_skips
     assert not [f for f in result.findings if f.client_id == "retired"]
     assert (result.clients_checked, result.clients_skipped, result.flows_checked, result.flows_skipped) == (3, 1, 2, 1)
     assert found == {("registration", "batch", "private_key_jwt"), ("flow", "web", "par"),
-                     ("flow", "web", "request_object_nbf"), ("flow", "portal", "par")}
+                     ("flow", "web", "request_object_nbf"), ("flow", "portal", "par"),
+                     # tier high requires sender-constrained tokens: none of them registered or used a binding
+                     ("registration", "batch", "sender_constrained_tokens"),
+                     ("registration", "web", "sender_constrained_tokens"),
+                     ("registration", "portal", "sender_constrained_tokens"),
+                     ("flow", "web", "sender_constrained_tokens"), ("flow", "portal", "sender_constrained_tokens")}
     web_par = next(f for f in result.findings if (f.client_id, f.rule) == ("web", "par"))
     assert web_par.verdict == "recorded flow would fail" and web_par.flow_ids == ["w1"]
     assert web_par.reason == "scope(s) profile require tier high: control par was not used"
@@ -175,7 +185,7 @@ def test_registration_judged_at_the_raised_tier_reports_every_rule() -> None:
     caps = capabilities(PROFILE_HIGH, SETTINGS, ISSUER, [*KEYS, RS256_KEY])
     problems = {p.rule: p for p in registration_problems(meta, PROFILE_HIGH, caps)}
     assert set(problems) == {"signed_request_object", "jarm", "private_key_jwt", "https_redirect_uris",
-                             "signing_algs"}
+                             "signing_algs", "sender_constrained_tokens"}
     assert problems["https_redirect_uris"].error == "invalid_redirect_uri"
     # what registration refuses under https_redirect_uris: the custom scheme; http on loopback it admits
     assert "redirect URI(s) com.example.app:/cb are not https" in problems["https_redirect_uris"].reason
@@ -200,7 +210,8 @@ async def test_dry_run_verdict_matches_the_token_endpoint() -> None:
         caps_current=capabilities(Policy(), SETTINGS, ISSUER, keys),
         caps_proposed=capabilities(PROFILE_HIGH, SETTINGS, ISSUER, keys),
     )
-    assert [(f.client_id, f.rule) for f in result.findings] == [(batch.client_id, "private_key_jwt")]
+    assert {(f.client_id, f.rule) for f in result.findings} == {
+        (batch.client_id, "private_key_jwt"), (batch.client_id, "sender_constrained_tokens")}
     live = await make_kit(policy=PROFILE_HIGH, store=kit.store)
     r = await live.http.post("/token", data=form, headers=batch.basic())
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
@@ -215,6 +226,7 @@ async def test_a_loopback_redirect_is_judged_by_the_rule_and_reported_as_it_was(
     flows = await summaries(flow("loop", "web", NOW - 10, scopes=("openid", "profile"), controls=loop),
                             flow("native", "web", NOW - 20, scopes=("openid", "profile"), controls=native))
     assert all("https_redirect_uris" not in f.applied for f in flows)
-    by_id = {f.flow_id: flow_problems(f, PROFILE_HIGH) for f in flows}
+    # (these flows carry no token-endpoint evidence: sender_constrained_tokens is judged elsewhere)
+    by_id = {f.flow_id: [p for p in flow_problems(f, PROFILE_HIGH) if "sender_constrained" not in p] for f in flows}
     assert by_id["loop"] == []
     assert by_id["native"] == ["scope(s) profile require tier high: control https_redirect_uris was not used"]

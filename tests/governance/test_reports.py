@@ -47,10 +47,13 @@ def client(client_id: str, *, created: int = NOW - 300 * DAY, last_used: int | N
 
 
 CLIENTS = [
-    client("shop", client_kind="third-party", scope="openid payments", created=NOW - 5 * DAY),
+    client("shop", client_kind="third-party", scope="openid payments", created=NOW - 5 * DAY,
+           dpop_bound_access_tokens=True),
     client("open", client_kind="third-party", created=NOW - 5 * DAY),  # no scope: may request every scope
-    client("robot", grant_types=["client_credentials"], redirect_uris=None, scope="payments"),  # machine
-    client("inhouse", client_kind="first-party", scope="payments", created=NOW - 5 * DAY),
+    client("robot", grant_types=["client_credentials"], redirect_uris=None, scope="payments",
+           dpop_bound_access_tokens=True),  # machine
+    client("inhouse", client_kind="first-party", scope="payments", created=NOW - 5 * DAY,
+           dpop_bound_access_tokens=True),
     client("sleepy", client_kind="first-party", scope="openid"),  # last flow 100 days ago
     client("ghost", client_kind="first-party", scope="openid"),  # never used, 300 days old
     client("newbie", client_kind="first-party", scope="openid", created=NOW - DAY),  # never used, new
@@ -63,6 +66,7 @@ GRANTS = {"open": [GrantRecord("g1", "open", "bob", "openid payments", NOW - DAY
 
 FRONT = {"par": True, "pkce": "S256", "request_object": {"signed": True, "alg": "PS256", "nbf": True, "lifetime": 300},
          "jarm": {"signed": True, "alg": "PS256"}, "iss": "jwt", "redirect_uri": "https://app.example/cb"}
+BOUND = {"method": "dpop", "thumbprint": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
 
 
 def flow(flow_id: str, client_id: str, at: int, *, tier: str = "baseline", scopes: tuple[str, ...] = ("openid",),
@@ -74,15 +78,18 @@ def flow(flow_id: str, client_id: str, at: int, *, tier: str = "baseline", scope
                               "required": required, "grant_type": grant_type}
     ctl = dict(FRONT if controls is None else controls)
     auth = {"method": "private_key_jwt", "alg": "PS256"}
+    # the token endpoint's evidence of sender-constrained tokens, where the flow's tier required them
+    bound = {"sender_constraint": BOUND} if known and known.requires(Control.SENDER_CONSTRAINED_TOKENS) else {}
     if grant_type != "authorization_code":
-        return [FlowEvent(flow_id, "token", outcome, at, controls={"client_auth": auth, "tokens": ["access_token"]},
-                          **common)]
+        return [FlowEvent(flow_id, "token", outcome, at,
+                          controls={"client_auth": auth, "tokens": ["access_token"], **bound}, **common)]
     if outcome != "tokens_issued":
         return [FlowEvent(flow_id, "authorize", outcome, at, controls=ctl, error_description="refused", **common)]
     return [
         FlowEvent(flow_id, "code", "code_issued", at, subject="amy", controls=ctl, expires_at=at + 60, **common),
         FlowEvent(flow_id, "token", "tokens_issued", at + code_after,
-                  controls={"client_auth": auth, "code_redeemed_at": at + code_after, "tokens": ["access_token"]},
+                  controls={"client_auth": auth, "code_redeemed_at": at + code_after, "tokens": ["access_token"],
+                            **bound},
                   **common),
     ]
 

@@ -110,6 +110,7 @@ def jarmor_clients(jarmor_server: RunningServer) -> dict[str, PeerClient]:
         sig, enc = new_keys(profile)
         meta = client_metadata(profile, sig, enc)
         meta["risk_tier"] = "critical" if profile.encryption else "high"
+        meta["dpop_bound_access_tokens"] = True  # both tiers require sender-constrained tokens
         body = jarmor_server.register(meta)
         clients[profile.name] = PeerClient(profile, str(body["client_id"]), sig, enc)
     return clients

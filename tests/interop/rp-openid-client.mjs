@@ -5,11 +5,14 @@
 //
 //   node rp-openid-client.mjs --issuer URL --client-id ID --keys client.private.jwks.json [--alg ES256]
 //        [--modes jwt,query.jwt,fragment.jwt,form_post.jwt] [--encrypt ECDH-ES/A128GCM]
-//        [--refresh] [--client-credentials] [--error-response] [--scope openid]
+//        [--refresh] [--client-credentials] [--error-response] [--scope openid] [--dpop ALG]
 //
 // --keys: the client's private JWKS (a `use: sig` key for --alg, plus a `use: enc` key with --encrypt).
 // --encrypt ALG/ENC: the request object is a JWE (ALG/ENC) to the server's enc key with `alg` ALG, and the
 //   JARM response, encrypted by the server as registered, is decrypted with enableDecryptingResponses.
+// --dpop ALG: sender-constrained tokens (RFC 9449) with openid-client's DPoP handle over a fresh ALG key pair:
+//   a proof on PAR (binding the code) and on every token request (code, refresh, client_credentials);
+//   openid-client retries once on `use_dpop_nonce` with the server's nonce.
 // --error-response: a request object passed by value (no PAR) for a client whose tier requires PAR; the
 //   server's signed JARM error must be verified by openid-client before it reports the error.
 // Prints one JSON summary on stdout; exits 1 if anything failed.
@@ -31,6 +34,7 @@ const { values: opt } = parseArgs({
     'error-response': { type: 'boolean', default: false },
     scope: { type: 'string', default: 'openid' },
     'redirect-uri': { type: 'string', default: 'http://127.0.0.1:9999/cb' },
+    dpop: { type: 'string' },
   },
 });
 for (const name of ['issuer', 'client-id', 'keys']) {
@@ -56,6 +60,16 @@ const config = await client.discovery(
   client.PrivateKeyJwt(signingKey),
   { execute: [client.allowInsecureRequests, client.useJwtResponseMode] },
 );
+
+// one DPoP key pair for the whole run: refresh tokens of a DPoP client are used with the same key
+const DPoP = opt.dpop ? client.getDPoPHandle(config, await client.randomDPoPKeyPair(opt.dpop)) : undefined;
+const dpopKeyThumbprint = DPoP ? await dpopThumbprint() : null;
+async function dpopThumbprint() {
+  // the handle does not expose its key: read the jwk of one proof it builds
+  const headers = new Headers();
+  await DPoP.addProof(new URL(opt.issuer), headers, 'GET');
+  return jose.calculateJwkThumbprint(jose.decodeProtectedHeader(headers.get('dpop')).jwk);
+}
 
 let serverEncKey;
 if (opt.encrypt) {
@@ -154,11 +168,11 @@ async function flow(mode) {
       .encrypt(serverEncKey.key);
     requestObject.jwe = headerOf(request);
   }
-  const authUrl = await client.buildAuthorizationUrlWithPAR(config, { client_id: opt['client-id'], request });
+  const authUrl = await client.buildAuthorizationUrlWithPAR(config, { client_id: opt['client-id'], request }, { DPoP });
   const { via, callback, response } = await userAgent(authUrl.href);
   const tokens = await client.authorizationCodeGrant(config, callback, {
     pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce,
-  });
+  }, undefined, { DPoP });
   const decrypted = client.getDecryptedResponses(tokens)?.authorization_response;
   const claims = tokens.claims();
   return {
@@ -176,7 +190,10 @@ async function flow(mode) {
   };
 }
 
-const summary = { issuer: opt.issuer, client_id: opt['client-id'], alg: ALG, encrypt: opt.encrypt ?? null, flows: [] };
+const summary = {
+  issuer: opt.issuer, client_id: opt['client-id'], alg: ALG, encrypt: opt.encrypt ?? null, dpop: opt.dpop ?? null,
+  dpop_jkt: dpopKeyThumbprint, flows: [],
+};
 let failed = false;
 const fail = (err) => { failed = true; return { ok: false, error: `${err?.code ?? err?.name}: ${err?.message}`, cause: err?.cause?.message ?? err?.cause?.error_description }; };
 const secret = ({ access_token, refresh_token, ...rest }) => ({ ...rest, has_refresh_token: !!refresh_token });
@@ -193,12 +210,22 @@ for (const mode of opt.modes.split(',')) {
     summary.flows.push({ response_mode: mode, ...fail(err) });
   }
 }
+if (DPoP && accessToken) {
+  // jarmor's introspection (RFC 7662) of the first access token: bound to the DPoP key (RFC 9449 §6.2)
+  try {
+    const info = await client.tokenIntrospection(config, accessToken);
+    summary.introspection = { ok: info.active === true, token_type: info.token_type, cnf_jkt: info.cnf?.jkt ?? null };
+  } catch (err) {
+    summary.introspection = fail(err);
+  }
+}
 if (opt.refresh) {
   try {
     if (!refreshToken) throw new Error('no refresh_token was issued');
-    const first = await client.refreshTokenGrant(config, refreshToken);
-    const second = await client.refreshTokenGrant(config, first.refresh_token);
+    const first = await client.refreshTokenGrant(config, refreshToken, undefined, { DPoP });
+    const second = await client.refreshTokenGrant(config, first.refresh_token, undefined, { DPoP });
     summary.refresh = {
+      token_type: first.token_type,
       ok: first.access_token !== accessToken && first.refresh_token !== refreshToken && !!second.access_token,
       rotated: first.refresh_token !== refreshToken,
       id_token_validated: first.id_token ? !!first.claims()?.sub : null,
@@ -210,7 +237,7 @@ if (opt.refresh) {
 }
 if (opt['client-credentials']) {
   try {
-    const tokens = await client.clientCredentialsGrant(config);
+    const tokens = await client.clientCredentialsGrant(config, undefined, { DPoP });
     summary.client_credentials = { ok: !!tokens.access_token, token_type: tokens.token_type, expires_in: tokens.expires_in };
   } catch (err) {
     summary.client_credentials = fail(err);

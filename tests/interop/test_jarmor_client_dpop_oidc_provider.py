@@ -113,7 +113,8 @@ def test_flow_refresh_and_resource_with_dpop(dpop_provider: DpopProvider, name: 
         login = rp.complete_authorization(user_agent(start.url), expected_state=start.state)
         tokens = login.tokens
         assert tokens.token_type == "DPoP" and login.subject == "alice"
-        assert login.flow.dpop_jkt == rp.core.dpop.jkt if rp.core.dpop else False
+        dpop = rp.core.dpop
+        assert dpop is not None and login.flow.dpop_jkt == dpop.jkt
         # the PAR request was answered use_dpop_nonce once; the nonce was then reused at the token endpoint
         retries = [hop for hop, summary in events if "use_dpop_nonce" in summary]
         assert retries == ["par"], events
@@ -137,7 +138,7 @@ def test_flow_refresh_and_resource_with_dpop(dpop_provider: DpopProvider, name: 
         bearer = httpx.get(userinfo_endpoint(rp), headers={"authorization": f"Bearer {refreshed.access_token}"})
         assert bearer.status_code in (400, 401)
         thief = DPoP(None, "ES256")
-        nonce = rp.core.dpop.nonce_for(userinfo_endpoint(rp)) if rp.core.dpop else None
+        nonce = dpop.nonce_for(userinfo_endpoint(rp))
         if nonce is not None:
             thief.remember(userinfo_endpoint(rp), [nonce])
         proof = thief.proof("GET", userinfo_endpoint(rp), now=rp.core.now(), access_token=refreshed.access_token)
@@ -164,8 +165,8 @@ def test_a_given_dpop_key_is_used(dpop_provider: DpopProvider) -> None:
     key = generate_jwk("ES256")
     with OAuthClient(config(dpop_provider, "es256", dpop_key=key.private_dict())) as rp:
         tokens = rp.client_credentials()
-        introspected = rp.core.dpop.jkt if rp.core.dpop else None
-    assert tokens.token_type == "DPoP" and introspected == key.thumbprint()
+        assert rp.dpop_key is not None
+    assert tokens.token_type == "DPoP" and rp.dpop_key.thumbprint() == key.thumbprint()
 
 
 def test_dpop_bound_client_without_proof_is_refused(dpop_provider: DpopProvider) -> None:

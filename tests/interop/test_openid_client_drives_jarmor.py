@@ -1,6 +1,8 @@
 """openid-client 6 (certified RP) against ``jarmor serve``: PAR + signed (and encrypted) request objects with
 private_key_jwt, JARM in every mode validated by openid-client (decrypted by it for ``critical`` clients),
-code exchange with PKCE and ID token validation, refresh with rotation, client_credentials."""
+code exchange with PKCE and ID token validation, refresh with rotation, client_credentials — all with DPoP
+(openid-client's ``DPoP`` handle; ``high`` and ``critical`` require sender-constrained tokens, with server
+nonces), the tokens bound to its key as jarmor's introspection shows."""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ def summaries(
             "--refresh",
             "--client-credentials",
             "--error-response",
+            f"--dpop={client.profile.alg}",  # the tiers require sender-constrained tokens (issue 13)
         ]
         if client.profile.encryption:
             args.append(f"--encrypt={'/'.join(client.profile.encryption)}")
@@ -94,20 +97,29 @@ def test_authorization_code_flow(
         "sub": "alice",
         "nonce_ok": True,
     }
-    assert flow["token_type"] == "bearer"  # openid-client normalises the case
+    assert flow["token_type"] == "dpop"  # openid-client normalises the case
     assert flow["has_refresh_token"] is True
 
 
 @pytest.mark.parametrize("profile", [p.name for p in PROFILES])
 def test_refresh_rotates(summaries: dict[str, tuple[int, dict[str, Any], str]], profile: str) -> None:
     refresh = _summary(summaries, profile)["refresh"]
-    assert refresh["ok"] and refresh["rotated"], refresh
+    assert refresh["ok"] and refresh["rotated"] and refresh["token_type"] == "dpop", refresh
 
 
 @pytest.mark.parametrize("profile", [p.name for p in PROFILES])
 def test_client_credentials(summaries: dict[str, tuple[int, dict[str, Any], str]], profile: str) -> None:
     grant = _summary(summaries, profile)["client_credentials"]
-    assert grant["ok"] and grant["token_type"] == "bearer", grant
+    assert grant["ok"] and grant["token_type"] == "dpop", grant
+
+
+@pytest.mark.parametrize("profile", [p.name for p in PROFILES])
+def test_tokens_are_bound_to_the_dpop_key(summaries: dict[str, tuple[int, dict[str, Any], str]], profile: str) -> None:
+    """RFC 9449 §6.2: introspection says ``token_type`` DPoP and ``cnf.jkt`` is openid-client's key."""
+    summary = _summary(summaries, profile)
+    info = summary["introspection"]
+    assert info["ok"] and info["token_type"] == "DPoP", info
+    assert info["cnf_jkt"] == summary["dpop_jkt"] and summary["dpop_jkt"], summary
 
 
 @pytest.mark.parametrize("profile", [p.name for p in PROFILES])

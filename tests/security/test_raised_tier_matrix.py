@@ -68,8 +68,10 @@ HTTPS_URI = "https://client.example/cb"
 EC = generate_jwk("ES256", kid="m-ec")
 RSA = keyring().c1_rsa  # RSA without alg: usable for PS256 (allowed) and RS256 (not)
 ENC = generate_jwk("ECDH-ES", kid="m-enc")
+DPOP = generate_jwk("ES256", kid="m-dpop")
 AUTH = ("assertion-jti",)  # what an authenticated request spends even when it is refused
-REDEEMED = ("assertion-jti", "code", "code-used")  # a refused redemption still uses up its code (RFC 6749 §10.5)
+# a refused redemption still uses up its code (RFC 6749 §10.5), and the DPoP proof it carried (RFC 9449 §11.1)
+REDEEMED = ("assertion-jti", "code", "code-used", "dpop-jti")
 FORBIDDEN_IN_UPDATE = ("registration_access_token", "registration_client_uri", "client_secret_expires_at",
                        "client_id_issued_at", "client_secret")
 
@@ -90,7 +92,9 @@ async def client_for(kit: Kit, **changes: Any) -> TestClient:
         "id_token_signed_response_alg": "ES256",
     }
     meta.update(changes)
-    return await kit.add_client(key=EC, alg="ES256", **meta)
+    client = await kit.add_client(key=EC, alg="ES256", **meta)
+    client.dpop_key = DPOP  # high requires sender-constrained tokens: the kit proves this key at /token
+    return client
 
 
 async def reregister(kit: Kit, client: TestClient, **changes: Any) -> None:
@@ -540,8 +544,39 @@ async def _rf_secret(kit: Kit, clock: Clock) -> Hop:
 # Client credentials: the requested scope raises the tier of a machine client.
 
 async def machine(kit: Kit) -> TestClient:
-    return await kit.add_client(key=EC, alg="ES256", risk_tier="baseline", grant_types=["client_credentials"],
-                                redirect_uris=None, jwks={"keys": [EC.public_dict(), RSA.public_dict()]})
+    client = await kit.add_client(key=EC, alg="ES256", risk_tier="baseline", grant_types=["client_credentials"],
+                                  redirect_uris=None, jwks={"keys": [EC.public_dict(), RSA.public_dict()]})
+    client.dpop_key = DPOP
+    return client
+
+
+@case("sender_constrained_tokens", "token", "invalid_request", "json", "control sender_constrained_tokens")
+async def _tk_unbound(kit: Kit, clock: Clock) -> Hop:
+    """A code issued under high, redeemed without a DPoP proof (or a bound certificate): refused before the
+    code is used up, so the client can retry with a proof."""
+    c = await client_for(kit)
+    code, ctx = await code_under(kit, c)
+    c.dpop_key = None
+    form = {**c.auth_form(), **code_form(code, ctx)}
+    return await at(kit, c, lambda: kit.http.post("/token", data=form))
+
+
+@case("sender_constrained_tokens", "refresh", "invalid_request", "json", "control sender_constrained_tokens")
+async def _rf_unbound(kit: Kit, clock: Clock) -> Hop:
+    c = await client_for(kit)
+    issued = await tokens_under(kit, c)
+    c.dpop_key = None
+    form = {**c.auth_form(), "grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}
+    return await at(kit, c, lambda: kit.http.post("/token", data=form))
+
+
+@case("sender_constrained_tokens", "client_credentials", "invalid_request", "json",
+      "control sender_constrained_tokens")
+async def _cc_unbound(kit: Kit, clock: Clock) -> Hop:
+    c = await machine(kit)
+    c.dpop_key = None
+    form = {**c.auth_form(), "grant_type": "client_credentials", "scope": "payments"}
+    return await at(kit, c, lambda: kit.http.post("/token", data=form))
 
 
 @case("signing_algs", "client_credentials", "invalid_client", "json", "client assertions signed with RS256",
@@ -664,6 +699,7 @@ async def test_the_issue_client_is_refused_under_the_raised_tier_and_served_unde
     c = await kit.add_client(key=RSA, alg="PS256", risk_tier="baseline", redirect_uris=[REDIRECT, APP_URI],
                              authorization_signed_response_alg="RS256", id_token_signed_response_alg="RS256",
                              jwks={"keys": [RSA.public_dict()]})
+    c.dpop_key = DPOP  # it binds its tokens (high requires it): the kit proves this key at /token
     before = snapshot(kit)
     for redirect_uri, needle in ((REDIRECT, "RS256"), (APP_URI, "https_redirect_uris")):
         ro, _ = c.request_object(scope=PAY, response_mode="jwt", redirect_uri=redirect_uri)

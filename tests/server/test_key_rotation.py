@@ -269,6 +269,8 @@ async def make_rp(env: Any, http: httpx.AsyncClient, clock: Clock, *, critical: 
             "authorization_encrypted_response_enc": "A128GCM",
             "decryption_keys": JwkSet((enc,)),
         }
+        meta["dpop_bound_access_tokens"] = True  # the tier requires sender-constrained tokens
+        extra["dpop"] = True
     body = await register(env, meta)
     config = ClientConfig(
         issuer=ISSUER,

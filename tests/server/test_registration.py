@@ -28,12 +28,13 @@ def es256_jwks() -> dict[str, Any]:
 
 
 def meta(**overrides: Any) -> dict[str, Any]:
-    """Metadata valid in every tier below critical: private_key_jwt, JARM modes, ES256."""
+    """Metadata valid in every tier below critical: private_key_jwt, JARM modes, ES256, DPoP-bound tokens."""
     base: dict[str, Any] = {
         "redirect_uris": [REDIRECT],
         "token_endpoint_auth_method": "private_key_jwt",
         "jwks": es256_jwks(),
         "response_modes": ["jwt", "query.jwt"],
+        "dpop_bound_access_tokens": True,
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
@@ -68,6 +69,25 @@ async def test_registration_success(kit: Kit) -> None:
     assert body["registration_access_token"] and body["client_id"]
     assert "client_secret" not in body
     assert await kit.store.clients.get(body["client_id"]) is not None
+
+
+@pytest.mark.parametrize("tier", ["high", "critical"])
+async def test_unbound_client_is_refused_where_the_tier_requires_sender_constrained_tokens(
+    kit: Kit, tier: str
+) -> None:
+    """Issue 13: a high or critical client must declare a binding (RFC 9449 §5.2 or RFC 8705 §3.4)."""
+    extra: dict[str, Any] = {}
+    if tier == "critical":
+        extra = {
+            "request_object_encryption_alg": "ECDH-ES",
+            "authorization_encrypted_response_alg": "ECDH-ES",
+            "jwks": {"keys": [*es256_jwks()["keys"], generate_jwk("ECDH-ES").public_dict()]},
+        }
+    base = meta(risk_tier=tier, **extra)
+    for unbound in ({"dpop_bound_access_tokens": None}, {"dpop_bound_access_tokens": False}):
+        await assert_refused(kit, {**meta(**{**base, **unbound})}, mentions="control sender_constrained_tokens")
+    r = await post(kit, base)
+    assert r.status_code == 201 and r.json()["dpop_bound_access_tokens"] is True, r.text
 
 
 async def test_secret_is_issued_for_secret_methods(kit: Kit) -> None:

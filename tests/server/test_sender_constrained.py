@@ -171,8 +171,12 @@ def test_tier_dpop_nonce_is_strictly_validated() -> None:
         policy_from_config({"tiers": {"high": {"dpop_nonces": True}}})
 
 
-def test_default_high_and_critical_do_not_require_the_control_yet() -> None:
-    assert not Policy().tier("high").requires(Control.SENDER_CONSTRAINED_TOKENS)  # the client side comes first
+def test_default_high_and_critical_require_the_control() -> None:
+    """Issue 13: FAPI 2.0 §5.3.2.1 — the tiers that claim FAPI 2.0 require sender-constrained tokens."""
+    for name in ("high", "critical"):
+        assert Policy().tier(name).requires(Control.SENDER_CONSTRAINED_TOKENS)
+    for name in ("baseline", "elevated"):
+        assert not Policy().tier(name).requires(Control.SENDER_CONSTRAINED_TOKENS)
 
 
 # --- flow records, report coverage, dry-run ----------------------------------------------------------------

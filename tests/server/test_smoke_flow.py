@@ -8,4 +8,4 @@ async def test_full_flow_par_jarm(kit: Kit) -> None:
     out = await kit.full_flow(client, response_mode="jwt")
     assert out["token"].status_code == 200, out["token"].text
     body = out["token"].json()
-    assert body["token_type"] == "Bearer" and body["access_token"] and body["id_token"]
+    assert body["token_type"] == "DPoP" and body["access_token"] and body["id_token"]  # high: sender-constrained

@@ -48,6 +48,7 @@ def compliant(tier: str, **changes: Any) -> dict[str, Any]:
         "authorization_signed_response_alg": "ES256",
         "request_object_encryption_alg": "ECDH-ES",
         "authorization_encrypted_response_alg": "ECDH-ES",
+        "dpop_bound_access_tokens": True,
     }
     meta.update(changes)
     return {k: v for k, v in meta.items() if v is not None}
@@ -61,6 +62,7 @@ VIOLATIONS: dict[Control, dict[str, Any]] = {
     Control.JARM: {"response_modes": ["query", "jwt"]},
     Control.ENCRYPTED_REQUEST_OBJECT: {"request_object_encryption_alg": None},
     Control.ENCRYPTED_JARM: {"authorization_encrypted_response_alg": None},
+    Control.SENDER_CONSTRAINED_TOKENS: {"dpop_bound_access_tokens": None},
 }
 MATRIX = [(tier, control) for tier in DEFAULT_TIERS for control in VIOLATIONS]
 
@@ -144,9 +146,14 @@ async def test_scope_raises_baseline_to_high_controls(pkit: Kit) -> None:
     assert pushed.status_code == 201, pushed.text
     r = await pkit.authorize({"client_id": client.client_id, "request_uri": pushed.json()["request_uri"]})
     params = code_from(pkit, client, r)
+    refused = await redeem(pkit, client, params["code"], ctx["code_verifier"])
+    body = assert_json_error(refused, "invalid_request")
+    assert "tier high requires control sender_constrained_tokens" in body["error_description"]
+    client.dpop_key = generate_jwk("ES256")  # the kit now proves this key (the code was not consumed)
     t = await redeem(pkit, client, params["code"], ctx["code_verifier"])
     assert t.status_code == 200, t.text
     assert t.json()["expires_in"] == DEFAULT_TIERS["high"].access_token_lifetime
+    assert t.json()["token_type"] == "DPoP"
 
 
 async def test_scope_raised_tier_refuses_rs256(pkit: Kit) -> None:

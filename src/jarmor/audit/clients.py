@@ -28,6 +28,7 @@ COPIED_MEMBERS = (
     "request_object_encryption_alg", "request_object_encryption_enc", "authorization_signed_response_alg",
     "authorization_encrypted_response_alg", "authorization_encrypted_response_enc",
     "id_token_signed_response_alg", "response_modes", "grant_types", "response_types",
+    "dpop_bound_access_tokens",
 )
 
 

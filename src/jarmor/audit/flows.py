@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, quote_plus, urljoin, urlsplit
 
 import httpx
 
+from jarmor.client.dpop import DPoP
 from jarmor.client.errors import ClientError
 from jarmor.client.metadata import ServerMetadata, discovery_urls, parse_jwks, parse_metadata
 from jarmor.client.pkce import new_jti, new_nonce, new_pkce, new_state
@@ -472,14 +473,27 @@ def with_changes(v: Variant, **changes: Any) -> Variant:
 
 
 def redeem(t: Target, c: AuditClient, code: str, verifier: str, redirect_uri: str) -> httpx.Response:
-    """RFC 6749 §4.1.3 with RFC 7636 §4.5. The tokens are never used against any API."""
+    """RFC 6749 §4.1.3 with RFC 7636 §4.5. The tokens are never used against any API.
+
+    A client registered with ``dpop_bound_access_tokens`` (RFC 9449 §5.2) sends a proof of a key made for this
+    request, through ``jarmor.client``'s DPoP (one ``use_dpop_nonce`` answer retried with the nonce, §8)."""
     token = t.endpoint("token_endpoint")
     if token is None:
         raise AuditAborted("the token endpoint is not on the issuer's origin")
-    form, headers, _ = client_auth(t, c)
-    form.update({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-                 "code_verifier": verifier})
-    return t.http.post_form(token, form, headers)
+    dpop = DPoP(None, "ES256") if c.registration.get("dpop_bound_access_tokens") is True else None
+    for attempt in (1, 2):
+        form, headers, _ = client_auth(t, c)
+        form.update({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                     "code_verifier": verifier})
+        if dpop is not None:
+            headers = {**headers, "DPoP": dpop.proof("POST", token, now=int(t.now()))}
+        r = t.http.post_form(token, form, headers)
+        if dpop is None or attempt == 2:
+            return r
+        dpop.remember(token, r.headers.get_list("dpop-nonce"))
+        if r.status_code != 400 or "use_dpop_nonce" not in r.text:
+            return r
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def revoke_tokens(t: Target, c: AuditClient, *responses: httpx.Response) -> None:

@@ -4,7 +4,8 @@ server lets it clean up.
 
 The client authenticates with ``private_key_jwt`` (a fresh ES256 key that never leaves the process) and
 asks for ``risk_tier`` when ``--tier`` is given (jarmor's registration member; other servers ignore it).
-Its redirect URI is ``https://jarmor-audit.invalid/cb``: the audit reads redirects, it never follows them.
+At a tier that requires sender-constrained tokens it registers ``dpop_bound_access_tokens`` and redeems
+codes with DPoP proofs. Its redirect URI is ``https://jarmor-audit.invalid/cb``: the audit reads redirects, it never follows them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from jarmor.jose import generate_jwk
+from jarmor.protocol.policy import DEFAULT_TIERS, Control
 
 from .clients import AuditClient, ClientFileError, parse_client
 from .flows import Target
@@ -40,6 +42,9 @@ def register_client(t: Target, tier: str | None) -> tuple[AuditClient, dict[str,
     }
     if tier is not None:
         metadata["risk_tier"] = tier
+        known = DEFAULT_TIERS.get(tier)
+        if known is not None and known.requires(Control.SENDER_CONSTRAINED_TOKENS):
+            metadata["dpop_bound_access_tokens"] = True  # RFC 9449 §5.2: its token requests then carry proofs
     r = t.http.request("POST", endpoint, json_body=metadata,
                        headers={"Authorization": f"Bearer {t.registration_token}"})
     if r.status_code not in (200, 201):

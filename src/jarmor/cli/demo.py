@@ -31,6 +31,7 @@ from ..config import ServerConfig
 from ..governance.terminal import safe_lines
 from ..jose import Jwk, JwkSet, generate_jwk
 from ..protocol.clients import validate_client_metadata
+from ..protocol.policy import Control
 from ..protocol.registration import observe_client_keys, register
 from ..server.accounts import hash_password
 from ..store.base import AdminEvent, ClientRecord, Store, UserRecord
@@ -65,6 +66,7 @@ class DemoClient:
     key: Jwk  # signs request objects and client assertions
     enc_key: Jwk | None = None  # decrypts encrypted JARM responses
     reused: bool = False
+    dpop: bool = False  # registered dpop_bound_access_tokens: its tier requires sender-constrained tokens
 
 
 class _Forms(HTMLParser):
@@ -169,8 +171,9 @@ def _short(url: str) -> str:
     return f"{parts.path}{query}"
 
 
-def _client_metadata(step: Step | None, key: Jwk, enc_key: Jwk | None) -> dict[str, Any]:
-    """One demo client's registration: per tier (``step``), or the machine client (``None``)."""
+def _client_metadata(step: Step | None, key: Jwk, enc_key: Jwk | None, *, dpop: bool = False) -> dict[str, Any]:
+    """One demo client's registration: per tier (``step``), or the machine client (``None``). ``dpop``: the
+    tier requires sender-constrained tokens, so the client registers DPoP-bound tokens (RFC 9449 §5.2)."""
     keys = [key.public_dict()] + ([enc_key.public_dict()] if enc_key else [])
     if step is None:
         return {
@@ -199,6 +202,8 @@ def _client_metadata(step: Step | None, key: Jwk, enc_key: Jwk | None) -> dict[s
     }
     if step.par:
         metadata["require_pushed_authorization_requests"] = True
+    if dpop:
+        metadata["dpop_bound_access_tokens"] = True
     if step.encrypted:
         alg, enc = ENCRYPTION
         metadata.update(
@@ -253,14 +258,16 @@ async def _register_clients(env: Any, store: Store, say: Any) -> dict[str, DemoC
         name = step.tier if step else "machine"
         key = generate_jwk("ES256")
         enc_key = generate_jwk(ENCRYPTION[0]) if step and step.encrypted else None
-        metadata = _client_metadata(step, key, enc_key)
+        tier = env.policy.tiers.get(step.tier if step else "elevated")
+        dpop = tier is not None and tier.requires(Control.SENDER_CONSTRAINED_TOKENS)
+        metadata = _client_metadata(step, key, enc_key, dpop=dpop)
         existing = own.get(metadata["client_name"])
         if existing is not None:
             await _refresh_keys(env, existing, metadata)
-            out[name] = DemoClient(existing.client_id, key, enc_key, reused=True)
+            out[name] = DemoClient(existing.client_id, key, enc_key, reused=True, dpop=dpop)
         else:
             body = await register(env, metadata, actor=DEMO_ACTOR)
-            out[name] = DemoClient(str(body["client_id"]), key, enc_key)
+            out[name] = DemoClient(str(body["client_id"]), key, enc_key, dpop=dpop)
     reused = sum(c.reused for c in out.values())
     say(f"jarmor demo: {reused} demo client(s) reused, {len(out) - reused} registered")
     return out
@@ -425,6 +432,7 @@ async def _one_flow(
         authorization_signed_response_alg="ES256",
         id_token_signed_response_alg="ES256",
         allow_insecure_http=True,
+        dpop=demo_client.dpop,
         **encryption,
     )
     client = AsyncOAuthClient(config, http=http, trace=trace)
@@ -443,7 +451,7 @@ async def _one_flow(
         result = await client.handle_callback(delivered, expected_state=start.state)
         tokens = await client.exchange_code(result)
         say(
-            f"  result: access token issued (expires_in={tokens.expires_in}), "
+            f"  result: access token issued (token_type={tokens.token_type}, expires_in={tokens.expires_in}), "
             f"id_token={'verified' if tokens.id_token else 'none'}, "
             f"refresh_token={'yes' if tokens.refresh_token else 'no'}"
         )

@@ -11,7 +11,6 @@ and anything it cannot read is treated as "no nonce challenge" (the response the
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 from collections import OrderedDict
@@ -28,7 +27,7 @@ from jarmor.jose import (
     import_jwk,
     import_pem,
     loads_object,
-    sign_jws,
+    sign_jws_embedded_jwk,
 )
 
 from .errors import ConfigurationError
@@ -40,7 +39,6 @@ USE_DPOP_NONCE: Final = "use_dpop_nonce"  # RFC 9449 §8, §9
 DEFAULT_DPOP_ALG: Final = "ES256"
 # Asymmetric algorithms only (RFC 9449 §11.6); RS256 is left out as FAPI 2.0 forbids it.
 DPOP_ALGS: Final = frozenset(SIGNING_ALGS) - {"RS256"}
-_PUBLIC_MEMBERS: Final = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
 _NONCE: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,1024}")  # RFC 9449 §8.1: nonce = 1*NQCHAR
 _TOKEN: Final = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # RFC 9110 §5.6.2
 _AUTH_PARAM: Final = re.compile(rf"[\s,]*({_TOKEN})\s*=\s*(\"(?:[^\"\\]|\\.)*\"|{_TOKEN})")
@@ -76,12 +74,6 @@ def dpop_alg(key: Jwk | None, alg: str | None) -> str:
     return chosen
 
 
-def public_jwk(key: Jwk) -> dict[str, Any]:
-    """The RFC 7638 members of the public key only: never a private member (RFC 9449 §4.2)."""
-    data = key.public_dict()
-    return {name: data[name] for name in _PUBLIC_MEMBERS[key.kty]}
-
-
 def htu(url: str) -> str:
     """RFC 9449 §4.2: the target URI without query and fragment."""
     parts = urlsplit(url)
@@ -110,10 +102,8 @@ class DPoP:
     def __init__(self, key: Jwk | None, alg: str | None) -> None:
         self.alg = dpop_alg(key, alg)
         given = key if key is not None else generate_jwk(self.alg)
+        self.key = given
         self.jkt = given.thumbprint()
-        # The header names the key by its thumbprint, the kid any verifier derives from the bare ``jwk``.
-        self.key = dataclasses.replace(given, kid=self.jkt)
-        self._jwk = public_jwk(given)
         self._nonces: OrderedDict[str, str] = OrderedDict()
 
     def nonce_for(self, url: str) -> str | None:
@@ -128,7 +118,7 @@ class DPoP:
         if access_token is not None:
             claims["ath"] = access_token_hash(access_token)
         try:
-            return sign_proof(claims, self.key, self.alg, self._jwk)
+            return sign_jws_embedded_jwk(claims, self.key, self.alg, typ=DPOP_TYP)
         except JoseError as exc:  # pragma: no cover - the key and alg were checked at construction
             raise ConfigurationError(f"cannot sign a DPoP proof ({exc.reason})") from exc
 
@@ -145,11 +135,6 @@ class DPoP:
         while len(self._nonces) > MAX_ORIGINS:
             self._nonces.popitem(last=False)
         return changed
-
-
-def sign_proof(claims: Mapping[str, Any], key: Jwk, alg: str, jwk: Mapping[str, Any]) -> str:
-    """RFC 9449 §4.2: ``typ`` dpop+jwt and the public ``jwk`` in the protected header."""
-    return sign_jws(claims, key, alg, typ=DPOP_TYP, extra_header={"jwk": dict(jwk)})
 
 
 def response_nonces(response: HttpResponse) -> list[str]:

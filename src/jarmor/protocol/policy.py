@@ -76,7 +76,9 @@ def _tier(name: str, rank: int, controls: Iterable[Control], **kw: Any) -> Tier:
 
 _BASELINE = {Control.PKCE_S256}
 _ELEVATED = _BASELINE | {Control.SIGNED_REQUEST_OBJECT, Control.JARM, Control.PRIVATE_KEY_JWT}
-_HIGH = _ELEVATED | {Control.PAR, Control.REQUEST_OBJECT_NBF, Control.HTTPS_REDIRECT_URIS}
+_HIGH = _ELEVATED | {
+    Control.PAR, Control.REQUEST_OBJECT_NBF, Control.HTTPS_REDIRECT_URIS, Control.SENDER_CONSTRAINED_TOKENS,
+}
 _CRITICAL = _HIGH | {Control.ENCRYPTED_REQUEST_OBJECT, Control.ENCRYPTED_JARM}
 
 DEFAULT_TIERS: Mapping[str, Tier] = {
@@ -87,7 +89,7 @@ DEFAULT_TIERS: Mapping[str, Tier] = {
     "high": _tier("high", 2, _HIGH, signing_algs=FAPI_SIGNING_ALGS, request_object_max_lifetime=3600,
                   code_lifetime=60, access_token_lifetime=600, client_rate_limit=3000, issuer_only_audience=True,
                   dpop_nonce=True,
-                  description="FAPI 2.0 Message Signing: + PAR, PS256/ES256/EdDSA only, nbf, short codes"),
+                  description="FAPI 2.0 Message Signing: + PAR, sender-constrained tokens (DPoP or mTLS), PS256/ES256/EdDSA only, nbf, short codes"),
     "critical": _tier("critical", 3, _CRITICAL, signing_algs=FAPI_SIGNING_ALGS,
                       request_object_max_lifetime=600, code_lifetime=30, access_token_lifetime=300,
                       client_rate_limit=3000, issuer_only_audience=True, dpop_nonce=True,

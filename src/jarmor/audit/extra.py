@@ -27,27 +27,26 @@ from jarmor.client.errors import AuthorizationResponseError, JarmValidationError
 from jarmor.client.models import FlowState
 from jarmor.client.validation import check_issuer
 
-from .flows import FORGED_AUD, Outcome, error_of, redeem, with_changes
+from .flows import FORGED_AUD, Outcome, error_of, redeem, revoke_tokens, with_changes
 from .model import Verdict
 from .probes import (
     NotRun,
     Result,
     Session,
-    _completed,
-    _fresh_code,
-    _needs_ref,
-    _needs_signing,
-    revoke_tokens,
+    completed,
+    fresh_code,
+    needs_ref,
+    needs_signing,
 )
 
 # --- request_object_zip ------------------------------------------------------------------------------
 
 
 def request_object_zip(s: Session) -> Result:
-    _needs_signing(s)
+    needs_signing(s)
     if not s.t.metadata.supported("request_object_encryption_alg_values_supported"):
         raise NotRun("the server advertises no encrypted request objects")
-    _needs_ref(s)
+    needs_ref(s)
     plain = s.reference_outcome() if s.ref.encrypt else s.send(with_changes(s.ref, encrypt=True))
     if not plain.accepted:
         raise NotRun(f"an encrypted request object without compression was {plain.describe()}")
@@ -83,7 +82,7 @@ def _client_check(s: Session, out: Outcome, issuer: str, required: bool) -> str 
 
 
 def iss_mix_up(s: Session) -> Result:
-    out = _completed(s)
+    out = completed(s)
     other = s.t.mix_up_issuer or FORGED_AUD
     advertised = s.t.metadata.raw.get("authorization_response_iss_parameter_supported") is True
     if out.jarm is None:
@@ -112,7 +111,7 @@ def mix_up_code_elsewhere(s: Session) -> Result:
     if s.t.second is None:
         raise NotRun(s.t.second_error or "give --mix-up-issuer and --mix-up-client (this client at that issuer)")
     other, other_client = s.t.second
-    out = _fresh_code(s)
+    out = fresh_code(s)
     assert out.code is not None
     r = redeem(other, other_client, out.code, out.verifier, other_client.redirect_uri)
     revoke_tokens(other, other_client, r)

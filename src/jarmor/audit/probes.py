@@ -106,14 +106,14 @@ def breaks(out: Outcome, what: str) -> Result:
     return Verdict.ENFORCED, f"a request with {what} was {out.describe()}"
 
 
-def _needs_ref(s: Session) -> Outcome:
+def needs_ref(s: Session) -> Outcome:
     out = s.reference_outcome()
     if not out.accepted:
         raise NotRun(f"the reference request was {out.describe()}")
     return out
 
 
-def _needs_signing(s: Session) -> None:
+def needs_signing(s: Session) -> None:
     if not s.c.can_sign:
         raise NotRun("needs a client with a private signing key")
     if not request_objects_supported(s.t):
@@ -124,7 +124,7 @@ def _needs_signing(s: Session) -> None:
 
 
 def pkce_s256(s: Session) -> Result:
-    with_ = _needs_ref(s)
+    with_ = needs_ref(s)
     without = s.send(with_changes(s.ref, pkce=None))
     advertised = "S256" in s.t.metadata.supported("code_challenge_methods_supported")
     if not advertised and without.accepted:
@@ -134,19 +134,19 @@ def pkce_s256(s: Session) -> Result:
 
 def par(s: Session) -> Result:
     if par_endpoint(s.t) is None:
-        without = _needs_ref(s)
+        without = needs_ref(s)
         return Verdict.ABSENT, "no pushed_authorization_request_endpoint on the issuer's origin; front-channel " \
             f"requests are {without.describe()}"
-    with_ = _needs_ref(s)
+    with_ = needs_ref(s)
     without = s.send(with_changes(s.ref, par=False))
     return judge(with_, without, True, "PAR")
 
 
 def signed_request_object(s: Session) -> Result:
     if not request_objects_supported(s.t):
-        without = _needs_ref(s)
+        without = needs_ref(s)
         return judge(None, without, False, "a signed request object")
-    with_ = _needs_ref(s) if s.ref.signed else None
+    with_ = needs_ref(s) if s.ref.signed else None
     without = s.send(with_changes(s.ref, signed=False, encrypt=False))
     if with_ is None and not without.accepted:
         raise NotRun(f"this client has no signing key and its unsigned request was {without.describe()}")
@@ -158,8 +158,8 @@ def jarm(s: Session) -> Result:
     modes = client_modes(s.t, s.c)
     if not jarm_supported(s.t.metadata) or (".jwt" not in s.ref.response_mode and s.ref.response_mode != "jwt"):
         # the server offers no JARM, or this client registered no JARM mode: the reference goes without it
-        return judge(None, _needs_ref(s), jarm_supported(s.t.metadata), what)
-    with_ = _needs_ref(s)
+        return judge(None, needs_ref(s), jarm_supported(s.t.metadata), what)
+    with_ = needs_ref(s)
     # a plain mode the client registered, else query: a server that holds the client to JARM refuses it
     plain = [m for m in ("query", "fragment") if m in modes] or ["query"]
     without = s.send(with_changes(s.ref, response_mode=plain[0]))
@@ -169,28 +169,28 @@ def jarm(s: Session) -> Result:
 def private_key_jwt(s: Session) -> Result:
     advertised = "private_key_jwt" in s.t.metadata.supported("token_endpoint_auth_methods_supported")
     if s.c.auth_method != "private_key_jwt":
-        return judge(None, _needs_ref(s), advertised, "private_key_jwt")
+        return judge(None, needs_ref(s), advertised, "private_key_jwt")
     if not s.ref.par:
         raise NotRun("judged at the PAR endpoint, which the server does not offer on its origin")
-    with_ = _needs_ref(s)
+    with_ = needs_ref(s)
     without = s.send(with_changes(s.ref, authenticate=False))
     return judge(with_, without, advertised, "private_key_jwt (client_assertion)")
 
 
 def request_object_nbf(s: Session) -> Result:
-    _needs_signing(s)
-    with_ = _needs_ref(s)
+    needs_signing(s)
+    with_ = needs_ref(s)
     without = s.send(with_changes(s.ref, nbf=False))
     return judge(with_, without, True, "nbf in the request object")
 
 
 def encrypted_request_object(s: Session) -> Result:
-    _needs_signing(s)
+    needs_signing(s)
     advertised = bool(s.t.metadata.supported("request_object_encryption_alg_values_supported"))
     if s.ref.encrypt:
-        with_: Outcome | None = _needs_ref(s)
+        with_: Outcome | None = needs_ref(s)
     else:
-        _needs_ref(s)
+        needs_ref(s)
         try:
             with_ = s.send(with_changes(s.ref, encrypt=True)) if advertised else None
         except AuditAborted as exc:
@@ -204,8 +204,8 @@ def encrypted_request_object(s: Session) -> Result:
 def encrypted_jarm(s: Session) -> Result:
     advertised = bool(s.t.metadata.supported("authorization_encryption_alg_values_supported"))
     if s.c.decryption_keys is None:
-        return judge(None, _needs_ref(s), advertised, "encrypted JARM")
-    out = _needs_ref(s)
+        return judge(None, needs_ref(s), advertised, "encrypted JARM")
+    out = needs_ref(s)
     if not out.completed or out.jarm is None:
         raise NotRun("needs a completed JARM authorization (an auto-approving deployment)")
     if out.jarm.count(".") != 4:
@@ -278,7 +278,7 @@ def redirect_uri_variants(uri: str) -> list[tuple[str, str]]:
 
 
 def redirect_uri_exact_match(s: Session) -> Result:
-    _needs_ref(s)
+    needs_ref(s)
     refused: list[str] = []
     for what, changed in redirect_uri_variants(s.c.redirect_uri):
         out = s.send(with_changes(s.ref, redirect_uri=changed))
@@ -291,48 +291,48 @@ def redirect_uri_exact_match(s: Session) -> Result:
 
 
 def pkce_downgrade(s: Session) -> Result:
-    _needs_ref(s)
+    needs_ref(s)
     return breaks(s.send(with_changes(s.ref, pkce="plain")), "code_challenge_method=plain")
 
 
 def request_object_alg_none(s: Session) -> Result:
     if not request_objects_supported(s.t):
         raise NotRun("the server advertises no request objects")
-    _needs_ref(s)
+    needs_ref(s)
     return breaks(s.send(with_changes(s.ref, forge="none", encrypt=False)), "an unsigned (alg none) request object")
 
 
 def request_object_hmac_public_key(s: Session) -> Result:
-    _needs_signing(s)
-    _needs_ref(s)
+    needs_signing(s)
+    needs_ref(s)
     return breaks(s.send(with_changes(s.ref, forge="hmac_public_key", encrypt=False)),
                   "a request object MACed (HS256) with the client's public key")
 
 
 def request_object_signature(s: Session) -> Result:
-    _needs_signing(s)
-    _needs_ref(s)
+    needs_signing(s)
+    needs_ref(s)
     return breaks(s.send(with_changes(s.ref, forge="bad_signature")), "a request object with a wrong signature")
 
 
 def request_object_expired(s: Session) -> Result:
-    _needs_signing(s)
-    _needs_ref(s)
+    needs_signing(s)
+    needs_ref(s)
     now = s.t.now()
     claims = {"iat": now - 1200, "nbf": now - 1200, "exp": now - 600}
     return breaks(s.send(with_changes(s.ref, claims=claims)), "a request object that expired 10 minutes ago")
 
 
 def request_object_foreign_aud(s: Session) -> Result:
-    _needs_signing(s)
-    _needs_ref(s)
+    needs_signing(s)
+    needs_ref(s)
     return breaks(s.send(with_changes(s.ref, claims={"aud": FORGED_AUD})),
                   f"a request object for another audience ({FORGED_AUD})")
 
 
 def request_object_replay(s: Session) -> Result:
-    _needs_signing(s)
-    first = _needs_ref(s)
+    needs_signing(s)
+    first = needs_ref(s)
     if first.request_object is None:
         raise NotRun("the reference request carries no request object")
     return breaks(s.send(with_changes(s.ref, request_object=first.request_object)),
@@ -344,7 +344,7 @@ def client_assertion_replay(s: Session) -> Result:
         raise NotRun("needs a private_key_jwt client")
     if not s.ref.par:
         raise NotRun("judged at the PAR endpoint, which the server does not offer on its origin")
-    first = _needs_ref(s)
+    first = needs_ref(s)
     if first.assertion is None:
         raise NotRun("the reference request carried no client assertion")
     return breaks(s.send(with_changes(s.ref, assertion=first.assertion)),
@@ -356,7 +356,7 @@ def _assertion_forgery(s: Session, forge: str, what: str) -> Result:
         raise NotRun("needs a private_key_jwt client")
     if not s.ref.par:
         raise NotRun("judged at the PAR endpoint, which the server does not offer on its origin")
-    _needs_ref(s)
+    needs_ref(s)
     return breaks(s.send(with_changes(s.ref, forge_assertion=forge)), what)
 
 
@@ -371,8 +371,8 @@ def client_assertion_hmac_public_key(s: Session) -> Result:
 # --- checks on a completed authorization ------------------------------------------------------------
 
 
-def _completed(s: Session) -> Outcome:
-    out = _needs_ref(s)
+def completed(s: Session) -> Outcome:
+    out = needs_ref(s)
     if not out.completed:
         raise NotRun("needs a completed authorization: the server asked for a user interaction (run against a "
                      "test deployment that auto-approves)")
@@ -408,7 +408,7 @@ def _verify_jarm(s: Session, out: Outcome) -> dict[str, object]:
 def jarm_response_validity(s: Session) -> Result:
     if not jarm_supported(s.t.metadata):
         raise NotRun("the server does not offer JARM")
-    out = _completed(s)
+    out = completed(s)
     if out.jarm is None:
         raise NotRun("the reference request did not use JARM")
     try:
@@ -427,7 +427,7 @@ JARM_MODES = ("jwt", "query.jwt", "fragment.jwt", "form_post.jwt")
 def iss_in_response(s: Session) -> Result:
     """RFC 9207 §2 in every response mode the server advertises and the client registered: the plain ``iss``
     parameter, or the JARM response's ``iss`` claim. A mode the server refuses for this client is skipped."""
-    _completed(s)
+    completed(s)
     modes = client_modes(s.t, s.c)
     checked: list[str] = []
     skipped: list[str] = []
@@ -456,7 +456,7 @@ def iss_in_response(s: Session) -> Result:
 
 
 def state_integrity(s: Session) -> Result:
-    out = _completed(s)
+    out = completed(s)
     state = out.jarm_claims.get("state") if out.jarm_claims is not None else out.params.get("state")
     if out.jarm is not None and out.jarm_claims is None:
         raise NotRun("the JARM response is encrypted and the client file has no decryption key")
@@ -466,7 +466,7 @@ def state_integrity(s: Session) -> Result:
 
 
 def response_mode_confusion(s: Session) -> Result:
-    out = _completed(s)
+    out = completed(s)
     mode = s.ref.response_mode
     if mode in JARM_MODES:
         if out.jarm is None or "code" in out.params:
@@ -478,7 +478,7 @@ def response_mode_confusion(s: Session) -> Result:
 
 
 def fresh_code(s: Session) -> Outcome:
-    _completed(s)
+    completed(s)
     out = s.send(s.ref)
     if not out.completed or out.code is None:
         raise NotRun(f"could not obtain a readable authorization code ({out.describe()})")

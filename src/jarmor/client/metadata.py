@@ -81,7 +81,7 @@ def _special_ip(host: str) -> bool:
     return not ip.is_global
 
 
-def _endpoint(
+def endpoint(
     raw: Mapping[str, Any], name: str, *, issuer_host: str | None, allow_insecure_http: bool
 ) -> str:
     url = check_url(raw.get(name), what=name, allow_insecure_http=allow_insecure_http, error=DiscoveryError)
@@ -105,12 +105,12 @@ def parse_metadata(body: bytes, *, expected_issuer: str, allow_insecure_http: bo
     issuer_host = urlsplit(issuer).hostname
     try:
         endpoints = {
-            name: _endpoint(raw, name, issuer_host=issuer_host, allow_insecure_http=allow_insecure_http)
+            name: endpoint(raw, name, issuer_host=issuer_host, allow_insecure_http=allow_insecure_http)
             for name in ("authorization_endpoint", "token_endpoint", "jwks_uri")
         }
         par = None
         if raw.get("pushed_authorization_request_endpoint") is not None:
-            par = _endpoint(
+            par = endpoint(
                 raw,
                 "pushed_authorization_request_endpoint",
                 issuer_host=issuer_host,

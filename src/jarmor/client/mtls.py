@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError, DiscoveryError
-from .metadata import ServerMetadata, _endpoint
+from .metadata import ServerMetadata, endpoint
 
 # The aliased endpoints this library calls (RFC 8705 §5); the others are used as advertised.
 _ALIASED = ("token_endpoint", "pushed_authorization_request_endpoint")
@@ -46,7 +46,7 @@ def with_mtls_aliases(md: ServerMetadata, *, allow_insecure_http: bool) -> Serve
         raise DiscoveryError("metadata mtls_endpoint_aliases must be a JSON object", reason="invalid_metadata")
     issuer_host = urlsplit(md.issuer).hostname
     found = {
-        name: _endpoint(aliases, name, issuer_host=issuer_host, allow_insecure_http=allow_insecure_http)
+        name: endpoint(aliases, name, issuer_host=issuer_host, allow_insecure_http=allow_insecure_http)
         for name in _ALIASED if aliases.get(name) is not None
     }
     return replace(

@@ -22,11 +22,11 @@ from .strictjson import loads_object
 from .tokens import (
     SIGNERS,
     VerifiedJws,
-    _check_allowlist,
-    _check_common,
-    _dumps,
-    _header,
-    _reject_alg,
+    check_allowlist,
+    check_common,
+    decode_header,
+    dumps,
+    reject_alg,
     split_token,
     verify_signature,
 )
@@ -62,14 +62,14 @@ def verify_jws_embedded_jwk(
     (``reason="private_key"`` for private members), ``MalformedToken``, ``AlgorithmNotAllowed``,
     ``KeyNotFound`` (the key does not fit ``alg``) or ``BadSignature``.
     """
-    _check_allowlist(algorithms, "algorithms")
+    check_allowlist(algorithms, "algorithms")
     parts = split_token(token, max_length=max_length)
     if len(parts) != 3:
         raise MalformedToken("expected a signed JWT (JWS), got an encrypted one", reason="unexpected_jwe")
     header_segment, payload_segment, signature_segment = parts
-    header = _header(header_segment)
-    alg = _reject_alg(header.get("alg"), algorithms, SIGNING_ALGS)
-    _check_common(header)
+    header = decode_header(header_segment)
+    alg = reject_alg(header.get("alg"), algorithms, SIGNING_ALGS)
+    check_common(header)
     if not payload_segment:
         raise MalformedToken("empty payload", reason="empty_payload")
     if not signature_segment:
@@ -93,7 +93,7 @@ def sign_jws_embedded_jwk(claims: Mapping[str, Any], key: Jwk, alg: str, *, typ:
     if not key.is_private or not key.fits_signing_alg(alg) or alg not in SIGNING_ALGS:
         raise KeyNotFound(f"the key cannot sign with {alg}", reason="key_mismatch")
     header = {"typ": typ, "alg": alg, "jwk": public}
-    head = b64url_encode(_dumps(header))
-    body = b64url_encode(_dumps(claims))
+    head = b64url_encode(dumps(header))
+    body = b64url_encode(dumps(claims))
     signature = SIGNERS[alg].sign(f"{head}.{body}".encode("ascii"), key.key)
     return f"{head}.{body}.{b64url_encode(signature)}"

@@ -99,7 +99,7 @@ class DecryptedJwe:
     key: Jwk
 
 
-def _check_allowlist(names: Collection[str], what: str) -> None:
+def check_allowlist(names: Collection[str], what: str) -> None:
     """An allowlist is a collection of names; a bare string would make ``in`` a substring test."""
     if isinstance(names, str | bytes) or not isinstance(names, Collection):
         raise TypeError(f"{what} must be a collection of algorithm names, not {type(names).__name__}")
@@ -123,7 +123,7 @@ def is_jwe(token: object) -> bool:
     return isinstance(token, str) and token.count(".") == 4
 
 
-def _header(segment: str) -> dict[str, Any]:
+def decode_header(segment: str) -> dict[str, Any]:
     if not segment:
         raise MalformedToken("empty protected header")
     if len(segment) > MAX_HEADER_LENGTH:
@@ -133,7 +133,7 @@ def _header(segment: str) -> dict[str, Any]:
 
 def peek_header(token: object, *, max_length: int = MAX_TOKEN_LENGTH) -> dict[str, Any]:
     """The protected header of a compact JWS or JWE, parsed strictly but NOT verified."""
-    return _header(split_token(token, max_length=max_length)[0])
+    return decode_header(split_token(token, max_length=max_length)[0])
 
 
 def peek_claims(token: object, *, max_length: int = MAX_TOKEN_LENGTH) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def peek_claims(token: object, *, max_length: int = MAX_TOKEN_LENGTH) -> dict[st
     return loads_object(b64url_decode(parts[1]))
 
 
-def _check_common(header: Mapping[str, Any]) -> None:
+def check_common(header: Mapping[str, Any]) -> None:
     for member in _REFUSED_MEMBERS:
         if member in header:
             raise UnsupportedHeader(f"header parameter {member} is not accepted", reason=f"header_{member}")
@@ -171,7 +171,7 @@ def _check_typ(header: Mapping[str, Any], typ: Collection[str] | None, typ_requi
         raise UnsupportedHeader("unexpected typ", reason="typ")
 
 
-def _reject_alg(alg: object, allowed: Collection[str], known: Collection[str]) -> str:
+def reject_alg(alg: object, allowed: Collection[str], known: Collection[str]) -> str:
     if not isinstance(alg, str):
         raise AlgorithmNotAllowed("alg header missing or not a string")
     if alg in FORBIDDEN or alg.strip().lower() == "none" or alg not in allowed or alg not in known:
@@ -218,14 +218,14 @@ def _verify_compact(
     max_length: int = MAX_TOKEN_LENGTH,
 ) -> tuple[dict[str, Any], bytes, Jwk]:
     """Verify a compact JWS and return (header, payload bytes, key) without interpreting the payload."""
-    _check_allowlist(algorithms, "algorithms")
+    check_allowlist(algorithms, "algorithms")
     parts = split_token(token, max_length=max_length)
     if len(parts) != 3:
         raise MalformedToken("expected a signed JWT (JWS), got an encrypted one", reason="unexpected_jwe")
     header_segment, payload_segment, signature_segment = parts
-    header = _header(header_segment)
-    alg = _reject_alg(header.get("alg"), algorithms, SIGNING_ALGS)
-    _check_common(header)
+    header = decode_header(header_segment)
+    alg = reject_alg(header.get("alg"), algorithms, SIGNING_ALGS)
+    check_common(header)
     _check_typ(header, typ, typ_required)
     if not payload_segment:
         raise MalformedToken("empty payload (detached content is not supported)", reason="empty_payload")
@@ -273,7 +273,7 @@ def _check_finite(value: Any) -> None:
             stack.extend(item)
 
 
-def _dumps(value: Mapping[str, Any]) -> bytes:
+def dumps(value: Mapping[str, Any]) -> bytes:
     """JSON for a header or claims set: refuse what strict parsing would refuse (NaN, huge integers)."""
     _check_finite(value)
     try:
@@ -307,10 +307,10 @@ def sign_jws(
         if reserved:
             raise UnsupportedHeader(f"extra_header may not set {sorted(reserved)}", reason="reserved_header")
         header.update(extra_header)
-    header_segment = b64url_encode(_dumps(header))
+    header_segment = b64url_encode(dumps(header))
     if len(header_segment) > MAX_HEADER_LENGTH:
         raise TokenTooLarge("protected header too large")
-    payload_segment = b64url_encode(_dumps(claims))
+    payload_segment = b64url_encode(dumps(claims))
     signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
     model = SIGNERS[alg]
     try:
@@ -419,17 +419,17 @@ def decrypt_jwe(
     The plaintext is returned as is: whether it must be a nested JWS (RFC 9101 §5, JARM §2.3) is the
     caller's decision, and a successful decryption never authenticates the sender.
     """
-    _check_allowlist(algorithms, "algorithms")
-    _check_allowlist(encryptions, "encryptions")
+    check_allowlist(algorithms, "algorithms")
+    check_allowlist(encryptions, "encryptions")
     parts = split_token(token, max_length=max_length)
     if len(parts) != 5:
         raise MalformedToken("expected an encrypted JWT (JWE)", reason="not_jwe")
-    header = _header(parts[0])
-    alg = _reject_alg(header.get("alg"), algorithms, KEY_MANAGEMENT_ALGS)
+    header = decode_header(parts[0])
+    alg = reject_alg(header.get("alg"), algorithms, KEY_MANAGEMENT_ALGS)
     enc = header.get("enc")
     if not isinstance(enc, str) or enc not in encryptions or enc not in CONTENT_ENCRYPTION_ALGS:
         raise AlgorithmNotAllowed("content encryption (enc) is not allowed here")
-    _check_common(header)
+    check_common(header)
     ek, iv, ciphertext, tag = (b64url_decode(p) for p in parts[1:])
     key = keys.select_decryption_key(alg, header.get("kid"))
     _check_jwe_lengths(alg, enc, key, ek, iv, ciphertext, tag)

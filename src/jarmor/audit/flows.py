@@ -480,3 +480,20 @@ def redeem(t: Target, c: AuditClient, code: str, verifier: str, redirect_uri: st
     form.update({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
                  "code_verifier": verifier})
     return t.http.post_form(token, form, headers)
+
+
+def revoke_tokens(t: Target, c: AuditClient, *responses: httpx.Response) -> None:
+    """RFC 7009: the audit revokes the tokens it obtained (never used) when the server offers revocation on
+    its origin; it leaves nothing usable behind."""
+    endpoint = t.endpoint("revocation_endpoint")
+    if endpoint is None:
+        return
+    for response in responses:
+        if response.status_code != 200:
+            continue
+        body = response.json()
+        for hint in ("refresh_token", "access_token"):
+            token = body.get(hint) if isinstance(body, dict) else None
+            if isinstance(token, str):
+                form, headers, _ = client_auth(t, c)
+                t.http.post_form(endpoint, {**form, "token": token, "token_type_hint": hint}, headers)

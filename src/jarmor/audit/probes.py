@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from jarmor.client.errors import ClientError, JarmValidationError
 from jarmor.client.pkce import new_pkce
 from jarmor.client.validation import check_audience, check_issuer, check_times
@@ -30,7 +28,6 @@ from .flows import (
     Target,
     Variant,
     authorize,
-    client_auth,
     client_modes,
     error_of,
     jarm_jws,
@@ -39,6 +36,7 @@ from .flows import (
     redeem,
     reference,
     request_objects_supported,
+    revoke_tokens,
     with_changes,
 )
 from .model import Finding, Verdict
@@ -512,23 +510,6 @@ def code_single_use(s: Session) -> Result:
     if second.status_code == 200:
         return Verdict.VIOLATED, "the same authorization code was redeemed twice"
     return Verdict.ENFORCED, f"a second redemption of the code was refused (HTTP {second.status_code})"
-
-
-def revoke_tokens(t: Target, c: AuditClient, *responses: httpx.Response) -> None:
-    """RFC 7009: the audit revokes the tokens it obtained (never used) when the server offers revocation on
-    its origin; it leaves nothing usable behind."""
-    endpoint = t.endpoint("revocation_endpoint")
-    if endpoint is None:
-        return
-    for response in responses:
-        if response.status_code != 200:
-            continue
-        body = response.json()
-        for hint in ("refresh_token", "access_token"):
-            token = body.get(hint) if isinstance(body, dict) else None
-            if isinstance(token, str):
-                form, headers, _ = client_auth(t, c)
-                t.http.post_form(endpoint, {**form, "token": token, "token_type_hint": hint}, headers)
 
 
 def pkce_verifier_checked(s: Session) -> Result:

@@ -16,6 +16,7 @@ from .probes import (
     NotRun,
     Result,
     Session,
+    authentication_assurance,
     client_assertion_alg_none,
     client_assertion_hmac_public_key,
     client_assertion_replay,
@@ -61,6 +62,7 @@ CONTROL_PROBES: tuple[tuple[str, Probe], ...] = (
     ("encrypted_request_object", encrypted_request_object),
     ("encrypted_jarm", encrypted_jarm),
     ("sender_constrained_tokens", lambda s: sender_constrained_tokens(s.t, s.c, lambda: fresh_code(s))),
+    ("authentication_assurance", authentication_assurance),
 )
 HYGIENE_PROBES: tuple[tuple[str, Probe], ...] = (
     ("redirect_uri_exact_match", redirect_uri_exact_match),

@@ -1,8 +1,9 @@
 """Turning what the protocol core reports (its ``evidence`` and errors) into ``FlowEvent`` s.
 
-The core stays sans-I/O: it only *returns* evidence (``AuthorizationState.evidence``, ``render``'s response
-evidence, the token endpoint's evidence). The server adapter calls these functions with it and hands the
-events to the recorder. Only known members are copied, with bounded strings: a record never holds request
+The protocol core (ports and adapters: it awaits the ports it is given) never writes flow records: it only
+*returns* evidence (``AuthorizationState.evidence``, ``render``'s response evidence, the token endpoint's
+evidence) and hands each recorded interaction transition to its ``record`` port. The server adapter calls
+these functions with it and hands the events to the recorder. Only known members are copied, with bounded strings: a record never holds request
 data beyond the identifiers and algorithm names the checks already validated.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from ..protocol.authorization import AuthorizationRequest, AuthorizationState
 from ..protocol.clients import Client
-from ..protocol.controls import recorded_evidence
+from ..protocol.controls import REGISTRY
 from ..protocol.errors import OAuthError
 from ..protocol.policy import Policy, PolicyError
 from .records import (
@@ -69,7 +70,8 @@ def front_controls(evidence: Mapping[str, Any]) -> dict[str, Any]:
     auth = _pick(evidence.get("client_auth"), _AUTH_MEMBERS)
     if auth is not None:
         out["client_auth"] = auth
-    out.update(recorded_evidence(evidence, _pick))
+    for spec in REGISTRY.values():  # what each control's entry declares its records keep
+        out.update(spec.recorded(evidence))
     return out
 
 
@@ -231,7 +233,8 @@ class Capture:
                 controls["pkce_verified"] = "S256"
         if ev.get("replay"):
             controls["code_replayed"] = True
-        controls.update(recorded_evidence(ev, _pick))  # what each control's entry declares (controls.REGISTRY)
+        for spec in REGISTRY.values():  # what each control's entry declares its records keep
+            controls.update(spec.recorded(ev))
         scope = ev.get("scope")
         client_id = ev.get("client_id") if isinstance(ev.get("client_id"), str) else None
         grant = ev.get("grant_type")

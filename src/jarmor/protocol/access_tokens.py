@@ -20,6 +20,8 @@ that does not introspect until it expires: RFC 9068 §6 — keep the tier's life
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 from ..jose import sign_jws
 from . import errors
@@ -57,7 +59,7 @@ def jwt_access_token(
     scope: str,
     now: int,
     binding: TokenBinding | None = None,
-    auth_time: int | None = None,
+    authentication: Mapping[str, Any] | None = None,
 ) -> str | None:
     """The JWT access token for this grant when ``tier`` asks for the JWT format; ``None`` for opaque (the
     caller then makes a random token)."""
@@ -66,7 +68,7 @@ def jwt_access_token(
     audience = env.settings.access_token_audience
     if not audience:
         raise AccessTokenFormatError("JWT access tokens need [settings] access_token_audience (RFC 9068 section 3)")
-    claims: dict[str, object] = {
+    claims: dict[str, Any] = {
         "iss": env.issuer,
         "exp": now + tier.access_token_lifetime,
         "aud": audience,
@@ -77,8 +79,7 @@ def jwt_access_token(
     }
     if scope:
         claims["scope"] = scope
-    if auth_time is not None:
-        claims["auth_time"] = auth_time
+    claims.update(authentication or {})  # RFC 9068 §2.2.1: auth_time, acr, amr of the user's sign-in
     if binding is not None:
         claims["cnf"] = cnf(binding)
     alg = _signing_alg(env, tier)

@@ -28,6 +28,7 @@ from .client_auth import check_authentication_for_tier
 from .clients import MAX_REQUEST_URI_LENGTH, Client, registered_redirect
 from .code_binding import check_dpop_jkt
 from .errors import RedirectTarget
+from .interaction.assurance import check_authentication_assurance, check_authentication_request
 from .policy import Control, PolicyError
 from .redirect_uris import meets_https_redirect_rule
 from .refetch import using_client_keys
@@ -564,6 +565,8 @@ STEPS: Sequence[tuple[Step, frozenset[Situation]]] = tuple((step, frozenset(wher
     (check_state_and_nonce,                     (V, P)),
     (check_max_age,                             (V, P)),
     (check_dpop_jkt,                            (V, P)),
+    (check_authentication_request,              (V, P)),
+    (check_authentication_assurance,            (V, U, P)),
     (record_request_object_jti,                 (V, P)),
 ))
 

@@ -11,14 +11,14 @@ A risk tier is a set of required controls (``policy``). What a control *means* i
   ``false`` is refused);
 * ``step`` — the check that enforces it on every request: a step of ``authorization.STEPS``, or of the
   token endpoint's ``tokens.TOKEN_CHECKS`` for a control the token endpoint enforces;
-* ``records`` — the evidence members its check writes (member -> the fields kept), which the flow-record
-  capture (``governance.capture``) copies for every entry, so a new control's evidence is recorded with no
-  edit there;
 * ``evidence`` — how a flow record's merged evidence proves it applied (``governance.flows``, reports and the
   dashboard's coverage);
 * ``dry_run`` — how the policy dry-run judges a recorded flow against it (``governance.policy_check``);
 * ``back_channel`` — whether a grant that never used the front channel (``client_credentials``,
-  ``refresh_token``) exercises it.
+  ``refresh_token``) exercises it;
+* ``recorded`` — the members of a request's evidence that flow records keep for it (bounded; the capture
+  copies what every entry declares, so a new control's evidence needs no capture code);
+* ``how`` — a short label of how a flow met it (``aal2: pwd otp``), counted per tier by the report.
 
 Adding a control is one ``Control`` member, one entry in ``REGISTRY`` and the step that enforces it; the
 registration, the reports, the dry-run and the drift check iterate ``REGISTRY`` and need no other edit.
@@ -74,8 +74,8 @@ class ControlSpec:
     admitted_without_evidence: Callable[[Evidence], bool] = lambda ev: False
     # a more precise note than "not evidenced in the records" for a flow that lacks the evidence
     gap_note: Callable[[Evidence], str | None] = lambda ev: None
-    # evidence members the enforcing check writes (member -> fields kept), copied into flow records
-    records: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    recorded: Callable[[Evidence], Mapping[str, Any]] = lambda ev: {}
+    how: Callable[[Evidence], str | None] = lambda ev: None
 
     @property
     def name(self) -> str:
@@ -146,6 +146,47 @@ def _https_redirect_gap(ev: Evidence) -> str | None:
 
 def _sender_constraint_evidence(ev: Evidence) -> bool:
     return _member(ev, "sender_constraint").get("method") in ("dpop", "mtls")
+
+
+def _sender_constraint_recorded(ev: Evidence) -> Mapping[str, Any]:
+    bound = _member(ev, "sender_constraint")
+    kept = {k: _bounded(bound[k]) for k in ("method", "thumbprint") if k in bound}
+    return {"sender_constraint": kept} if kept else {}
+def _bounded(value: Any, depth: int = 0) -> Any:
+    """A JSON value of evidence kept in a flow record: short strings, numbers, booleans, short lists and
+    small objects of them (a record never holds request data beyond bounded identifiers)."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return value[:128]
+    if isinstance(value, list | tuple) and depth < 2:
+        return [_bounded(v, depth + 1) for v in value[:16]]
+    if isinstance(value, Mapping) and depth < 2:
+        return {str(k)[:64]: _bounded(v, depth + 1) for k, v in list(value.items())[:16]}
+    return None
+
+
+def _authentication_recorded(ev: Evidence) -> Mapping[str, Any]:
+    auth = ev.get("authentication")
+    return {"authentication": _bounded(auth)} if isinstance(auth, Mapping) else {}
+
+
+def _authentication_evidence(ev: Evidence) -> bool:
+    """The tier's requirement was enforced and the sign-in reached it (``interaction.assurance.evidence``)."""
+    auth = _member(ev, "authentication")
+    reached, required = auth.get("reached"), auth.get("required")
+    order = {None: 0, "aal1": 1, "aal2": 2, "aal3": 3}
+    return (auth.get("tier_enforced") is True and reached in order and required in order
+            and order[reached] >= order[required] and reached is not None)
+
+
+def _authentication_how(ev: Evidence) -> str | None:
+    auth = _member(ev, "authentication")
+    if not auth:
+        return None
+    amr = auth.get("amr")
+    methods = " ".join(str(a) for a in amr) if isinstance(amr, list) and amr else "no sign-in"
+    return f"{auth.get('reached') or 'none'}: {methods}"
 
 
 # --- registration rules (over metadata as registration normalises and stores it) ----------------------------
@@ -255,8 +296,12 @@ REGISTRY: Mapping[Control, ControlSpec] = {
     Control.SENDER_CONSTRAINED_TOKENS: ControlSpec(
         Control.SENDER_CONSTRAINED_TOKENS, "access tokens bound to the client's DPoP key or TLS certificate",
         "RFC 9449 §5; RFC 8705 §3; FAPI 2.0 §5.3.2.1-6", "check_sender_constraint", _sender_constraint_evidence,
-        registration=_sender_constraint_registration, back_channel=True,
-        records={"sender_constraint": ("method", "thumbprint")}),
+        registration=_sender_constraint_registration, back_channel=True, recorded=_sender_constraint_recorded),
+    Control.AUTHENTICATION_ASSURANCE: ControlSpec(
+        Control.AUTHENTICATION_ASSURANCE,
+        "the end-user's sign-in reaches the tier's assurance level (acr) within its maximum age, or is stepped up",
+        "NIST SP 800-63B §4; OIDC Core §2, §3.1.2.1, §5.5.1.1; RFC 8176", "check_authentication_assurance",
+        _authentication_evidence, recorded=_authentication_recorded, how=_authentication_how),
 }
 
 
@@ -270,17 +315,6 @@ def ordered(names: Iterable[str]) -> tuple[str, ...]:
     given = set(names)
     known = tuple(c.value for c in REGISTRY if c.value in given)
     return known + tuple(sorted(given - set(known)))
-
-
-def recorded_evidence(evidence: Evidence, pick: Callable[[Any, tuple[str, ...]], dict[str, Any] | None]) -> dict[str, Any]:
-    """The members of ``evidence`` that entries declare in ``records``, each reduced by ``pick``."""
-    out: dict[str, Any] = {}
-    for spec in REGISTRY.values():
-        for name, fields in spec.records.items():
-            kept = pick(evidence.get(name), fields)
-            if kept:
-                out[name] = kept
-    return out
 
 
 def back_channel_controls() -> frozenset[str]:

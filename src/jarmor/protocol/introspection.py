@@ -12,9 +12,10 @@ What they learn (§2.2): ``{"active": false}`` and nothing more for a token that
 expired, revoked (by the client, a grant revocation, code or refresh-token replay, or offboarding), whose
 client is disabled or gone, or that the caller may not see. Otherwise ``active``, ``iss``, ``client_id``,
 ``scope``, ``token_type`` (``Bearer`` for access tokens, ``refresh_token`` for refresh tokens), ``exp``,
-``iat`` and ``sub`` when a user granted it; for a sender-constrained access token its ``cnf`` (RFC 9449
-§6.2 ``jkt`` with ``token_type`` ``DPoP``; RFC 8705 §3.2 ``x5t#S256``). The binding itself is not checked
-here (RFC 9449 §6.2: the resource server checks the proof). ``token_type_hint`` is accepted and not needed: one lookup
+``iat`` and ``sub`` when a user granted it, with ``auth_time``, ``acr`` and ``amr`` (RFC 9470 §6.2); for a
+sender-constrained access token its ``cnf`` (RFC 9449 §6.2 ``jkt`` with ``token_type`` ``DPoP``; RFC 8705 §3.2
+``x5t#S256``). The binding itself is not checked here (RFC 9449 §6.2: the resource server checks the proof).
+``token_type_hint`` is accepted and not needed: one lookup
 covers every token type (§2.1).
 """
 
@@ -29,7 +30,7 @@ from .client_auth import authenticate_client
 from .context import Environment
 from .mtls import ClientCertificate
 from .revocation import MAX_TOKEN_LENGTH, token_parameter
-from .tokens import token_hash
+from .tokens import authentication_claims, token_hash
 
 INACTIVE: dict[str, Any] = {"active": False}
 
@@ -64,6 +65,8 @@ async def introspect_token(
     }
     if record.subject:
         body["sub"] = record.subject
+        # how the user authenticated, for a resource server deciding on step-up (RFC 9470 §6.2; OIDC Core §2)
+        body.update(authentication_claims(record.extra))
     if binding is not None and record.kind == "access_token":
         body["cnf"] = cnf(binding)
     return body

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .context import Environment
+from .interaction.authentication import ACR, METHODS, level_of
 from .sender import dpop_signing_algs
 from .vocabulary import GRANT_TYPES, JWE_ALGS_SUPPORTED, JWE_ENCS_SUPPORTED, RESPONSE_MODES
 
@@ -59,7 +60,10 @@ def _metadata(env: Environment) -> dict[str, Any]:
         "authorization_encryption_enc_values_supported": list(JWE_ENCS_SUPPORTED),
         "id_token_signing_alg_values_supported": algs,
         "authorization_response_iss_parameter_supported": True,
-        "claims_parameter_supported": False,
+        # OIDC Discovery §3: the levels the sign-in methods of this build can reach (docs/assurance.md)
+        "acr_values_supported": [v for level, v in ACR.items() if level <= level_of(METHODS.values())],
+        "claims_parameter_supported": True,  # for the acr request (OIDC Core §5.5.1.1)
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr"],
         "tls_client_certificate_bound_access_tokens": env.mtls,  # RFC 8705 §3.3
         "dpop_signing_alg_values_supported": dpop_signing_algs(env),  # RFC 9449 §5.1
     }

@@ -65,8 +65,11 @@ async def issue_code(
     subject: str,
     auth_time: int,
     flow_id: str,
+    acr: str | None = None,
+    amr: list[str] | None = None,
 ) -> IssuedCode:
-    """Store a single-use code bound to the client, redirect URI, PKCE challenge and subject."""
+    """Store a single-use code bound to the client, redirect URI, PKCE challenge and subject, with how the
+    user authenticated (``acr``, ``amr``, ``auth_time``: the ID token and the tokens carry them)."""
     code = new_token()
     grant_id = secrets.token_hex(16)  # also a CLI argument (`jarmor review revoke GRANT_ID`): no leading '-'
     tier = env.policy.tier(req.tier)
@@ -78,6 +81,8 @@ async def issue_code(
         "subject": subject,
         "nonce": req.nonce,
         "auth_time": auth_time,
+        "acr": acr,
+        "amr": list(amr or ()),
         "tier": req.tier,
         "tier_reasons": list(req.tier_reasons),
         "grant_id": grant_id,
@@ -109,10 +114,24 @@ def _pkce_ok(verifier: str | None, challenge: str) -> bool:
     return hmac.compare_digest(digest, challenge)
 
 
+def authentication_claims(record: Mapping[str, Any]) -> dict[str, Any]:
+    """OIDC Core §2 ``auth_time``, ``acr`` and ``amr`` (RFC 8176) of a code record or a token's ``extra``,
+    those that are set: what the ID token, the tokens' records and introspection carry."""
+    out: dict[str, Any] = {}
+    if isinstance(record.get("auth_time"), int):
+        out["auth_time"] = record["auth_time"]
+    if isinstance(record.get("acr"), str):
+        out["acr"] = record["acr"]
+    if record.get("amr"):
+        out["amr"] = [str(a) for a in record["amr"]]
+    return out
+
+
 def id_token(
-    env: Environment, client: Client, *, tier: Tier, subject: str, nonce: str | None, auth_time: int | None
+    env: Environment, client: Client, *, tier: Tier, subject: str, nonce: str | None,
+    authentication: Mapping[str, Any],
 ) -> tuple[str, dict[str, Any]]:
-    """OIDC Core §2 / §3.1.3.3, signed with the client's registered algorithm, which ``tier`` must allow
+    """OIDC Core §2 / §3.1.3.3 (with ``authentication_claims``: ``auth_time``, ``acr``, ``amr``), signed with the client's registered algorithm, which ``tier`` must allow
     (``signing.check_id_token_signing``; the token endpoint checks it before minting anything). Returns the
     token and what was applied (flow records)."""
     check_id_token_signing(client, tier)
@@ -124,8 +143,7 @@ def id_token(
         "iat": now,
         "exp": now + env.settings.id_token_lifetime,
     }
-    if auth_time is not None:
-        claims["auth_time"] = auth_time
+    claims.update(authentication_claims(authentication))
     if nonce is not None:
         claims["nonce"] = nonce
     alg = client.id_token_signed_response_alg
@@ -150,19 +168,21 @@ async def _mint(
     tier: Tier,
     refresh: bool,
     binding: TokenBinding | None = None,
-    auth_time: int | None = None,
+    authentication: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[TokenRecord]]:
     """RFC 6749 §5.1; RFC 9449 §5 (``token_type`` ``DPoP``, the access token bound to the proof key, a public
-    client's refresh token too); RFC 8705 §3 (certificate-bound access tokens stay ``Bearer``)."""
+    client's refresh token too); RFC 8705 §3 (certificate-bound access tokens stay ``Bearer``); the records keep
+    how the user authenticated (``authentication_claims``: introspection, refresh, RFC 9470)."""
     now = env.now()
+    claims = authentication_claims(authentication or {})
     client = auth.client
     access = jwt_access_token(env, client, tier, subject=subject, scope=scope, now=now, binding=binding,
-                              auth_time=auth_time) or new_token()
+                              authentication=claims) or new_token()
     records = [
         TokenRecord(
             token_hash=token_hash(access), kind="access_token", client_id=client.client_id, subject=subject,
             scope=scope, grant_id=grant_id, created_at=now, expires_at=now + tier.access_token_lifetime,
-            extra=_bound_extra(tier, binding),
+            extra={**_bound_extra(tier, binding), **claims},
         )
     ]
     body: dict[str, Any] = {
@@ -178,18 +198,11 @@ async def _mint(
             TokenRecord(
                 token_hash=token_hash(rt), kind="refresh_token", client_id=client.client_id, subject=subject,
                 scope=scope, grant_id=grant_id, created_at=now, expires_at=now + tier.refresh_token_lifetime,
-                extra=_bound_extra(tier, public_binding),
+                extra={**_bound_extra(tier, public_binding), **claims},
             )
         )
         body["refresh_token"] = rt
-    if auth_time is not None:  # RFC 9068 §2.2.1: carried unchanged to every token of the grant
-        for rec in records:
-            rec.extra["auth_time"] = auth_time
     return body, records
-
-
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def grant_tier(
@@ -344,7 +357,7 @@ async def _authorization_code(
     await _create_grant(env, client, record, grant_id)
     body, tokens = await _mint(env, auth, subject=record["subject"], scope=record["scope"], grant_id=grant_id,
                                tier=tier, refresh="refresh_token" in client.grant_types, binding=sender.binding,
-                               auth_time=record.get("auth_time"))
+                               authentication=record)
     for rec in tokens:
         await env.store.tokens.create(rec)
     await _revoke_if_replayed(env, grant_id)
@@ -354,8 +367,7 @@ async def _authorization_code(
     }
     if openid:
         body["id_token"], result_evidence["id_token"] = id_token(
-            env, client, tier=tier, subject=record["subject"], nonce=record.get("nonce"),
-            auth_time=record.get("auth_time"),
+            env, client, tier=tier, subject=record["subject"], nonce=record.get("nonce"), authentication=record,
         )
     return TokenResult(body=body, client=client, grant_type="authorization_code", flow_id=record.get("flow_id"),
                        grant_id=grant_id, subject=record["subject"], evidence=result_evidence,
@@ -398,7 +410,8 @@ async def _refresh_token(
             raise errors.InvalidScope("a refresh cannot widen the scope")
         scope = " ".join(wanted)
     body, tokens = await _mint(env, auth, subject=old.subject, scope=scope, grant_id=old.grant_id, tier=tier,
-                               refresh=True, binding=sender.binding, auth_time=_int_or_none(old.extra.get("auth_time")))
+                               refresh=True, binding=sender.binding,
+                               authentication=old.extra)  # a refresh keeps how the user authenticated (RFC 9470 §5)
     new_refresh = next(r for r in tokens if r.kind == "refresh_token")
     new_refresh.scope = old.scope
     if not await env.store.tokens.rotate(old.token_hash, new_refresh, now):

@@ -49,6 +49,7 @@ from ..protocol.revocation import revoke_token
 from ..protocol.tokens import issue_code, token_endpoint
 from ..store.base import Store, StoreUnavailable
 from . import metrics, signin
+from .account import account_routes
 from .accounts import authenticate
 from .admin import admin_routes
 from .consent import ClientDisplay, describe_scopes, destination
@@ -691,13 +692,17 @@ def build_routes(server: JarmorServer) -> list[Route]:
         Route("/revoke", server.revoke, methods=["POST"]),
         Route("/introspect", server.introspect, methods=["POST"]),
         *admin_routes(server),
+        *account_routes(server),
         *health_routes(server),
         *([metrics.metrics_route(server.config.settings.metrics_token)] if server.config.metrics_port is None else []),
     ]
 
     # rate limits (ratelimit.py): per address on these, and per client on the back channel's client endpoints
     by_client = {"/par", "/token", "/revoke", "/introspect"}
-    by_address = by_client | {"/register", "/interaction/{ia_id}/login", "/admin/login"}
+    by_address = by_client | {
+        "/register", "/interaction/{ia_id}/login", "/admin/login", "/account/login", "/account/login/code",
+        "/account/login/passkey",
+    }
     routes = [
         Route(r.path, limited(server, r.path, r.endpoint, by_client=r.path in by_client), methods=r.methods,
               name=r.name)

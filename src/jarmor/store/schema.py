@@ -95,6 +95,7 @@ grants = Table(
     Column("revoked_at", BigInteger),
     Column("revoked_reason", Text),
     Index(None, "client_id"),
+    Index(None, "subject"),  # the account page lists the grants one user gave (migration 0006)
 )
 
 admin_users = Table(
@@ -156,4 +157,5 @@ __all__ = [
 ]
 
 # flow integrity records live in their own module; importing it registers their tables in ``metadata``
+from . import account_schema as account_schema  # noqa: E402
 from . import flow_schema as flow_schema  # noqa: E402

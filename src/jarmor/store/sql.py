@@ -82,6 +82,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from . import migrate, schema
 from .base import (
+    AccountStore,
     AdminStore,
     AlreadyExists,
     AuditLog,
@@ -900,6 +901,9 @@ class SqlStore:
         from .flow_sql import SqlFlowRecordStore
 
         self.flows: FlowRecordStore = SqlFlowRecordStore(db, insert, engine.dialect.name)
+        from .account_sql import SqlAccountStore
+
+        self.accounts: AccountStore = SqlAccountStore(db, insert)
 
     @classmethod
     def open(

@@ -57,6 +57,8 @@ class Settings:
     login_max_failures: int = 5
     login_lockout_window: int = 15 * 60
     login_max_failures_per_address: int = 50
+    # The admin dashboard accepts only passkeys (``jarmor admins enrol-link NAME`` enrols them), no passwords.
+    admin_require_passkey: bool = False
     client_assertion_max_lifetime: int = 600
     request_object_max_age: int = 3600  # how old an iat may be
     max_state_length: int = 2048

@@ -192,6 +192,9 @@ async def test_csrf_on_every_account_form(kit: Kit) -> None:
         r = await a.post("/account/login", data=credentials, headers={"Origin": "https://evil.example"})
         assert r.status_code == 403
         assert (await a.post("/account/login", data=credentials)).status_code == 303  # the real thing works
+        # the code form (second-factor session): its own token only
+        for token in ("", password_token):
+            assert (await a.post("/account/login/code", data={"csrf_token": token, "code": "123456"})).status_code == 403
     # nothing changed: the grant and the authenticator are still there
     assert len(await kit.store.accounts.grants_of("alice")) == 1
     assert len(await kit.store.accounts.list_for("user", "alice")) == 1

@@ -126,3 +126,25 @@ async def test_another_users_grant_cannot_be_revoked(kit: Kit) -> None:
     assert r.status_code == 403
     grant = await kit.store.grants.get(use.grant.grant_id)
     assert grant is not None and grant.revoked_at is None
+
+
+async def test_the_methods_each_account_can_sign_in_with(kit: Kit) -> None:
+    from jarmor.server import authn
+    from jarmor.server.account_lifecycle import add_passkey_only_user
+
+    await new_user(kit)
+    assert await authn.methods_of(kit.store, "alice") == {"password"}
+    await password_login(kit.http)
+    await enrol_totp(kit.http, kit.env.now())
+    synced = soft_authenticator(backup_eligible=True)
+    await enrol_passkey(kit.http, synced)
+    assert await authn.methods_of(kit.store, "alice") == {"password+totp", "passkey"}
+    await add_passkey_only_user(kit.store, "bob", by="test")
+    assert await authn.methods_of(kit.store, "bob") == set()
+    assert await authn.methods_of(kit.store, "nobody") == set()
+    (passkey,) = [m for m in await kit.store.accounts.list_for("user", "alice") if m.kind == "passkey"]
+    assert passkey.backup_eligible
+    async with browser(kit) as b:
+        assert (await passkey_login(b, soft_authenticator())).status_code == 401  # a key never enrolled
+        assert (await passkey_login(b, synced)).status_code == 303
+        assert "synced passkey" in (await b.get("/account")).text

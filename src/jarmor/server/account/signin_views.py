@@ -11,23 +11,19 @@ Each completed step starts a new session id (``sessions.py``).
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ...protocol import authn_methods, errors
-from .. import passkeys, signin, totp
-from ..account_lifecycle import is_removed
-from ..accounts import authenticate
+from .. import authn, passkeys, signin
 from ..http import read_form
 from . import common, sessions
 
 if TYPE_CHECKING:
     from ..app import JarmorServer
 
-log = logging.getLogger("jarmor.account")
 
 WRONG_PASSWORD = "Wrong username or password."
 WRONG_CODE = "Wrong or already used code."
@@ -110,13 +106,12 @@ async def password_step(server: JarmorServer, request: Request) -> Response:
     )
     if attempt.refused is not None:
         return await login_page(server, request, error=TOO_MANY, username=username, status=429)
-    user = await authenticate(env.store.users, username, form.get("password", ""))
+    user = await authn.check_password(env.store, username, form.get("password", ""))
     if user is None:
         return await login_page(server, request, error=WRONG_PASSWORD, username=username)
     await signin.succeeded(env.store.ephemeral, attempt)
     old = request.cookies.get(common.COOKIE, "")
-    methods = await env.store.accounts.list_for(common.POPULATION, user.username)
-    if not any(m.kind == "totp" for m in methods):
+    if not await authn.has_totp(env.store, user.username):
         return await _signed_in(server, request, user.username, authn_methods.password_amr(with_otp=False),
                                 replacing=old)
     now = env.now()
@@ -173,14 +168,12 @@ async def code_step(server: JarmorServer, request: Request) -> Response:
             await sessions.end(env.store.ephemeral, sid)
             return await login_page(server, request, error=TOO_MANY, status=429)
         return _code_page(server, sid, error=TOO_MANY, status=429)
-    now, code = env.now(), form.get("code", "").strip().replace(" ", "")
-    for record in await env.store.accounts.list_for(common.POPULATION, session.username):
-        if record.kind == "totp" and (await totp.verify(env.store.accounts, server.protector, record, code, now)).ok:
-            if await sessions.take(env.store.ephemeral, sid) is None:
-                return common.redirect(f"{common.PREFIX}/login")  # a concurrent submission completed it
-            await signin.succeeded(env.store.ephemeral, attempt)
-            return await _signed_in(server, request, session.username,
-                                    authn_methods.password_amr(with_otp=True), replacing="")
+    if await authn.check_totp(env.store, server.protector, session.username, form.get("code", ""), env.now()):
+        if await sessions.take(env.store.ephemeral, sid) is None:
+            return common.redirect(f"{common.PREFIX}/login")  # a concurrent submission completed it
+        await signin.succeeded(env.store.ephemeral, attempt)
+        return await _signed_in(server, request, session.username,
+                                authn_methods.password_amr(with_otp=True), replacing="")
     return _code_page(server, sid, error=WRONG_CODE, status=401)
 
 
@@ -193,20 +186,15 @@ async def passkey_step(server: JarmorServer, request: Request) -> Response:
     attempt = await signin.reserve(env.store.ephemeral, [(limits.address, common.client_address(request))])
     if attempt.refused is not None:
         return await login_page(server, request, error=TOO_MANY, status=429)
-    try:
-        record = await passkeys.finish_authentication(
-            env.store.ephemeral, env.store.accounts, passkeys.RelyingParty.for_issuer(env.issuer),
-            form.get("ceremony", ""), form.get("credential", ""), bound_to=binding, now=env.now(),
-        )
-    except passkeys.PasskeyError as exc:
-        log.info("passkey sign-in refused: %s", exc)
-        return await login_page(server, request, error=WRONG_PASSKEY)
-    user = await env.store.users.get(record.username)
-    if record.population != common.POPULATION or user is None or user.disabled or is_removed(user):
+    proof = await authn.check_passkey(
+        env.store, env.issuer, form.get("ceremony", ""), form.get("credential", ""), bound_to=binding,
+        now=env.now(),
+    )
+    if proof is None:
         return await login_page(server, request, error=WRONG_PASSKEY)
     await signin.succeeded(env.store.ephemeral, attempt)
-    amr = authn_methods.passkey_amr(backup_eligible=record.backup_eligible)
-    return await _signed_in(server, request, user.username, amr, replacing=request.cookies.get(common.COOKIE, ""))
+    return await _signed_in(server, request, proof.username, list(proof.amr),
+                            replacing=request.cookies.get(common.COOKIE, ""))
 
 
 async def logout(ctx: common.AccountContext) -> Response:

@@ -1,8 +1,9 @@
 """Turning what the protocol core reports (its ``evidence`` and errors) into ``FlowEvent`` s.
 
-The core stays sans-I/O: it only *returns* evidence (``AuthorizationState.evidence``, ``render``'s response
-evidence, the token endpoint's evidence). The server adapter calls these functions with it and hands the
-events to the recorder. Only known members are copied, with bounded strings: a record never holds request
+The protocol core (ports and adapters: it awaits the ports it is given) never writes flow records: it only
+*returns* evidence (``AuthorizationState.evidence``, ``render``'s response evidence, the token endpoint's
+evidence) and hands each recorded interaction transition to its ``record`` port. The server adapter calls
+these functions with it and hands the events to the recorder. Only known members are copied, with bounded strings: a record never holds request
 data beyond the identifiers and algorithm names the checks already validated.
 """
 

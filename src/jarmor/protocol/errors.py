@@ -114,6 +114,10 @@ UnsupportedTokenType = _make("UnsupportedTokenType", "unsupported_token_type", d
 LoginRequired = _make("LoginRequired", "login_required")
 ConsentRequired = _make("ConsentRequired", "consent_required")
 InteractionRequired = _make("InteractionRequired", "interaction_required")
+UnmetAuthenticationRequirements = _make(
+    "UnmetAuthenticationRequirements", "unmet_authentication_requirements", 403,
+    doc="OpenID Connect Core Error Code unmet_authentication_requirements 1.0 §2: an essential acr cannot be met",
+)
 MethodNotAllowed = _make("MethodNotAllowed", "invalid_request", 405)
 PayloadTooLarge = _make("PayloadTooLarge", "invalid_request", 413)
 TemporarilyUnavailable = _make(

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
+from ..protocol.interaction.authentication import PASSWORD
+from ..protocol.interaction.lifecycle import Verified
+from ..protocol.interaction.record import Interaction
 from ..store.base import UserRecord, UserStore
 from .passwords import MAX_USERNAME, PASSWORDS
 from .passwords import authenticate as _authenticate
@@ -30,3 +34,20 @@ async def authenticate(users: UserStore, username: str, password: str) -> UserRe
     """The enabled user with this password, else ``None`` (one hash check either way). The caller counts the
     attempt first (``signin.py``)."""
     return await _authenticate(users.get, users.update, username, password)
+
+
+class PasswordVerifier:
+    """The ``password`` sign-in method (``lifecycle.Verifier``): the account named in ``username``."""
+
+    def __init__(self, users: UserStore) -> None:
+        self.users = users
+
+    def account(self, form: Mapping[str, str], interaction: Interaction) -> str | None:
+        return form.get("username", "")
+
+    async def verify(self, form: Mapping[str, str], interaction: Interaction) -> Verified | None:
+        user = await authenticate(self.users, form.get("username", ""), form.get("password", ""))
+        return Verified(user.username, PASSWORD.name) if user is not None else None
+
+    async def enrolled(self, subject: str) -> bool:
+        return True  # every end-user account has a password

@@ -1,4 +1,9 @@
-"""The ASGI application: routes -> protocol calls -> responses. No OAuth decision is made here."""
+"""The ASGI application: routes -> protocol calls -> responses. No OAuth decision is made here.
+
+This is the adapter of the protocol core's ports: it reads bytes into typed values, hands them to
+``jarmor.protocol`` (the interaction's lifecycle included: ``protocol/interaction``), and turns the outcome
+into a response, cookies and pages; flow records are written from what the core returns or reports.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,8 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -25,35 +28,38 @@ from ..governance.capture import Capture
 from ..governance.checkpoints import Checkpointer, preferred_alg
 from ..governance.lifecycle import offboard
 from ..governance.recorder import FlowRecorder
-from ..governance.records import AUTHORIZE, CODE, INTERACTION, PAR, PUSHED, FlowEvent, new_flow_id
-from ..jose import JoseError, Jwk
+from ..governance.records import AUTHORIZE, CODE, INTERACTION, PAR, PUSHED, new_flow_id
+from ..jose import Jwk
 from ..protocol import errors
 from ..protocol.addresses import is_loopback_host
-from ..protocol.authorization import (
-    AUTHORIZATION_ENDPOINT,
-    AuthorizationRequest,
-    AuthorizationState,
-    run_checks,
-)
-from ..protocol.clients import Client
+from ..protocol.authorization import AuthorizationState
 from ..protocol.context import Endpoints, Environment
+from ..protocol.interaction.authentication import PASSWORD
+from ..protocol.interaction.lifecycle import (
+    Deliver,
+    GoTo,
+    Lifecycle,
+    Outcome,
+    Ports,
+    Problem,
+    ShowConsent,
+    ShowError,
+    Transition,
+)
+from ..protocol.interaction.machine import Event
 from ..protocol.introspection import introspect_token
 from ..protocol.management import authorize_registration, consume_for_delete, read_client, update_client
 from ..protocol.metadata import server_metadata
 from ..protocol.par import push_authorization_request
 from ..protocol.params import parse_parameters
-from ..protocol.policy import PolicyError, Tier
 from ..protocol.registration import check_initial_access_token, parse_metadata, register
-from ..protocol.responses import check_code_response, error_response, render
 from ..protocol.revocation import revoke_token
-from ..protocol.tokens import issue_code, token_endpoint
+from ..protocol.tokens import token_endpoint
 from ..store.base import Store, StoreUnavailable
-from . import metrics, signin
+from . import metrics
 from .account import account_routes
-from .accounts import authenticate
+from .accounts import PasswordVerifier
 from .admin import admin_routes
-from .consent import ClientDisplay, describe_scopes, destination
-from .csrf import csrf_token, csrf_valid
 from .directory import ClientDirectory
 from .fetch import Fetcher, FetchLimits
 from .health import health_routes
@@ -66,51 +72,19 @@ from .http import (
     read_body,
     read_form,
 )
+from .interaction_pages import INTERACTION_COOKIE, NOT_THIS_BROWSER, InteractionPages
 from .keyprotect import KeyProtector
 from .keys import Keyring, KeyTimings, LoadedKey, ensure_keys, load_keyring, sweep_keys
 from .outage import StoreOutage, guarded, json_unavailable, plain_unavailable, unavailable
-from .pages import csp_source, page
+from .pages import page
 from .problems import InteractionProblem, exception_handlers, interaction_problem_page
 from .ratelimit import limited
 from .references import RemoteClientKeys, RequestUriFetcher
 
 log = logging.getLogger("jarmor.server")
 
-INTERACTION_COOKIE = "jarmor_interaction"
-_INTERACTION_GONE = "this sign-in request has expired or was already completed"
-NOT_THIS_BROWSER = "this sign-in page was not opened in this browser"
-REOPENED = "This sign-in is still open: enter your username and password to continue."
-
-
 def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-@dataclass(slots=True)
-class Interaction:
-    """A validated authorization request waiting for the user to sign in and consent."""
-
-    request: AuthorizationRequest
-    bind: str
-    subject: str | None = None
-    auth_time: int | None = None
-
-    def dump(self) -> bytes:
-        return orjson.dumps(
-            {
-                "request": self.request.to_json().decode(),
-                "bind": self.bind,
-                "subject": self.subject,
-                "auth_time": self.auth_time,
-            }
-        )
-
-    @classmethod
-    def load(cls, raw: bytes) -> Interaction:
-        data = orjson.loads(raw)
-        data.pop("attempts", None)  # written by earlier versions; attempts are counted in signin.py now
-        data["request"] = AuthorizationRequest.from_json(data["request"].encode())
-        return cls(**data)
 
 
 class JarmorServer:
@@ -153,6 +127,7 @@ class JarmorServer:
             observe=metrics.observe_event,
         )
         self._recorder_metrics = metrics.RecorderMetrics()
+        self.pages = InteractionPages(self)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -174,6 +149,11 @@ class JarmorServer:
             client_keys=self.client_keys,
             request_objects=self.request_objects,
         )
+        self.lifecycle = Lifecycle(self._env, Ports(
+            verifiers={PASSWORD.name: PasswordVerifier(self.store.users)},
+            record=self._record_transition,
+            store_failed=self.outage.failed,
+        ))
         self._keys_loaded_at = time.monotonic()
         self._keys_clock_at = self._env.clock()
         metrics.observe_keys(keyring, self._keys_clock_at)
@@ -294,76 +274,57 @@ class JarmorServer:
         self.flows.record(self.capture.from_state(st, stage=PAR, outcome=PUSHED, expires_at=expires_at))
         return json_response(pushed.body, status=201)
 
-    # -- authorization endpoint ----------------------------------------------------------------------
+    # -- authorization endpoint and the interaction (protocol/interaction: the state machine) -----------
 
     async def authorize(self, request: Request) -> Response:
         await self.refresh_keys()
         env = self.env
         st = AuthorizationState(env=env, outer={}, endpoint="authorization", now=env.now(), flow_id=new_flow_id())
         try:
-            if request.method == "POST":
-                outer = await read_form(request)
-            else:
-                outer = parse_parameters(request.url.query)
+            st.outer = await read_form(request) if request.method == "POST" else parse_parameters(request.url.query)
         except errors.OAuthError as err:
-            self.flows.record(self.capture.from_state(st, stage=AUTHORIZE, outcome=err.error, error=err, channel="page"))
-            return self.error_page(err)
-        st.outer = outer
-        try:
-            req = await run_checks(AUTHORIZATION_ENDPOINT, st)
-        except errors.OAuthError as err:
-            event = self.capture.from_state(st, stage=AUTHORIZE, outcome=err.error, error=err)
-            return await self.authorization_error(st.client, err, event, tier=st.response_tier())
-        try:
-            return await self._authorized(st, req, request)
-        except StoreUnavailable as exc:
-            # the redirect URI is verified: the client hears temporarily_unavailable (RFC 6749 §4.1.2.1)
-            self.outage.failed(exc)
-            refusal = unavailable().with_target(req.target())
-            return await self.authorization_error(st.client, refusal, self.capture.from_request(
-                req, st.client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
-            ), tier=st.response_tier())
+            return self.respond(await self.lifecycle.refused(st, err))
+        auto = env.settings.auto_approve if env.settings.auto_approve and _from_loopback(request) else None
+        return self.respond(await self.lifecycle.authorize(st, auto_approve=auto))
 
-    async def _authorized(self, st: AuthorizationState, req: AuthorizationRequest, request: Request) -> Response:
-        """A valid request: approve it (auto-approve), refuse ``prompt=none``, or start the interaction."""
-        env = self.env
-        if env.settings.auto_approve and _from_loopback(request):
-            return await self.complete(req, env.settings.auto_approve, env.now(), client=st.client)
-        if "none" in req.prompt:
-            refusal = errors.LoginRequired("no signed-in session").with_target(req.target())
-            event = self.capture.from_request(
-                req, st.client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
+    def _record_transition(self, t: Transition) -> None:
+        """The one place an interaction's transitions become flow records (``Rule.recorded``)."""
+        capture = self.capture
+        if t.checks is not None:
+            event = capture.from_state(t.checks, stage=AUTHORIZE, outcome=t.error.error if t.error else INTERACTION,
+                                       error=t.error)
+        elif t.request is None:
+            return
+        elif t.event is Event.CODE_ISSUED and t.client is not None:
+            event = capture.code_issued(t.request, t.client, subject=t.subject or "", at=t.at,
+                                        response=t.response or {})
+        else:
+            event = capture.from_request(
+                t.request, t.client, stage=CODE if t.rule.stage == "code" else AUTHORIZE,
+                outcome=t.error.error if t.error else INTERACTION, at=t.at, subject=t.subject, error=t.error,
+                expires_at=t.expires_at,
             )
-            return await self.authorization_error(st.client, refusal, event, tier=self.request_tier(req))
-        interaction = Interaction(request=req, bind=secrets.token_urlsafe(16))
-        ia_id = secrets.token_urlsafe(24)
-        await env.store.ephemeral.put("interaction", ia_id, interaction.dump(), env.settings.interaction_lifetime)
-        response = self.login_page(ia_id, interaction, st.client.name if st.client else req.client_id)
-        self._set_interaction_cookie(response, ia_id, interaction.bind)
-        self.flows.record(self.capture.from_request(
-            req, st.client, stage=AUTHORIZE, outcome=INTERACTION, at=env.now(),
-            expires_at=env.now() + env.settings.interaction_lifetime,
-        ))
+        self.flows.record(capture.delivered(event, t.response) if t.error is not None else event)
+
+    def respond(self, outcome: Outcome) -> Response:
+        """An interaction outcome as HTTP: a page, a post/redirect/get, or the authorization response."""
+        if isinstance(outcome, Deliver):
+            return authorization_http_response(outcome.response)
+        if isinstance(outcome, ShowError):
+            return self.error_page(outcome.error)
+        if isinstance(outcome, Problem):
+            return self.interaction_problem(InteractionProblem(outcome.description, problem=outcome.kind))
+        if isinstance(outcome, GoTo):
+            # post/redirect/get: the next step lives at a GET URL, so Back or a reload after the decision
+            # lands on ``interaction_page`` (which explains) instead of re-posting the credentials
+            return RedirectResponse(f"/interaction/{outcome.ia_id}/{outcome.step}", status_code=303,
+                                    headers=NO_STORE)
+        if isinstance(outcome, ShowConsent):
+            return self.pages.consent_page(outcome.ia_id, outcome.interaction, outcome.client)
+        response = self.pages.login_page(outcome)
+        if outcome.started:
+            self.pages.set_cookie(response, outcome.ia_id, outcome.interaction.bind)
         return response
-
-    def request_tier(self, req: AuthorizationRequest) -> Tier | None:
-        """The effective tier a validated request recorded (its responses, errors included, must satisfy it)."""
-        try:
-            return self.env.policy.tier(req.tier)
-        except PolicyError:
-            return None
-
-    async def authorization_error(
-        self, client: Any, err: errors.OAuthError, event: FlowEvent | None = None, *, tier: Tier | None = None
-    ) -> Response:
-        """Deliver ``err`` (redirected when it has a verified target that ``tier`` allows, else on the error
-        page); ``event``: the flow record of the refusal, completed with how it was delivered."""
-        rendered = await error_response(self.env, client, err, tier=tier)
-        if event is not None:
-            self.flows.record(self.capture.delivered(event, rendered[1] if rendered else None))
-        if rendered is None:
-            return self.error_page(err)
-        return authorization_http_response(rendered[0])
 
     def error_page(self, err: errors.OAuthError) -> Response:
         status = err.status if err.status in (400, 405, 413, 503) else 400
@@ -373,221 +334,43 @@ class JarmorServer:
             status=status,
         )
 
-    async def complete(
-        self, req: AuthorizationRequest, subject: str, auth_time: int, *, client: Client | None = None
-    ) -> Response:
-        """Issue the code and deliver it in the request's response mode. ``client``: as this same request
-        looked it up (auto-approve); else it is looked up now. Issuing re-reads it in any case."""
-        env = self.env
-        req = req if req.flow_id else replace(req, flow_id=new_flow_id())
-        if client is None:
-            client = await env.clients.get(req.client_id)
-        err: errors.OAuthError
-        if client is None or client.disabled:
-            err = errors.InvalidClient("this client has been disabled", status=400)
-            self.flows.record(self.capture.from_request(
-                req, client, stage=CODE, outcome=err.error, at=env.now(), subject=subject, error=err
-            ))
-            return self.error_page(err)
-        try:
-            tier = check_code_response(env, client, req.tier, req.response_mode)
-        except errors.OAuthError as refused:
-            self.flows.record(self.capture.from_request(
-                req, client, stage=CODE, outcome=refused.error, at=env.now(), subject=subject, error=refused
-            ))
-            return self.error_page(refused)
-        try:
-            issued = await issue_code(env, req, subject=subject, auth_time=auth_time, flow_id=req.flow_id)
-        except errors.OAuthError as withdrawn:  # the client was offboarded, or the user disabled, meanwhile
-            event = self.capture.from_request(
-                req, client, stage=CODE, outcome=withdrawn.error, at=env.now(), subject=subject, error=withdrawn
-            )
-            if isinstance(withdrawn, errors.InvalidClient):
-                self.flows.record(event)
-                return self.error_page(withdrawn)
-            return await self.authorization_error(client, withdrawn.with_target(req.target()), event, tier=tier)
-        try:
-            rendered, evidence = await render(env, client, req.target(), {"code": issued.code}, tier=tier)
-        except JoseError:  # e.g. no usable encryption key at the client's jwks_uri
-            err = errors.InvalidRequest("the response cannot be encrypted to this client")
-            self.flows.record(self.capture.from_request(
-                req, client, stage=CODE, outcome=err.error, at=env.now(), subject=subject, error=err
-            ))
-            return self.error_page(err)
-        self.flows.record(self.capture.code_issued(req, client, subject=subject, at=env.now(), response=evidence))
-        return authorization_http_response(rendered)
-
-    # -- login and consent ---------------------------------------------------------------------------
-
-    def _csrf(self, ia_id: str, bind: str, stage: str) -> str:
-        return csrf_token(self.keyring.secret(), ia_id, bind, stage)
-
-    def _csrf_ok(self, ia_id: str, bind: str, stage: str, token: str) -> bool:
-        """Any live secret verifies: a page made before a secret rotation still submits."""
-        return csrf_valid(self.keyring.secrets(), token, ia_id, bind, stage)
-
-    def _set_interaction_cookie(self, response: Response, ia_id: str, bind: str) -> None:
-        response.set_cookie(
-            INTERACTION_COOKIE,
-            f"{ia_id}.{bind}",
-            max_age=self.env.settings.interaction_lifetime,
-            path="/interaction",
-            httponly=True,
-            samesite="lax",
-            secure=self.env.issuer.startswith("https://"),
-        )
-
-    def login_page(self, ia_id: str, ia: Interaction, client_name: str, *, error: str = "",
-                   username: str = "", status: int | None = None, notice: str = "") -> Response:
-        return page(
-            "login.html",
-            {
-                "issuer": self.env.issuer,
-                "client_name": client_name,
-                "action": f"/interaction/{ia_id}/login",
-                "csrf_token": self._csrf(ia_id, ia.bind, "login"),
-                "error": error,
-                "username": username,
-                "notice": notice,
-            },
-            status=status or (200 if not error else 401),
-            form_action=csp_source(ia.request.redirect_uri),  # too many failures redirect to the client
-        )
-
-    def consent_page(self, ia_id: str, ia: Interaction, client: Client | None) -> Response:
-        """Written for the person deciding (``server/consent.py``): who asks, what each scope allows, whether
-        the application is a third party's; the logo's origin, and only it, joins the CSP as ``img-src``."""
-        req = ia.request
-        display = ClientDisplay.of(client, req.client_id)
-        return page(
-            "consent.html",
-            {
-                "issuer": self.env.issuer,
-                "client": display,
-                "subject": ia.subject,
-                "scopes": describe_scopes(req.scope, self.env.settings.scope_descriptions),
-                "destination": destination(req.redirect_uri),
-                "action": f"/interaction/{ia_id}/consent",
-                "csrf_token": self._csrf(ia_id, ia.bind, "consent"),
-            },
-            form_action=csp_source(req.redirect_uri),  # the decision redirects to the client
-            img_src=display.logo_source,
-        )
-
-    async def _load_interaction(self, request: Request) -> tuple[str, Interaction, str]:
-        """The interaction named in the path if the cookie names it: (id, interaction, the cookie's bind)."""
-        ia_id = request.path_params["ia_id"]
-        # existence first, so Back after the decision (the cookie is gone by then) reads "finished"; ids are
-        # 192-bit random, so this tells a browser without the cookie nothing it could use
-        raw = await self.env.store.ephemeral.get("interaction", ia_id) if len(ia_id) <= 64 else None
-        if raw is None:
-            raise InteractionProblem(_INTERACTION_GONE, problem="finished")
-        cookie = request.cookies.get(INTERACTION_COOKIE, "")
-        cookie_id, _, bind = cookie.partition(".")
-        if not hmac.compare_digest(cookie_id.encode(), ia_id.encode()) or not bind:
-            raise InteractionProblem(NOT_THIS_BROWSER, problem="other-browser")
-        return ia_id, Interaction.load(raw), bind
-
-    async def _interaction(self, request: Request, stage: str) -> tuple[str, Interaction, dict[str, str]]:
-        """Load the interaction named in the path and check the cookie binding and the CSRF token."""
-        form = await read_form(request)
-        ia_id, ia, bind = await self._load_interaction(request)
-        if not hmac.compare_digest(bind.encode(), ia.bind.encode()) or not self._csrf_ok(
-            ia_id, ia.bind, stage, form.get("csrf_token", "")
-        ):
-            raise InteractionProblem("invalid CSRF token", problem="form")
-        return ia_id, ia, form
-
     async def interaction_page(self, request: Request) -> Response:
         """``GET`` of a sign-in URL (a reload, Back after a decision, a copied link): the step the interaction
         is at when it is still open in this browser, otherwise a page saying what happened and how to start
         again. Changes nothing: the forms it shows carry the usual CSRF tokens."""
         await self.refresh_keys()
         try:
-            ia_id, ia, bind = await self._load_interaction(request)
+            ia_id, ia, bind = await self.pages.load(request)
             if not hmac.compare_digest(bind.encode(), ia.bind.encode()):
                 raise InteractionProblem(NOT_THIS_BROWSER, problem="other-browser")
         except errors.OAuthError as err:
             return self.interaction_problem(err)
-        client = await self.env.clients.get(ia.request.client_id)
-        if ia.subject is None:
-            return self.login_page(ia_id, ia, client.name if client else ia.request.client_id, notice=REOPENED)
-        return self.consent_page(ia_id, ia, client)
+        return self.respond(await self.lifecycle.current_page(ia_id, ia))
 
     def interaction_problem(self, err: errors.OAuthError) -> Response:
         return interaction_problem_page(self.env.issuer, err)
 
     async def login(self, request: Request) -> Response:
-        """Check a sign-in, after counting it (``signin.py``): per interaction, per client address and per
-        account name, atomically and before the password is checked. The interaction's last attempt ends the
-        flow with ``access_denied``; a locked address or account is refused without checking the password."""
+        """A sign-in form: the method it names (``password`` by default) is counted and checked by the
+        lifecycle (``protocol/interaction/lifecycle.Lifecycle.sign_in``)."""
         await self.refresh_keys()  # the CSRF MAC: a retired secret stops verifying here too
-        env = self.env
         try:
-            ia_id, ia, form = await self._interaction(request, "login")
+            ia_id, ia, form = await self.pages.posted(request, "login")
         except errors.OAuthError as err:
             return self.interaction_problem(err)
-        client = await env.clients.get(ia.request.client_id)
-        name = client.name if client else ia.request.client_id
-        username = form.get("username", "")
-        limits = signin.UserLimits.from_settings(env.settings)
-        ephemeral = env.store.ephemeral
-        attempt = await signin.reserve(
-            ephemeral,
-            [(limits.interaction, ia_id), (limits.address, _client_address(request)), (limits.account, username)],
-        )
-        if attempt.refused is None:
-            user = await authenticate(env.store.users, username, form.get("password", ""))
-            if user is not None:
-                await signin.succeeded(ephemeral, attempt)
-                # taken, not read: an interaction a concurrent attempt has just ended stays ended
-                if await ephemeral.take("interaction", ia_id) is None:
-                    return self.interaction_problem(InteractionProblem(_INTERACTION_GONE, problem="finished"))
-                ia.subject, ia.auth_time = user.username, env.now()
-                await ephemeral.put("interaction", ia_id, ia.dump(), env.settings.interaction_lifetime)
-                # post/redirect/get: the consent page lives at a GET URL, so Back or a reload after the
-                # decision lands on ``interaction_page`` (which explains) instead of re-posting the password
-                return RedirectResponse(f"/interaction/{ia_id}/consent", status_code=303, headers=NO_STORE)
-        if attempt.count(signin.Per.INTERACTION) >= limits.interaction.max_attempts:
-            # this attempt used the interaction's last one: the flow ends, delivered once
-            if await ephemeral.take("interaction", ia_id) is None:
-                return self.interaction_problem(InteractionProblem(_INTERACTION_GONE, problem="finished"))
-            refusal = errors.AccessDenied("too many failed sign-in attempts").with_target(ia.request.target())
-            event = self.capture.from_request(
-                ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), error=refusal
-            )
-            return await self.authorization_error(client, refusal, event, tier=self.request_tier(ia.request))
-        if attempt.refused is not None:
-            return self.login_page(
-                ia_id, ia, name, username=username, status=429,
-                error="Too many failed sign-in attempts. Try again later.",
-            )
-        return self.login_page(ia_id, ia, name, error="Wrong username or password.", username=username)
+        method = form.get("method", PASSWORD.name)
+        return self.respond(await self.lifecycle.sign_in(ia_id, ia, method, form, _client_address(request)))
 
     async def consent(self, request: Request) -> Response:
         await self.refresh_keys()
-        env = self.env
         try:
-            ia_id, ia, form = await self._interaction(request, "consent")
+            ia_id, ia, form = await self.pages.posted(request, "consent")
         except errors.OAuthError as err:
             return self.interaction_problem(err)
-        if ia.subject is None:
-            return self.interaction_problem(InteractionProblem("sign in first", problem="not-signed-in"))
-        # single use: whoever takes the interaction completes it
-        if await env.store.ephemeral.take("interaction", ia_id) is None:
-            return self.interaction_problem(
-                InteractionProblem("this sign-in request was already completed", problem="finished")
-            )
-        client = await env.clients.get(ia.request.client_id)
-        if form.get("decision") != "approve":
-            refusal = errors.AccessDenied("the user denied the request").with_target(ia.request.target())
-            event = self.capture.from_request(
-                ia.request, client, stage=AUTHORIZE, outcome=refusal.error, at=env.now(), subject=ia.subject,
-                error=refusal,
-            )
-            return await self.authorization_error(client, refusal, event, tier=self.request_tier(ia.request))
-        response = await self.complete(ia.request, ia.subject, ia.auth_time or env.now())
-        response.delete_cookie(INTERACTION_COOKIE, path="/interaction")
+        outcome = await self.lifecycle.decide(ia_id, ia, form.get("decision") == "approve")
+        response = self.respond(outcome)
+        if not isinstance(outcome, Problem):
+            response.delete_cookie(INTERACTION_COOKIE, path="/interaction")
         return response
 
     # -- token, registration, revocation, introspection -----------------------------------------------

@@ -15,7 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse
 
 from ...protocol import errors
 from ...store.base import AdminEvent
@@ -43,21 +43,19 @@ async def passkey_form(server: JarmorServer, binding: str) -> dict[str, Any]:
     }
 
 
-async def passkey_sign_in(server: JarmorServer, request: Request, binding: str) -> str | Response:
-    """The administrator the posted assertion proves, else a refusal page (``Response``)."""
-    from .site import _refusal  # the dashboard's own refusal page
-
+async def passkey_sign_in(server: JarmorServer, request: Request, binding: str) -> str | tuple[str, int]:
+    """The administrator the posted assertion proves, else why not and the status to refuse with."""
     env = server.env
     try:
         form = await read_form(request)
     except errors.OAuthError as err:
-        return _refusal(err.description, err.status)
+        return err.description, err.status
     if not binding or not csrf_valid(server.keyring.secrets(), form.get("csrf_token", ""), PASSKEY_PURPOSE, binding):
-        return _refusal("The sign-in form has expired or was not sent from this site. Open it again.", 403)
+        return "The sign-in form has expired or was not sent from this site. Open it again.", 403
     address = request.client.host if request.client else "unknown"
     attempt = await signin.reserve(env.store.ephemeral, [(signin.ADMIN_ADDRESS, address)])
     if attempt.refused is not None:
-        return _refusal("Too many failed sign-in attempts. Try again in 15 minutes.", 429)
+        return "Too many failed sign-in attempts. Try again in 15 minutes.", 429
     try:
         record = await passkeys.finish_authentication(
             env.store.ephemeral, env.store.accounts, passkeys.RelyingParty.for_issuer(env.issuer),
@@ -72,7 +70,7 @@ async def passkey_sign_in(server: JarmorServer, request: Request, binding: str) 
             at=env.now(), actor=f"address:{address}", action="admin.login_failed", target=None,
             reason="passkey not accepted", details={"address": address},
         ))
-        return _refusal("This passkey could not be used to sign in.", 401)
+        return "This passkey could not be used to sign in.", 401
     await signin.succeeded(env.store.ephemeral, attempt)
     return admin.username
 

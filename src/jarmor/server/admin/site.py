@@ -419,8 +419,8 @@ def login_routes(server: JarmorServer) -> list[Route]:
         if not _same_origin(request, server.env.issuer) or len(binding) > 64:
             return _refusal("The sign-in form was not sent from this site. Open it again.", 403)
         outcome = await passkey_login.passkey_sign_in(server, request, binding)
-        if isinstance(outcome, Response):
-            return outcome
+        if isinstance(outcome, tuple):
+            return _refusal(*outcome)
         return await _session_started(outcome, _client_address(request), "passkey")
 
     async def logout(request: Request) -> Response:

@@ -1,0 +1,6 @@
+"""The interaction (authorize → sign-in → consent → complete) as a state machine over injected ports.
+
+``machine``: states, events and the transition table (data); ``authentication``: sign-in methods as data and
+the assurance they reach; ``assurance``: what a request needs; ``record``: the stored interaction;
+``limits``: sign-in attempt limits; ``lifecycle``: each transition's effect.
+"""

@@ -56,7 +56,7 @@ from ..protocol.registration import check_initial_access_token, parse_metadata, 
 from ..protocol.revocation import revoke_token
 from ..protocol.tokens import token_endpoint
 from ..store.base import Store, StoreUnavailable
-from . import metrics
+from . import interaction_methods, metrics
 from .account import account_routes
 from .accounts import PasswordVerifier
 from .admin import admin_routes
@@ -150,7 +150,10 @@ class JarmorServer:
             request_objects=self.request_objects,
         )
         self.lifecycle = Lifecycle(self._env, Ports(
-            verifiers={PASSWORD.name: PasswordVerifier(self.store.users)},
+            verifiers={
+                PASSWORD.name: PasswordVerifier(self.store.users),
+                **interaction_methods.verifiers(self._env, self.protector),
+            },
             record=self._record_transition,
             store_failed=self.outage.failed,
         ))

@@ -15,8 +15,11 @@ the ``webauthn`` package (py_webauthn) doing every check of the responses.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -167,6 +170,12 @@ async def finish_authentication(
     """Verify a ``navigator.credentials.get`` response against the stored passkey it names, and advance its
     counter (atomically); the passkey's record, updated."""
     challenge = await _recall(store, ceremony_id, "authenticate", bound_to)
+    return await _advance(accounts, await _verify_assertion(accounts, rp, challenge, response), now)
+
+
+async def _verify_assertion(
+    accounts: AccountStore, rp: RelyingParty, challenge: bytes, response: str
+) -> tuple[AuthenticatorRecord, Any]:
     try:
         credential_id = orjson.loads(_credential(response))["id"]
         if not isinstance(credential_id, str) or len(credential_id) > 1024:
@@ -184,6 +193,12 @@ async def finish_authentication(
         )
     except (WebAuthnException, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise PasskeyError(f"assertion did not verify: {type(exc).__name__}") from exc
+    return record, verified
+
+
+async def _advance(accounts: AccountStore, checked: tuple[AuthenticatorRecord, Any], now: int) -> AuthenticatorRecord:
+    """Advance the passkey's counter (atomically: a counter that did not grow is refused)."""
+    record, verified = checked
     if not await accounts.use_passkey(
         record.authenticator_id, verified.new_sign_count, verified.credential_backed_up, now
     ):
@@ -192,3 +207,57 @@ async def finish_authentication(
         verified.new_sign_count, verified.credential_backed_up, now
     )
     return record
+
+
+# -- sign-in pages that render without awaiting the store: self-contained, single-use challenges -------------
+
+CHALLENGE_NS = "webauthn-challenge"
+_NONCE, _EXPIRY, _MAC = 16, 8, 16
+
+
+def _challenge_mac(secret: bytes, bound_to: str, body: bytes) -> bytes:
+    msg = b"jarmor-webauthn-challenge|" + bound_to.encode("utf-8", "replace") + b"|" + body
+    return hmac.new(secret, msg, hashlib.sha256).digest()[:_MAC]
+
+
+def bound_authentication(rp: RelyingParty, secret: bytes, bound_to: str, now: int) -> Ceremony:
+    """Options for ``navigator.credentials.get`` whose challenge carries its own proof: 16 random bytes, an
+    expiry and an HMAC (keyed with the server secret) over both and ``bound_to`` — so a page can offer a
+    passkey without writing anything. The challenge is made single-use when its response arrives
+    (``finish_bound_authentication``: an atomic set-if-absent in the short-lived store)."""
+    body = secrets.token_bytes(_NONCE) + (now + CEREMONY_TTL).to_bytes(_EXPIRY, "big")
+    challenge = body + _challenge_mac(secret, bound_to, body)
+    options = generate_authentication_options(
+        rp_id=rp.rp_id, challenge=challenge, user_verification=UserVerificationRequirement.REQUIRED
+    )
+    return Ceremony("", options_to_json(options))
+
+
+def _bound_challenge(response: str, live_secrets: list[bytes], bound_to: str, now: int) -> bytes:
+    """The challenge the response answers, if this server made it for ``bound_to`` and it has not expired."""
+    try:
+        client_data = orjson.loads(base64url_to_bytes(orjson.loads(response)["response"]["clientDataJSON"]))
+        challenge = base64url_to_bytes(client_data["challenge"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise PasskeyError("malformed client data") from exc
+    if len(challenge) != _NONCE + _EXPIRY + _MAC:
+        raise PasskeyError("not a challenge of this server")
+    body, mac = challenge[:-_MAC], challenge[-_MAC:]
+    ok = False
+    for secret in live_secrets:  # no early exit
+        ok |= hmac.compare_digest(mac, _challenge_mac(secret, bound_to, body))
+    if not ok or int.from_bytes(body[_NONCE:], "big") < now:
+        raise PasskeyError("challenge not made here, for another page, or expired")
+    return challenge
+
+
+async def finish_bound_authentication(
+    store: EphemeralStore, accounts: AccountStore, rp: RelyingParty, live_secrets: list[bytes], response: str, *,
+    bound_to: str, now: int,
+) -> AuthenticatorRecord:
+    """Verify a response to ``bound_authentication``'s options, then spend its challenge (once)."""
+    challenge = _bound_challenge(_credential(response), live_secrets, bound_to, now)
+    checked = await _verify_assertion(accounts, rp, challenge, response)
+    if not await store.add_once(CHALLENGE_NS, hashlib.sha256(challenge).hexdigest(), CEREMONY_TTL + 60):
+        raise PasskeyError("challenge already used")
+    return await _advance(accounts, checked, now)

@@ -182,3 +182,47 @@ def test_third_party_access_listed_and_revoked(page: Page, server: RunningServer
     assert grant is not None and grant.revoked_at is not None
     assert token is not None and token.revoked_at is not None
     assert "user:dave grant.revoke" in events
+
+
+@pytest.fixture(scope="module")
+def rp(server: RunningServer) -> Iterator[Any]:
+    """A client application of the localhost issuer (registered over 127.0.0.1: the same server)."""
+    from jarmor.client import ClientConfig
+    from jarmor.jose import generate_jwk
+
+    from .client_app import ClientApp, RunningApp
+
+    port = free_port()
+    redirect_uri = f"http://127.0.0.1:{port}/cb"
+    key = generate_jwk("ES256")
+    body = replace(server, issuer=server.issuer.replace("localhost", "127.0.0.1")).register({
+        "client_name": "Passkey Test App", "risk_tier": "baseline", "redirect_uris": [redirect_uri],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.public_dict()]},
+        "authorization_signed_response_alg": "ES256", "id_token_signed_response_alg": "ES256",
+        "response_modes": ["jwt"], "grant_types": ["authorization_code"],
+    })
+    config = ClientConfig(issuer=server.issuer, client_id=str(body["client_id"]), redirect_uri=redirect_uri,
+                          signing_key=key, allow_insecure_http=True)
+    running = RunningApp(ClientApp(config), port).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_an_authorization_flow_signed_in_with_a_passkey(page: Page, server: RunningServer, rp: Any) -> None:
+    """The interaction's sign-in page offers the passkey; the device-bound passkey (the virtual authenticator's
+    credentials are not backup eligible) is a multi-factor, phishing-resistant sign-in on its own."""
+    _cli(server, "users", "add", "erin", "--password-stdin", password=PASSWORD)
+    password_sign_in(page, server, "erin")
+    page.get_by_role("link", name="Add a passkey").click()
+    page.get_by_role("button", name="Create the passkey").click()
+    expect(page.locator("#account-message")).to_have_text("Passkey added.")
+    page.goto(f"{rp.url}/login?mode=jwt")
+    expect(page.locator("#client-name")).to_have_text("Passkey Test App")
+    page.get_by_role("button", name="Use a passkey").click()
+    expect(page.get_by_role("button", name="Allow")).to_be_visible()
+    expect(page.get_by_text("Signed in as erin")).to_be_visible()
+    page.get_by_role("button", name="Allow").click()
+    expect(page.locator("#outcome")).to_have_text("ok")
+    expect(page.locator("#subject")).to_have_text("erin")

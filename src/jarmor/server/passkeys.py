@@ -7,7 +7,11 @@ the ``webauthn`` package (py_webauthn) doing every check of the responses.
 * User verification is *required* in both ceremonies; attestation is not requested (``none``): no
   authenticator vendor has to be trusted.
 * Each ceremony's challenge (32 random bytes) lives in the short-lived store under a random id, and is
-  *taken* when the response arrives: one response per challenge, also across workers and nodes.
+  *taken* when the response arrives: one response per challenge, also across workers and nodes. Pages that
+  must render without awaiting the store (the authorization interaction's sign-in page) use a self-contained
+  challenge instead (``bound_authentication``: random bytes, an expiry and an HMAC-SHA256 with the server
+  secret over both and what the page is bound to — the standard library's ``hmac``, as ``csrf.py``), spent
+  with an atomic set-if-absent when its response arrives: equally single-use.
 * The signature counter and the backup flags are stored; an assertion whose counter did not grow is refused
   (a cloned authenticator), and the counter is advanced with an atomic compare-and-set, so of two concurrent
   uses of one assertion at most one succeeds.

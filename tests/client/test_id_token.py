@@ -47,6 +47,9 @@ async def rejects(client: AsyncOAuthClient, fake: Any, begin: Any, reason: str) 
         ({"at_hash": "AAAAAAAAAAAAAAAAAAAAAA"}, "at_hash_mismatch"),
         ({"c_hash": "AAAAAAAAAAAAAAAAAAAAAA"}, "c_hash_mismatch"),
         ({"s_hash": "AAAAAAAAAAAAAAAAAAAAAA"}, "s_hash_mismatch"),
+        ({"amr": "pwd"}, "amr_invalid"),  # OIDC Core §2: a JSON array of strings
+        ({"amr": []}, "amr_invalid"),
+        ({"amr": ["pwd", 1]}, "amr_invalid"),
     ],
 )
 async def test_claim_rejections(
@@ -54,6 +57,11 @@ async def test_claim_rejections(
 ) -> None:
     fake.id_token_claims_override = claims
     await rejects(client, fake, begin, reason)
+
+
+async def test_amr_is_returned_when_well_formed(client: AsyncOAuthClient, fake: Any, begin: Any) -> None:
+    fake.id_token_claims_override = {"amr": ["pwd", "otp", "mfa"]}
+    assert (await redeem(client, fake, begin)).id_token_claims["amr"] == ["pwd", "otp", "mfa"]
 
 
 async def test_iat_a_week_old(client: AsyncOAuthClient, fake: Any, begin: Any, clock: Any) -> None:

@@ -164,10 +164,10 @@ async def test_error_redirects_never_break_the_tier(kit: Kit) -> None:
 
 async def test_id_token_is_never_signed_with_an_alg_the_tier_forbids(kit: Kit) -> None:
     client = await rs256_client(kit)
-    token, evidence = id_token(kit.env, client, tier=BASE, subject="alice", nonce=None, auth_time=None)
+    token, evidence = id_token(kit.env, client, tier=BASE, subject="alice", nonce=None, authentication={})
     assert evidence["alg"] == "RS256" and token.count(".") == 2
     with pytest.raises(errors.OAuthError) as exc:
-        id_token(kit.env, client, tier=HIGH, subject="alice", nonce=None, auth_time=None)
+        id_token(kit.env, client, tier=HIGH, subject="alice", nonce=None, authentication={})
     assert exc.value.error == "unauthorized_client" and "id_token_signed_response_alg RS256" in exc.value.description
 
 

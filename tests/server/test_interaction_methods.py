@@ -30,7 +30,7 @@ from .softauthn import SoftAuthenticator
 
 def need(monkeypatch: pytest.MonkeyPatch, level: Level) -> None:
     """What the assurance policy will say per tier; here every request needs ``level``."""
-    monkeypatch.setattr(lifecycle, "requirement", lambda policy, req: Requirement(level))
+    monkeypatch.setattr(lifecycle, "requirement", lambda req: Requirement(level))
 
 
 async def start(kit: Kit, http: httpx.AsyncClient) -> httpx.Response:
@@ -42,6 +42,7 @@ async def start(kit: Kit, http: httpx.AsyncClient) -> httpx.Response:
 
 def form_of(page: httpx.Response, method: str | None) -> dict[str, str]:
     """The sign-in page's form for ``method`` (``None``: the password form), with its fields."""
+    method = method or "password"
     for attrs, body in re.findall(r"<form\b([^>]*)>(.*?)</form>", page.text, re.S):
         named = re.search(r'name="method" value="([^"]+)"', body)
         if (named.group(1) if named else None) == method or (method == "passkey" and named and "passkey" in named.group(1)):
@@ -55,8 +56,7 @@ def form_of(page: httpx.Response, method: str | None) -> dict[str, str]:
 
 
 def offered(page: httpx.Response) -> set[str]:
-    methods = set(re.findall(r'name="method" value="([^"]+)"', page.text))
-    return methods | ({"password"} if 'name="password"' in page.text else set())
+    return set(re.findall(r'name="method" value="([^"]+)"', page.text))
 
 
 async def post(http: httpx.AsyncClient, form: dict[str, str], **fields: str) -> httpx.Response:
@@ -102,7 +102,7 @@ async def test_high_requirement_asks_an_identified_user_for_a_code(
         totp = await enrol_totp(b, kit.env.now())
     page = await start(kit, kit.http)
     r = await post(kit.http, form_of(page, None), username="alice", password=PASSWORD)
-    assert 'id="next-factor"' in r.text and offered(r) == {"totp"}, r.text[:800]
+    assert 'id="step-up-notice"' in r.text and offered(r) == {"totp"}, r.text[:800]
     code = totp.at(kit.env.now() + 30)
     r = await post(kit.http, form_of(r, "totp"), code="000000")
     assert r.status_code == 401 and offered(r) == {"totp"}

@@ -40,8 +40,8 @@ def check_id_token_claims(
     trusted_audiences: frozenset[str] = frozenset(),
 ) -> int:
     """Everything but the signature: ``iss``, ``aud``/``azp``, ``exp``, ``iat`` (present, recent), ``sub``,
-    ``nonce`` (when one was sent), ``auth_time`` and ``acr`` when the request asked for them and, when
-    present, ``at_hash``/``c_hash``/``s_hash`` (FAPI1 §5.2.2.1). Returns seconds to expiry."""
+    ``nonce`` (when one was sent), ``auth_time`` and ``acr`` when the request asked for them, ``amr``'s form
+    and, when present, ``at_hash``/``c_hash``/``s_hash`` (FAPI1 §5.2.2.1). Returns seconds to expiry."""
     err = IdTokenValidationError
     check_issuer(claims, issuer, err)
     check_audience(claims, client_id, err, allow_azp=True, trusted=trusted_audiences)
@@ -61,6 +61,7 @@ def check_id_token_claims(
         claims, now=now, skew=skew, max_age=requested_max_age, required=auth_time_required
     )
     check_acr(claims, acr_values)
+    check_amr(claims)
     for name, value in (("at_hash", access_token), ("c_hash", code), ("s_hash", state)):
         got = claims.get(name)
         if got is None or value is None:
@@ -102,3 +103,14 @@ def check_acr(claims: Mapping[str, Any], acr_values: tuple[str, ...] | None) -> 
         raise IdTokenValidationError(
             "acr claim is not one of the requested authentication context classes", reason="acr_not_satisfied"
         )
+
+
+def check_amr(claims: Mapping[str, Any]) -> None:
+    """OIDC Core §2 / RFC 8176 §1: ``amr``, when present, is a JSON array of strings (method references such
+    as ``pwd``, ``otp``, ``hwk``, ``mfa``); anything else is a malformed ID token, not a method to trust."""
+    if "amr" not in claims:
+        return
+    amr = claims["amr"]
+    if (not isinstance(amr, list) or not amr or len(amr) > 32
+            or not all(isinstance(a, str) and 0 < len(a) <= 64 for a in amr)):
+        raise IdTokenValidationError("amr claim must be a non-empty array of strings", reason="amr_invalid")

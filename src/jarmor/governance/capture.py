@@ -15,6 +15,7 @@ from typing import Any
 
 from ..protocol.authorization import AuthorizationRequest, AuthorizationState
 from ..protocol.clients import Client
+from ..protocol.controls import REGISTRY
 from ..protocol.errors import OAuthError
 from ..protocol.policy import Policy, PolicyError
 from .records import (
@@ -69,6 +70,8 @@ def front_controls(evidence: Mapping[str, Any]) -> dict[str, Any]:
     auth = _pick(evidence.get("client_auth"), _AUTH_MEMBERS)
     if auth is not None:
         out["client_auth"] = auth
+    for spec in REGISTRY.values():  # what each control's entry declares its records keep
+        out.update(spec.recorded(evidence))
     return out
 
 

@@ -221,6 +221,9 @@ def _tier_dict(tier: Tier) -> dict[str, Any]:
         # only when set apart from its default (the tier requires PAR), so earlier fingerprints still hold
         **({"issuer_only_audience": tier.issuer_only_audience}
            if tier.issuer_only_audience != tier.requires(Control.PAR) else {}),
+        # only when enforced, so fingerprints of policies that do not require it still hold
+        **({"authentication": {"acr": tier.authentication.acr, "max_age": tier.authentication.max_age}}
+           if tier.requires(Control.AUTHENTICATION_ASSURANCE) else {}),
     }
 
 

@@ -146,6 +146,9 @@ def report_text(r: Report) -> str:
         rows += [[f"  {s.control}", str(s.applied), str(s.eligible), pct(s.share) if s.eligible else "-"]
                  for s in cov.controls]
         out.append(table(rows))
+        for tier, shares in cov.by_tier_controls.items():  # how flows met a control (its registry entry)
+            out += [f"  {tier} {s.control}: " + ", ".join(f"{label} {n}" for label, n in sorted(s.how.items()))
+                    for s in shares if s.how]
     else:
         out.append("  no flows in the window")
     return "\n".join(out)
@@ -160,7 +163,9 @@ def _matrix(r: Report) -> dict[str, Any]:
             hit = next((s for s in r.coverage.by_tier_controls[tier] if s.control == share.control), None)
             cells.append(pct(hit.share) if hit is not None and hit.eligible else "—")
         rows.append({"control": share.control, "cells": cells})
-    return {"tiers": tiers, "rows": rows}
+    how = [{"tier": tier, "control": s.control, "labels": sorted(s.how.items())}
+           for tier in tiers for s in r.coverage.by_tier_controls[tier] if s.how]
+    return {"tiers": tiers, "rows": rows, "how": how}
 
 
 def _charts(r: Report) -> dict[str, Any]:

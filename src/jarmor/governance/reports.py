@@ -89,6 +89,7 @@ class ControlShare:
     control: str
     applied: int
     eligible: int
+    how: dict[str, int] = field(default_factory=dict)  # the entry's ``how`` label -> flows (registry)
 
     @property
     def share(self) -> float:
@@ -138,7 +139,11 @@ class Report:
 
 
 def _share(c: ControlShare) -> dict[str, Any]:
-    return {"control": c.control, "applied": c.applied, "eligible": c.eligible, "share": round(c.share, 4)}
+    out: dict[str, Any] = {"control": c.control, "applied": c.applied, "eligible": c.eligible,
+                           "share": round(c.share, 4)}
+    if c.how:
+        out["how"] = dict(c.how)
+    return out
 
 
 def capabilities(
@@ -274,6 +279,9 @@ def _shares(flows: Sequence[FlowSummary]) -> list[ControlShare]:
             shares[control.value].eligible += 1
             if control.value in f.applied:
                 shares[control.value].applied += 1
+            label = entry.how(f.controls)
+            if label is not None:
+                shares[control.value].how[label] = shares[control.value].how.get(label, 0) + 1
     return list(shares.values())
 
 

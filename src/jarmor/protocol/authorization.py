@@ -27,6 +27,7 @@ from .authorization_state import Step as Step
 from .client_auth import check_authentication_for_tier
 from .clients import MAX_REQUEST_URI_LENGTH, Client, registered_redirect
 from .errors import RedirectTarget
+from .interaction.assurance import check_authentication_assurance, check_authentication_request
 from .policy import Control, PolicyError
 from .redirect_uris import meets_https_redirect_rule
 from .refetch import using_client_keys
@@ -562,6 +563,8 @@ STEPS: Sequence[tuple[Step, frozenset[Situation]]] = tuple((step, frozenset(wher
     (check_pkce,                                (V, P)),
     (check_state_and_nonce,                     (V, P)),
     (check_max_age,                             (V, P)),
+    (check_authentication_request,              (V, P)),
+    (check_authentication_assurance,            (V, U, P)),
     (record_request_object_jti,                 (V, P)),
 ))
 

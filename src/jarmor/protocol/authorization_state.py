@@ -43,6 +43,13 @@ class AuthorizationRequest:
     max_age: int | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     flow_id: str = ""  # the transaction this request belongs to (flow records); travels in the PAR entry
+    # authentication asked for (OIDC Core §3.1.2.1 acr_values, §5.5.1.1 essential acr) and needed (the
+    # effective tier's ``authentication`` when it requires authentication_assurance, raised by the request)
+    acr_values: tuple[str, ...] = ()
+    essential_acr: tuple[str, ...] = ()
+    required_acr: str | None = None
+    auth_max_age: int | None = None
+    tier_assurance: bool = False
 
     def target(self) -> RedirectTarget:
         return RedirectTarget(self.redirect_uri, self.response_mode, self.state, self.client_id)
@@ -56,6 +63,8 @@ class AuthorizationRequest:
         raw["scope"] = tuple(raw["scope"])
         raw["tier_reasons"] = tuple(raw["tier_reasons"])
         raw["prompt"] = tuple(raw["prompt"])
+        for name in ("acr_values", "essential_acr"):
+            raw[name] = tuple(raw.get(name) or ())
         return cls(**raw)
 
 
@@ -93,6 +102,12 @@ class AuthorizationState:
     request_signed: bool = False
     request_alg: str | None = None
     request_encryption: tuple[str, str] | None = None  # (alg, enc) of the outer JWE
+    # the authentication the request asks for and needs (check_authentication_request / _assurance)
+    acr_values: tuple[str, ...] = ()
+    essential_acr: tuple[str, ...] = ()
+    required_acr: str | None = None
+    auth_max_age: int | None = None
+    tier_assurance: bool = False
 
     @property
     def situation(self) -> Situation:
@@ -156,6 +171,11 @@ class AuthorizationState:
             max_age=int(self.params["max_age"]) if self.params.get("max_age") is not None else None,
             evidence=dict(self.evidence),
             flow_id=self.flow_id,
+            acr_values=self.acr_values,
+            essential_acr=self.essential_acr,
+            required_acr=self.required_acr,
+            auth_max_age=self.auth_max_age,
+            tier_assurance=self.tier_assurance,
         )
 
 

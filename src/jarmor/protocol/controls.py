@@ -14,7 +14,10 @@ A risk tier is a set of required controls (``policy``). What a control *means* i
   dashboard's coverage);
 * ``dry_run`` — how the policy dry-run judges a recorded flow against it (``governance.policy_check``);
 * ``back_channel`` — whether a grant that never used the front channel (``client_credentials``,
-  ``refresh_token``) exercises it.
+  ``refresh_token``) exercises it;
+* ``recorded`` — the members of a request's evidence that flow records keep for it (bounded; the capture
+  copies what every entry declares, so a new control's evidence needs no capture code);
+* ``how`` — a short label of how a flow met it (``aal2: pwd otp``), counted per tier by the report.
 
 Adding a control is one ``Control`` member, one entry in ``REGISTRY`` and the step that enforces it; the
 registration, the reports, the dry-run and the drift check iterate ``REGISTRY`` and need no other edit.
@@ -70,6 +73,8 @@ class ControlSpec:
     admitted_without_evidence: Callable[[Evidence], bool] = lambda ev: False
     # a more precise note than "not evidenced in the records" for a flow that lacks the evidence
     gap_note: Callable[[Evidence], str | None] = lambda ev: None
+    recorded: Callable[[Evidence], Mapping[str, Any]] = lambda ev: {}
+    how: Callable[[Evidence], str | None] = lambda ev: None
 
     @property
     def name(self) -> str:
@@ -136,6 +141,43 @@ def _https_redirect_gap(ev: Evidence) -> str | None:
     if loopback_http(ev.get("redirect_uri")):
         return "the redirect URI is plain http on a loopback host (RFC 8252 §7.3), not https"
     return None
+
+
+def _bounded(value: Any, depth: int = 0) -> Any:
+    """A JSON value of evidence kept in a flow record: short strings, numbers, booleans, short lists and
+    small objects of them (a record never holds request data beyond bounded identifiers)."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return value[:128]
+    if isinstance(value, list | tuple) and depth < 2:
+        return [_bounded(v, depth + 1) for v in value[:16]]
+    if isinstance(value, Mapping) and depth < 2:
+        return {str(k)[:64]: _bounded(v, depth + 1) for k, v in list(value.items())[:16]}
+    return None
+
+
+def _authentication_recorded(ev: Evidence) -> Mapping[str, Any]:
+    auth = ev.get("authentication")
+    return {"authentication": _bounded(auth)} if isinstance(auth, Mapping) else {}
+
+
+def _authentication_evidence(ev: Evidence) -> bool:
+    """The tier's requirement was enforced and the sign-in reached it (``interaction.assurance.evidence``)."""
+    auth = _member(ev, "authentication")
+    reached, required = auth.get("reached"), auth.get("required")
+    order = {None: 0, "aal1": 1, "aal2": 2, "aal3": 3}
+    return (auth.get("tier_enforced") is True and reached in order and required in order
+            and order[reached] >= order[required] and reached is not None)
+
+
+def _authentication_how(ev: Evidence) -> str | None:
+    auth = _member(ev, "authentication")
+    if not auth:
+        return None
+    amr = auth.get("amr")
+    methods = " ".join(str(a) for a in amr) if isinstance(amr, list) and amr else "no sign-in"
+    return f"{auth.get('reached') or 'none'}: {methods}"
 
 
 # --- registration rules (over metadata as registration normalises and stores it) ----------------------------
@@ -234,6 +276,11 @@ REGISTRY: Mapping[Control, ControlSpec] = {
         _https_redirect_evidence, registration=_https_redirect_registration,
         registration_error=INVALID_REDIRECT_URI, admitted_without_evidence=_https_redirect_admitted,
         gap_note=_https_redirect_gap),
+    Control.AUTHENTICATION_ASSURANCE: ControlSpec(
+        Control.AUTHENTICATION_ASSURANCE,
+        "the end-user's sign-in reaches the tier's assurance level (acr) within its maximum age, or is stepped up",
+        "NIST SP 800-63B §4; OIDC Core §2, §3.1.2.1, §5.5.1.1; RFC 8176", "check_authentication_assurance",
+        _authentication_evidence, recorded=_authentication_recorded, how=_authentication_how),
 }
 
 

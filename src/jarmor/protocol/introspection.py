@@ -12,7 +12,7 @@ What they learn (§2.2): ``{"active": false}`` and nothing more for a token that
 expired, revoked (by the client, a grant revocation, code or refresh-token replay, or offboarding), whose
 client is disabled or gone, or that the caller may not see. Otherwise ``active``, ``iss``, ``client_id``,
 ``scope``, ``token_type`` (``Bearer`` for access tokens, ``refresh_token`` for refresh tokens), ``exp``,
-``iat`` and ``sub`` when a user granted it. ``token_type_hint`` is accepted and not needed: one lookup
+``iat`` and ``sub`` when a user granted it, with ``auth_time``, ``acr`` and ``amr`` (RFC 9470 §6.2). ``token_type_hint`` is accepted and not needed: one lookup
 covers every token type (§2.1).
 """
 
@@ -25,7 +25,7 @@ from . import errors
 from .client_auth import authenticate_client
 from .context import Environment
 from .revocation import MAX_TOKEN_LENGTH, _token
-from .tokens import token_hash
+from .tokens import authentication_claims, token_hash
 
 INACTIVE: dict[str, Any] = {"active": False}
 
@@ -59,4 +59,6 @@ async def introspect_token(
     }
     if record.subject:
         body["sub"] = record.subject
+        # how the user authenticated, for a resource server deciding on step-up (RFC 9470 §6.2; OIDC Core §2)
+        body.update(authentication_claims(record.extra))
     return body

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .context import Environment
+from .interaction.authentication import ACR, METHODS, level_of
 from .vocabulary import AUTH_METHODS, GRANT_TYPES, JWE_ALGS_SUPPORTED, JWE_ENCS_SUPPORTED, RESPONSE_MODES
 
 
@@ -46,6 +47,9 @@ def server_metadata(env: Environment) -> dict[str, Any]:
         "authorization_encryption_enc_values_supported": list(JWE_ENCS_SUPPORTED),
         "id_token_signing_alg_values_supported": algs,
         "authorization_response_iss_parameter_supported": True,
-        "claims_parameter_supported": False,
+        # OIDC Discovery §3: the levels the sign-in methods of this build can reach (docs/assurance.md)
+        "acr_values_supported": [v for level, v in ACR.items() if level <= level_of(METHODS.values())],
+        "claims_parameter_supported": True,  # for the acr request (OIDC Core §5.5.1.1)
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr"],
         "tls_client_certificate_bound_access_tokens": False,
     }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from .interaction.authentication import ACR
 from .tables import TableError, check_keys, check_table, nearest
 
 
@@ -27,6 +28,7 @@ class Control(StrEnum):
     PRIVATE_KEY_JWT = "private_key_jwt"
     REQUEST_OBJECT_NBF = "request_object_nbf"
     HTTPS_REDIRECT_URIS = "https_redirect_uris"
+    AUTHENTICATION_ASSURANCE = "authentication_assurance"
 
 
 # Controls every tier carries whether or not config lists them: they are protocol rules, not options.
@@ -34,6 +36,23 @@ ALWAYS = frozenset({Control.PKCE_S256})
 
 ALL_SIGNING_ALGS = ("ES256", "PS256", "EdDSA", "Ed25519", "ES384", "ES512", "PS384", "PS512", "RS256")
 FAPI_SIGNING_ALGS = ("PS256", "ES256", "EdDSA", "Ed25519")
+
+
+@dataclass(frozen=True, slots=True)
+class TierAuthentication:
+    """The end-user authentication a tier requires, enforced when the tier requires the control
+    ``authentication_assurance``: an ``acr`` (a NIST SP 800-63B level, ``interaction.authentication.ACR``;
+    ``None``: any sign-in) and a maximum age in seconds of an authentication a session brings (``None``: no
+    limit). In configuration: ``authentication = {acr = "aal2", max_age = 43200}``."""
+
+    acr: str | None = field(default=None, metadata={"choices": tuple(ACR.values())})
+    max_age: int | None = None
+
+
+# NIST SP 800-63B rev. 4 reauthentication limits: AAL2 at least every 24 hours, AAL3 every 12 hours
+ANY_AUTHENTICATION = TierAuthentication()
+SECOND_FACTOR = TierAuthentication(acr="aal2", max_age=24 * 3600)
+PHISHING_RESISTANT = TierAuthentication(acr="aal3", max_age=12 * 3600)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +74,8 @@ class Tier:
     # as a tier property so that client authentication asks the *effective* tier for it. In configuration it
     # defaults to whether the tier requires PAR (FAPI 2.0 §5.3.2.2-1 makes PAR part of the same profile).
     issuer_only_audience: bool = False
+    # what the end-user's authentication must reach (enforced when ``controls`` has authentication_assurance)
+    authentication: TierAuthentication = ANY_AUTHENTICATION
 
     def requires(self, control: Control) -> bool:
         return control in self.controls or control in ALWAYS
@@ -79,10 +100,11 @@ DEFAULT_TIERS: Mapping[str, Tier] = {
                       description="+ signed request object, JARM, private_key_jwt"),
     "high": _tier("high", 2, _HIGH, signing_algs=FAPI_SIGNING_ALGS, request_object_max_lifetime=3600,
                   code_lifetime=60, access_token_lifetime=600, client_rate_limit=3000, issuer_only_audience=True,
+                  authentication=SECOND_FACTOR,
                   description="FAPI 2.0 Message Signing: + PAR, PS256/ES256/EdDSA only, nbf, short codes"),
     "critical": _tier("critical", 3, _CRITICAL, signing_algs=FAPI_SIGNING_ALGS,
                       request_object_max_lifetime=600, code_lifetime=30, access_token_lifetime=300,
-                      client_rate_limit=3000, issuer_only_audience=True,
+                      client_rate_limit=3000, issuer_only_audience=True, authentication=PHISHING_RESISTANT,
                       description="+ encrypted request object and encrypted JARM"),
 }
 

@@ -13,7 +13,7 @@ import math
 import types
 import typing
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 
@@ -72,13 +72,23 @@ def check_table(
     """``table`` checked against the fields of dataclass ``cls`` (minus ``exclude``); returns the values
     converted to the field types (TOML arrays to ``frozenset`` / ``tuple``)."""
     hints = get_type_hints(cls)
-    names = [f.name for f in fields(cls) if f.name not in exclude]
-    check_keys(section, table, names)
+    declared = {f.name: f for f in fields(cls) if f.name not in exclude}
+    check_keys(section, table, declared)
     out: dict[str, Any] = {}
     for key, value in table.items():
         kind = hints[key]
+        if isinstance(kind, type) and is_dataclass(kind):
+            # a nested table (``authentication = {acr = "aal2"}``), checked against its own dataclass
+            if not isinstance(value, dict):
+                raise TableError(f"{section}: {key} must be a table")
+            out[key] = kind(**check_table(f"{section}.{key}", value, kind))
+            continue
         if not _conforms(value, kind):
             raise TableError(f"{section}: {key} must be {_describe(kind)}")
+        choices = declared[key].metadata.get("choices")
+        if choices is not None and value is not None and value not in choices:
+            raise TableError(f"{section}: {key} {str(value)[:64]!r} is not one of {', '.join(map(str, choices))}"
+                             + nearest(str(value), choices))
         if isinstance(value, int | float) and not isinstance(value, bool):
             floor = (minimums or {}).get(key, 0)
             if value < floor:

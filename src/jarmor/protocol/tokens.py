@@ -61,8 +61,11 @@ async def issue_code(
     subject: str,
     auth_time: int,
     flow_id: str,
+    acr: str | None = None,
+    amr: list[str] | None = None,
 ) -> IssuedCode:
-    """Store a single-use code bound to the client, redirect URI, PKCE challenge and subject."""
+    """Store a single-use code bound to the client, redirect URI, PKCE challenge and subject, with how the
+    user authenticated (``acr``, ``amr``, ``auth_time``: the ID token and the tokens carry them)."""
     code = new_token()
     grant_id = secrets.token_hex(16)  # also a CLI argument (`jarmor review revoke GRANT_ID`): no leading '-'
     tier = env.policy.tier(req.tier)
@@ -74,6 +77,8 @@ async def issue_code(
         "subject": subject,
         "nonce": req.nonce,
         "auth_time": auth_time,
+        "acr": acr,
+        "amr": list(amr or ()),
         "tier": req.tier,
         "tier_reasons": list(req.tier_reasons),
         "grant_id": grant_id,
@@ -103,10 +108,24 @@ def _pkce_ok(verifier: str | None, challenge: str) -> bool:
     return hmac.compare_digest(digest, challenge)
 
 
+def authentication_claims(record: Mapping[str, Any]) -> dict[str, Any]:
+    """OIDC Core §2 ``auth_time``, ``acr`` and ``amr`` (RFC 8176) of a code record or a token's ``extra``,
+    those that are set: what the ID token, the tokens' records and introspection carry."""
+    out: dict[str, Any] = {}
+    if isinstance(record.get("auth_time"), int):
+        out["auth_time"] = record["auth_time"]
+    if isinstance(record.get("acr"), str):
+        out["acr"] = record["acr"]
+    if record.get("amr"):
+        out["amr"] = [str(a) for a in record["amr"]]
+    return out
+
+
 def id_token(
-    env: Environment, client: Client, *, tier: Tier, subject: str, nonce: str | None, auth_time: int | None
+    env: Environment, client: Client, *, tier: Tier, subject: str, nonce: str | None,
+    authentication: Mapping[str, Any],
 ) -> tuple[str, dict[str, Any]]:
-    """OIDC Core §2 / §3.1.3.3, signed with the client's registered algorithm, which ``tier`` must allow
+    """OIDC Core §2 / §3.1.3.3 (with ``authentication_claims``: ``auth_time``, ``acr``, ``amr``), signed with the client's registered algorithm, which ``tier`` must allow
     (``signing.check_id_token_signing``; the token endpoint checks it before minting anything). Returns the
     token and what was applied (flow records)."""
     check_id_token_signing(client, tier)
@@ -118,8 +137,7 @@ def id_token(
         "iat": now,
         "exp": now + env.settings.id_token_lifetime,
     }
-    if auth_time is not None:
-        claims["auth_time"] = auth_time
+    claims.update(authentication_claims(authentication))
     if nonce is not None:
         claims["nonce"] = nonce
     alg = client.id_token_signed_response_alg
@@ -136,9 +154,10 @@ async def _mint(
     grant_id: str | None,
     tier: Tier,
     refresh: bool,
+    authentication: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[TokenRecord]]:
     now = env.now()
-    tier_name = tier.name
+    extra = {"tier": tier.name, **authentication_claims(authentication or {})}
     access = new_token()
     records = [
         TokenRecord(
@@ -150,7 +169,7 @@ async def _mint(
             grant_id=grant_id,
             created_at=now,
             expires_at=now + tier.access_token_lifetime,
-            extra={"tier": tier_name},
+            extra=dict(extra),
         )
     ]
     body: dict[str, Any] = {
@@ -171,7 +190,7 @@ async def _mint(
                 grant_id=grant_id,
                 created_at=now,
                 expires_at=now + tier.refresh_token_lifetime,
-                extra={"tier": tier_name},
+                extra=dict(extra),
             )
         )
         body["refresh_token"] = rt
@@ -217,15 +236,9 @@ async def check_subject_enabled(env: Environment, subject: str | None) -> None:
     if user is not None and user.disabled:
         raise errors.InvalidGrant("authorization code is invalid or expired")
 
-async def _authorization_code(
-    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any]
-) -> TokenResult:
-    client = auth.client
-    code = form.get("code")
-    if not code:
-        raise errors.InvalidRequest("code is required")
-    if "authorization_code" not in client.grant_types:
-        raise errors.UnauthorizedClient("client is not registered for the authorization_code grant")
+async def _take_code(env: Environment, code: str, evidence: dict[str, Any]) -> dict[str, Any]:
+    """The code's record, taken (single use, RFC 6749 §4.1.2); a code presented again revokes what it
+    issued and is refused."""
     key = token_hash(code)
     raw = await env.store.ephemeral.take("code", key) if len(code) <= 256 else None
     if raw is None:
@@ -241,13 +254,26 @@ async def _authorization_code(
             await env.store.grants.revoke(replayed, env.now(), "authorization code replayed")
             raise errors.InvalidGrant("authorization code has already been used; its tokens are revoked")
         raise errors.InvalidGrant("authorization code is invalid or expired")
-    record = orjson.loads(raw)
+    record: dict[str, Any] = orjson.loads(raw)
     evidence.update(
         flow_id=record.get("flow_id"), subject=record["subject"], scope=record["scope"], tier=record["tier"],
         tier_reasons=record.get("tier_reasons") or [],
     )
     used_value = f"{record['grant_id']}\x00{record.get('flow_id') or ''}"
     await env.store.ephemeral.put("code-used", key, used_value.encode(), CODE_USED_TTL)
+    return record
+
+
+async def _authorization_code(
+    env: Environment, form: Mapping[str, str], auth: AuthenticatedClient, evidence: dict[str, Any]
+) -> TokenResult:
+    client = auth.client
+    code = form.get("code")
+    if not code:
+        raise errors.InvalidRequest("code is required")
+    if "authorization_code" not in client.grant_types:
+        raise errors.UnauthorizedClient("client is not registered for the authorization_code grant")
+    record = await _take_code(env, code, evidence)
     if record["client_id"] != client.client_id:
         raise errors.InvalidGrant("authorization code was issued to another client")
     if form.get("redirect_uri") != record["redirect_uri"]:
@@ -268,24 +294,13 @@ async def _authorization_code(
         check_id_token_signing(client, tier)  # before anything is minted
     now = env.now()
     grant_id: str = record["grant_id"]
-    await env.store.grants.create(
-        GrantRecord(
-            grant_id=grant_id,
-            client_id=client.client_id,
-            subject=record["subject"],
-            scope=scope,
-            created_at=now,
-            granted_by=record["subject"],
-        )
-    )
+    await env.store.grants.create(GrantRecord(
+        grant_id=grant_id, client_id=client.client_id, subject=record["subject"], scope=scope, created_at=now,
+        granted_by=record["subject"],
+    ))
     body, tokens = await _mint(
-        env,
-        client,
-        subject=record["subject"],
-        scope=scope,
-        grant_id=grant_id,
-        tier=tier,
-        refresh="refresh_token" in client.grant_types,
+        env, client, subject=record["subject"], scope=scope, grant_id=grant_id, tier=tier,
+        refresh="refresh_token" in client.grant_types, authentication=record,
     )
     for rec in tokens:
         await env.store.tokens.create(rec)
@@ -300,8 +315,7 @@ async def _authorization_code(
     }
     if openid:
         body["id_token"], result_evidence["id_token"] = id_token(
-            env, client, tier=tier, subject=record["subject"], nonce=record.get("nonce"),
-            auth_time=record.get("auth_time"),
+            env, client, tier=tier, subject=record["subject"], nonce=record.get("nonce"), authentication=record,
         )
     return TokenResult(
         body=body,
@@ -346,7 +360,8 @@ async def _refresh_token(
             raise errors.InvalidScope("a refresh cannot widen the scope")
         scope = " ".join(wanted)
     body, tokens = await _mint(
-        env, client, subject=old.subject, scope=scope, grant_id=old.grant_id, tier=tier, refresh=True
+        env, client, subject=old.subject, scope=scope, grant_id=old.grant_id, tier=tier, refresh=True,
+        authentication=old.extra,  # a refresh keeps how the user authenticated (RFC 9470 §5)
     )
     new_refresh = next(r for r in tokens if r.kind == "refresh_token")
     new_refresh.scope = old.scope

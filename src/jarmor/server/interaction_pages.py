@@ -14,6 +14,7 @@ from starlette.responses import Response
 from ..protocol.clients import Client
 from ..protocol.context import Environment
 from ..protocol.interaction.lifecycle import Lifecycle, ShowSignIn
+from ..protocol.interaction.machine import State
 from ..protocol.interaction.methods import PASSKEY_METHODS
 from ..protocol.interaction.record import Interaction
 from .consent import ClientDisplay, describe_scopes, destination
@@ -82,7 +83,8 @@ class InteractionPages:
                 "username": shown.username,
                 "notice": REOPENED if shown.failure == "reopened" else "",
                 "methods": [m.name for m in shown.methods],
-                "subject": ia.subject,
+                # a further factor of someone already identified (step-up), not a second try at the first
+                "subject": ia.subject if ia.state is State.SIGNING_IN else None,
                 **self._passkey(shown),
             },
             status=status,

@@ -129,23 +129,33 @@ class Authentication:
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
-    """What a request needs of the authentication: a level, a maximum age (seconds), a fresh sign-in.
+    """What a request needs of the authentication: a level, a maximum age, a fresh sign-in.
 
-    ``essential``: the level comes from an essential ``acr`` claim (OIDC Core §5.5.1.1), whose failure is
-    ``unmet_authentication_requirements``; otherwise the tier or ``acr_values`` asked for it.
+    ``max_age`` (OIDC Core §3.1.2.1; a tier's ``authentication.max_age``) bounds how long ago a factor a
+    session brings may have been verified; ``fresh`` (``prompt=login``) admits only factors verified during
+    this interaction. ``essential``: the level comes from an essential ``acr`` claim (OIDC Core §5.5.1.1),
+    whose failure is ``unmet_authentication_requirements``; otherwise the tier or ``acr_values`` asked.
     """
 
     level: Level = Level.NONE
     max_age: int | None = None
     essential: bool = False
+    fresh: bool = False
 
-    def met_by(self, auth: Authentication, now: int) -> bool:
-        if auth.subject is None or not auth.uses or auth.level < max(self.level, Level.AAL1):
-            return False
-        if self.max_age is not None:
-            started = auth.auth_time
-            return started is not None and now - started <= self.max_age
-        return True
+    def current(self, auth: Authentication, now: int, since: int) -> Authentication:
+        """``auth`` without the factors this requirement no longer admits (verified before ``since``, the
+        start of the interaction, and too long ago or under ``prompt=login``): what is left to build on."""
+        def admitted(use: Use) -> bool:
+            if use.at >= since:
+                return True
+            return not self.fresh and (self.max_age is None or now - use.at <= self.max_age)
+
+        return Authentication(auth.subject, tuple(u for u in auth.uses if admitted(u)))
+
+    def met_by(self, auth: Authentication, now: int, since: int = 0) -> bool:
+        """An identified user whose admitted factors reach the level (at least AAL1: someone signed in)."""
+        kept = self.current(auth, now, since)
+        return kept.subject is not None and bool(kept.uses) and kept.level >= max(self.level, Level.AAL1)
 
 
 def next_methods(
@@ -154,7 +164,7 @@ def next_methods(
     """The methods that move ``auth`` towards ``need``: for an unidentified user, the identifying methods
     from which ``need``'s level can still be reached; for an identified one, the methods of ``enrolled``
     (``None``: every available one) not yet used that raise the level (an identifying method is offered first
-only when it, with the further factors, can reach ``need``'s level). ``available``: the methods the server
+    only when it, with the further factors, can reach ``need``'s level). ``available``: the methods the server
     can verify, in the order the sign-in page offers them. Empty: ``need`` cannot be reached."""
     known = [METHODS[n] for n in available if n in METHODS]
     if auth.subject is None:

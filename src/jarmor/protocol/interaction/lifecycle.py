@@ -24,9 +24,9 @@ from ..context import Environment
 from ..policy import PolicyError, Tier
 from ..responses import AuthorizationResponse, check_code_response, error_response, render
 from ..tokens import issue_code
-from . import limits
-from .assurance import requirement, unreachable
-from .authentication import Authentication, Method, Requirement, next_methods
+from . import assurance, limits
+from .assurance import asserted_acr, requirement, unreachable
+from .authentication import Authentication, Level, Method, Requirement, next_methods
 from .machine import Event, IllegalTransition, Rule, State, rule
 from .record import Interaction
 
@@ -205,17 +205,17 @@ class Lifecycle:
 
     async def _requested(self, st: AuthorizationState, req: AuthorizationRequest, auto: str | None) -> Outcome:
         env = self.env
-        if auto:
+        need = requirement(req)
+        if auto and need.level is Level.NONE:
             self._move(State.REQUESTED, Event.AUTO_APPROVED)
             return await self.complete(req, Authentication(auto, ()), client=st.client, auth_time=env.now())
         if "none" in req.prompt:
             # OIDC Core §3.1.2.1: no signed-in session here, and no page may be shown
             refusal = errors.LoginRequired("no signed-in session")
             return await self._refuse(State.REQUESTED, Event.PROMPT_NONE, req, st.client, refusal)
-        need = requirement(env.policy, req)
         ia = Interaction(request=req, bind=secrets.token_urlsafe(16), started_at=env.now())
         offered = self.offered(ia, need)
-        if not offered:
+        if not offered or auto:  # auto-approve signs nobody in: it cannot meet a level
             return await self._refuse(State.REQUESTED, Event.ASSURANCE_UNREACHABLE, req, st.client,
                                       unreachable(need))
         ia_id = secrets.token_urlsafe(24)
@@ -243,7 +243,7 @@ class Lifecycle:
         client = await self.env.clients.get(ia.request.client_id)
         if ia.state is State.CONSENTING:
             return ShowConsent(ia_id, ia, client)
-        need = requirement(self.env.policy, ia.request)
+        need = requirement(ia.request)
         enrolled = await self._enrolled(ia.subject) if ia.subject else None
         failure = "reopened" if ia.subject is None else None
         return ShowSignIn(ia_id, ia, client.name if client else ia.request.client_id,
@@ -269,7 +269,7 @@ class Lifecycle:
         attempt = await limits.reserve(
             ephemeral, [(lim.interaction, ia_id), (lim.address, address), (lim.account, account)]
         )
-        need = requirement(env.policy, ia.request)
+        need = requirement(ia.request)
         if attempt.refused is None:
             verified = await verifier.verify(form, ia)
             if verified is not None:
@@ -298,7 +298,7 @@ class Lifecycle:
     ) -> Outcome:
         env = self.env
         ia.authentication = ia.authentication.with_use(verified.subject, verified.method, env.now())
-        if need.met_by(ia.authentication, env.now()):
+        if need.met_by(ia.authentication, env.now(), ia.started_at):
             ia.state = self._move(ia.state, Event.SIGNED_IN)
             step = "consent"
         elif self.offered(ia, need, await self._enrolled(verified.subject)):
@@ -325,6 +325,13 @@ class Lifecycle:
         if not approve:
             refusal = errors.AccessDenied("the user denied the request")
             return await self._refuse(ia.state, event, ia.request, client, refusal, subject=ia.subject)
+        need, now = requirement(ia.request), self.env.now()
+        if not need.met_by(ia.authentication, now, ia.started_at):
+            # OIDC Core §3.1.2.1 max_age: the authentication grew too old meanwhile: sign in again (step-up)
+            ia.authentication = need.current(ia.authentication, now, ia.started_at)
+            ia.state = self._move(ia.state, Event.STEP_UP_REQUIRED)
+            await self.env.store.ephemeral.put(NAMESPACE, ia_id, ia.dump(), self.env.settings.interaction_lifetime)
+            return GoTo(ia_id, "login")
         self._move(ia.state, event)
         return await self.complete(ia.request, ia.authentication)
 
@@ -342,7 +349,8 @@ class Lifecycle:
         """Issue the code and deliver it in the request's response mode. ``client``: as this same request
         looked it up (auto-approve); else it is looked up now. Issuing re-reads it in any case."""
         env = self.env
-        req = req if req.flow_id else replace(req, flow_id=secrets.token_urlsafe(16))
+        req = replace(req, flow_id=req.flow_id or secrets.token_urlsafe(16),
+                      evidence={**req.evidence, **assurance.evidence(auth, req)})
         subject = auth.subject or ""
         if client is None:
             client = await env.clients.get(req.client_id)
@@ -355,7 +363,8 @@ class Lifecycle:
             return self._stop(Event.RESPONSE_REFUSED, req, client, refused, subject)
         when = auth_time if auth_time is not None else (auth.auth_time or env.now())
         try:
-            issued = await issue_code(env, req, subject=subject, auth_time=when, flow_id=req.flow_id)
+            issued = await issue_code(env, req, subject=subject, auth_time=when, flow_id=req.flow_id,
+                                      acr=asserted_acr(auth, req), amr=auth.amr)
         except errors.OAuthError as withdrawn:  # the client was offboarded, or the user disabled, meanwhile
             if isinstance(withdrawn, errors.InvalidClient):
                 return self._stop(Event.GRANT_WITHDRAWN, req, client, withdrawn, subject)

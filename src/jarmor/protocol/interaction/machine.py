@@ -38,6 +38,7 @@ class Event(StrEnum):
     FACTOR_VERIFIED = "factor_verified"
     SIGNED_IN = "signed_in"
     ASSURANCE_UNREACHABLE = "assurance_unreachable"
+    STEP_UP_REQUIRED = "step_up_required"
     CONSENT_GIVEN = "consent_given"
     CONSENT_DENIED = "consent_denied"
     CLIENT_DISABLED = "client_disabled"
@@ -94,6 +95,7 @@ TRANSITIONS: Mapping[tuple[State, Event], Rule] = {
     (C, Event.ASSURANCE_UNREACHABLE): Rule(
         State.REFUSED, "OIDC Core §5.5.1.1; OpenID unmet_authentication_requirements 1.0 §2; RFC 6749 §4.1.2.1",
         recorded=True),
+    (C, Event.STEP_UP_REQUIRED): Rule(S, "OIDC Core §3.1.2.1 max_age: the OP MUST actively re-authenticate"),
     (C, Event.CONSENT_GIVEN): Rule(A, "OIDC Core §3.1.2.4: the end-user grants the request"),
     (C, Event.CONSENT_DENIED): Rule(State.REFUSED, "RFC 6749 §4.1.2.1 access_denied; OIDC Core §3.1.2.6",
                                     recorded=True),

@@ -5,16 +5,19 @@ identified user, and an assertion or a code is used once."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html import unescape
 
 import httpx
 import pytest
 
+from jarmor.jose import JwkSet, verify_jws
 from jarmor.protocol.interaction import lifecycle
 from jarmor.protocol.interaction.authentication import Level, Requirement
-from tests.kit import Kit
+from jarmor.protocol.policy import DEFAULT_TIERS, Control, Policy, TierAuthentication
+from tests.kit import Kit, TestClient
 from tests.server.conftest import KitFactory
-from tests.server.support import plain_request
+from tests.server.support import plain_request, redeem, split_location
 
 from .account_support import (
     PASSWORD,
@@ -143,3 +146,56 @@ async def test_a_synced_passkey_does_not_reach_aal3(make: KitFactory, monkeypatc
         **{k: v for k, v in form.items() if not k.startswith("_")}, "credential": synced.get(form["_options"], "127.0.0.1"),
     })
     assert r.status_code == 303 and "error=access_denied" in r.headers["location"]
+
+
+def _assured(acr: str) -> Policy:
+    base = DEFAULT_TIERS["baseline"]
+    strong = replace(base, name="strong", rank=5, controls=base.controls | {Control.AUTHENTICATION_ASSURANCE},
+                     authentication=TierAuthentication(acr, None))
+    return Policy(tiers={**DEFAULT_TIERS, "strong": strong})
+
+
+async def _code_and_id_token(kit: Kit, client: TestClient, r: httpx.Response, verifier: str) -> dict[str, object]:
+    consent = form_of_consent(r)
+    r = await kit.http.post(consent["_action"], data={"decision": "approve", "csrf_token": consent["csrf_token"]})
+    _, _, got = split_location(r)
+    t = await redeem(kit, client, got["code"], verifier)
+    assert t.status_code == 200, t.text
+    keys = JwkSet.from_dict(kit.server.keyring.public_jwks())
+    return dict(verify_jws(t.json()["id_token"], keys, algorithms=["ES256"]).claims)
+
+
+def form_of_consent(r: httpx.Response) -> dict[str, str]:
+    action = re.search(r'action="([^"]+/consent)"', r.text)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+    assert action and csrf, r.text[:500]
+    return {"_action": unescape(action.group(1)), "csrf_token": unescape(csrf.group(1))}
+
+
+async def test_a_tier_requiring_aal2_signs_in_with_password_and_totp(make: KitFactory) -> None:
+    kit = await make(auto_approve=None, policy=_assured("aal2"))
+    await new_user(kit)
+    async with browser(kit) as b:
+        await password_login(b)
+        totp = await enrol_totp(b, kit.env.now())
+    client = await kit.add_client(risk_tier="strong")
+    params, verifier = plain_request(client)
+    page = await kit.http.get("/authorize", params=params)
+    r = await post(kit.http, form_of(page, None), username="alice", password=PASSWORD)
+    assert offered(r) == {"totp"}
+    r = await post(kit.http, form_of(r, "totp"), code=totp.at(kit.env.now() + 30))
+    claims = await _code_and_id_token(kit, client, r, verifier)
+    assert claims["acr"] == "aal2" and claims["amr"] == ["pwd", "otp", "mfa"] and isinstance(claims["auth_time"], int)
+
+
+async def test_a_tier_requiring_aal3_signs_in_with_a_device_bound_passkey(make: KitFactory) -> None:
+    kit = await make(auto_approve=None, policy=_assured("aal3"))
+    device = await with_passkey(kit)
+    client = await kit.add_client(risk_tier="strong")
+    params, verifier = plain_request(client)
+    page = await kit.http.get("/authorize", params=params)
+    assert offered(page) == {"passkey-device"}
+    form = form_of(page, "passkey")
+    r = await post(kit.http, form, credential=device.get(form["_options"], "127.0.0.1"))
+    claims = await _code_and_id_token(kit, client, r, verifier)
+    assert claims["acr"] == "aal3" and claims["amr"] == ["hwk", "user", "mfa"]

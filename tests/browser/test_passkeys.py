@@ -226,3 +226,96 @@ def test_an_authorization_flow_signed_in_with_a_passkey(page: Page, server: Runn
     page.get_by_role("button", name="Allow").click()
     expect(page.locator("#outcome")).to_have_text("ok")
     expect(page.locator("#subject")).to_have_text("erin")
+
+
+ASSURED_CONFIG = """
+[policy.tiers.baseline]
+controls = ["pkce_s256", "authentication_assurance"]
+authentication = { acr = "aal3", max_age = 43200 }
+
+[policy.tiers.elevated]
+controls = ["pkce_s256", "signed_request_object", "jarm", "private_key_jwt", "authentication_assurance"]
+authentication = { acr = "aal2", max_age = 86400 }
+"""
+
+
+@pytest.fixture(scope="module")
+def assured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server whose baseline tier needs AAL3 (critical-like: a device-bound passkey) and whose elevated
+    tier needs AAL2 (high-like: a password and a TOTP code)."""
+    workdir = tmp_path_factory.mktemp("jarmor-assured")
+    (workdir / "jarmor.toml").write_text(ASSURED_CONFIG)
+    port = free_port()
+    running = start_server(workdir, "--issuer", f"http://localhost:{port}", "--config", str(workdir / "jarmor.toml"),
+                           port=port, auto_approve=None)
+    try:
+        for name in ("frank", "gina"):
+            _cli(running, "users", "add", name, "--password-stdin", password=PASSWORD)
+        yield replace(running, issuer=f"http://localhost:{port}")
+    finally:
+        stop_server(running)
+
+
+def _rp_of(server: RunningServer, tier: str) -> Any:
+    from jarmor.client import ClientConfig
+    from jarmor.jose import generate_jwk
+
+    from .client_app import ClientApp, RunningApp
+
+    port = free_port()
+    redirect_uri = f"http://127.0.0.1:{port}/cb"
+    key = generate_jwk("ES256")
+    body = replace(server, issuer=server.issuer.replace("localhost", "127.0.0.1")).register({
+        "client_name": f"{tier} app", "risk_tier": tier, "redirect_uris": [redirect_uri],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.public_dict()]},
+        "authorization_signed_response_alg": "ES256", "id_token_signed_response_alg": "ES256",
+        "response_modes": ["jwt"], "grant_types": ["authorization_code"],
+    })
+    config = ClientConfig(issuer=server.issuer, client_id=str(body["client_id"]), redirect_uri=redirect_uri,
+                          signing_key=key, allow_insecure_http=True)
+    return RunningApp(ClientApp(config), port).start()
+
+
+def test_aal3_flow_offers_only_the_passkey_and_completes_with_it(page: Page, assured: RunningServer) -> None:
+    password_sign_in(page, assured, "gina")
+    page.get_by_role("link", name="Add a passkey").click()
+    page.get_by_role("button", name="Create the passkey").click()
+    expect(page.locator("#account-message")).to_have_text("Passkey added.")
+    app = _rp_of(assured, "baseline")
+    try:
+        page.goto(f"{app.url}/login?mode=jwt")
+        expect(page.get_by_role("button", name="Use a passkey")).to_be_visible()
+        expect(page.get_by_label("Password")).to_have_count(0)
+        page.get_by_role("button", name="Use a passkey").click()
+        page.get_by_role("button", name="Allow").click()
+        expect(page.locator("#outcome")).to_have_text("ok")
+        expect(page.locator("#subject")).to_have_text("gina")
+        expect(page.locator("#acr")).to_have_text("aal3")  # checked by jarmor.client in the ID token
+        expect(page.locator("#amr")).to_have_text("hwk user mfa")
+    finally:
+        app.stop()
+
+
+def test_aal2_flow_with_password_and_totp(page: Page, assured: RunningServer) -> None:
+    password_sign_in(page, assured, "frank")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    totp = pyotp.TOTP(page.locator("#totp-secret").inner_text().strip())
+    page.get_by_label("The code the app shows now").fill(totp.now())
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#account-message")).to_contain_text("Authenticator app added")
+    app = _rp_of(assured, "elevated")
+    try:
+        page.goto(f"{app.url}/login?mode=jwt")
+        page.get_by_label("Username").fill("frank")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.locator("#step-up-notice")).to_be_visible()
+        page.get_by_label("Code from your authenticator app").fill(totp.at(time.time() + 30))
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("button", name="Allow").click()
+        expect(page.locator("#outcome")).to_have_text("ok")
+        expect(page.locator("#subject")).to_have_text("frank")
+        expect(page.locator("#acr")).to_have_text("aal2")
+        expect(page.locator("#amr")).to_have_text("pwd otp mfa")
+    finally:
+        app.stop()

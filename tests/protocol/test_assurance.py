@@ -247,6 +247,8 @@ async def test_a_second_factor_steps_the_sign_in_up_to_aal2(make: KitFactory, mo
     kit, life, recorded = await _life(make, _policy("aal2"), PWD, Fixed("otp", "123456", identifies=False))
     shown = await _authorize(kit, life)
     assert isinstance(shown, ShowSignIn) and [m.name for m in shown.methods] == ["password"]
+    early = await life.sign_in(shown.ia_id, shown.interaction, "otp", {"secret": "123456"}, "a")
+    assert isinstance(early, Problem) and early.kind == "form", "a method the page does not offer is refused"
     out = await life.sign_in(shown.ia_id, shown.interaction, "password", {"username": "alice", "secret": "right"}, "a")
     assert out == GoTo(shown.ia_id, "login"), "a further factor is needed"
     ia = await life.load(shown.ia_id)

@@ -247,6 +247,19 @@ def https_redirect_uris(s: Session) -> Result:
                               f"({errors[1]})")
 
 
+def authentication_assurance(s: Session) -> Result:
+    """Whether the server holds this client to an authentication assurance level of its own (NIST SP 800-63B;
+    OIDC Core §2 ``acr``): a reference flow the audit completes while the user proved no particular level (an
+    auto-approving deployment, or the scripted sign-in) shows it does not; one refused for the sign-in's
+    sake (``access_denied`` / ``unmet_authentication_requirements``) shows it does."""
+    out = s.reference_outcome()
+    if out.completed:
+        return Verdict.OPTIONAL, "the reference authorization completed without any step-up of the sign-in"
+    if out.error in ("access_denied", "unmet_authentication_requirements"):
+        return Verdict.ENFORCED, f"the reference authorization was refused for its sign-in ({out.error})"
+    raise NotRun(f"needs a completed authorization (an auto-approving deployment); it was {out.describe()}")
+
+
 def delete_registration(t: Target, body: object) -> None:
     """RFC 7592 §2.3: delete what the audit created, if the management URI is on the issuer's origin."""
     if not isinstance(body, dict):
@@ -539,6 +552,7 @@ CONTROL_PROBES: tuple[tuple[str, Callable[[Session], Result]], ...] = (
     ("https_redirect_uris", https_redirect_uris),
     ("encrypted_request_object", encrypted_request_object),
     ("encrypted_jarm", encrypted_jarm),
+    ("authentication_assurance", authentication_assurance),
 )
 HYGIENE_PROBES: tuple[tuple[str, Callable[[Session], Result]], ...] = (
     ("redirect_uri_exact_match", redirect_uri_exact_match),

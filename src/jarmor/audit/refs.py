@@ -19,6 +19,7 @@ REFS: Mapping[str, tuple[str, ...]] = {
     "https_redirect_uris": ("FAPI 1.0 Baseline §5.2.2-20", "RFC 8252 §7.3", "RFC 9700 §2.1"),
     "encrypted_request_object": ("RFC 9101 §6.1", CSF_DATA),
     "encrypted_jarm": ("JARM §2.2", "JARM §2.3", CSF_DATA),
+    "authentication_assurance": ("NIST SP 800-63B §4", "OIDC Core §2", "OIDC Core §5.5.1.1", CSF_AUTH),
     "redirect_uri_exact_match": ("RFC 9700 §2.1", "RFC 6749 §3.1.2.3", "FAPI 2.0 §5.3.2.2-8"),
     "pkce_downgrade": ("RFC 9700 §2.1.1", "RFC 7636 §4.2", "FAPI 2.0 §5.3.2.2-5"),
     "request_object_alg_none": ("RFC 9101 §6.2", "RFC 8725 §3.1", "FAPI 2.0 Message Signing §5.3.2"),

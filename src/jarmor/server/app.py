@@ -45,6 +45,7 @@ from ..protocol.interaction.lifecycle import (
     ShowConsent,
     ShowError,
     Transition,
+    Verifier,
 )
 from ..protocol.interaction.machine import Event
 from ..protocol.introspection import introspect_token
@@ -150,16 +151,21 @@ class JarmorServer:
             request_objects=self.request_objects,
         )
         self.lifecycle = Lifecycle(self._env, Ports(
-            verifiers={
-                PASSWORD.name: PasswordVerifier(self.store.users),
-                **interaction_methods.verifiers(self._env, self.protector),
-            },
+            verifiers=self.sign_in_verifiers(),
             record=self._record_transition,
             store_failed=self.outage.failed,
         ))
         self._keys_loaded_at = time.monotonic()
         self._keys_clock_at = self._env.clock()
         metrics.observe_keys(keyring, self._keys_clock_at)
+
+    def sign_in_verifiers(self) -> dict[str, Verifier]:
+        """The end-user sign-in methods this server verifies (``protocol/interaction``), in the order the
+        sign-in page offers them; each name is a ``Method`` of ``interaction.authentication.METHODS``."""
+        return {
+            PASSWORD.name: PasswordVerifier(self.store.users),
+            **interaction_methods.verifiers(self.env, self.protector),  # passkeys, then TOTP
+        }
 
     async def _after_write(self) -> None:
         """After each flow-record batch: update the writer's metrics, sign the chain head when due."""

@@ -229,6 +229,14 @@ class Lifecycle:
         """``authentication.next_methods`` over the methods this server has a verifier for."""
         return next_methods(ia.authentication, need, list(self.ports.verifiers), enrolled)
 
+    async def _accepted(self, ia: Interaction, need: Requirement) -> set[str]:
+        """The methods a sign-in form may use: those the page offers for the authentication so far, and
+        those that start one afresh (Back to the first step; signing in again replaces the authentication).
+        The effective tier's requirement decides both (issue 14: the page offers and accepts only these)."""
+        enrolled = await self._enrolled(ia.subject) if ia.subject else None
+        fresh = next_methods(Authentication(), need, list(self.ports.verifiers))
+        return {m.name for m in (*self.offered(ia, need, enrolled), *fresh)}
+
     async def _enrolled(self, subject: str) -> list[str]:
         return [name for name, v in self.ports.verifiers.items() if await v.enrolled(subject)]
 
@@ -259,8 +267,9 @@ class Lifecycle:
         further factor to give, or — when the user has none that would do — ends the flow."""
         env = self.env
         verifier = self.ports.verifiers.get(method)
-        if verifier is None:
-            return Problem(FORM, "unknown sign-in method")
+        need = requirement(ia.request)
+        if verifier is None or method not in await self._accepted(ia, need):
+            return Problem(FORM, "this sign-in method is not offered here")
         client = await env.clients.get(ia.request.client_id)
         name = client.name if client else ia.request.client_id
         account = verifier.account(form, ia) or ""
@@ -269,7 +278,6 @@ class Lifecycle:
         attempt = await limits.reserve(
             ephemeral, [(lim.interaction, ia_id), (lim.address, address), (lim.account, account)]
         )
-        need = requirement(ia.request)
         if attempt.refused is None:
             verified = await verifier.verify(form, ia)
             if verified is not None:

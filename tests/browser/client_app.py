@@ -223,6 +223,8 @@ class ClientApp:
                 access_token_length=len(tokens.access_token),
                 scope=tokens.scope or "",
                 subject=(tokens.id_token_claims or {}).get("sub", ""),
+                acr=(tokens.id_token_claims or {}).get("acr", ""),
+                amr=" ".join((tokens.id_token_claims or {}).get("amr") or []),
                 refresh_token="yes" if tokens.refresh_token else "no",
             )
             return self._result(result, events=events)

@@ -127,7 +127,7 @@ def _sign_in(page: Page, server: RunningServer, username: str, password: str) ->
     expect(page.get_by_role("heading", name="Administrator sign-in")).to_be_visible()
     page.get_by_label("Administrator name").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def _signed_in(page: Page, server: RunningServer) -> None:

@@ -28,7 +28,7 @@ def _open_login(tab: Watched, rp: Rp, mode: str = "jwt") -> tuple[str, str]:
     page = tab.page
     page.goto(f"{rp.url}/login?mode={mode}")
     on_login_page(page)
-    form = page.locator("form")
+    form = page.locator("form").first  # the password form (the passkey form follows it)
     action = page.evaluate("document.querySelector('form').action")
     token = form.locator("input[name=csrf_token]").get_attribute("value") or ""
     assert action.startswith(f"{rp.issuer}/interaction/") and token

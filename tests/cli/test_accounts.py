@@ -184,3 +184,22 @@ def test_a_locked_user_is_shown_and_unlocked(jarmor: Run, database: str) -> None
     assert json.loads(jarmor("users", "list", "--format", "json")[1])[0]["state"] == "active"
     attempt = with_store(database, lambda store: signin.reserve(store.ephemeral, [(limit, "bob")]))
     assert attempt.refused is None  # the next sign-in is checked again
+
+
+def test_passkey_only_user_gets_a_one_time_enrolment_link(jarmor: Run, database: str) -> None:
+    code, out, err = jarmor("users", "add", "dora", "--passkey-only", "--issuer", "https://login.example")
+    assert code == 0, err
+    link = out.split()[-1]
+    assert link.startswith("https://login.example/account/enrol/") and len(link.rsplit("/", 1)[1]) >= 40
+    user = with_store(database, lambda store: store.users.get("dora"))
+    assert user is not None and user.password_hash == "!passkey-only"
+    code, _, err = jarmor("users", "add", "dora", "--passkey-only")
+    assert code == 2 and err.strip() == "jarmor: user dora already exists"
+    code, _, err = jarmor("users", "add", "eve", "--passkey-only", "--password-stdin", stdin="x\n")
+    assert code == 2 and err.count("\n") == 1
+    code, out2, _ = jarmor("users", "enrol-link", "dora", "--issuer", "https://login.example")
+    assert code == 0 and out2.split()[-1] != link
+    code, _, err = jarmor("users", "enrol-link", "nobody")
+    assert code == 2 and "no user 'nobody'" in err and "Traceback" not in err
+    code, _, err = jarmor("admins", "enrol-link", "nobody")
+    assert code == 2 and "no enabled administrator" in err

@@ -254,8 +254,9 @@ async def test_interactive_sign_in_consent_denied_and_abandoned(make: KitFactory
         return r
 
     def form(r: Any) -> tuple[str, dict[str, str]]:
-        action = unescape(re.search(r'action="([^"]+)"', r.text).group(1))  # type: ignore[union-attr]
-        return action, {unescape(k): unescape(v) for k, v in re.findall(r'name="([^"]+)" value="([^"]*)"', r.text)}
+        first = re.search(r"<form\b.*?</form>", r.text, re.S).group(0)  # type: ignore[union-attr]  # the password form
+        action = unescape(re.search(r'action="([^"]+)"', first).group(1))  # type: ignore[union-attr]
+        return action, {unescape(k): unescape(v) for k, v in re.findall(r'name="([^"]+)" value="([^"]*)"', first)}
 
     r = await start()
     action, fields = form(r)

@@ -226,6 +226,23 @@ def cmd_admins_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_admins_enrol_link(args: argparse.Namespace) -> int:
+    """A one-time link where the administrator enrols a passkey (for ``admin_require_passkey``)."""
+    from ..server.account.enrolment import ENROLMENT_TTL, issue_link
+    from .common import issuer_of
+
+    config = config_from(args)
+
+    async def link(store: Store) -> str:
+        admin = await store.admins.get(args.name)
+        if admin is None or admin.disabled:
+            raise GovernanceError(f"no enabled administrator {args.name!r}")
+        return await issue_link(store.ephemeral, issuer_of(args, config), "admin", args.name)
+
+    print(f"one-time passkey enrolment link (valid {ENROLMENT_TTL // 3600} h, single use): {_run(config, link)}")
+    return 0
+
+
 def cmd_admins_list(args: argparse.Namespace) -> int:
     async def listing(store: Store) -> list[tuple[str, int, str]]:
         return [
@@ -324,6 +341,11 @@ def add_governance_commands(sub: Any) -> None:
     p.add_argument("name")
     add_actor_option(p)
     p.set_defaults(func=cmd_admins_remove)
+    p = admins.add_parser("enrol-link", help="print a one-time link where the administrator enrols a passkey")
+    add_state_options(p)
+    p.add_argument("name")
+    p.add_argument("--issuer", metavar="URL", help="the server's issuer, which the link is under")
+    p.set_defaults(func=cmd_admins_enrol_link)
     p = admins.add_parser("unlock", help="clear the sign-in lockout after too many failed attempts")
     add_state_options(p)
     p.add_argument("name")

@@ -14,10 +14,13 @@ from typing import Any
 
 from ..governance.terminal import facts, table
 from ..protocol.context import Settings
+from ..server.account.enrolment import ENROLMENT_TTL, issue_link
 from ..server.account_lifecycle import (
     AccessRevoked,
     AccountError,
+    add_passkey_only_user,
     add_user,
+    is_removed,
     remove_user,
     reset_user_password,
     set_user_disabled,
@@ -32,6 +35,7 @@ from .common import (
     add_format_option,
     add_state_options,
     config_from,
+    issuer_of,
     print_json,
     read_secret,
     when,
@@ -47,11 +51,40 @@ def _revoked(r: AccessRevoked) -> str:
     return f"revoked {r.grants} grant(s) and {r.tokens} token(s)"
 
 
+def _link(args: argparse.Namespace, store: Store) -> Any:
+    return issue_link(store.ephemeral, issuer_of(args, config_from(args)), "user", args.username)
+
+
 def cmd_users_add(args: argparse.Namespace) -> int:
-    password = read_secret(f"password for {args.username}: ", from_stdin=args.password_stdin)
     by = actor(args)
+    if args.passkey_only:
+        if args.password_stdin:
+            raise SystemExit("--passkey-only takes no password")
+
+        async def add(store: Store) -> str:
+            await add_passkey_only_user(store, args.username, by=by)
+            return str(await _link(args, store))
+
+        link = _run(args, add)
+        print(f"user {args.username} added (passkey only); recorded as {by}")
+        print(f"one-time passkey enrolment link (valid {ENROLMENT_TTL // 3600} h, single use): {link}")
+        return 0
+    password = read_secret(f"password for {args.username}: ", from_stdin=args.password_stdin)
     _run(args, lambda store: add_user(store, args.username, password, by=by))
     print(f"user {args.username} added; recorded as {by}")
+    return 0
+
+
+def cmd_users_enrol_link(args: argparse.Namespace) -> int:
+    """A new one-time passkey enrolment link for an existing user (a lost passkey, a new device)."""
+
+    async def link(store: Store) -> str:
+        user = await store.users.get(args.username)
+        if user is None or is_removed(user):
+            raise AccountError(f"no user {args.username!r}")
+        return str(await _link(args, store))
+
+    print(f"one-time passkey enrolment link (valid {ENROLMENT_TTL // 3600} h, single use): {_run(args, link)}")
     return 0
 
 
@@ -165,7 +198,13 @@ def add_users_commands(users: Any) -> None:
         p.set_defaults(func=func)
         return p
 
-    command("add", "add a user (password hashed with Argon2id)", cmd_users_add, password=True)
+    p = command("add", "add a user (password hashed with Argon2id, or --passkey-only)", cmd_users_add, password=True)
+    p.add_argument("--passkey-only", action="store_true",
+                   help="no password: print a one-time link where the user enrols a passkey")
+    p.add_argument("--issuer", metavar="URL", help="the server's issuer, which the link is under")
+    p = command("enrol-link", "print a new one-time passkey enrolment link for a user", cmd_users_enrol_link,
+                change=False)
+    p.add_argument("--issuer", metavar="URL", help="the server's issuer, which the link is under")
     p = users.add_parser("list", help="every user: created, state (active, disabled, locked, removed)")
     add_state_options(p)
     add_format_option(p)

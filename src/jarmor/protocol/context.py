@@ -61,6 +61,8 @@ class Settings:
     login_max_failures: int = 5
     login_lockout_window: int = 15 * 60
     login_max_failures_per_address: int = 50
+    # The admin dashboard accepts only passkeys (``jarmor admins enrol-link NAME`` enrols them), no passwords.
+    admin_require_passkey: bool = False
     client_assertion_max_lifetime: int = 600
     # DPoP proofs (RFC 9449 §11.1): accepted until this many seconds after their iat (and ``future_skew``
     # ahead); server nonces (§8) are valid for one to two windows of ``dpop_nonce_window`` seconds

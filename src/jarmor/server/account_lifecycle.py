@@ -25,6 +25,7 @@ from .accounts import add_user as create_user
 from .admin.accounts import add_admin as create_admin
 
 REMOVED = "!removed"  # the password hash of a removed account: no Argon2 hash looks like this, none verifies
+PASSKEY_ONLY = "!passkey-only"  # an account that signs in with passkeys only (``users add --passkey-only``)
 
 
 class AccountError(Exception):
@@ -94,6 +95,25 @@ async def add_user(store: Store, username: str, password: str, *, by: str, now: 
     except AlreadyExists as exc:  # added by someone else meanwhile
         raise AccountError(f"user {username} already exists") from exc
     await _log(store, by=by, action="user.add", target=f"user:{username}", now=now)
+    return record
+
+
+async def add_passkey_only_user(store: Store, username: str, *, by: str, now: int | None = None) -> UserRecord:
+    """Add an account without a password: it signs in with the passkey enrolled through a one-time link."""
+    now = int(time.time()) if now is None else now
+    if not username or len(username) > 128 or not username.isprintable():
+        raise AccountError("username must be 1-128 printable characters")
+    existing = await store.users.get(username)
+    if existing is not None:
+        if is_removed(existing):
+            raise AccountError(f"user {username} was removed; a username is never given to someone else")
+        raise AccountError(f"user {username} already exists")
+    record = UserRecord(username=username, password_hash=PASSKEY_ONLY, created_at=now)
+    try:
+        await store.users.create(record)
+    except AlreadyExists as exc:
+        raise AccountError(f"user {username} already exists") from exc
+    await _log(store, by=by, action="user.add", target=f"user:{username}", now=now, passkey_only=True)
     return record
 
 

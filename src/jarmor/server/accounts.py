@@ -9,7 +9,7 @@ from ..protocol.interaction.authentication import PASSWORD
 from ..protocol.interaction.lifecycle import Verified
 from ..protocol.interaction.record import Interaction
 from ..store.base import UserRecord, UserStore
-from .passwords import MAX_USERNAME, PASSWORDS
+from .passwords import MAX_USERNAME, NO_HASH_PREFIX, PASSWORDS
 from .passwords import authenticate as _authenticate
 
 MIN_PASSWORD = 8
@@ -50,4 +50,6 @@ class PasswordVerifier:
         return Verified(user.username, PASSWORD.name) if user is not None else None
 
     async def enrolled(self, subject: str) -> bool:
-        return True  # every end-user account has a password
+        """Every account has a password, except passkey-only ones (their stored "hash" is a ``!`` marker)."""
+        user = await self.users.get(subject)
+        return user is not None and not user.password_hash.startswith(NO_HASH_PREFIX)

@@ -57,7 +57,8 @@ from ..protocol.registration import check_initial_access_token, parse_metadata, 
 from ..protocol.revocation import revoke_token
 from ..protocol.tokens import token_endpoint
 from ..store.base import Store, StoreUnavailable
-from . import metrics
+from . import interaction_methods, metrics
+from .account import account_routes
 from .accounts import PasswordVerifier
 from .admin import admin_routes
 from .directory import CachedClientDirectory
@@ -166,7 +167,10 @@ class JarmorServer:
     def sign_in_verifiers(self) -> dict[str, Verifier]:
         """The end-user sign-in methods this server verifies (``protocol/interaction``), in the order the
         sign-in page offers them; each name is a ``Method`` of ``interaction.authentication.METHODS``."""
-        return {PASSWORD.name: PasswordVerifier(self.store.users)}
+        return {
+            PASSWORD.name: PasswordVerifier(self.store.users),
+            **interaction_methods.verifiers(self.env, self.protector),  # passkeys, then TOTP
+        }
 
     async def _after_write(self) -> None:
         """After each flow-record batch: update the writer's metrics, sign the chain head when due."""
@@ -491,13 +495,17 @@ def build_routes(server: JarmorServer) -> list[Route]:
         Route("/revoke", server.revoke, methods=["POST"]),
         Route("/introspect", server.introspect, methods=["POST"]),
         *admin_routes(server),
+        *account_routes(server),
         *health_routes(server),
         *([metrics.metrics_route(server.config.settings.metrics_token)] if server.config.metrics_port is None else []),
     ]
 
     # rate limits (ratelimit.py): per address on these, and per client on the back channel's client endpoints
     by_client = {"/par", "/token", "/revoke", "/introspect"}
-    by_address = by_client | {"/register", "/interaction/{ia_id}/login", "/admin/login"}
+    by_address = by_client | {
+        "/register", "/interaction/{ia_id}/login", "/admin/login", "/account/login", "/account/login/code",
+        "/account/login/passkey",
+    }
     routes = [
         Route(r.path, limited(server, r.path, r.endpoint, by_client=r.path in by_client), methods=r.methods,
               name=r.name)

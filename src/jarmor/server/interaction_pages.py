@@ -15,10 +15,12 @@ from ..protocol.clients import Client
 from ..protocol.context import Environment
 from ..protocol.interaction.lifecycle import Lifecycle, ShowSignIn
 from ..protocol.interaction.machine import State
+from ..protocol.interaction.methods import PASSKEY_METHODS
 from ..protocol.interaction.record import Interaction
 from .consent import ClientDisplay, describe_scopes, destination
 from .csrf import csrf_token, csrf_valid
 from .http import read_form
+from .interaction_methods import bound_ceremony
 from .keys import Keyring
 from .pages import csp_source, page
 from .problems import InteractionProblem
@@ -83,10 +85,18 @@ class InteractionPages:
                 "methods": [m.name for m in shown.methods],
                 # a further factor of someone already identified (step-up), not a second try at the first
                 "subject": ia.subject if ia.state is State.SIGNING_IN else None,
+                **self._passkey(shown),
             },
             status=status,
             form_action=csp_source(ia.request.redirect_uri),  # too many failures redirect to the client
         )
+
+    def _passkey(self, shown: ShowSignIn) -> dict[str, object]:
+        """The passkey button's method and ceremony, when a passkey method is offered."""
+        offered = [m.name for m in shown.methods if m.name in PASSKEY_METHODS]
+        if not offered:
+            return {}
+        return {"passkey_method": offered[0], "ceremony": bound_ceremony(self.server.env, shown.interaction)}
 
     def consent_page(self, ia_id: str, ia: Interaction, client: Client | None) -> Response:
         """Written for the person deciding (``server/consent.py``): who asks, what each scope allows, whether

@@ -26,6 +26,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 MAX_CONCURRENT_HASHES = 2
 MAX_USERNAME = 128
 MAX_PASSWORD = 1024
+# stored "hashes" that are markers, not Argon2 hashes (``!removed``, ``!passkey-only``): never verify, and are
+# checked against the dummy hash so that such an account answers as slowly as any other
+NO_HASH_PREFIX = "!"
 
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
@@ -68,13 +71,15 @@ class PasswordService:
         return self._dummy[1]
 
     async def verify(self, stored: str | None, password: str) -> bool:
-        """Check ``password`` against ``stored`` (``None``: an unknown account, checked against the dummy
-        hash so that timing does not reveal it); ``False`` for any mismatch."""
+        """Check ``password`` against ``stored`` (``None``: an unknown account, or a marker such as
+        ``!passkey-only``: checked against the dummy hash so that timing does not reveal it); ``False`` for any
+        mismatch."""
         hasher = self.hasher
-        target = stored or self._dummy_hash()
+        usable = stored is not None and not stored.startswith(NO_HASH_PREFIX)
+        target = stored if stored is not None and usable else self._dummy_hash()
         async with _gate():
             ok = await asyncio.to_thread(_verify, hasher, target, password)
-        return ok and stored is not None
+        return ok and usable
 
     async def rehash_if_needed(self, stored: str, password: str) -> str | None:
         """A new hash of the (just verified) ``password`` when ``stored`` was made with other parameters."""

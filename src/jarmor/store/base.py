@@ -142,6 +142,43 @@ class ClientKeyRecord:
     removed_at: int | None = None
 
 
+@dataclass(slots=True)
+class AuthenticatorRecord:
+    """A sign-in method besides the password, enrolled by one account (``population``: ``user`` or ``admin``).
+
+    ``kind`` is ``passkey`` (a WebAuthn credential: ``credential_id`` and ``public_key`` base64url, the
+    authenticator's ``sign_count``, ``transports``, the backup-eligible / backed-up flags that tell a synced
+    passkey from a device-bound one, and whether it verified the user at registration) or ``totp`` (RFC 6238:
+    ``secret`` is the base32 shared secret *sealed* like the server keys, ``last_step`` the newest time step
+    accepted, so a code is never accepted twice).
+    """
+
+    authenticator_id: str
+    population: str
+    username: str
+    kind: str
+    created_at: int
+    label: str = ""
+    credential_id: str | None = None
+    public_key: str | None = None
+    sign_count: int = 0
+    transports: tuple[str, ...] = ()
+    backup_eligible: bool = False
+    backup_state: bool = False
+    user_verified: bool = False
+    secret: str | None = None
+    last_step: int | None = None
+    last_used_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantUse:
+    """A grant a user gave and when a token was last issued under it (``None``: never)."""
+
+    grant: GrantRecord
+    last_used_at: int | None
+
+
 class EphemeralStore(Protocol):
     async def put(self, namespace: str, key: str, value: bytes, ttl: int) -> None:
         """Store ``value`` under ``key``, replacing any previous value, for ``ttl`` seconds."""
@@ -317,6 +354,36 @@ class ClientKeyHistory(Protocol):
         """Every client's key records, ordered by client then first seen (one query: the inventory)."""
 
 
+class AccountStore(Protocol):
+    """What an account holds beside its password: its authenticators, and the grants its user gave."""
+
+    async def add(self, record: AuthenticatorRecord) -> None:
+        """Insert; raises ``AlreadyExists`` when the id (or a passkey's credential id) is taken."""
+
+    async def get(self, authenticator_id: str) -> AuthenticatorRecord | None: ...
+
+    async def by_credential(self, credential_id: str) -> AuthenticatorRecord | None:
+        """The passkey with this WebAuthn credential id."""
+
+    async def list_for(self, population: str, username: str) -> list[AuthenticatorRecord]:
+        """The account's authenticators, oldest first."""
+
+    async def remove(self, population: str, username: str, authenticator_id: str) -> bool:
+        """Delete one of the account's authenticators; ``False`` when it has none with that id."""
+
+    async def use_passkey(self, authenticator_id: str, sign_count: int, backup_state: bool, now: int) -> bool:
+        """Record a verified assertion, atomically refusing a signature counter that did not grow (WebAuthn
+        §6.1.1: a clone; both zero means the authenticator keeps no counter). ``False``: refused."""
+
+    async def use_totp_step(self, authenticator_id: str, step: int, now: int) -> bool:
+        """Accept time step ``step`` of a TOTP authenticator once: an atomic compare-and-set that succeeds only
+        when ``step`` is newer than the last accepted one (RFC 6238 §5.2: a code is used once). ``False``:
+        this or a later step was already used (a replay, or a concurrent submission of the same code)."""
+
+    async def grants_of(self, subject: str) -> list[GrantUse]:
+        """Every unrevoked grant ``subject`` gave, newest first, with when a token was last issued under it."""
+
+
 GENESIS_HASH = "0" * 64  # the "previous hash" of the first flow record
 
 
@@ -442,6 +509,9 @@ class Store(Protocol):
 
     @property
     def flows(self) -> FlowRecordStore: ...
+
+    @property
+    def accounts(self) -> AccountStore: ...
 
     async def health(self) -> dict[str, str | None]:
         """Each backing service this store depends on (``database``, ``schema``, ``redis``) mapped to

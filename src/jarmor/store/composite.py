@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .base import (
+    AccountStore,
     AdminStore,
     AuditLog,
     ClientKeyHistory,
@@ -46,6 +47,7 @@ class CompositeStore:
         self.audit: AuditLog = durable.audit
         self.client_key_history: ClientKeyHistory = durable.client_key_history
         self.flows: FlowRecordStore = durable.flows
+        self.accounts: AccountStore = durable.accounts
 
     async def ping(self) -> None:
         """Reach the short-lived record store once (``StoreUnavailable`` if it cannot be reached): ``open_store``

@@ -6,6 +6,7 @@ import copy
 import time
 from collections.abc import Callable, Sequence
 
+from .account_memory import MemoryAccountStore
 from .base import (
     AdminEvent,
     AdminRecord,
@@ -335,6 +336,7 @@ class MemoryStore:
         self.audit = MemoryAuditLog()
         self.client_key_history = MemoryClientKeyHistory()
         self.flows = MemoryFlowRecordStore()
+        self.accounts = MemoryAccountStore(self.grants._data, self.tokens._data)
 
     async def health(self) -> dict[str, str | None]:
         return {"database": None}

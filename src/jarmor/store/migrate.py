@@ -48,7 +48,7 @@ from .base import StoreError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD = "0004"
+HEAD = "0005"
 INITIAL = "0001"
 VERSION_TABLE = "alembic_version"
 SCRIPT_LOCATION = "jarmor.store:migrations"

@@ -26,8 +26,10 @@ from sqlalchemy import (
     Text,
 )
 
-# flow integrity records live in their own module (a leaf over ``metadata``, like this one); importing it here
+# flow integrity records and authenticators live in their own modules (leaves over ``metadata``, like this
+# one); importing them here
 # registers their tables in ``metadata`` wherever the schema is used (``create_all``, Alembic's comparison)
+from . import account_schema as account_schema
 from . import flow_schema as flow_schema
 from .metadata import metadata
 
@@ -98,6 +100,7 @@ grants = Table(
     Column("revoked_at", BigInteger),
     Column("revoked_reason", Text),
     Index(None, "client_id"),
+    Index(None, "subject"),  # the account page lists the grants one user gave (migration 0006)
 )
 
 admin_users = Table(

@@ -4,3 +4,5 @@
 the assurance they reach; ``assurance``: what a request needs; ``record``: the stored interaction;
 ``limits``: sign-in attempt limits; ``lifecycle``: each transition's effect.
 """
+
+from . import methods as methods  # registers the TOTP and passkey sign-in methods

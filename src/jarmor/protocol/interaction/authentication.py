@@ -163,12 +163,16 @@ def next_methods(
 ) -> list[Method]:
     """The methods that move ``auth`` towards ``need``: for an unidentified user, the identifying methods
     from which ``need``'s level can still be reached; for an identified one, the methods of ``enrolled``
-    (``None``: every available one) not yet used that raise the level. ``available``: the methods the server
+    (``None``: every available one) not yet used that raise the level (an identifying method is offered first
+    only when it, with the further factors, can reach ``need``'s level). ``available``: the methods the server
     can verify, in the order the sign-in page offers them. Empty: ``need`` cannot be reached."""
     known = [METHODS[n] for n in available if n in METHODS]
     if auth.subject is None:
-        best = level_of(known)
-        return [m for m in known if m.identifies and best >= need.level]
+        # an identifying method is offered when it, with the further factors the server has, can reach the
+        # level: a request that needs a hardware-bound passkey is offered that passkey only, not a password
+        # it could never complete
+        further = [m for m in known if not m.identifies]
+        return [m for m in known if m.identifies and level_of([m, *further]) >= need.level]
     have = auth.methods()
     mine = set(enrolled) if enrolled is not None else {m.name for m in known}
     best = level_of([*have, *(m for m in known if m.name in mine)])

@@ -293,7 +293,8 @@ class Lifecycle:
                 return Problem(FINISHED, "this sign-in request has expired or was already completed")
             refusal = errors.AccessDenied("too many failed sign-in attempts")
             return await self._refuse(ia.state, Event.LOCKED_OUT, ia.request, client, refusal)
-        methods = tuple(self.offered(ia, need))
+        enrolled = await self._enrolled(ia.subject) if ia.subject else None
+        methods = tuple(self.offered(ia, need, enrolled))  # an identified user: only what they have
         if attempt.refused is not None:
             self._move(ia.state, Event.SIGN_IN_THROTTLED)
             return ShowSignIn(ia_id, ia, name, methods, failure="throttled", username=username)

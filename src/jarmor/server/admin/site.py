@@ -44,7 +44,7 @@ from .. import signin
 from ..csrf import csrf_token, csrf_valid
 from ..http import read_form
 from ..pages import page
-from . import sessions
+from . import passkey_login, sessions
 from .accounts import authenticate_admin
 
 if TYPE_CHECKING:
@@ -284,12 +284,13 @@ def _endpoint(
 # -- sign-in and sign-out ----------------------------------------------------------------------------------
 
 
-def _login_page(
+async def _login_page(
     server: JarmorServer, binding: str, *, error: str = "", username: str = "", status: int = 200
 ) -> Response:
     response = page(
         "admin/login.html",
         {
+            **await passkey_login.passkey_form(server, binding),
             "title": "Administrator sign-in",
             "issuer": server.env.issuer,
             "action": PREFIX + "/login",
@@ -341,7 +342,7 @@ def login_routes(server: JarmorServer) -> list[Route]:
         binding = request.cookies.get(LOGIN_COOKIE, "")
         if not binding or len(binding) > 64:
             binding = secrets.token_urlsafe(24)
-        return _login_page(server, binding)
+        return await _login_page(server, binding)
 
     async def login(request: Request) -> Response:
         env = server.env
@@ -355,6 +356,8 @@ def login_routes(server: JarmorServer) -> list[Route]:
         ok = csrf_valid(server.keyring.secrets(), token, "admin-login", binding)
         if not (valid and ok):
             return _refusal("The sign-in form has expired or was not sent from this site. Open it again.", 403)
+        if env.settings.admin_require_passkey:
+            return await _login_page(server, binding, status=403, error="This dashboard requires a passkey.")
         username = form.get("username", "").strip()
         password = form.get("password", "")
         address = _client_address(request)
@@ -365,27 +368,33 @@ def login_routes(server: JarmorServer) -> list[Route]:
         if attempt.refused is not None:
             if attempt.first_refusal:  # once per lockout: a refused attempt costs no durable write after that
                 await _audit_sign_in(env.store, env.now(), "admin.login_locked", username, address, attempt)
-            return _login_page(
+            return await _login_page(
                 server, binding, username=username, status=429,
                 error="Too many failed sign-in attempts. Try again in 15 minutes.",
             )
         admin = await authenticate_admin(env.store.admins, username, password)
         if admin is None:
             await _audit_sign_in(env.store, env.now(), "admin.login_failed", username, address, attempt)
-            return _login_page(
+            return await _login_page(
                 server, binding, username=username, status=401, error="Wrong administrator name or password."
             )
         await signin.succeeded(ephemeral, attempt)
-        now = env.now()
-        sid, _session = await sessions.create_session(env.store.ephemeral, admin.username, now)
-        await env.store.audit.append(
-            AdminEvent(at=now, actor=f"admin:{admin.username}", action="admin.login", target=f"admin:{admin.username}",
-                       details={"address": address})
-        )
-        response = RedirectResponse(PREFIX + "/clients", status_code=303)
+        return await _session_started(admin.username, address, "password")
+
+    async def _session_started(username: str, address: str, method: str) -> Response:
+        sid, response = await passkey_login.signed_in(server, username, address, method)
         _cookie(response, SESSION_COOKIE, sid, secure=_secure(server), max_age=sessions.LIFETIME)
         response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
         return response
+
+    async def login_passkey(request: Request) -> Response:
+        binding = request.cookies.get(LOGIN_COOKIE, "")
+        if not _same_origin(request, server.env.issuer) or len(binding) > 64:
+            return _refusal("The sign-in form was not sent from this site. Open it again.", 403)
+        outcome = await passkey_login.passkey_sign_in(server, request, binding)
+        if isinstance(outcome, tuple):
+            return _refusal(*outcome)
+        return await _session_started(outcome, _client_address(request), "passkey")
 
     async def logout(request: Request) -> Response:
         env = server.env
@@ -405,6 +414,7 @@ def login_routes(server: JarmorServer) -> list[Route]:
     return [
         Route(PREFIX + "/login", login_form, methods=["GET"]),
         Route(PREFIX + "/login", login, methods=["POST"]),
+        Route(PREFIX + "/login/passkey", login_passkey, methods=["POST"]),
         Route(PREFIX + "/logout", logout, methods=["POST"]),
     ]
 

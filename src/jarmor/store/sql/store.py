@@ -16,6 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from .. import migrate
 from ..base import (
+    AccountStore,
     AdminStore,
     AuditLog,
     ClientKeyHistory,
@@ -28,6 +29,7 @@ from ..base import (
     TokenStore,
     UserStore,
 )
+from .accounts import SqlAccountStore
 from .clients import CLIENT_CHANNEL, SqlClientStore
 from .ephemeral import DEFAULT_PURGE_EVERY, Clock, SqlEphemeralStore
 from .executor import Executor, upsert_for
@@ -98,6 +100,7 @@ class SqlStore:
         self.audit: AuditLog = SqlAuditLog(db)
         self.client_key_history: ClientKeyHistory = SqlClientKeyHistory(db, insert)
         self.flows: FlowRecordStore = SqlFlowRecordStore(db, insert, engine.dialect.name)
+        self.accounts: AccountStore = SqlAccountStore(db, insert)
 
     @classmethod
     def open(

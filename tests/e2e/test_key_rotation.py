@@ -100,7 +100,8 @@ def make_client(server: RunningServer, *, critical: bool) -> tuple[OAuthClient, 
             "authorization_encrypted_response_enc": "A128GCM",
         }
         meta.update(names)
-        extra = {**names, "decryption_keys": JwkSet((enc,))}
+        meta["dpop_bound_access_tokens"] = True  # critical requires sender-constrained tokens
+        extra = {**names, "decryption_keys": JwkSet((enc,)), "dpop": True}
     body = server.register(meta)
     config = ClientConfig(
         issuer=server.issuer,

@@ -54,7 +54,8 @@ def test_defaults_and_normalisation() -> None:
     assert out["authorization_signed_response_alg"] == "RS256"  # JARM §3 default
     assert out["require_signed_request_object"] is False
     assert "unknown_member" not in out and "response_modes" not in out
-    assert validate(md(risk_tier="high", dpop_bound_access_tokens=True))["authorization_signed_response_alg"] == "PS256"
+    high = validate(md(risk_tier="high", dpop_bound_access_tokens=True))
+    assert high["authorization_signed_response_alg"] == "PS256" and high["dpop_bound_access_tokens"] is True
     assert validate(md(risk_tier="elevated"))["response_modes"] == ["jwt", "query.jwt", "fragment.jwt",
                                                                     "form_post.jwt"]
     assert validate(md(), Policy(default_client_tier="elevated"))["risk_tier"] == "elevated"

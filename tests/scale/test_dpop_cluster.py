@@ -60,7 +60,7 @@ async def test_a_proof_sent_to_both_nodes_at_once_is_used_once(cluster: Cluster)
 async def test_a_nonce_from_one_node_is_accepted_by_the_other(cluster: Cluster) -> None:
     a, b = cluster.nodes[:2]
     async with http_client() as http:
-        client = await _machine(http, a, cluster.issuer, risk_tier="high")
+        client = await _machine(http, a, cluster.issuer, risk_tier="high", dpop_bound_access_tokens=True)
         r = await _token(http, a, client, _proof(cluster.issuer))
         assert r.status_code == 400 and r.json()["error"] == "use_dpop_nonce", r.text
         nonce = r.headers["dpop-nonce"]

@@ -372,6 +372,7 @@ def read_config(
     if "issuer" not in values and ("host" in values or "port" in values):
         scheme = "https" if values.get("ssl_certfile") else "http"
         values["issuer"] = f"{scheme}://{values.get('host', '127.0.0.1')}:{values.get('port', 8000)}"
+        sources["issuer"] = "derived from host and port"
     try:
         policy = policy_from_config(data.get("policy", {}))
     except PolicyError as exc:

@@ -1,5 +1,6 @@
 """Controls as data: every ``Control`` has one registry entry, and a new entry is picked up by registration,
-the flow-record reader, the coverage report, the drift check and the policy dry-run with no other edit."""
+the flow-record capture and reader, the coverage report (with how each flow met it), the drift check and the
+policy dry-run with no other edit."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from jarmor.governance.capture import front_controls
 from jarmor.governance.flows import FlowSummary, applied_controls, summarize_flow
 from jarmor.governance.policy_check import flow_rule_problems
 from jarmor.governance.records import FlowEvent
@@ -43,7 +45,9 @@ def _no_public_clients(meta: Mapping[str, Any]) -> RegistrationIssue | None:
 
 FAKE_SPEC = ControlSpec(
     FAKE, "the client authenticates", "RFC 6749 §2.1", "check_client_authentication_for_tier",  # type: ignore[arg-type]
-    evidence=lambda ev: bool(ev.get("confidential")), registration=_no_public_clients)
+    evidence=lambda ev: bool(ev.get("confidential")), registration=_no_public_clients,
+    recorded=lambda ev: {"confidential": bool(ev["confidential"])} if "confidential" in ev else {},
+    how=lambda ev: "secret" if ev.get("confidential") else None)
 
 
 def _flow(evidence: dict[str, Any]) -> FlowSummary:
@@ -78,6 +82,7 @@ def test_a_new_entry_is_picked_up_by_registration_records_reports_and_the_dry_ru
     assert validate_client_metadata(PUBLIC, policy=POLICY, server=CAPS)["token_endpoint_auth_method"] == "none"
     assert "confidential_client" not in applied_controls({"confidential": True})
     assert flow_rule_problems(_flow({"pkce": "S256"}), POLICY) == []
+    assert front_controls({"confidential": True}) == {}
 
     monkeypatch.setitem(REGISTRY, FAKE, FAKE_SPEC)  # type: ignore[index]
 
@@ -109,3 +114,7 @@ def test_a_new_entry_is_picked_up_by_registration_records_reports_and_the_dry_ru
     shares = {s.control: s for s in coverage([_flow({"confidential": True}), _flow({})]).controls}
     assert (shares["confidential_client"].applied, shares["confidential_client"].eligible) == (1, 2)
     assert controls.ordered(["confidential_client", "par"]) == ("par", "confidential_client")
+    assert shares["confidential_client"].how == {"secret": 1}  # the report's "how it was met", per tier
+
+    # the flow-record capture keeps the evidence the entry declares, and nothing it does not
+    assert front_controls({"confidential": True, "unrelated": "x"}) == {"confidential": True}

@@ -401,6 +401,7 @@ class FakeRS:
         self.nonce: str | None = None
         self.always_challenge = False
         self.challenge_scheme = "DPoP"
+        self.step_up: str | None = None  # a WWW-Authenticate value answered with 401 once the token checks out
         self.requests: list[httpx.Request] = []
         self.proofs: list[dict[str, Any]] = []
 
@@ -409,6 +410,8 @@ class FakeRS:
         scheme, token = request.headers["authorization"].split(" ", 1)
         if scheme == "Bearer":
             assert token not in self.fake.bound, "a DPoP-bound token was sent as a bearer token"
+            if self.step_up is not None:
+                return httpx.Response(401, headers={"WWW-Authenticate": self.step_up})
             return httpx.Response(200, json={"scheme": "Bearer"})
         assert scheme == "DPoP"
         proof = request.headers["dpop"]
@@ -423,4 +426,6 @@ class FakeRS:
                 json={"error": "use_dpop_nonce"},
                 headers={"WWW-Authenticate": challenge, "DPoP-Nonce": nonce},
             )
+        if self.step_up is not None:
+            return httpx.Response(401, headers={"WWW-Authenticate": self.step_up})
         return httpx.Response(200, json={"scheme": "DPoP", "jkt": jkt, "body": request.content.decode()})

@@ -108,6 +108,12 @@ def _challenge(core: ClientCore, url: str, response: httpx.Response) -> bool:
     )
 
 
+def _checked(core: ClientCore, url: str, response: httpx.Response) -> httpx.Response:
+    """The response, unless it is an RFC 9470 step-up challenge (then ``StepUpRequired`` is raised)."""
+    core.resource_step_up(url, response.status_code, response.headers.get_list("www-authenticate"))
+    return response
+
+
 def _core(
     config: ClientConfig, store: FlowStateStore | None, clock: Callable[[], float], trace: TraceHook | None
 ) -> ClientCore:
@@ -223,14 +229,15 @@ class OAuthClient:
         """Call a protected resource with ``token``: ``Authorization: DPoP`` and a proof with ``ath`` for a
         DPoP-bound token (RFC 9449 §7), ``Bearer`` otherwise. A 401 ``use_dpop_nonce`` is retried once
         with the resource server's nonce (§9). ``kwargs`` go to ``httpx.Client.request`` (``json``,
-        ``content``, ``params`` ...); redirects are not followed. The response is returned as it is."""
+        ``content``, ``params`` ...); redirects are not followed. A 401 ``insufficient_user_authentication``
+        raises ``StepUpRequired`` (RFC 9470 §3); any other response is returned as it is."""
         for attempt in (1, 2):
             ours = self.core.resource_headers(method, url, token)
             response = self._http.request(
                 method, url, headers=_merge(headers, ours), follow_redirects=False, **kwargs
             )
             if attempt == 2 or not _challenge(self.core, url, response):
-                return response
+                return _checked(self.core, url, response)
             response.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -352,7 +359,7 @@ class AsyncOAuthClient:
                 method, url, headers=_merge(headers, ours), follow_redirects=False, **kwargs
             )
             if attempt == 2 or not _challenge(self.core, url, response):
-                return response
+                return _checked(self.core, url, response)
             await response.aclose()
         raise AssertionError("unreachable")  # pragma: no cover
 

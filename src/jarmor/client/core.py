@@ -26,7 +26,7 @@ from .authorization import (
 )
 from .base import Form
 from .config import check_url
-from .dpop import rs_nonce_challenge
+from .dpop import rs_nonce_challenge, step_up_challenge
 from .endpoints import (
     MAX_PAR_RESPONSE_BYTES,
     MAX_TOKEN_RESPONSE_BYTES,
@@ -340,3 +340,12 @@ class ClientCore(ResponseSteps):
         if retry:
             self._trace("resource", f"{url[:128]} -> 401 use_dpop_nonce: retrying once with the nonce")
         return retry
+
+    def resource_step_up(self, url: str, status: int, www_authenticate: Iterable[str]) -> None:
+        """Raise ``StepUpRequired`` for a 401 ``insufficient_user_authentication`` (RFC 9470 §3); the
+        caller starts a new authorization with ``err.authorization_kwargs()`` (§4)."""
+        err = step_up_challenge(status, www_authenticate)
+        if err is not None:
+            wanted = f"acr_values={' '.join(err.acr_values)!r} max_age={err.max_age}"
+            self._trace("resource", f"{url[:128]} -> 401 insufficient_user_authentication: {wanted}")
+            raise err

@@ -3,10 +3,12 @@
 Sans-I/O like the rest of the core: ``DPoP`` builds proof JWTs (with ``jarmor.jose``) and remembers the
 latest ``DPoP-Nonce`` of each origin; ``as_nonce_challenge`` and ``rs_nonce_challenge`` judge a response
 the driver received. The library never retries more than once on a nonce challenge (C31).
+``step_up_challenge`` turns a resource server's RFC 9470 challenge into ``StepUpRequired``.
 
 ``challenges`` reads ``WWW-Authenticate`` values. It is our own code because neither httpx nor Starlette
-parses authentication challenges (RFC 9110 §11.6.1); it only needs the scheme and its ``error`` parameter,
-and anything it cannot read is treated as "no nonce challenge" (the response then goes to the caller).
+parses authentication challenges (RFC 9110 §11.6.1); it only needs the scheme and its auth-params
+(``error``, and RFC 9470's ``acr_values``/``max_age``); anything it cannot read is treated as "no
+challenge" (the response then goes to the caller).
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from jarmor.jose import (
     sign_jws_embedded_jwk,
 )
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ServerResponseError, StepUpRequired
 from .exchange import HttpResponse
 from .pkce import new_jti
 
 DPOP_TYP: Final = "dpop+jwt"  # RFC 9449 §4.2
 USE_DPOP_NONCE: Final = "use_dpop_nonce"  # RFC 9449 §8, §9
+INSUFFICIENT_USER_AUTHENTICATION: Final = "insufficient_user_authentication"  # RFC 9470 §3
 DEFAULT_DPOP_ALG: Final = "ES256"
 # Asymmetric algorithms only (RFC 9449 §11.6); RS256 is left out as FAPI 2.0 forbids it.
 DPOP_ALGS: Final = frozenset(SIGNING_ALGS) - {"RS256"}
@@ -181,3 +184,36 @@ def rs_nonce_challenge(status: int, www_authenticate: Iterable[str], nonces: Ite
     if status != 401 or len(list(nonces)) != 1:
         return False
     return any(s == "dpop" and p.get("error") == USE_DPOP_NONCE for s, p in challenges(www_authenticate))
+
+
+_ACR = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,255}")  # one acr value: a space-free NQCHAR run
+_MAX_AGE = re.compile(r"[0-9]{1,10}")
+MAX_ACR_VALUES = 16
+
+
+def step_up_challenge(status: int, www_authenticate: Iterable[str]) -> StepUpRequired | None:
+    """RFC 9470 §3: a 401 whose challenge (any scheme) carries ``error="insufficient_user_authentication"``
+    becomes ``StepUpRequired`` with its ``acr_values`` (space-separated) and ``max_age`` (a number).
+    Malformed auth-params are a ``ServerResponseError``: nothing usable to ask the server for."""
+    if status != 401:
+        return None
+    for _scheme, params in challenges(www_authenticate):
+        if params.get("error") != INSUFFICIENT_USER_AUTHENTICATION:
+            continue
+        acr = tuple(params.get("acr_values", "").split(" ")) if params.get("acr_values") else ()
+        max_age = params.get("max_age")
+        if len(acr) > MAX_ACR_VALUES or not all(_ACR.fullmatch(v) for v in acr) or (
+            max_age is not None and not _MAX_AGE.fullmatch(max_age)
+        ):
+            raise ServerResponseError(
+                "the resource server's step-up challenge has malformed acr_values or max_age (RFC 9470 §3)",
+                reason="invalid_challenge",
+                status=401,
+                error=INSUFFICIENT_USER_AUTHENTICATION,
+            )
+        return StepUpRequired(
+            acr_values=acr,
+            max_age=int(max_age) if max_age is not None else None,
+            description=params.get("error_description"),
+        )
+    return None

@@ -8,7 +8,8 @@ The hierarchy is shaped for the ``except`` clauses an application writes (README
     ├── DiscoveryError                metadata or the server's JWKS unusable (C13)
     ├── ServerResponseError           a back-channel endpoint refused the request (``error`` known)
     │   ├── ParError                  the PAR endpoint (RFC 9126 §2.3)
-    │   └── TokenError                the token endpoint (RFC 6749 §5.2)
+    │   ├── TokenError                the token endpoint (RFC 6749 §5.2)
+    │   └── StepUpRequired            a resource server asks for a stronger/fresher login (RFC 9470 §3)
     └── AuthorizationResponseError    the login did not complete: redeem nothing, show a failure page
         ├── AuthorizationServerError  the server's *verified* error answer (JARM-signed ``error``, C9)
         ├── UnverifiedErrorResponse   a bare ``error=`` whose origin is unknown (RFC 9207 §2.4, C1)
@@ -144,6 +145,37 @@ class TokenError(ServerResponseError):
     reason = "token_failed"
 
 
+class StepUpRequired(ServerResponseError):
+    """A protected resource answered 401 ``insufficient_user_authentication`` (RFC 9470 §3): the token's
+    authentication is too weak (``acr``) or too old (``auth_time``). ``acr_values`` and ``max_age`` are the
+    challenge's auth-params (empty / ``None`` when absent); ``authorization_kwargs()`` turns them into the
+    arguments of a new ``start_authorization`` (RFC 9470 §4)."""
+
+    reason = "step_up_required"
+
+    def __init__(self, *, acr_values: tuple[str, ...], max_age: int | None, description: object = None) -> None:
+        self.acr_values = acr_values
+        self.max_age = max_age
+        wanted = [f"acr_values={' '.join(acr_values)!r}"] if acr_values else []
+        wanted += [f"max_age={max_age}"] if max_age is not None else []
+        super().__init__(
+            f"the resource server requires a new authentication ({', '.join(wanted) or 'no parameters'})",
+            status=401,
+            error="insufficient_user_authentication",
+            description=description,
+        )
+
+    def authorization_kwargs(self) -> dict[str, object]:
+        """``acr_values`` and ``max_age`` for ``start_authorization(scope=..., **err.authorization_kwargs())``;
+        only the parameters the challenge carried."""
+        kwargs: dict[str, object] = {}
+        if self.acr_values:
+            kwargs["acr_values"] = self.acr_values
+        if self.max_age is not None:
+            kwargs["max_age"] = self.max_age
+        return kwargs
+
+
 class AuthorizationResponseError(ClientError):
     """The authorization did not complete: the callback was refused, the server answered with an error, or
     the ID token of the login was invalid. No code was redeemed, or its tokens were discarded."""
@@ -217,6 +249,7 @@ __all__ = [
     "JarmValidationError",
     "ParError",
     "ServerResponseError",
+    "StepUpRequired",
     "TokenError",
     "TransportError",
     "UnverifiedErrorResponse",

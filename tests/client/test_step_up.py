@@ -70,7 +70,7 @@ def sync_client(network: Network, clock: Clock, make_config: Callable[..., Clien
 )
 async def test_step_up_challenge_is_raised_with_its_parameters(
     make_client: Any, fake: FakeAS, rs: FakeRS, challenge: str, acr_values: tuple[str, ...],
-    max_age: int | None, kwargs: dict[str, object],
+    max_age: int | None, kwargs: dict[str, Any],
 ) -> None:
     rs.step_up = challenge
     client = make_client()

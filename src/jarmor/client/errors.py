@@ -29,6 +29,7 @@ anyone can send it, so it is never put into messages an application may log or s
 from __future__ import annotations
 
 import re
+from typing import TypedDict
 
 _ERROR_CODE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}")  # RFC 6749 §4.1.2.1 error charset
 _OUTSIDE_CHARSET = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
@@ -145,6 +146,13 @@ class TokenError(ServerResponseError):
     reason = "token_failed"
 
 
+class StepUpKwargs(TypedDict, total=False):
+    """The ``start_authorization`` arguments a step-up challenge asks for (RFC 9470 §4)."""
+
+    acr_values: tuple[str, ...]
+    max_age: int
+
+
 class StepUpRequired(ServerResponseError):
     """A protected resource answered 401 ``insufficient_user_authentication`` (RFC 9470 §3): the token's
     authentication is too weak (``acr``) or too old (``auth_time``). ``acr_values`` and ``max_age`` are the
@@ -165,10 +173,10 @@ class StepUpRequired(ServerResponseError):
             description=description,
         )
 
-    def authorization_kwargs(self) -> dict[str, object]:
+    def authorization_kwargs(self) -> StepUpKwargs:
         """``acr_values`` and ``max_age`` for ``start_authorization(scope=..., **err.authorization_kwargs())``;
         only the parameters the challenge carried."""
-        kwargs: dict[str, object] = {}
+        kwargs: StepUpKwargs = {}
         if self.acr_values:
             kwargs["acr_values"] = self.acr_values
         if self.max_age is not None:

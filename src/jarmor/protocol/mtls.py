@@ -13,6 +13,8 @@ the core parses it with ``cryptography`` and decides. Everything here is pure.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -47,6 +49,28 @@ _DNS = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?
 _EMAIL = re.compile(r"[^@\s<>\"\\]{1,64}@[A-Za-z0-9.-]{1,253}")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[!-~]+")
 MAX_CERTIFICATE = 16 * 1024  # bytes of DER: a client certificate is a few kilobytes at most
+# RFC 9440 §2.1: an RFC 8941 Byte Sequence item, ``:base64:``, and nothing else (no parameters). Read with one
+# ``fullmatch`` and strict base64 rather than a Structured Fields library: this bare shape is the only one accepted.
+_BYTE_SEQUENCE = re.compile(r":([A-Za-z0-9+/]*={0,2}):")
+
+
+class CertificateHeaderError(ValueError):
+    """A ``Client-Cert`` / ``Client-Cert-Chain`` value that is not what RFC 9440 §2 describes."""
+
+
+def byte_sequence_item(item: str) -> bytes:
+    """The DER bytes of one RFC 9440 certificate item (as sent: ``x5t#S256`` is over them); non-empty and at
+    most ``MAX_CERTIFICATE`` bytes. Used by the server's proxy middleware and by ``jarmor.resource``."""
+    match = _BYTE_SEQUENCE.fullmatch(item.strip(" \t"))
+    if match is None:
+        raise CertificateHeaderError("not an RFC 8941 byte sequence")
+    try:
+        der = base64.b64decode(match.group(1), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CertificateHeaderError("bad base64") from exc
+    if not der or len(der) > MAX_CERTIFICATE:
+        raise CertificateHeaderError("empty or too large")
+    return der
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,7 @@ An access token in the query string is refused (``invalid_request``): FAPI 2.0 �
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..protocol.mtls import MAX_CERTIFICATE, CertificateHeaderError, byte_sequence_item
 from .core import ResourceServer
 from .errors import INVALID_REQUEST, ResourceError, VerifierUnavailable
 from .principal import Principal, Requirement
@@ -81,10 +79,6 @@ def tls_client_certificate(scope: Scope) -> str | None:
     return chain[0] if chain and isinstance(chain[0], str) else None
 
 
-# RFC 9440 §2.1: an RFC 8941 Byte Sequence item, ``:base64:``, and nothing else (no parameters)
-_BYTE_SEQUENCE = re.compile(r":([A-Za-z0-9+/]*={0,2}):")
-MAX_CERTIFICATE = 16 * 1024
-
 
 def proxy_client_certificate(trusted_proxies: Sequence[str]) -> ClientCert:
     """``client_cert=`` for an API behind a TLS-terminating proxy: the DER certificate of RFC 9440's
@@ -93,8 +87,8 @@ def proxy_client_certificate(trusted_proxies: Sequence[str]) -> ClientCert:
 
     The proxy must have completed the TLS handshake with the client (proof of possession of the
     certificate's key); the binding check compares the certificate's ``x5t#S256`` only (RFC 8705 §3), so a
-    self-signed certificate is fine. The header is read with one ``fullmatch`` and strict base64 rather than
-    a Structured Fields library: the one shape accepted is a bare byte sequence.
+    self-signed certificate is fine. The header is decoded by ``protocol.mtls.byte_sequence_item``, as the
+    server's own proxy path does.
     """
     networks = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
 
@@ -107,14 +101,12 @@ def proxy_client_certificate(trusted_proxies: Sequence[str]) -> ClientCert:
         values = _headers(scope, b"client-cert")
         if address is None or not any(address in n for n in networks) or len(values) != 1:
             return None
-        match = _BYTE_SEQUENCE.fullmatch(values[0].strip(" \t"))
-        if match is None or len(values[0]) > 2 * MAX_CERTIFICATE:
+        if len(values[0]) > 2 * MAX_CERTIFICATE:
             return None
         try:
-            der = base64.b64decode(match.group(1), validate=True)
-        except (binascii.Error, ValueError):
+            return byte_sequence_item(values[0])
+        except CertificateHeaderError:
             return None
-        return der or None
 
     return read
 

@@ -30,10 +30,7 @@ one shape accepted is a bare byte sequence (no parameters), and anything else is
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
-import re
 import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -51,30 +48,12 @@ from cryptography.x509.verification import (
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ..protocol.mtls import MAX_CERTIFICATE, ClientCertificate
+from ..protocol.mtls import MAX_CERTIFICATE, CertificateHeaderError, ClientCertificate, byte_sequence_item
 
 SCOPE_KEY = "jarmor.client_certificate"
 MALFORMED = "malformed"  # a Client-Cert header from a trusted proxy that is no certificate
-_BYTE_SEQUENCE = re.compile(r":([A-Za-z0-9+/]*={0,2}):")
 _MAX_CHAIN = 5
 _MAX_HEADER = 4 * MAX_CERTIFICATE
-
-
-class CertificateHeaderError(ValueError):
-    """A ``Client-Cert`` / ``Client-Cert-Chain`` value that is not what RFC 9440 §2 describes."""
-
-
-def _byte_sequence(item: str) -> bytes:
-    match = _BYTE_SEQUENCE.fullmatch(item.strip(" \t"))
-    if match is None:
-        raise CertificateHeaderError("not an RFC 8941 byte sequence")
-    try:
-        der = base64.b64decode(match.group(1), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise CertificateHeaderError("bad base64") from exc
-    if not der or len(der) > MAX_CERTIFICATE:
-        raise CertificateHeaderError("empty or too large")
-    return der
 
 
 def parse_client_cert_header(value: str) -> tuple[bytes, x509.Certificate]:
@@ -82,7 +61,7 @@ def parse_client_cert_header(value: str) -> tuple[bytes, x509.Certificate]:
     sent (the ``x5t#S256`` thumbprint is over them) and the parsed certificate."""
     if len(value) > _MAX_HEADER:
         raise CertificateHeaderError("too large")
-    der = _byte_sequence(value)
+    der = byte_sequence_item(value)
     try:
         return der, x509.load_der_x509_certificate(der)
     except ValueError as exc:
@@ -97,7 +76,7 @@ def parse_client_cert_chain_header(value: str) -> list[x509.Certificate]:
     if len(items) > _MAX_CHAIN:
         raise CertificateHeaderError("too many certificates")
     try:
-        return [x509.load_der_x509_certificate(_byte_sequence(item)) for item in items]
+        return [x509.load_der_x509_certificate(byte_sequence_item(item)) for item in items]
     except ValueError as exc:
         raise CertificateHeaderError("not a DER certificate") from exc
 

@@ -91,6 +91,11 @@ def tree_cpu_ms(pid: int) -> float:
     return total
 
 
+def trees_cpu_ms(pids: list[int]) -> float:
+    """The CPU of several servers' process trees (the nodes of a cluster), summed."""
+    return sum(tree_cpu_ms(p) for p in pids)
+
+
 # --- a minimal HTTP/1.1 client --------------------------------------------------------------------------
 
 
@@ -110,14 +115,23 @@ class Reply:
         return [v for k, v in self.headers if k == name]
 
 
-class Connection:
-    """One keep-alive connection to the server; reconnects when the server closes it."""
+UPSTREAM_HEADER = "x-bench-upstream"  # set by the load balancer of ``run.py --cluster``: the node that answered
 
-    def __init__(self, host: str, port: int) -> None:
+
+class Connection:
+    """One keep-alive connection to the server; reconnects when the server closes it. With ``fresh``, every
+    request goes on a new TCP connection (``Connection: close``: the server closes it after answering).
+
+    ``nodes``, when a list, collects the ``x-bench-upstream`` header of each reply (which node behind the load
+    balancer answered)."""
+
+    def __init__(self, host: str, port: int, fresh: bool = False) -> None:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.hostheader = f"{host}:{port}".encode()
+        self.fresh = fresh
+        self.nodes: list[str] | None = None
 
     async def _open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -133,17 +147,23 @@ class Connection:
             if self.writer is None:
                 await self._open()
             try:
-                return await self._exchange(method, target, body, headers)
+                reply = await self._exchange(method, target, body, headers)
             except (ConnectionError, asyncio.IncompleteReadError):
                 self.close()
                 if attempt:
                     raise
+                continue
+            if self.nodes is not None:
+                self.nodes.append(reply.header(UPSTREAM_HEADER) or "?")
+            return reply
         raise AssertionError("unreachable")
 
     async def _exchange(self, method: str, target: str, body: bytes | None,
                         headers: dict[str, str] | None) -> Reply:
         assert self.reader is not None and self.writer is not None
         head = [f"{method} {target} HTTP/1.1".encode(), b"Host: " + self.hostheader]
+        if self.fresh:
+            head.append(b"Connection: close")
         for k, v in (headers or {}).items():
             head.append(f"{k}: {v}".encode())
         if body is not None:
@@ -174,7 +194,7 @@ class Connection:
         elif status not in (204, 304) and method != "HEAD":
             reply.body = await self.reader.read()  # read to close
             self.close()
-        if (reply.header("connection") or "").lower() == "close":
+        if self.fresh or (reply.header("connection") or "").lower() == "close":
             self.close()
         return reply
 
@@ -242,6 +262,30 @@ class Stats:
     steps: list[list[float]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     nonce_retries: int = 0
+    # behind run.py --cluster's load balancer: requests per node, and flows whose hops all hit one node
+    node_requests: dict[str, int] = field(default_factory=dict)
+    flows_one_node: int = 0
+    flows_across_nodes: int = 0
+
+    def count_nodes(self, nodes: list[str]) -> None:
+        if not nodes or "?" in nodes:
+            return
+        for n in nodes:
+            self.node_requests[n] = self.node_requests.get(n, 0) + 1
+        if len(set(nodes)) > 1:
+            self.flows_across_nodes += 1
+        else:
+            self.flows_one_node += 1
+
+    def merge(self, other: Stats) -> None:
+        self.latencies += other.latencies
+        self.steps += other.steps
+        self.failures += other.failures
+        self.nonce_retries += other.nonce_retries
+        for n, k in other.node_requests.items():
+            self.node_requests[n] = self.node_requests.get(n, 0) + k
+        self.flows_one_node += other.flows_one_node
+        self.flows_across_nodes += other.flows_across_nodes
 
 
 def _path(url: str) -> str:
@@ -424,6 +468,7 @@ async def _run_workers(opt: argparse.Namespace, workers: int, after_warmup: Any 
             elif time.perf_counter() >= deadline:
                 return
             t = time.perf_counter()
+            conn.nodes = []
             try:
                 steps = await one_flow(s, conn, proofs[id(conn)], stats)
             except Exception as exc:
@@ -434,6 +479,7 @@ async def _run_workers(opt: argparse.Namespace, workers: int, after_warmup: Any 
                 continue
             stats.latencies.append((time.perf_counter() - t) * 1000)
             stats.steps.append(steps)
+            stats.count_nodes(conn.nodes)
 
     await asyncio.gather(*(worker(c) for c in conns))
     elapsed = time.perf_counter() - t0
@@ -450,7 +496,7 @@ def _child(opt: argparse.Namespace, workers: int, ready: Any, start: Any, out: A
         return value
 
     stats, cpu, elapsed = asyncio.run(_run_workers(opt, workers, after_warmup))
-    out.put((stats.latencies, stats.steps, stats.failures, cpu, elapsed, stats.nonce_retries))
+    out.put((stats, cpu, elapsed))
 
 
 def pct(sorted_values: list[float], p: float) -> float:
@@ -466,10 +512,10 @@ def run(opt: argparse.Namespace) -> dict[str, Any]:
         def mark() -> None:
             nonlocal server_cpu0
             if opt.server_pid:
-                server_cpu0 = tree_cpu_ms(opt.server_pid)
+                server_cpu0 = trees_cpu_ms(opt.server_pid)
 
         stats, cpu, elapsed = asyncio.run(_run_workers(opt, opt.concurrency, mark))
-        server_cpu1 = tree_cpu_ms(opt.server_pid) if opt.server_pid else None
+        server_cpu1 = trees_cpu_ms(opt.server_pid) if opt.server_pid else None
     else:
         ctx = multiprocessing.get_context("fork")
         ready, start, out = ctx.Queue(), ctx.Queue(), ctx.Queue()
@@ -480,20 +526,17 @@ def run(opt: argparse.Namespace) -> dict[str, Any]:
             p.start()
         for _ in procs:
             ready.get()
-        server_cpu0 = tree_cpu_ms(opt.server_pid) if opt.server_pid else None
+        server_cpu0 = trees_cpu_ms(opt.server_pid) if opt.server_pid else None
         t_start = time.time() + 0.05
         for _ in procs:
             start.put(t_start)
         stats, cpu, elapsed = Stats(), 0.0, 0.0
         for _ in procs:
-            lat, steps, failures, c, e, retries = out.get()
-            stats.nonce_retries += retries
-            stats.latencies += lat
-            stats.steps += steps
-            stats.failures += failures
+            part, c, e = out.get()
+            stats.merge(part)
             cpu += c
             elapsed = max(elapsed, e)
-        server_cpu1 = tree_cpu_ms(opt.server_pid) if opt.server_pid else None
+        server_cpu1 = trees_cpu_ms(opt.server_pid) if opt.server_pid else None
         for p in procs:
             p.join()
     n = len(stats.latencies)
@@ -525,6 +568,9 @@ def run(opt: argparse.Namespace) -> dict[str, Any]:
         ),
         "dpop": opt.dpop,
         "dpop_nonce_retries": stats.nonce_retries if opt.dpop else None,
+        "node_requests": stats.node_requests or None,
+        "flows_across_nodes": stats.flows_across_nodes if stats.node_requests else None,
+        "flows_one_node": stats.flows_one_node if stats.node_requests else None,
         "failures": stats.failures[:5],
         "latencies_ms": [round(x, 3) for x in stats.latencies] if opt.raw else None,
     }
@@ -545,7 +591,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-n", "--count", type=int, help="run exactly N flows (overrides --duration)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--processes", type=int, default=1, help="split the workers over N processes")
-    p.add_argument("--server-pid", type=int, help="report this process tree's CPU ms per flow")
+    p.add_argument("--server-pid", type=int, action="append",
+                   help="report this process tree's CPU ms per flow; repeatable (a cluster's nodes: summed)")
     p.add_argument("--no-verify", action="store_true", help="do not verify the JARM signature")
     p.add_argument("--dpop", action="store_true",
                    help="DPoP-bound tokens: proofs on PAR and the token request, one nonce retry (RFC 9449)")

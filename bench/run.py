@@ -68,7 +68,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import cluster as lbcluster  # noqa: E402
 import driver as pydriver  # noqa: E402
+import modes  # noqa: E402
 from dpop import dpop_cost, dpop_provider, dpop_table, no_dpop_policy  # noqa: E402
 
 PEER_SOURCE_CANDIDATES = [
@@ -249,20 +251,25 @@ def client_metadata(peer: Path) -> dict[str, Any]:
     }
 
 
-def create_database(run_dir: Path, peer: Path, python: str, name: str = "jarmor.db", dpop: bool = False) -> Path:
-    db = run_dir / name
+def prepare_database(run_dir: Path, peer: Path, python: str, database: str) -> None:
+    """``jarmor db upgrade`` and the harness's client, ``peer-client``, registered in ``database`` (a URL)."""
     meta = run_dir / "client-metadata.json"
     meta.write_text(json.dumps(client_metadata(peer), indent=2))
     # the CLI creates a database only on purpose (db upgrade / serve), never as a side effect of clients add
-    subprocess.run([*jarmor_cli(python), "db", "upgrade", "--database", f"sqlite:///{db}"], check=True,
+    subprocess.run([*jarmor_cli(python), "db", "upgrade", "--database", database], check=True,
                    capture_output=True)
     plain = run_dir / "policy-plain.toml"
     plain.write_text(no_dpop_policy(python))
     subprocess.run(
         [*jarmor_cli(python), "clients", "add", "--metadata", str(meta), "--client-id", "peer-client",
-         "--database", f"sqlite:///{db}", "--config", str(plain)],
+         "--database", database, "--config", str(plain)],
         check=True, capture_output=True,
     )
+
+
+def create_database(run_dir: Path, peer: Path, python: str, name: str = "jarmor.db", dpop: bool = False) -> Path:
+    db = run_dir / name
+    prepare_database(run_dir, peer, python, f"sqlite:///{db}")
     if dpop:
         bound = run_dir / "client-metadata-dpop.json"
         bound.write_text(json.dumps({**client_metadata(peer), "dpop_bound_access_tokens": True}, indent=2))
@@ -320,6 +327,17 @@ class Server:
     client_id: str = "peer-client"
     base_pid: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    kinds: bool = True  # measured by --kinds too
+    # a cluster (--cluster): the process trees whose CPU is the server's (the nodes), the load balancer's
+    # process (its CPU reported apart), the nodes themselves and the PostgreSQL/Redis services
+    cpu_pids: list[int] = field(default_factory=list)
+    lb_pid: int = 0
+    nodes: list[Server] = field(default_factory=list)
+    services: lbcluster.Services | None = None
+
+    @property
+    def server_pids(self) -> list[int]:
+        return self.cpu_pids or [self.pid]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -329,6 +347,11 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for node in self.nodes:
+            node.stop()
+        if self.services is not None:
+            self.services.close()
+            self.services = None
 
 
 def wait_ready(server: Server, timeout: float = 60.0) -> None:
@@ -344,10 +367,13 @@ def wait_ready(server: Server, timeout: float = 60.0) -> None:
     raise SystemExit(f"{server.name} did not answer on {url}")
 
 
-def start_jarmor(name: str, db: Path, run_dir: Path, python: str, workers: int,
-                 sampler: Path | None = None, server: str = "uvicorn", dpop: bool = False) -> Server:
+def start_jarmor(name: str, db: Path | str, run_dir: Path, python: str, workers: int,
+                 sampler: Path | None = None, server: str = "uvicorn", dpop: bool = False,
+                 issuer: str | None = None, redis: str | None = None) -> Server:
     """``jarmor serve`` (or, with ``sampler``, the same under ``bench/cpu_profile.py``; with ``server`` granian,
-    the ASGI factory under granian, configured by ``JARMOR_*`` variables)."""
+    the ASGI factory under granian, configured by ``JARMOR_*`` variables). ``db``: a SQLite file or a database
+    URL; ``issuer`` (a cluster node: the load balancer's URL) and ``redis`` are passed on to ``jarmor serve``."""
+    database = db if isinstance(db, str) else f"sqlite:///{db}"
     port = free_port()
     log_path = run_dir / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JARMOR_")}
@@ -358,12 +384,16 @@ def start_jarmor(name: str, db: Path, run_dir: Path, python: str, workers: int,
                        "[settings]\nrate_limit_window = 0\n")
                       + ("" if dpop else (run_dir / "policy-plain.toml").read_text()))
     env["JARMOR_CONFIG"] = str(config)
-    args = ["serve", "--auto-approve", "alice", "--database", f"sqlite:///{db}",
+    args = ["serve", "--auto-approve", "alice", "--database", database,
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--config", str(config)]
+    if issuer:
+        args += ["--issuer", issuer]
+    if redis:
+        args += ["--redis", redis]
     if sampler is not None:
         cmd = [python, str(HERE / "cpu_profile.py"), "--out", str(sampler), "--", *args]
     elif server == "granian":
-        env.update(JARMOR_DATABASE=f"sqlite:///{db}", JARMOR_AUTO_APPROVE="alice", JARMOR_HOST="127.0.0.1",
+        env.update(JARMOR_DATABASE=database, JARMOR_AUTO_APPROVE="alice", JARMOR_HOST="127.0.0.1",
                    JARMOR_PORT=str(port), JARMOR_ISSUER=f"http://127.0.0.1:{port}")
         cmd = [python, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port",
                str(port), "--workers", str(workers), "--runtime-mode", "st", "--no-access-log",
@@ -383,6 +413,7 @@ def start_jarmor(name: str, db: Path, run_dir: Path, python: str, workers: int,
         raise SystemExit(f"{name}: port {port} is served by {owners}, outside the process tree {tree}")
     server.extra["listening_pids"] = sorted(owners)
     server.extra["command"] = " ".join(cmd)
+    server.extra["workers"] = workers
     return server
 
 
@@ -407,6 +438,56 @@ def start_oidc_provider(peer: Path, run_dir: Path, dpop: bool = False) -> Server
     return server
 
 
+def start_cluster(run_dir: Path, peer: Path, python: str, name: str = "jarmor-pg2") -> Server:
+    """Two ``jarmor serve`` nodes (one worker each) on a fresh PostgreSQL schema and Redis key prefix, behind
+    nginx (round-robin, request by request); the returned server is the load balancer's address, its CPU the
+    nodes' (``cpu_pids``), the balancer's own CPU and the PostgreSQL backends' measured apart."""
+    services = lbcluster.Services()
+    nodes: list[Server] = []
+    lb: subprocess.Popen[bytes] | None = None
+    try:
+        prepare_database(run_dir, peer, python, services.database)
+        lb_port = free_port()
+        issuer = f"http://127.0.0.1:{lb_port}"
+        for i in (1, 2):  # one after the other: the first node generates the server keys
+            nodes.append(start_jarmor(f"{name}-node{i}", services.database, run_dir, python, 1, issuer=issuer,
+                                      redis=services.redis))
+        upstreams = [n.issuer.removeprefix("http://") for n in nodes]
+        lb = lbcluster.start_nginx(run_dir / name, lb_port, upstreams)
+        lbcluster.wait_port(lb_port, lb)
+        server = Server(name, "jarmor", issuer, lb, pid=nodes[0].pid, log_path=run_dir / name / "nginx",
+                        drivers=("py",), cpu_pids=[n.pid for n in nodes], lb_pid=lb.pid, nodes=nodes,
+                        services=services,
+                        note="2 nodes (jarmor serve, 1 worker each) on PostgreSQL + Redis behind nginx round-robin")
+        wait_ready(server)
+    except BaseException:
+        if lb is not None:
+            lb.terminate()
+            lb.wait(10)
+        for n in nodes:
+            n.stop()
+        services.close()
+        raise
+    server.extra.update(
+        nodes=[{"name": n.name, "url": n.issuer, "pid": n.pid} for n in nodes],
+        load_balancer=f"nginx {lbcluster.NGINX} pid {lb.pid}, config {run_dir / name / 'nginx' / 'nginx.conf'}",
+        postgres_schema=services.schema, redis_prefix=services.prefix,
+    )
+    return server
+
+
+def cluster_distribution(server: Server) -> dict[str, Any]:
+    """How the balancer spread the requests: per node and endpoint from nginx's access log, and each node's
+    own count from its /metrics."""
+    names = {n.issuer.removeprefix("http://"): n.name for n in server.nodes}
+    access = Path(str(server.log_path)) / lbcluster.ACCESS_LOG
+    text = access.read_text() if access.exists() else ""
+    return {
+        "access_log": lbcluster.per_node_counts(text, names),
+        "metrics": {n.name: lbcluster.scrape_requests(n.issuer) for n in server.nodes},
+    }
+
+
 # --- one measurement --------------------------------------------------------------------------------------
 
 
@@ -420,22 +501,24 @@ def measure(server: Server, driver: str, concurrency: int, duration: float, peer
     else:
         cmd = [python, str(HERE / "driver.py"), "--issuer", server.issuer, "--client-id", server.client_id,
                "--keys", str(peer / "keys" / "client.private.jwks.json"), "--concurrency", str(concurrency),
-               "--duration", str(duration), "--server-pid", str(server.pid), "--json", str(out),
-               "--processes", str(processes)]
+               "--duration", str(duration), "--json", str(out), "--processes", str(processes)]
+        for pid in server.server_pids:
+            cmd += ["--server-pid", str(pid)]
         if server.client_ids_file:
             cmd += ["--client-ids-file", str(server.client_ids_file)]
         if server.dpop:
             cmd.append("--dpop")
         cwd = REPO
-    busy0, total0 = machine_busy_ms()
-    srv0 = pydriver.tree_cpu_ms(server.pid)
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    srv1 = pydriver.tree_cpu_ms(server.pid)
-    busy1, total1 = machine_busy_ms()
+    with side_cpu(server) as side:
+        busy0, total0 = machine_busy_ms()
+        srv0 = pydriver.trees_cpu_ms(server.server_pids)
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        srv1 = pydriver.trees_cpu_ms(server.server_pids)
+        busy1, total1 = machine_busy_ms()
     if not out.exists():
         raise SystemExit(f"{driver} against {server.name} wrote no result:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     summary: dict[str, Any] = json.loads(out.read_text())
@@ -443,8 +526,9 @@ def measure(server: Server, driver: str, concurrency: int, duration: float, peer
     driver_ms = ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) * 1000
     busy = busy1 - busy0
     capacity = (total1 - total0) or 1.0
-    other = max(0.0, busy - (srv1 - srv0) - driver_ms)
-    tree = pydriver.process_tree(server.pid)
+    other = max(0.0, busy - (srv1 - srv0) - driver_ms - side["lb_ms"] - side["pg_ms"])
+    flows = summary["flows_ok"] or 0
+    tree = [p for pid in server.server_pids for p in pydriver.process_tree(pid)]
     rss = [status_kb(p, "VmRSS") or 0 for p in tree]
     hwm = [status_kb(p, "VmHWM") or 0 for p in tree]
     return {
@@ -469,6 +553,62 @@ def measure(server: Server, driver: str, concurrency: int, duration: float, peer
         "wall_s": round(wall, 2),
         "dpop_nonce_retries": summary.get("dpop_nonce_retries"),
         "failures": summary.get("failures"),
+        "workers": server.extra.get("workers"),
+        "driver_processes": processes if driver == "py" else None,
+        **({"lb_cpu_ms_per_flow": round(side["lb_ms"] / flows, 3) if flows else None,
+            "pg_cpu_ms_per_flow": round(side["pg_ms"] / flows, 3) if flows else None,
+            "node_requests": summary.get("node_requests"),
+            "flows_across_nodes": summary.get("flows_across_nodes"),
+            "flows_one_node": summary.get("flows_one_node")} if server.nodes else {}),
+    }
+
+
+@contextlib.contextmanager
+def side_cpu(server: Server) -> Iterator[dict[str, float]]:
+    """The CPU a cluster spends outside its nodes during the block: the load balancer's process tree and the
+    PostgreSQL backends serving the nodes (``lb_ms``, ``pg_ms``; zero for a single server)."""
+    out = {"lb_ms": 0.0, "pg_ms": 0.0}
+    if not server.nodes:
+        yield out
+        return
+    lb0 = pydriver.tree_cpu_ms(server.lb_pid)
+    services = server.services
+    pg0 = lbcluster.pg_cpu_ms(services.backend_pids(), pydriver.cpu_ms) if services else {}
+    yield out
+    out["lb_ms"] = pydriver.tree_cpu_ms(server.lb_pid) - lb0
+    if services:
+        out["pg_ms"] = lbcluster.pg_cpu_delta(pg0, lbcluster.pg_cpu_ms(services.backend_pids(), pydriver.cpu_ms))
+
+
+def measure_kinds(server: Server, connections: str, concurrency: int, duration: float, batch: int, peer: Path,
+                  out: Path, round_no: int, python: str) -> dict[str, Any]:
+    """One per-kind measurement (``bench/kinds.py``): PAR, authorization and token CPU per request."""
+    cmd = [python, str(HERE / "kinds.py"), "--issuer", server.issuer, "--client-id", server.client_id,
+           "--keys", str(peer / "keys" / "client.private.jwks.json"), "--concurrency", str(concurrency),
+           "--duration", str(duration), "--batch", str(batch), "--json", str(out)]
+    for pid in server.server_pids:
+        cmd += ["--server-pid", str(pid)]
+    if connections == "fresh":
+        cmd.append("--fresh")
+    with side_cpu(server) as side:
+        busy0, total0 = machine_busy_ms()
+        srv0 = pydriver.trees_cpu_ms(server.server_pids)
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        srv1 = pydriver.trees_cpu_ms(server.server_pids)
+        busy1, total1 = machine_busy_ms()
+    if not out.exists():
+        raise SystemExit(f"kinds.py against {server.name} wrote no result:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    summary: dict[str, Any] = json.loads(out.read_text())
+    driver_ms = ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) * 1000
+    capacity = (total1 - total0) or 1.0
+    other = max(0.0, (busy1 - busy0) - (srv1 - srv0) - driver_ms - side["lb_ms"] - side["pg_ms"])
+    return {
+        "server": server.name, "kind": server.kind, "connections": connections, "concurrency": concurrency,
+        "round": round_no, "exit_code": proc.returncode, "batch": batch, "batches": summary["batches"],
+        "kinds": summary["kinds"], "failed": summary["failed"],
+        "other_load_pct": round(100 * other / capacity, 1),
     }
 
 
@@ -498,8 +638,16 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "server_peak_rss_mb": max(r["server_peak_rss_mb"] for r in rs),
             "server_rss_mb": max(r["server_rss_mb"] for r in rs),
             "other_load_pct": round(statistics.mean(r["other_load_pct"] for r in rs), 1),
+            "machine_busy_pct": round(statistics.mean(r["machine_busy_pct"] for r in rs), 1),
             "flows_failed": sum(r["flows_failed"] for r in rs),
         })
+        if any("lb_cpu_ms_per_flow" in r for r in rs):  # a cluster
+            across = [r["flows_across_nodes"] for r in rs if r.get("flows_across_nodes") is not None]
+            one = [r["flows_one_node"] for r in rs if r.get("flows_one_node") is not None]
+            rows[-1].update(lb_cpu_ms_per_flow=weighted("lb_cpu_ms_per_flow"),
+                            pg_cpu_ms_per_flow=weighted("pg_cpu_ms_per_flow"),
+                            flows_across_nodes=sum(across) if across else None,
+                            flows_one_node=sum(one) if one else None)
     return rows
 
 
@@ -511,11 +659,12 @@ def _fmt(v: Any, nd: int = 1) -> str:
     return str(v)
 
 
-def ratios(rows: list[dict[str, Any]], base: str = "jarmor", other: str = "oidc-provider") -> list[dict[str, Any]]:
+def ratios(rows: list[dict[str, Any]], base: str | None = None, other: str = "oidc-provider") -> list[dict[str, Any]]:
+    """``base`` / ``other`` per (driver, concurrency); without ``base``, every plain jarmor server of the run."""
     out = []
     index = {(r["driver"], r["server"], r["concurrency"]): r for r in rows}
     for (drv, srv, c), a in index.items():
-        if srv != base:
+        if srv != base if base else not modes.compared(srv):
             continue
         b = index.get((drv, other, c))
         if b is None:
@@ -526,7 +675,7 @@ def ratios(rows: list[dict[str, Any]], base: str = "jarmor", other: str = "oidc-
                 return None
             return round(a[key] / b[key], 2)
 
-        out.append({"driver": drv, "concurrency": c,
+        out.append({"driver": drv, "server": srv, "concurrency": c,
                     **{k: ratio(k) for k in ("flows_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_flow",
                                              "server_peak_rss_mb")}})
     return out
@@ -554,12 +703,13 @@ def summary_table(rows: list[dict[str, Any]]) -> list[str]:
 def ratio_table(qs: list[dict[str, Any]]) -> list[str]:
     order = {"driver.py": 0, "flow.mjs": 1}
     lines = [
-        "| driver | c | flows/s | p50 | p99 | server CPU/flow | server peak RSS |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| driver | server | c | flows/s | p50 | p99 | server CPU/flow | server peak RSS |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for q in sorted(qs, key=lambda q: (order.get(q["driver"], 9), q["concurrency"])):
+    for q in sorted(qs, key=lambda q: (order.get(q["driver"], 9), q["concurrency"], q.get("server", ""))):
         lines.append(
-            f"| {q['driver']} | {q['concurrency']} | {_fmt(q['flows_per_s'], 2)} | {_fmt(q['p50_ms'], 2)} "
+            f"| {q['driver']} | {q.get('server', 'jarmor')} | {q['concurrency']} | {_fmt(q['flows_per_s'], 2)} "
+            f"| {_fmt(q['p50_ms'], 2)} "
             f"| {_fmt(q['p99_ms'], 2)} | {_fmt(q['server_cpu_ms_per_flow'], 2)} "
             f"| {_fmt(q['server_peak_rss_mb'], 2)} |"
         )
@@ -573,11 +723,11 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Run {result['started']} on {result['machine']['cpu']} ({result['machine']['cores']} cores), "
         f"{result['config']['rounds']} round(s) x {result['config']['duration_s']} s per measurement, "
-        f"jarmor at {result['machine'].get('git', '?')}. Every measurement, averaged over rounds "
-        "(flows/s range in parentheses):",
-        "",
-        *summary_table(result["summary"]),
+        f"jarmor at {result['machine'].get('git', '?')}.",
     ]
+    if result["summary"]:
+        lines += ["", "Full flows: every measurement, averaged over rounds (flows/s range in parentheses):", "",
+                  *summary_table(result["summary"])]
     if result["ratios"]:
         lines += ["", "Ratios jarmor / oidc-provider (flows/s: higher is better for jarmor; the others: lower "
                   "is better):", "", *ratio_table(result["ratios"])]
@@ -586,6 +736,22 @@ def markdown(result: dict[str, Any]) -> str:
                   "each server with and without it, from the same run:", "", *dpop_table(result["dpop_cost"])]
         if result.get("dpop_ratios"):
             lines += ["", "Ratios jarmor+dpop / oidc-provider+dpop:", "", *ratio_table(result["dpop_ratios"])]
+    workers = result["config"].get("jarmor_workers", 1)
+    if result.get("scaling"):
+        lines += ["", f"`--workers {workers}`: jarmor on SQLite with {workers} workers (`jarmor-w{workers}`) against "
+                  f"one (`jarmor`), the driver in {result['config'].get('driver_processes')} separate process(es), "
+                  "same run:", "", *modes.scaling_table(result["scaling"], result["machine"]["cores"])]
+    if result.get("cluster"):
+        lines += ["", f"`--cluster`: {result['cluster']['note']}, next to SQLite jarmor (one node, one worker) and "
+                  "oidc-provider, same run:", "",
+                  *modes.cluster_table(result["cluster"]["rows"], result["cluster"].get("distribution"))]
+    if result.get("kinds_summary"):
+        cfg = result["config"]
+        lines += ["", f"Per request kind (`--kinds`, `bench/kinds.py`): batches of {cfg.get('batch')} flows, each "
+                  "kind measured in its own window (server CPU from /proc around the batch's PARs, then its "
+                  "authorizations — every redirect hop included — then its token requests), with one keep-alive "
+                  "connection per worker and with a fresh TCP connection per HTTP request:", "",
+                  *modes.kinds_table(result["kinds_summary"], result.get("kinds_ratios") or [])]
     quiet = result.get("quiet_summary")
     if quiet:
         lines += ["", f"Only the measurements taken while other processes used less than {QUIET_PCT:.0f} % of the "
@@ -615,15 +781,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--duration", type=float, default=12.0, help="seconds per measurement")
     p.add_argument("--concurrency", default="1,16", help="comma-separated concurrency levels")
-    p.add_argument("--drivers", default="py,flow", help="py (bench/driver.py), flow (flow.mjs), or both")
+    p.add_argument("--drivers", default=None,
+                   help="full flows with py (bench/driver.py), flow (flow.mjs), both (the default) or none "
+                        "(the default with --kinds)")
     p.add_argument("--servers", default="jarmor,oidc-provider")
     p.add_argument("--rate-limits", action="store_true",
                    help="run jarmor with its default rate limits (off otherwise: one driver address sends thousands "
                         "of requests a minute)")
     p.add_argument("--clients", type=int, default=0,
                    help="also run jarmor on a database with this many more registered clients (e.g. 100000)")
-    p.add_argument("--workers", type=int, default=1, help="jarmor serve --workers")
-    p.add_argument("--processes", type=int, default=1, help="driver.py processes")
+    p.add_argument("--workers", type=int, default=1,
+                   help="N > 1: also run jarmor (SQLite) with N workers as jarmor-wN beside the one-worker jarmor, "
+                        "and report flows/s N workers / 1 worker")
+    p.add_argument("--processes", type=int, default=None,
+                   help="driver.py processes (default 1; 2 with --workers N > 1)")
+    p.add_argument("--kinds", action="store_true",
+                   help="measure PAR, authorization and token separately (bench/kinds.py), on every plain server")
+    p.add_argument("--connections", default="keep-alive,fresh",
+                   help="--kinds: keep-alive (one connection per worker), fresh (one per request), or both")
+    p.add_argument("--batch", type=int, default=100,
+                   help="--kinds: flows per batch (oidc-provider's in-memory store is a bounded LRU)")
+    p.add_argument("--cluster", action="store_true",
+                   help="also run jarmor-pg2: two nodes on PostgreSQL (JARMOR_TEST_POSTGRES_URL, a fresh schema) + "
+                        "Redis (JARMOR_TEST_REDIS_URL, a fresh key prefix) behind nginx round-robin")
     p.add_argument("--jarmor-python", default=sys.executable,
                    help="interpreter whose environment runs jarmor (try another server stack in a scratch venv)")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=[granian:]PYTHON",
@@ -651,7 +831,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         opt.profile_duration = min(opt.profile_duration, 5.0)
         opt.wait_quiet = min(opt.wait_quiet, 5.0)
     opt.concurrency = [int(c) for c in opt.concurrency.split(",") if c]
-    opt.drivers = [d.strip() for d in opt.drivers.split(",") if d.strip()]
+    if opt.drivers is None:
+        opt.drivers = "none" if opt.kinds else "py,flow"
+    opt.drivers = [d.strip() for d in opt.drivers.split(",") if d.strip() and d.strip() != "none"]
+    opt.connections = [c.strip() for c in opt.connections.split(",") if c.strip()]
+    if bad := set(opt.connections) - {"keep-alive", "fresh"}:
+        p.error(f"--connections: unknown {', '.join(sorted(bad))} (keep-alive, fresh)")
+    if opt.processes is None:
+        opt.processes = 2 if opt.workers > 1 else 1
     opt.servers = [s.strip() for s in opt.servers.split(",") if s.strip()]
     return opt
 
@@ -672,10 +859,24 @@ def rerender(path: Path) -> int:
     result["quiet_ratios"] = ratios(result["quiet_summary"])
     result["dpop_cost"] = dpop_cost(result["summary"])
     result["dpop_ratios"] = ratios(result["summary"], "jarmor+dpop", "oidc-provider+dpop")
+    result["ratios"] = ratios(result["summary"])
+    derive_modes(result)
     md = markdown(result)
     (path.parent / "results.md").write_text(md)
     print(md)
     return 0
+
+
+def derive_modes(result: dict[str, Any]) -> None:
+    """The --kinds, --workers and --cluster tables' figures, from the measurements in ``result``."""
+    cfg = result["config"]
+    if result.get("kinds_runs"):
+        result["kinds_summary"] = modes.kinds_aggregate(result["kinds_runs"])
+        result["kinds_ratios"] = modes.kinds_ratios(result["kinds_summary"])
+    if cfg.get("jarmor_workers", 1) > 1:
+        result["scaling"] = modes.scaling(result["summary"], cfg["jarmor_workers"], result["machine"]["cores"])
+    if result.get("cluster"):
+        result["cluster"]["rows"] = modes.cluster_rows(result["summary"], result["cluster"]["server"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -693,21 +894,33 @@ def main(argv: list[str] | None = None) -> int:
         if "jarmor" in opt.servers or opt.clients:
             db = create_database(run_dir, peer, opt.jarmor_python, dpop=opt.dpop)
         if "jarmor" in opt.servers:
-            servers.append(start_jarmor("jarmor", db, run_dir, opt.jarmor_python, opt.workers))
+            servers.append(start_jarmor("jarmor", db, run_dir, opt.jarmor_python, 1))
+            if opt.workers > 1:
+                wn = start_jarmor(f"jarmor-w{opt.workers}", db, run_dir, opt.jarmor_python, opt.workers)
+                wn.drivers, wn.kinds = ("py",), False
+                servers.append(wn)
         if "oidc-provider" in opt.servers:
             servers.append(start_oidc_provider(peer, run_dir))
+        if opt.cluster:
+            servers.append(start_cluster(run_dir, peer, opt.jarmor_python))
         if opt.dpop and "jarmor" in opt.servers:
-            servers.append(start_jarmor("jarmor+dpop", db, run_dir, opt.jarmor_python, opt.workers, dpop=True))
+            servers.append(start_jarmor("jarmor+dpop", db, run_dir, opt.jarmor_python, 1, dpop=True))
         if opt.dpop and "oidc-provider" in opt.servers:
             servers.append(start_oidc_provider(peer, run_dir, dpop=True))
+        for s in servers:
+            if s.dpop:
+                s.kinds = False
         bulk_seconds = None
         if opt.clients:
             big = run_dir / "jarmor-big.db"
             ids = run_dir / "client-ids.txt"
             bulk_seconds = bulk_clients(db, big, opt.clients, ids)
             label = f"jarmor-{opt.clients // 1000}k" if opt.clients >= 1000 else f"jarmor-{opt.clients}"
-            servers.append(start_jarmor(label, big, run_dir, opt.jarmor_python, opt.workers))
-            spread = start_jarmor(f"{label}-spread", big, run_dir, opt.jarmor_python, opt.workers)
+            bulk = start_jarmor(label, big, run_dir, opt.jarmor_python, 1)
+            bulk.kinds = False
+            servers.append(bulk)
+            spread = start_jarmor(f"{label}-spread", big, run_dir, opt.jarmor_python, 1)
+            spread.kinds = False
             spread.client_ids_file = ids
             spread.drivers = ("py",)
             spread.note = "a random one of the bulk clients per flow"
@@ -715,17 +928,19 @@ def main(argv: list[str] | None = None) -> int:
         for spec in opt.variant:
             vname, _, target = spec.partition("=")
             kind, _, vpython = target.rpartition(":") if target.startswith("granian:") else ("uvicorn", "", target)
-            vs = start_jarmor(f"jarmor[{vname}]", db, run_dir, vpython or opt.jarmor_python, opt.workers,
+            vs = start_jarmor(f"jarmor[{vname}]", db, run_dir, vpython or opt.jarmor_python, 1,
                               server=kind or "uvicorn")
-            vs.drivers = ("py",)
+            vs.drivers, vs.kinds = ("py",), False
             servers.append(vs)
         for s in servers:
             s.extra["idle_rss_mb"] = round((status_kb(s.pid, "VmRSS") or 0) / 1024, 1)
             log(f"{s.name}: {s.issuer} pid {s.pid} (idle RSS {s.extra['idle_rss_mb']} MB)")
 
         runs: list[dict[str, Any]] = []
-        total = opt.rounds * len(opt.concurrency) * sum(
-            1 for d in opt.drivers for s in servers if d in s.drivers)
+        kinds_runs: list[dict[str, Any]] = []
+        total = opt.rounds * len(opt.concurrency) * (
+            sum(1 for d in opt.drivers for s in servers if d in s.drivers)
+            + (len(opt.connections) * sum(1 for s in servers if s.kinds) if opt.kinds else 0))
         n = 0
         for rnd in range(1, opt.rounds + 1):
             for c in opt.concurrency:
@@ -745,6 +960,21 @@ def main(argv: list[str] | None = None) -> int:
                             f"driver {r['driver_cpu_ms_per_flow']} ms/flow  RSS {r['server_rss_mb']} MB "
                             f"(peak {r['server_peak_rss_mb']})  other load {r['other_load_pct']}%"
                             + (f"  FAILED {r['flows_failed']}: {r['failures']}" if r["flows_failed"] else ""))
+                for conn in opt.connections if opt.kinds else ():
+                    for s in servers:
+                        if not s.kinds:
+                            continue
+                        n += 1
+                        out = run_dir / f"kinds-{s.name}-{conn}-c{c}-r{rnd}.json"
+                        quiet = wait_quiet(opt.wait_quiet, opt.quiet_pct)
+                        k = measure_kinds(s, conn, c, opt.duration, opt.batch, peer, out, rnd, opt.jarmor_python)
+                        k["load_before_pct"] = quiet
+                        kinds_runs.append(k)
+                        log(f"[{n}/{total}] kinds     {s.name:18} c={c:<3} r{rnd} {conn:10}: " + "  ".join(
+                            f"{q['kind']} {q['server_cpu_ms_per_request']} ms"
+                            + (f" ({q['http_requests_per_request']} hops)" if q["kind"] == "authorization" else "")
+                            for q in k["kinds"]) + f"  other load {k['other_load_pct']}%"
+                            + (f"  FAILED {k['failed']}: {[q['failures'] for q in k['kinds']]}" if k["failed"] else ""))
         summary = aggregate(runs)
         quiet_summary = aggregate([r for r in runs if r["other_load_pct"] < QUIET_PCT])
         profile = pyspy = profile_spread = None
@@ -789,6 +1019,8 @@ def main(argv: list[str] | None = None) -> int:
                 "bulk_clients": opt.clients, "bulk_insert_s": bulk_seconds,
                 "jarmor_python": opt.jarmor_python, "variants": opt.variant, "command": " ".join(sys.argv),
                 "wait_quiet_s": opt.wait_quiet, "quiet_pct": opt.quiet_pct,
+                "kinds": opt.kinds, "connections": opt.connections if opt.kinds else None,
+                "batch": opt.batch if opt.kinds else None, "cluster": opt.cluster,
             },
             "servers": [{"name": s.name, "kind": s.kind, "issuer": s.issuer, "pid": s.pid, "note": s.note,
                          **s.extra} for s in servers],
@@ -799,6 +1031,9 @@ def main(argv: list[str] | None = None) -> int:
             "quiet_ratios": ratios(quiet_summary),
             "dpop_cost": dpop_cost(summary),
             "dpop_ratios": ratios(summary, "jarmor+dpop", "oidc-provider+dpop"),
+            "kinds_runs": kinds_runs,
+            "cluster": ({"server": cl.name, "note": cl.note, "distribution": cluster_distribution(cl), **cl.extra}
+                        if (cl := next((s for s in servers if s.nodes), None)) else None),
             "profile": profile,
             "profile_spread": profile_spread,
             "pyspy": {k: v for k, v in pyspy.items() if k != "table"} if pyspy else None,
@@ -809,6 +1044,7 @@ def main(argv: list[str] | None = None) -> int:
         if not opt.keep_db:
             for f in run_dir.glob("jarmor*.db*"):
                 f.unlink()
+    derive_modes(result)
     (run_dir / "results.json").write_text(json.dumps(result, indent=2))
     md = markdown(result)
     (run_dir / "results.md").write_text(md)
@@ -819,7 +1055,7 @@ def main(argv: list[str] | None = None) -> int:
         latest.symlink_to(run_dir.name)
     print(md)
     log(f"results: {run_dir}/results.json, {run_dir}/results.md")
-    failed = sum(r["flows_failed"] for r in runs)
+    failed = sum(r["flows_failed"] for r in runs) + sum(k["failed"] for k in kinds_runs)
     return 1 if failed else 0
 
 

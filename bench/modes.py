@@ -1,0 +1,239 @@
+"""Aggregation and tables of ``bench/run.py``'s other modes: ``--kinds`` (server CPU per request kind),
+``--workers N`` (flows/s with N workers against one) and ``--cluster`` (PostgreSQL + Redis, two nodes behind a
+load balancer). Pure functions of the measurements, so that ``--report`` re-renders them."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+KIND_ORDER = {"par": 0, "authorization": 1, "token": 2}
+CONN_ORDER = {"keep-alive": 0, "fresh": 1}
+BASELINE = "oidc-provider"
+
+
+def _fmt(v: Any, nd: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a in (None, 0) or b in (None, 0):
+        return None
+    return round(a / b, 2)  # type: ignore[operator]
+
+
+def compared(name: str) -> bool:
+    """Servers compared with oidc-provider: every plain jarmor server (``+dpop`` ones have their own baseline)."""
+    return name.startswith("jarmor") and not name.endswith("+dpop")
+
+
+# --- --kinds ----------------------------------------------------------------------------------------------
+
+
+def kinds_aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (server, connections, concurrency, kind): CPU per request and per HTTP exchange weighted by
+    the requests of each round (i.e. total CPU / total requests), latencies averaged over rounds."""
+    groups: dict[tuple[str, str, int, str], list[dict[str, Any]]] = {}
+    for r in runs:
+        for k in r["kinds"]:
+            groups.setdefault((r["server"], r["connections"], r["concurrency"], k["kind"]), []).append(
+                {**k, "other_load_pct": r["other_load_pct"]})
+    rows = []
+    for (srv, conn, c, kind), ks in groups.items():
+        ok = sum(k["ok"] for k in ks)
+        cpu = sum((k["server_cpu_ms_per_request"] or 0) * k["ok"] for k in ks)
+        http = sum((k["http_requests_per_request"] or 0) * k["ok"] for k in ks)
+        p50 = [k["p50_ms"] for k in ks if k["p50_ms"] is not None]
+        p99 = [k["p99_ms"] for k in ks if k["p99_ms"] is not None]
+        rate = [k["per_s"] for k in ks if k["per_s"] is not None]
+        rows.append({
+            "server": srv, "connections": conn, "concurrency": c, "kind": kind, "rounds": len(ks),
+            "ok": ok, "failed": sum(k["failed"] for k in ks),
+            "server_cpu_ms_per_request": round(cpu / ok, 3) if ok else None,
+            "http_requests_per_request": round(http / ok, 2) if ok else None,
+            "server_cpu_ms_per_http_request": round(cpu / http, 3) if http else None,
+            "per_s": round(statistics.mean(rate), 1) if rate else None,
+            "p50_ms": round(statistics.mean(p50), 2) if p50 else None,
+            "p99_ms": round(statistics.mean(p99), 2) if p99 else None,
+            "other_load_pct": round(statistics.mean(k["other_load_pct"] for k in ks), 1),
+        })
+    return rows
+
+
+def kinds_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """jarmor server / oidc-provider for each (connections, concurrency, kind) measured on both."""
+    index = {(r["server"], r["connections"], r["concurrency"], r["kind"]): r for r in rows}
+    out = []
+    for (srv, conn, c, kind), a in index.items():
+        b = index.get((BASELINE, conn, c, kind))
+        if b is None or not compared(srv):
+            continue
+        out.append({
+            "server": srv, "connections": conn, "concurrency": c, "kind": kind,
+            "server_cpu_ms_per_request": _ratio(a["server_cpu_ms_per_request"], b["server_cpu_ms_per_request"]),
+            "p50_ms": _ratio(a["p50_ms"], b["p50_ms"]), "p99_ms": _ratio(a["p99_ms"], b["p99_ms"]),
+        })
+    return out
+
+
+def _kinds_key(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (CONN_ORDER.get(r["connections"], 9), r["concurrency"], KIND_ORDER.get(r["kind"], 9),
+            r["server"] == BASELINE, r["server"])
+
+
+def kinds_table(rows: list[dict[str, Any]], ratios: list[dict[str, Any]]) -> list[str]:
+    ratio = {(q["server"], q["connections"], q["concurrency"], q["kind"]): q for q in ratios}
+    lines = [
+        "| connections | c | kind | server | server CPU ms/request | HTTP requests/request "
+        "| CPU ms/HTTP request | requests/s | p50 ms | p99 ms | ratio CPU vs oidc-provider | other load % |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(rows, key=_kinds_key):
+        q = ratio.get((r["server"], r["connections"], r["concurrency"], r["kind"]))
+        fails = f" ({r['failed']} failed)" if r["failed"] else ""
+        lines.append(
+            f"| {r['connections']} | {r['concurrency']} | {r['kind']} | {r['server']}{fails} "
+            f"| {_fmt(r['server_cpu_ms_per_request'], 3)} | {_fmt(r['http_requests_per_request'], 2)} "
+            f"| {_fmt(r['server_cpu_ms_per_http_request'], 3)} | {_fmt(r['per_s'])} | {_fmt(r['p50_ms'], 2)} "
+            f"| {_fmt(r['p99_ms'], 2)} | {_fmt(q['server_cpu_ms_per_request'], 2) if q else ''} "
+            f"| {_fmt(r['other_load_pct'])} |"
+        )
+    return lines
+
+
+# --- --workers N -------------------------------------------------------------------------------------------
+
+
+def machine_ceiling(cores: float, server_ms: float | None, driver_ms: float | None) -> float | None:
+    """Flows/s the machine could reach at most when the server and the driver share its ``cores`` and each flow
+    costs ``server_ms`` + ``driver_ms`` of CPU (whatever the number of workers)."""
+    if not server_ms or driver_ms is None:
+        return None
+    return round(cores * 1000.0 / (server_ms + driver_ms), 1)
+
+
+def scaling(summary: list[dict[str, Any]], workers: int, cores: int) -> list[dict[str, Any]]:
+    """``jarmor-w{workers}`` against ``jarmor`` (one worker) for each (driver, concurrency)."""
+    index = {(r["driver"], r["server"], r["concurrency"]): r for r in summary}
+    out = []
+    for (drv, srv, c), one in index.items():
+        many = index.get((drv, f"jarmor-w{workers}", c))
+        if srv != "jarmor" or many is None:
+            continue
+        base = index.get((drv, BASELINE, c))
+        out.append({
+            "driver": drv, "concurrency": c, "workers": workers,
+            "flows_per_s_1": one["flows_per_s"], "flows_per_s_n": many["flows_per_s"],
+            "speedup": _ratio(many["flows_per_s"], one["flows_per_s"]),
+            "cpu_ms_per_flow_1": one["server_cpu_ms_per_flow"], "cpu_ms_per_flow_n": many["server_cpu_ms_per_flow"],
+            "driver_cpu_ms_per_flow_n": many["driver_cpu_ms_per_flow"],
+            "p99_ms_1": one["p99_ms"], "p99_ms_n": many["p99_ms"],
+            "machine_busy_pct_n": many.get("machine_busy_pct"),
+            "ceiling_flows_per_s_n": machine_ceiling(cores, many["server_cpu_ms_per_flow"],
+                                                     many["driver_cpu_ms_per_flow"]),
+            "other_load_pct_n": many.get("other_load_pct"),
+            "ceiling_left_flows_per_s_n": machine_ceiling(
+                cores * max(0.0, 1 - (many.get("other_load_pct") or 0) / 100), many["server_cpu_ms_per_flow"],
+                many["driver_cpu_ms_per_flow"]),
+            "flows_per_s_oidc_provider": base["flows_per_s"] if base else None,
+            "ratio_n_vs_oidc_provider": _ratio(many["flows_per_s"], base["flows_per_s"]) if base else None,
+        })
+    return sorted(out, key=lambda q: (q["driver"], q["concurrency"]))
+
+
+def scaling_table(rows: list[dict[str, Any]], cores: int) -> list[str]:
+    if not rows:
+        return []
+    n = rows[0]["workers"]
+    lines = [
+        f"| driver | c | flows/s 1 worker | flows/s {n} workers | speedup | server CPU ms/flow 1 -> {n} "
+        f"| driver CPU ms/flow | machine busy % (other work) | machine ceiling flows/s (what other work left) "
+        f"| p99 ms 1 -> {n} | oidc-provider flows/s | {n} workers / oidc-provider |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for q in rows:
+        lines.append(
+            f"| {q['driver']} | {q['concurrency']} | {_fmt(q['flows_per_s_1'])} | {_fmt(q['flows_per_s_n'])} "
+            f"| {_fmt(q['speedup'], 2)} | {_fmt(q['cpu_ms_per_flow_1'], 2)} -> {_fmt(q['cpu_ms_per_flow_n'], 2)} "
+            f"| {_fmt(q['driver_cpu_ms_per_flow_n'], 2)} | {_fmt(q['machine_busy_pct_n'])} "
+            f"({_fmt(q.get('other_load_pct_n'))}) | {_fmt(q['ceiling_flows_per_s_n'])} "
+            f"({_fmt(q.get('ceiling_left_flows_per_s_n'))}) | {_fmt(q['p99_ms_1'])} -> {_fmt(q['p99_ms_n'])} "
+            f"| {_fmt(q['flows_per_s_oidc_provider'])} | {_fmt(q['ratio_n_vs_oidc_provider'], 2)} |"
+        )
+    lines += ["", f"The machine has {cores} cores, shared by the server's workers, the driver's processes and "
+              "whatever else runs: \"machine ceiling\" is cores x 1000 / (server + driver CPU ms per flow), the "
+              "flows/s no number of workers can exceed here (in parentheses: with only the share of the cores other "
+              "processes left during the measurement); a speedup near it is bound by the machine, not by "
+              "the server. oidc-provider runs as one Node process (the harness has no cluster mode)."]
+    return lines
+
+
+# --- --cluster ---------------------------------------------------------------------------------------------
+
+
+def cluster_rows(summary: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The cluster next to SQLite jarmor and oidc-provider, per (driver, concurrency), with the ratios."""
+    index = {(r["driver"], r["server"], r["concurrency"]): r for r in summary}
+    out = []
+    for (drv, srv, c), cl in index.items():
+        if srv != name:
+            continue
+        sq = index.get((drv, "jarmor", c))
+        op = index.get((drv, BASELINE, c))
+        total = (cl["server_cpu_ms_per_flow"] or 0) + (cl.get("pg_cpu_ms_per_flow") or 0)
+        out.append({
+            "driver": drv, "concurrency": c, "cluster": cl, "sqlite": sq, "oidc_provider": op,
+            "cpu_vs_sqlite": _ratio(cl["server_cpu_ms_per_flow"], sq["server_cpu_ms_per_flow"]) if sq else None,
+            "cpu_with_pg_vs_sqlite": _ratio(total, sq["server_cpu_ms_per_flow"]) if sq else None,
+            "cpu_vs_oidc_provider": _ratio(cl["server_cpu_ms_per_flow"], op["server_cpu_ms_per_flow"]) if op else None,
+            "p50_vs_oidc_provider": _ratio(cl["p50_ms"], op["p50_ms"]) if op else None,
+            "p99_vs_oidc_provider": _ratio(cl["p99_ms"], op["p99_ms"]) if op else None,
+        })
+    return sorted(out, key=lambda q: (q["driver"], q["concurrency"]))
+
+
+def cluster_table(rows: list[dict[str, Any]], distribution: dict[str, Any] | None) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "| driver | c | server | flows/s | p50 ms | p99 ms | server CPU ms/flow | load balancer CPU ms/flow "
+        "| PostgreSQL backends CPU ms/flow | flows across nodes |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for q in rows:
+        for label in ("cluster", "sqlite", "oidc_provider"):
+            r = q[label]
+            if r is None:
+                continue
+            across = ""
+            if label == "cluster" and r.get("flows_across_nodes") is not None:
+                tracked = (r["flows_across_nodes"] or 0) + (r.get("flows_one_node") or 0)
+                across = f"{r['flows_across_nodes']}/{tracked}"
+            lines.append(
+                f"| {q['driver']} | {q['concurrency']} | {r['server']} | {_fmt(r['flows_per_s'])} "
+                f"| {_fmt(r['p50_ms'])} | {_fmt(r['p99_ms'])} | {_fmt(r['server_cpu_ms_per_flow'], 2)} "
+                f"| {_fmt(r.get('lb_cpu_ms_per_flow'), 2)} | {_fmt(r.get('pg_cpu_ms_per_flow'), 2)} | {across} |"
+            )
+    lines += ["", "| driver | c | CPU/flow vs SQLite jarmor | with PostgreSQL backends | CPU/flow vs oidc-provider "
+              "| p50 vs oidc-provider | p99 vs oidc-provider |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for q in rows:
+        lines.append(
+            f"| {q['driver']} | {q['concurrency']} | {_fmt(q['cpu_vs_sqlite'], 2)} | {_fmt(q['cpu_with_pg_vs_sqlite'], 2)} "
+            f"| {_fmt(q['cpu_vs_oidc_provider'], 2)} | {_fmt(q['p50_vs_oidc_provider'], 2)} "
+            f"| {_fmt(q['p99_vs_oidc_provider'], 2)} |"
+        )
+    if distribution:
+        lines += ["", "Requests per node (nginx access log, by path; and each node's own "
+                  "`jarmor_http_requests_total` by route):", ""]
+        for node, paths in distribution.get("access_log", {}).items():
+            lines.append(f"- {node} (access log): " + ", ".join(f"{p} {n}" for p, n in paths.items()))
+        for node, routes in distribution.get("metrics", {}).items():
+            lines.append(f"- {node} (/metrics): " + ", ".join(f"{p} {n}" for p, n in routes.items()))
+    lines += ["", "Server CPU is the two nodes' process trees summed; the load balancer's and the PostgreSQL "
+              "backends' CPU (found by the nodes' `application_name`) are shown apart; Redis (a server shared with "
+              "other work on this machine) is not measured."]
+    return lines

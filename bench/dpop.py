@@ -8,13 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-
-def _fmt(v: Any, nd: int = 1) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{nd}f}"
-    return str(v)
+from modes import fmt as _fmt
 
 
 def no_dpop_policy(python: str) -> str:

@@ -313,13 +313,9 @@ async def post_with_dpop(conn: Connection, url: str, form: Any, dpop: DPoP | Non
     raise AssertionError("unreachable")
 
 
-async def one_flow(s: Setup, conn: Connection, dpop: DPoP | None = None, stats: Stats | None = None) -> list[float]:
-    t = [time.perf_counter()]
-    client_id = s.client_ids[0] if len(s.client_ids) == 1 else random.choice(s.client_ids)
-    now = int(time.time())
-    verifier = secrets.token_urlsafe(32)
-    state = secrets.token_urlsafe(12)
-    ro = sign_jws(
+def request_object(s: Setup, client_id: str, state: str, verifier: str, now: int) -> str:
+    """The signed request object (ES256, ``typ`` oauth-authz-req+jwt) with the PKCE S256 challenge."""
+    return sign_jws(
         {
             "iss": client_id, "aud": s.issuer, "client_id": client_id, "response_type": "code",
             "response_mode": s.response_mode, "redirect_uri": s.redirect_uri, "scope": s.scope,
@@ -330,31 +326,25 @@ async def one_flow(s: Setup, conn: Connection, dpop: DPoP | None = None, stats: 
         s.key, "ES256", typ="oauth-authz-req+jwt",
     )
 
-    def assertion() -> str:
-        return sign_jws(
-            {"iss": client_id, "sub": client_id, "aud": s.issuer, "jti": secrets.token_urlsafe(16),
-             "iat": now, "exp": now + 60},
-            s.key, "ES256",
-        )
 
-    t.append(time.perf_counter())
-    r = await post_with_dpop(conn, s.par, lambda: {
-        "client_id": client_id, "request": ro, "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": assertion(),
-    }, dpop, stats)
-    if r.status != 201:
-        raise RuntimeError(f"PAR {r.status}: {r.body[:300]!r}")
-    request_uri = json.loads(r.body)["request_uri"]
-    t.append(time.perf_counter())
+def client_assertion(s: Setup, client_id: str, now: int) -> str:
+    """A ``private_key_jwt`` client assertion (ES256) with a fresh ``jti``."""
+    return sign_jws(
+        {"iss": client_id, "sub": client_id, "aud": s.issuer, "jti": secrets.token_urlsafe(16),
+         "iat": now, "exp": now + 60},
+        s.key, "ES256",
+    )
 
+
+async def follow_authorization(s: Setup, conn: Connection, client_id: str, request_uri: str) -> tuple[dict[str, str], int]:
+    """GET the authorization endpoint and follow its redirects (a cookie jar for oidc-provider's interaction
+    hops) to the response at the redirect URI (query, fragment or form_post); (its parameters, the hops)."""
     jar = Jar()
     url = s.authorize + ("&" if "?" in s.authorize else "?") + urlencode(
         {"client_id": client_id, "request_uri": request_uri})
-    params: dict[str, str] | None = None
-    for _hop in range(10):
-        path = _path(url)
+    for hop in range(1, 11):
         cookie = jar.header(urlsplit(url).path)
-        r = await conn.request("GET", path, headers={"Cookie": cookie} if cookie else None)
+        r = await conn.request("GET", _path(url), headers={"Cookie": cookie} if cookie else None)
         jar.store(r)
         location = r.header("location")
         if r.status == 200:
@@ -366,19 +356,41 @@ async def one_flow(s: Setup, conn: Connection, dpop: DPoP | None = None, stats: 
                     name, value = _NAME.search(tag), _VALUE.search(tag)
                     if name:
                         params[unescape(name.group(1))] = unescape(value.group(1)) if value else ""
-                break
+                return params, hop
         if not (300 <= r.status < 400) or not location:
             raise RuntimeError(f"authorize {r.status}: {r.body[:300]!r}")
         if location.startswith(s.redirect_uri):
             parts = urlsplit(location)
-            params = dict(parse_qsl(parts.fragment or parts.query))
-            break
+            return dict(parse_qsl(parts.fragment or parts.query)), hop
         if location.startswith("/"):
             base = urlsplit(url)
             location = f"{base.scheme}://{base.netloc}{location}"
         url = location
-    if params is None:
-        raise RuntimeError("redirect loop")
+    raise RuntimeError("redirect loop")
+
+
+async def one_flow(s: Setup, conn: Connection, dpop: DPoP | None = None, stats: Stats | None = None) -> list[float]:
+    t = [time.perf_counter()]
+    client_id = s.client_ids[0] if len(s.client_ids) == 1 else random.choice(s.client_ids)
+    now = int(time.time())
+    verifier = secrets.token_urlsafe(32)
+    state = secrets.token_urlsafe(12)
+    ro = request_object(s, client_id, state, verifier, now)
+
+    def assertion() -> str:
+        return client_assertion(s, client_id, now)
+
+    t.append(time.perf_counter())
+    r = await post_with_dpop(conn, s.par, lambda: {
+        "client_id": client_id, "request": ro, "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion(),
+    }, dpop, stats)
+    if r.status != 201:
+        raise RuntimeError(f"PAR {r.status}: {r.body[:300]!r}")
+    request_uri = json.loads(r.body)["request_uri"]
+    t.append(time.perf_counter())
+
+    params, _hops = await follow_authorization(s, conn, client_id, request_uri)
     t.append(time.perf_counter())
 
     response = params.get("response")

@@ -27,37 +27,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from driver import (
-    _FORM,
-    _INPUT,
-    _NAME,
-    _VALUE,
     ASSERTION_TYPE,
     Connection,
-    Jar,
     Setup,
-    _b64,
     _path,
     _setup,
+    client_assertion,
+    follow_authorization,
     pct,
+    request_object,
     trees_cpu_ms,
 )
 
-from jarmor.jose import sign_jws, verify_jws
+from jarmor.jose import verify_jws
 
 KINDS = ("par", "authorization", "token")
 
@@ -80,6 +75,7 @@ class KindStats:
     ok: int = 0
     failed: int = 0
     cpu_ms: float = 0.0
+    side_ms: dict[str, float] = field(default_factory=dict)  # --side NAME=PID: e.g. a load balancer, database
     wall_s: float = 0.0
     requests: int = 0  # HTTP exchanges (authorization: every hop)
     latencies: list[float] = field(default_factory=list)
@@ -101,6 +97,7 @@ def summarize(kind: str, k: KindStats) -> dict[str, Any]:
         "server_cpu_ms_per_request": round(k.cpu_ms / k.ok, 3) if k.ok else None,
         "http_requests_per_request": round(k.requests / k.ok, 2) if k.ok else None,
         "server_cpu_ms_per_http_request": round(k.cpu_ms / k.requests, 3) if k.requests else None,
+        **{f"{name}_cpu_ms_per_request": round(ms / k.ok, 3) if k.ok else None for name, ms in k.side_ms.items()},
         "per_s": round(k.ok / k.wall_s, 1) if k.wall_s else None,
         "p50_ms": round(pct(lat, 50), 2) if lat else None,
         "p99_ms": round(pct(lat, 99), 2) if lat else None,
@@ -114,27 +111,9 @@ def prepare(s: Setup, client_id: str, n: int) -> list[Pending]:
     now = int(time.time())
     for _ in range(n):
         verifier, state = secrets.token_urlsafe(32), secrets.token_urlsafe(12)
-        ro = sign_jws(
-            {
-                "iss": client_id, "aud": s.issuer, "client_id": client_id, "response_type": "code",
-                "response_mode": s.response_mode, "redirect_uri": s.redirect_uri, "scope": s.scope,
-                "state": state, "code_challenge": _b64(hashlib.sha256(verifier.encode()).digest()),
-                "code_challenge_method": "S256", "iat": now, "nbf": now, "exp": now + 300,
-                "jti": secrets.token_urlsafe(16),
-            },
-            s.key, "ES256", typ="oauth-authz-req+jwt",
-        )
-        out.append(Pending(verifier, state, ro, assertion(s, client_id)))
+        out.append(Pending(verifier, state, request_object(s, client_id, state, verifier, now),
+                           client_assertion(s, client_id, now)))
     return out
-
-
-def assertion(s: Setup, client_id: str) -> str:
-    now = int(time.time())
-    return sign_jws(
-        {"iss": client_id, "sub": client_id, "aud": s.issuer, "jti": secrets.token_urlsafe(16),
-         "iat": now, "exp": now + 60},
-        s.key, "ES256",
-    )
 
 
 async def par(s: Setup, conn: Connection, client_id: str, p: Pending) -> int:
@@ -150,40 +129,11 @@ async def par(s: Setup, conn: Connection, client_id: str, p: Pending) -> int:
 
 async def authorize(s: Setup, conn: Connection, client_id: str, p: Pending) -> int:
     """Follow the redirects to the JARM response; keep it in ``p.code`` (verified later); return the hops."""
-    jar = Jar()
-    url = s.authorize + ("&" if "?" in s.authorize else "?") + urlencode(
-        {"client_id": client_id, "request_uri": p.request_uri})
-    for hop in range(1, 11):
-        cookie = jar.header(urlsplit(url).path)
-        r = await conn.request("GET", _path(url), headers={"Cookie": cookie} if cookie else None)
-        jar.store(r)
-        location = r.header("location")
-        params: dict[str, str] | None = None
-        if r.status == 200:
-            text = r.body.decode()
-            action = _FORM.search(text)
-            if action and unescape(action.group(1)) == s.redirect_uri:
-                params = {}
-                for tag in _INPUT.findall(text):
-                    name, value = _NAME.search(tag), _VALUE.search(tag)
-                    if name:
-                        params[unescape(name.group(1))] = unescape(value.group(1)) if value else ""
-        elif 300 <= r.status < 400 and location and location.startswith(s.redirect_uri):
-            parts = urlsplit(location)
-            params = dict(parse_qsl(parts.fragment or parts.query))
-        if params is not None:
-            if "response" not in params:
-                raise RuntimeError(f"no JARM response: {params}")
-            p.code = params["response"]  # the JARM JWT until verified
-            p.hops = hop
-            return hop
-        if not (300 <= r.status < 400) or not location:
-            raise RuntimeError(f"authorize {r.status}: {r.body[:300]!r}")
-        if location.startswith("/"):
-            base = urlsplit(url)
-            location = f"{base.scheme}://{base.netloc}{location}"
-        url = location
-    raise RuntimeError("redirect loop")
+    params, p.hops = await follow_authorization(s, conn, client_id, p.request_uri)
+    if "response" not in params:
+        raise RuntimeError(f"no JARM response: {params}")
+    p.code = params["response"]  # the JARM JWT until verified
+    return p.hops
 
 
 def read_jarm(s: Setup, client_id: str, p: Pending) -> None:
@@ -191,7 +141,7 @@ def read_jarm(s: Setup, client_id: str, p: Pending) -> None:
     if claims.get("iss") != s.issuer or claims.get("aud") != client_id or claims.get("state") != p.state:
         raise RuntimeError(f"bad JARM response {claims}")
     p.code = str(claims["code"])
-    p.assertion = assertion(s, client_id)
+    p.assertion = client_assertion(s, client_id, int(time.time()))
 
 
 async def token(s: Setup, conn: Connection, client_id: str, p: Pending) -> int:
@@ -208,8 +158,13 @@ async def token(s: Setup, conn: Connection, client_id: str, p: Pending) -> int:
 Step = Callable[[Setup, Connection, str, Pending], Awaitable[int]]
 
 
+def side_cpu(sides: dict[str, list[int]]) -> dict[str, float]:
+    """CPU ms of each named group of processes (each pid with its descendants; a vanished one counts zero)."""
+    return {name: trees_cpu_ms(pids) for name, pids in sides.items()}
+
+
 async def window(step: Step, s: Setup, conns: list[Connection], client_id: str, batch: list[Pending],
-                 stats: KindStats | None, pids: list[int]) -> list[Pending]:
+                 stats: KindStats | None, pids: list[int], sides: dict[str, list[int]]) -> list[Pending]:
     """Run ``step`` for every pending entry, ``len(conns)`` at a time; measure the server's CPU around it.
     Returns the entries that succeeded."""
     queue = list(reversed(batch))
@@ -233,13 +188,17 @@ async def window(step: Step, s: Setup, conns: list[Connection], client_id: str, 
             done.append(p)
 
     cpu0 = trees_cpu_ms(pids) if pids else 0.0
+    side0 = side_cpu(sides)
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in conns))
     wall = time.perf_counter() - t0
     cpu1 = trees_cpu_ms(pids) if pids else 0.0
+    side1 = side_cpu(sides)
     if stats is not None:
         stats.cpu_ms += cpu1 - cpu0
         stats.wall_s += wall
+        for name, ms in side1.items():
+            stats.side_ms[name] = stats.side_ms.get(name, 0.0) + ms - side0[name]
     return done
 
 
@@ -249,13 +208,17 @@ async def run_batches(opt: argparse.Namespace) -> dict[str, Any]:
     conns = [Connection(s.host, s.port, fresh=opt.fresh) for _ in range(opt.concurrency)]
     stats = {k: KindStats() for k in KINDS}
     pids: list[int] = opt.server_pid or []
+    sides: dict[str, list[int]] = {}
+    for spec in opt.side:
+        name, _, pid = spec.partition("=")
+        sides.setdefault(name, []).append(int(pid))
     batches = 0
 
     async def one_batch(n: int, measured: bool) -> None:
         pend = prepare(s, client_id, n)
-        pend = await window(par, s, conns, client_id, pend, stats["par"] if measured else None, pids)
+        pend = await window(par, s, conns, client_id, pend, stats["par"] if measured else None, pids, sides)
         pend = await window(authorize, s, conns, client_id, pend, stats["authorization"] if measured else None,
-                            pids)
+                            pids, sides)
         verified = []
         for p in pend:
             try:
@@ -264,7 +227,7 @@ async def run_batches(opt: argparse.Namespace) -> dict[str, Any]:
                 stats["authorization"].fail(exc)
                 continue
             verified.append(p)
-        await window(token, s, conns, client_id, verified, stats["token"] if measured else None, pids)
+        await window(token, s, conns, client_id, verified, stats["token"] if measured else None, pids, sides)
 
     await one_batch(max(opt.concurrency, 10), measured=False)  # warm-up: connections, caches, JIT
     t_end = time.perf_counter() + opt.duration
@@ -303,6 +266,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-batches", type=int, default=2)
     p.add_argument("--fresh", action="store_true", help="a new TCP connection per HTTP request")
     p.add_argument("--server-pid", type=int, action="append", help="server process tree(s) to measure")
+    p.add_argument("--side", action="append", default=[], metavar="NAME=PID",
+                   help="also report this process tree's CPU per request as NAME_cpu_ms_per_request (repeatable; "
+                        "e.g. lb=PID of a load balancer, pg=PID of a database backend)")
     p.add_argument("--json", help="write the summary here")
     opt = p.parse_args(argv)
     opt.client_ids_file, opt.no_verify, opt.dpop = None, False, False  # driver._setup's other options

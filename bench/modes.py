@@ -10,9 +10,11 @@ from typing import Any
 KIND_ORDER = {"par": 0, "authorization": 1, "token": 2}
 CONN_ORDER = {"keep-alive": 0, "fresh": 1}
 BASELINE = "oidc-provider"
+SIDES = ("lb", "pg")
 
 
-def _fmt(v: Any, nd: int = 1) -> str:
+def fmt(v: Any, nd: int = 1) -> str:
+    """A table cell: ``-`` for nothing, floats with ``nd`` decimals."""
     if v is None:
         return "-"
     if isinstance(v, float):
@@ -61,6 +63,10 @@ def kinds_aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "p99_ms": round(statistics.mean(p99), 2) if p99 else None,
             "other_load_pct": round(statistics.mean(k["other_load_pct"] for k in ks), 1),
         })
+        for side in SIDES:  # a cluster's load balancer and PostgreSQL backends, measured apart
+            key = f"{side}_cpu_ms_per_request"
+            if any(k.get(key) is not None for k in ks):
+                rows[-1][key] = round(sum((k.get(key) or 0) * k["ok"] for k in ks) / ok, 3) if ok else None
     return rows
 
 
@@ -87,20 +93,24 @@ def _kinds_key(r: dict[str, Any]) -> tuple[Any, ...]:
 
 def kinds_table(rows: list[dict[str, Any]], ratios: list[dict[str, Any]]) -> list[str]:
     ratio = {(q["server"], q["connections"], q["concurrency"], q["kind"]): q for q in ratios}
+    sides = any(f"{side}_cpu_ms_per_request" in r for r in rows for side in SIDES)
     lines = [
         "| connections | c | kind | server | server CPU ms/request | HTTP requests/request "
-        "| CPU ms/HTTP request | requests/s | p50 ms | p99 ms | ratio CPU vs oidc-provider | other load % |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU ms/HTTP request | requests/s | p50 ms | p99 ms | ratio CPU vs oidc-provider | other load % |"
+        + (" load balancer / PostgreSQL CPU ms/request |" if sides else ""),
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if sides else ""),
     ]
     for r in sorted(rows, key=_kinds_key):
         q = ratio.get((r["server"], r["connections"], r["concurrency"], r["kind"]))
         fails = f" ({r['failed']} failed)" if r["failed"] else ""
         lines.append(
             f"| {r['connections']} | {r['concurrency']} | {r['kind']} | {r['server']}{fails} "
-            f"| {_fmt(r['server_cpu_ms_per_request'], 3)} | {_fmt(r['http_requests_per_request'], 2)} "
-            f"| {_fmt(r['server_cpu_ms_per_http_request'], 3)} | {_fmt(r['per_s'])} | {_fmt(r['p50_ms'], 2)} "
-            f"| {_fmt(r['p99_ms'], 2)} | {_fmt(q['server_cpu_ms_per_request'], 2) if q else ''} "
-            f"| {_fmt(r['other_load_pct'])} |"
+            f"| {fmt(r['server_cpu_ms_per_request'], 3)} | {fmt(r['http_requests_per_request'], 2)} "
+            f"| {fmt(r['server_cpu_ms_per_http_request'], 3)} | {fmt(r['per_s'])} | {fmt(r['p50_ms'], 2)} "
+            f"| {fmt(r['p99_ms'], 2)} | {fmt(q['server_cpu_ms_per_request'], 2) if q else ''} "
+            f"| {fmt(r['other_load_pct'])} |"
+            + (f" {fmt(r.get('lb_cpu_ms_per_request'), 3)} / {fmt(r.get('pg_cpu_ms_per_request'), 3)} |"
+               if sides else "")
         )
     return lines
 
@@ -157,12 +167,12 @@ def scaling_table(rows: list[dict[str, Any]], cores: int) -> list[str]:
     ]
     for q in rows:
         lines.append(
-            f"| {q['driver']} | {q['concurrency']} | {_fmt(q['flows_per_s_1'])} | {_fmt(q['flows_per_s_n'])} "
-            f"| {_fmt(q['speedup'], 2)} | {_fmt(q['cpu_ms_per_flow_1'], 2)} -> {_fmt(q['cpu_ms_per_flow_n'], 2)} "
-            f"| {_fmt(q['driver_cpu_ms_per_flow_n'], 2)} | {_fmt(q['machine_busy_pct_n'])} "
-            f"({_fmt(q.get('other_load_pct_n'))}) | {_fmt(q['ceiling_flows_per_s_n'])} "
-            f"({_fmt(q.get('ceiling_left_flows_per_s_n'))}) | {_fmt(q['p99_ms_1'])} -> {_fmt(q['p99_ms_n'])} "
-            f"| {_fmt(q['flows_per_s_oidc_provider'])} | {_fmt(q['ratio_n_vs_oidc_provider'], 2)} |"
+            f"| {q['driver']} | {q['concurrency']} | {fmt(q['flows_per_s_1'])} | {fmt(q['flows_per_s_n'])} "
+            f"| {fmt(q['speedup'], 2)} | {fmt(q['cpu_ms_per_flow_1'], 2)} -> {fmt(q['cpu_ms_per_flow_n'], 2)} "
+            f"| {fmt(q['driver_cpu_ms_per_flow_n'], 2)} | {fmt(q['machine_busy_pct_n'])} "
+            f"({fmt(q.get('other_load_pct_n'))}) | {fmt(q['ceiling_flows_per_s_n'])} "
+            f"({fmt(q.get('ceiling_left_flows_per_s_n'))}) | {fmt(q['p99_ms_1'])} -> {fmt(q['p99_ms_n'])} "
+            f"| {fmt(q['flows_per_s_oidc_provider'])} | {fmt(q['ratio_n_vs_oidc_provider'], 2)} |"
         )
     lines += ["", f"The machine has {cores} cores, shared by the server's workers, the driver's processes and "
               "whatever else runs: \"machine ceiling\" is cores x 1000 / (server + driver CPU ms per flow), the "
@@ -214,17 +224,17 @@ def cluster_table(rows: list[dict[str, Any]], distribution: dict[str, Any] | Non
                 tracked = (r["flows_across_nodes"] or 0) + (r.get("flows_one_node") or 0)
                 across = f"{r['flows_across_nodes']}/{tracked}"
             lines.append(
-                f"| {q['driver']} | {q['concurrency']} | {r['server']} | {_fmt(r['flows_per_s'])} "
-                f"| {_fmt(r['p50_ms'])} | {_fmt(r['p99_ms'])} | {_fmt(r['server_cpu_ms_per_flow'], 2)} "
-                f"| {_fmt(r.get('lb_cpu_ms_per_flow'), 2)} | {_fmt(r.get('pg_cpu_ms_per_flow'), 2)} | {across} |"
+                f"| {q['driver']} | {q['concurrency']} | {r['server']} | {fmt(r['flows_per_s'])} "
+                f"| {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} | {fmt(r['server_cpu_ms_per_flow'], 2)} "
+                f"| {fmt(r.get('lb_cpu_ms_per_flow'), 2)} | {fmt(r.get('pg_cpu_ms_per_flow'), 2)} | {across} |"
             )
     lines += ["", "| driver | c | CPU/flow vs SQLite jarmor | with PostgreSQL backends | CPU/flow vs oidc-provider "
               "| p50 vs oidc-provider | p99 vs oidc-provider |", "|---|---:|---:|---:|---:|---:|---:|"]
     for q in rows:
         lines.append(
-            f"| {q['driver']} | {q['concurrency']} | {_fmt(q['cpu_vs_sqlite'], 2)} | {_fmt(q['cpu_with_pg_vs_sqlite'], 2)} "
-            f"| {_fmt(q['cpu_vs_oidc_provider'], 2)} | {_fmt(q['p50_vs_oidc_provider'], 2)} "
-            f"| {_fmt(q['p99_vs_oidc_provider'], 2)} |"
+            f"| {q['driver']} | {q['concurrency']} | {fmt(q['cpu_vs_sqlite'], 2)} | {fmt(q['cpu_with_pg_vs_sqlite'], 2)} "
+            f"| {fmt(q['cpu_vs_oidc_provider'], 2)} | {fmt(q['p50_vs_oidc_provider'], 2)} "
+            f"| {fmt(q['p99_vs_oidc_provider'], 2)} |"
         )
     if distribution:
         lines += ["", "Requests per node (nginx access log, by path; and each node's own "

@@ -72,6 +72,7 @@ import cluster as lbcluster  # noqa: E402
 import driver as pydriver  # noqa: E402
 import modes  # noqa: E402
 from dpop import dpop_cost, dpop_provider, dpop_table, no_dpop_policy  # noqa: E402
+from modes import fmt as _fmt  # noqa: E402
 
 PEER_SOURCE_CANDIDATES = [
     os.environ.get("JARMOR_PEER_NODE", ""),
@@ -509,24 +510,9 @@ def measure(server: Server, driver: str, concurrency: int, duration: float, peer
         if server.dpop:
             cmd.append("--dpop")
         cwd = REPO
-    with side_cpu(server) as side:
-        busy0, total0 = machine_busy_ms()
-        srv0 = pydriver.trees_cpu_ms(server.server_pids)
-        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        srv1 = pydriver.trees_cpu_ms(server.server_pids)
-        busy1, total1 = machine_busy_ms()
-    if not out.exists():
-        raise SystemExit(f"{driver} against {server.name} wrote no result:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    summary: dict[str, Any] = json.loads(out.read_text())
+    proc, summary, cpu = run_measured(server, cmd, cwd, out)
     summary.pop("latencies_ms", None)
-    driver_ms = ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) * 1000
-    busy = busy1 - busy0
-    capacity = (total1 - total0) or 1.0
-    other = max(0.0, busy - (srv1 - srv0) - driver_ms - side["lb_ms"] - side["pg_ms"])
+    busy, capacity, other, wall, side = cpu["busy"], cpu["capacity"], cpu["other"], cpu["wall"], cpu
     flows = summary["flows_ok"] or 0
     tree = [p for pid in server.server_pids for p in pydriver.process_tree(pid)]
     rss = [status_kb(p, "VmRSS") or 0 for p in tree]
@@ -563,6 +549,30 @@ def measure(server: Server, driver: str, concurrency: int, duration: float, peer
     }
 
 
+def run_measured(server: Server, cmd: list[str], cwd: Path, out: Path) -> tuple[
+        subprocess.CompletedProcess[str], dict[str, Any], dict[str, float]]:
+    """Run a driver command against ``server``; (its process, the JSON it wrote to ``out``, CPU figures: the
+    machine's busy and total ms, other processes' share, wall seconds, the load balancer's and PostgreSQL's ms)."""
+    with side_cpu(server) as side:
+        busy0, total0 = machine_busy_ms()
+        srv0 = pydriver.trees_cpu_ms(server.server_pids)
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        srv1 = pydriver.trees_cpu_ms(server.server_pids)
+        busy1, total1 = machine_busy_ms()
+    if not out.exists():
+        raise SystemExit(f"{Path(cmd[1]).name} against {server.name} wrote no result:\n{proc.stdout[-2000:]}\n"
+                         f"{proc.stderr[-2000:]}")
+    driver_ms = ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) * 1000
+    busy = busy1 - busy0
+    other = max(0.0, busy - (srv1 - srv0) - driver_ms - side["lb_ms"] - side["pg_ms"])
+    return proc, json.loads(out.read_text()), {
+        "busy": busy, "capacity": (total1 - total0) or 1.0, "other": other, "wall": wall, **side}
+
+
 @contextlib.contextmanager
 def side_cpu(server: Server) -> Iterator[dict[str, float]]:
     """The CPU a cluster spends outside its nodes during the block: the load balancer's process tree and the
@@ -590,25 +600,16 @@ def measure_kinds(server: Server, connections: str, concurrency: int, duration: 
         cmd += ["--server-pid", str(pid)]
     if connections == "fresh":
         cmd.append("--fresh")
-    with side_cpu(server) as side:
-        busy0, total0 = machine_busy_ms()
-        srv0 = pydriver.trees_cpu_ms(server.server_pids)
-        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        srv1 = pydriver.trees_cpu_ms(server.server_pids)
-        busy1, total1 = machine_busy_ms()
-    if not out.exists():
-        raise SystemExit(f"kinds.py against {server.name} wrote no result:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    summary: dict[str, Any] = json.loads(out.read_text())
-    driver_ms = ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) * 1000
-    capacity = (total1 - total0) or 1.0
-    other = max(0.0, (busy1 - busy0) - (srv1 - srv0) - driver_ms - side["lb_ms"] - side["pg_ms"])
+    if server.nodes:
+        cmd += ["--side", f"lb={server.lb_pid}"]
+        for pid in server.services.backend_pids() if server.services else []:
+            cmd += ["--side", f"pg={pid}"]
+    proc, summary, cpu = run_measured(server, cmd, REPO, out)
     return {
         "server": server.name, "kind": server.kind, "connections": connections, "concurrency": concurrency,
         "round": round_no, "exit_code": proc.returncode, "batch": batch, "batches": summary["batches"],
         "kinds": summary["kinds"], "failed": summary["failed"],
-        "other_load_pct": round(100 * other / capacity, 1),
+        "other_load_pct": round(100 * cpu["other"] / cpu["capacity"], 1),
     }
 
 
@@ -649,14 +650,6 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                             flows_across_nodes=sum(across) if across else None,
                             flows_one_node=sum(one) if one else None)
     return rows
-
-
-def _fmt(v: Any, nd: int = 1) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{nd}f}"
-    return str(v)
 
 
 def ratios(rows: list[dict[str, Any]], base: str | None = None, other: str = "oidc-provider") -> list[dict[str, Any]]:
@@ -749,8 +742,10 @@ def markdown(result: dict[str, Any]) -> str:
         cfg = result["config"]
         lines += ["", f"Per request kind (`--kinds`, `bench/kinds.py`): batches of {cfg.get('batch')} flows, each "
                   "kind measured in its own window (server CPU from /proc around the batch's PARs, then its "
-                  "authorizations — every redirect hop included — then its token requests), with one keep-alive "
-                  "connection per worker and with a fresh TCP connection per HTTP request:", "",
+                  "authorizations — every redirect hop included — then its token requests); connections: "
+                  + " and ".join({"keep-alive": "one keep-alive connection per worker",
+                                  "fresh": "a fresh TCP connection per HTTP request"}.get(c, c)
+                                 for c in cfg.get("connections") or []) + ":", "",
                   *modes.kinds_table(result["kinds_summary"], result.get("kinds_ratios") or [])]
     quiet = result.get("quiet_summary")
     if quiet:

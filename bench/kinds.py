@@ -15,8 +15,9 @@ authorization: the whole redirect chain).
 
 Why batches: oidc-provider's in-memory adapter is a bounded LRU (``lib/helpers/lru.js``: 1,000 entries per
 generation, two generations) holding every PAR, interaction, session, grant, code and token; a PAR must still
-be there when its authorization comes, and a code when its token request comes. A flow inserts about six
-entries, so a batch of 100 keeps every record of the batch well within the last 1,000 inserts.
+be there when its authorization comes, and a code when its token request comes. A flow inserts seven to nine
+entries, so a batch of 100 keeps every record of the batch within the last 1,000 inserts (batches of 400 lose
+PAR entries: ``invalid_request_uri``).
 
 ``--fresh`` opens a new TCP connection for every HTTP request (``Connection: close``); otherwise each worker
 keeps one keep-alive connection. Server-side work that finishes after the last response of a window (a

@@ -4,6 +4,9 @@
     python bench/run.py --quick    # smoke run: 1 round, 3 s per measurement
     python bench/run.py --clients 100000 --profile
     python bench/run.py --dpop --drivers py   # + the cost of DPoP per flow, jarmor next to oidc-provider
+    python bench/run.py --kinds               # server CPU per PAR, authorization, token (keep-alive and fresh)
+    python bench/run.py --workers 2 --drivers py --concurrency 16,32   # flows/s with 2 workers vs 1
+    python bench/run.py --cluster --drivers py                          # 2 nodes on PostgreSQL + Redis, nginx
 
 What it does:
 
@@ -33,6 +36,24 @@ it as ``provider-dpop.mjs``), both driven by ``bench/driver.py --dpop`` (proofs 
 one key and the latest nonce per worker). The plain ``jarmor`` server then runs a policy whose tiers do not
 require sender-constrained tokens, so that ``jarmor`` vs ``jarmor+dpop`` differ by DPoP only; the report adds
 a table of what DPoP costs each server per flow, and the ratios jarmor+dpop / oidc-provider+dpop.
+
+``--kinds`` measures each request kind apart (``bench/kinds.py``): batches of ``--batch`` flows (100: oidc-provider's
+in-memory store is a bounded LRU), each batch's PARs, then its authorizations (every redirect hop: 1 on jarmor,
+3 on oidc-provider), then its token requests, each in its own window of server CPU read from ``/proc``; with one
+keep-alive connection per worker and with a fresh TCP connection per request (``--connections``). Alone it
+measures no full flows (add ``--drivers py`` for both in one run).
+
+``--workers N`` (N > 1) runs ``jarmor-wN`` (``jarmor serve --workers N``, same SQLite database) beside the
+one-worker ``jarmor``, with ``driver.py`` in ``--processes`` separate processes (2 by default then), and reports
+flows/s N workers / 1 worker next to the machine's ceiling: cores x 1000 / (server + driver CPU ms per flow).
+
+``--cluster`` adds ``jarmor-pg2``: two ``jarmor serve`` nodes on a fresh PostgreSQL schema
+(``JARMOR_TEST_POSTGRES_URL``) and Redis key prefix (``JARMOR_TEST_REDIS_URL``), both dropped afterwards, behind
+nginx started by the benchmark (``bench/cluster.py``: round-robin request by request, so a flow's hops land on
+different nodes; each reply names its node, ``driver.py`` counts the flows that crossed nodes, and the report lists
+each node's requests from nginx's access log and the node's own ``/metrics``). Server CPU is both nodes' summed;
+nginx's and the PostgreSQL backends' CPU are reported apart. Every mode's table carries the ratios against
+oidc-provider from the same run, and the report ends with issue 17's targets as this run measured them.
 
 ``--profile`` then runs jarmor under a CPU-time sampler (``bench/cpu_profile.py``) at the highest concurrency
 (and, with ``--clients``, again with a random client per flow), adds the CPU breakdown by layer
@@ -747,6 +768,9 @@ def markdown(result: dict[str, Any]) -> str:
                                   "fresh": "a fresh TCP connection per HTTP request"}.get(c, c)
                                  for c in cfg.get("connections") or []) + ":", "",
                   *modes.kinds_table(result["kinds_summary"], result.get("kinds_ratios") or [])]
+    if result.get("targets"):
+        lines += ["", "Issue 17's targets, from this run (driver.py; a busy machine inflates every figure):", "",
+                  *modes.targets_table(result["targets"])]
     quiet = result.get("quiet_summary")
     if quiet:
         lines += ["", f"Only the measurements taken while other processes used less than {QUIET_PCT:.0f} % of the "
@@ -872,6 +896,7 @@ def derive_modes(result: dict[str, Any]) -> None:
         result["scaling"] = modes.scaling(result["summary"], cfg["jarmor_workers"], result["machine"]["cores"])
     if result.get("cluster"):
         result["cluster"]["rows"] = modes.cluster_rows(result["summary"], result["cluster"]["server"])
+    result["targets"] = modes.targets(result)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,3 +116,19 @@ def test_cluster_rows_compare_with_sqlite_and_oidc_provider() -> None:
     [q] = modes.cluster_rows(summary, "jarmor-pg2")
     assert q["cpu_vs_sqlite"] == 1.5 and q["cpu_with_pg_vs_sqlite"] == 2.0 and q["cpu_vs_oidc_provider"] == 0.75
     assert modes.compared("jarmor-pg2") and not modes.compared("jarmor+dpop") and not modes.compared("oidc-provider")
+
+
+def test_targets_of_issue_17() -> None:
+    summary = [_row("jarmor", 16, 300.0, 1.0), _row("oidc-provider", 16, 200.0, 4.0)]
+    result = {
+        "summary": summary,
+        "kinds_ratios": [{"server": "jarmor", "connections": "fresh", "concurrency": 1, "kind": "par",
+                          "server_cpu_ms_per_request": 0.5}],
+        "scaling": [{"driver": "driver.py", "concurrency": 16, "workers": 2, "speedup": 1.7,
+                     "ceiling_flows_per_s_n": 600.0, "ceiling_left_flows_per_s_n": 300.0}],
+    }
+    met = {(t["target"].split(" ")[0], t["c"]): t["met"] for t in modes.targets(result)}
+    assert met[("server", 16)] == "yes"  # 1.0 / 4.0 = 0.25 <= 1/3, not <= 1/5
+    assert met[("p99", 16)] == "yes"  # 40 ms
+    assert met[("par", 1)] == "no"
+    assert met[("2", 16)] == "yes"

@@ -283,7 +283,10 @@ _SETTING_MINIMUMS = {
     "max_state_length": 1, "max_nonce_length": 1, "max_scope_length": 1, "fetch_timeout": 0.1,
     "fetch_connect_timeout": 0.1, "fetch_read_timeout": 0.1, "fetch_max_bytes": 1, "key_refresh_interval": 1,
     "flow_record_queue": 1, "flow_record_batch": 1, "flow_checkpoint_every": 1, "rate_limit_per_address": 1,
+    "enrolment_link_lifetime": 5 * 60,
 }
+# the greatest value a numeric setting accepts, where there is one
+_SETTING_MAXIMUMS = {"enrolment_link_lifetime": 7 * 86400}
 TABLES = ("server", "policy", "settings")
 
 
@@ -291,7 +294,9 @@ def _settings_from(table: Mapping[str, Any]) -> Settings:
     """``[settings]``: every key must be a ``Settings`` field, every value of its type and range."""
     plain = {k: v for k, v in table.items() if k != "scope_descriptions"}
     try:
-        values = check_table("[settings]", plain, Settings, minimums=_SETTING_MINIMUMS)
+        values = check_table(
+            "[settings]", plain, Settings, minimums=_SETTING_MINIMUMS, maximums=_SETTING_MAXIMUMS
+        )
     except TableError as exc:
         raise ConfigError(str(exc)) from exc
     if "scope_descriptions" in table:

@@ -63,6 +63,9 @@ class Settings:
     login_max_failures_per_address: int = 50
     # The admin dashboard accepts only passkeys (``jarmor admins enrol-link NAME`` enrols them), no passwords.
     admin_require_passkey: bool = False
+    # One-time passkey enrolment links (``jarmor users add NAME --passkey-only``, ``users enrol-link``,
+    # ``admins enrol-link``): seconds a link stays valid, 5 minutes to 7 days; used once either way.
+    enrolment_link_lifetime: int = 24 * 3600
     client_assertion_max_lifetime: int = 600
     # DPoP proofs (RFC 9449 §11.1): accepted until this many seconds after their iat (and ``future_skew``
     # ahead); server nonces (§8) are valid for one to two windows of ``dpop_nonce_window`` seconds

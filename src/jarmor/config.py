@@ -32,7 +32,7 @@ from typing import Any, TypeVar, cast, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 from .protocol.addresses import is_loopback_host
-from .protocol.context import Settings
+from .protocol.context import Settings, authority_of
 from .protocol.policy import Policy, PolicyError, policy_from_config
 from .protocol.tables import TableError, check_keys, check_table
 
@@ -170,6 +170,9 @@ class ServerConfig:
             parts = urlsplit(self.mtls_issuer)
             if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
                 raise ConfigError("mtls_issuer must be an https URL without query or fragment")
+            if authority_of(self.mtls_issuer) == authority_of(self.issuer):
+                # requests to the aliases are told apart by their Host (a DPoP proof's htu names the alias)
+                raise ConfigError("mtls_issuer must differ from the issuer in host or port (RFC 8705 §5)")
         if self.ssl_ca_certs and not self.ssl_certfile and not self.trusted_proxies:
             raise ConfigError(
                 "ssl_ca_certs needs ssl_certfile (direct TLS) or trusted_proxies (a proxy forwards Client-Cert)"

@@ -252,7 +252,8 @@ def dpop_hook(kit: Kit) -> Any:
         claims = {
             "jti": secrets.token_urlsafe(16),
             "htm": "POST",
-            "htu": f"{ISSUER}{request.url.path}",
+            # the URI it is sent to (an mTLS alias too)
+            "htu": f"{request.url.scheme}://{request.url.netloc.decode()}{request.url.path}",
             "iat": now,
             "nonce": nonce_service(kit.env).issue(now),
         }

@@ -51,6 +51,8 @@ mtls_issuer = "https://mtls.127.0.0.1.nip.example:8443"
         ('ssl_ca_certs = "{ca}"', "ssl_ca_certs needs ssl_certfile"),
         ('trusted_proxies = ["127.0.0.1"]\nmtls_issuer = "http://127.0.0.1:9"', "mtls_issuer must be an https URL"),
         ('mtls_issuer = "https://mtls.example.com"', "mtls_issuer needs client certificates"),
+        ('issuer = "https://as.example.com"\ntrusted_proxies = ["127.0.0.1"]\nmtls_issuer = "https://AS.example.com:443/mtls"',
+         "mtls_issuer must differ from the issuer in host or port"),
     ],
 )
 def test_bad_tls_options_are_refused(tmp_path: Path, files: dict[str, str], body: str, named: str) -> None:

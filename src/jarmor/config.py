@@ -32,7 +32,7 @@ from typing import Any, TypeVar, cast, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 from .protocol.addresses import is_loopback_host
-from .protocol.context import Settings
+from .protocol.context import Settings, authority_of
 from .protocol.policy import Policy, PolicyError, policy_from_config
 from .protocol.tables import TableError, check_keys, check_table
 
@@ -170,6 +170,9 @@ class ServerConfig:
             parts = urlsplit(self.mtls_issuer)
             if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
                 raise ConfigError("mtls_issuer must be an https URL without query or fragment")
+            if authority_of(self.mtls_issuer) == authority_of(self.issuer):
+                # requests to the aliases are told apart by their Host (a DPoP proof's htu names the alias)
+                raise ConfigError("mtls_issuer must differ from the issuer in host or port (RFC 8705 §5)")
         if self.ssl_ca_certs and not self.ssl_certfile and not self.trusted_proxies:
             raise ConfigError(
                 "ssl_ca_certs needs ssl_certfile (direct TLS) or trusted_proxies (a proxy forwards Client-Cert)"
@@ -283,7 +286,10 @@ _SETTING_MINIMUMS = {
     "max_state_length": 1, "max_nonce_length": 1, "max_scope_length": 1, "fetch_timeout": 0.1,
     "fetch_connect_timeout": 0.1, "fetch_read_timeout": 0.1, "fetch_max_bytes": 1, "key_refresh_interval": 1,
     "flow_record_queue": 1, "flow_record_batch": 1, "flow_checkpoint_every": 1, "rate_limit_per_address": 1,
+    "enrolment_link_lifetime": 5 * 60,
 }
+# the greatest value a numeric setting accepts, where there is one
+_SETTING_MAXIMUMS = {"enrolment_link_lifetime": 7 * 86400}
 TABLES = ("server", "policy", "settings")
 
 
@@ -291,7 +297,9 @@ def _settings_from(table: Mapping[str, Any]) -> Settings:
     """``[settings]``: every key must be a ``Settings`` field, every value of its type and range."""
     plain = {k: v for k, v in table.items() if k != "scope_descriptions"}
     try:
-        values = check_table("[settings]", plain, Settings, minimums=_SETTING_MINIMUMS)
+        values = check_table(
+            "[settings]", plain, Settings, minimums=_SETTING_MINIMUMS, maximums=_SETTING_MAXIMUMS
+        )
     except TableError as exc:
         raise ConfigError(str(exc)) from exc
     if "scope_descriptions" in table:

@@ -1,7 +1,9 @@
 """A small relying-party web application built on ``jarmor.client``, for the browser tests.
 
 ``GET /login?mode=<response_mode>`` starts a flow (PAR + signed request object by default; ``par=0`` passes
-the request object by value), keeps ``state`` in a cookie and redirects the browser to the authorization
+the request object by value; encrypted too when the client is configured with a request object encryption
+algorithm; ``acr_values`` and ``max_age`` are passed on, and the client library then checks ``acr`` and
+``auth_time`` in the ID token), keeps ``state`` in a cookie and redirects the browser to the authorization
 server. The response comes back to ``/cb``:
 
 - ``query``, ``jwt``, ``query.jwt``: ``GET /cb?...``;
@@ -100,10 +102,14 @@ class ClientApp:
     async def login(self, request: Request) -> Response:
         mode = request.query_params.get("mode", "jwt")
         use_par = request.query_params.get("par", "1") != "0"
+        max_age = request.query_params.get("max_age")
         start = await self.client.start_authorization(
             scope=self.scope,
             response_mode=mode,  # type: ignore[arg-type]
             use_par=use_par,
+            encrypt_request=self.config.request_object_encryption_alg is not None,
+            acr_values=request.query_params.get("acr_values"),
+            max_age=int(max_age) if max_age is not None else None,
         )
         response = RedirectResponse(start.url, status_code=303)
         response.set_cookie(STATE_COOKIE, start.state, httponly=True, samesite="lax", path="/")
@@ -225,6 +231,7 @@ class ClientApp:
                 subject=(tokens.id_token_claims or {}).get("sub", ""),
                 acr=(tokens.id_token_claims or {}).get("acr", ""),
                 amr=" ".join((tokens.id_token_claims or {}).get("amr") or []),
+                auth_time=(tokens.id_token_claims or {}).get("auth_time", ""),
                 refresh_token="yes" if tokens.refresh_token else "no",
             )
             return self._result(result, events=events)

@@ -257,23 +257,74 @@ def assured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
 
 
 def _rp_of(server: RunningServer, tier: str) -> Any:
+    """A client application of ``tier`` registered with what the built-in tier requires of it: DPoP-bound
+    tokens for sender-constrained tokens (RFC 9449), and for encrypted request objects and JARM an ECDH-ES
+    key to decrypt responses with (the app then encrypts its request objects to the server's key)."""
     from jarmor.client import ClientConfig
-    from jarmor.jose import generate_jwk
+    from jarmor.jose import JwkSet, generate_jwk
+    from jarmor.protocol.policy import DEFAULT_TIERS, Control
 
     from .client_app import ClientApp, RunningApp
 
     port = free_port()
     redirect_uri = f"http://127.0.0.1:{port}/cb"
     key = generate_jwk("ES256")
-    body = replace(server, issuer=server.issuer.replace("localhost", "127.0.0.1")).register({
+    required = DEFAULT_TIERS[tier].requires
+    metadata: dict[str, Any] = {
         "client_name": f"{tier} app", "risk_tier": tier, "redirect_uris": [redirect_uri],
         "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.public_dict()]},
         "authorization_signed_response_alg": "ES256", "id_token_signed_response_alg": "ES256",
         "response_modes": ["jwt"], "grant_types": ["authorization_code"],
-    })
+    }
+    options: dict[str, Any] = {}
+    if required(Control.SENDER_CONSTRAINED_TOKENS):
+        metadata["dpop_bound_access_tokens"] = options["dpop"] = True
+    if required(Control.ENCRYPTED_REQUEST_OBJECT) or required(Control.ENCRYPTED_JARM):
+        enc_key = generate_jwk("ECDH-ES")
+        metadata["jwks"]["keys"].append(enc_key.public_dict())
+        encryption = {
+            "request_object_encryption_alg": "ECDH-ES", "request_object_encryption_enc": "A128GCM",
+            "authorization_encrypted_response_alg": "ECDH-ES", "authorization_encrypted_response_enc": "A128GCM",
+        }
+        metadata.update(encryption)
+        options.update(encryption, decryption_keys=JwkSet((enc_key,)))
+    body = replace(server, issuer=server.issuer.replace("localhost", "127.0.0.1")).register(metadata)
     config = ClientConfig(issuer=server.issuer, client_id=str(body["client_id"]), redirect_uri=redirect_uri,
-                          signing_key=key, allow_insecure_http=True)
+                          signing_key=key, allow_insecure_http=True, **options)
     return RunningApp(ClientApp(config), port).start()
+
+
+def test_critical_flow_signed_in_with_a_passkey(page: Page, server: RunningServer) -> None:
+    """The built-in ``critical`` tier as shipped (default policy): an ES256-signed request object encrypted to
+    the server (JWE) and pushed (PAR), DPoP-bound tokens, encrypted JARM. The user, signed in to the account
+    page with a password, approves with a passkey; ``jarmor.client`` asked for ``acr_values=aal3`` and a
+    ``max_age``, so it accepted the ID token only with ``acr`` aal3 and an ``auth_time`` within it (OIDC Core
+    §3.1.3.7), which the result page then shows."""
+    _cli(server, "users", "add", "hana", "--password-stdin", password=PASSWORD)
+    password_sign_in(page, server, "hana")
+    page.get_by_role("link", name="Add a passkey").click()
+    page.get_by_role("button", name="Create the passkey").click()
+    expect(page.locator("#account-message")).to_have_text("Passkey added.")
+    app = _rp_of(server, "critical")
+    try:
+        page.goto(f"{app.url}/login?mode=jwt&acr_values=aal3&max_age=600")
+        expect(page.locator("#client-name")).to_have_text("critical app")
+        before = int(time.time())
+        page.get_by_role("button", name="Use a passkey").click()
+        page.get_by_role("button", name="Allow").click()
+        expect(page.locator("#outcome")).to_have_text("ok")
+        after = int(time.time())
+        expect(page.locator("#subject")).to_have_text("hana")
+        expect(page.locator("#verified")).to_have_text("jarm")  # the encrypted JARM response, decrypted and verified
+        expect(page.locator("#token_type")).to_have_text("DPoP")
+        expect(page.locator("#acr")).to_have_text("aal3")
+        expect(page.locator("#amr")).to_have_text("hwk user mfa")
+        auth_time = int(page.locator("#auth_time").inner_text())
+        assert before - 1 <= auth_time <= after + 1  # when this flow signed in (amr: with the passkey)
+        (result,) = app.app.results
+        assert result["outcome"] == "ok" and result["auth_time"] == auth_time
+    finally:
+        app.stop()
 
 
 def test_aal3_flow_offers_only_the_passkey_and_completes_with_it(page: Page, assured: RunningServer) -> None:

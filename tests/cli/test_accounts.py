@@ -4,8 +4,10 @@ administrator shown as locked (issue 12, "what users expect")."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 from jarmor.cli.main import main
 from jarmor.protocol.context import Settings
 from jarmor.server import signin
+from jarmor.server.account.enrolment import ENROLMENT_NS
 from jarmor.store import open_store
 from jarmor.store.base import ClientRecord, GrantRecord, Store, TokenRecord
 
@@ -203,3 +206,39 @@ def test_passkey_only_user_gets_a_one_time_enrolment_link(jarmor: Run, database:
     assert code == 2 and "no user 'nobody'" in err and "Traceback" not in err
     code, _, err = jarmor("admins", "enrol-link", "nobody")
     assert code == 2 and "no enabled administrator" in err
+
+
+def test_enrolment_links_live_as_long_as_the_setting_says(jarmor: Run, database: str, tmp_path: Path) -> None:
+    """``[settings] enrolment_link_lifetime``: every command that issues a link stores it for that long and says
+    so; a lifetime out of range is one line naming the key."""
+    config = tmp_path / "jarmor.toml"
+    config.write_text('[server]\nissuer = "https://login.example"\n[settings]\nenrolment_link_lifetime = 5400\n')
+    links = []
+    code, out, err = jarmor("users", "add", "dora", "--passkey-only", "--config", str(config))
+    assert code == 0 and "(valid 90 min, single use): https://login.example/account/enrol/" in out, err
+    links.append(out.split()[-1])
+    assert jarmor("admins", "add", "root", "--password-stdin", stdin="a long admin password\n")[0] == 0
+    for command in (("users", "enrol-link", "dora"), ("admins", "enrol-link", "root")):
+        code, out, err = jarmor(*command, "--config", str(config))
+        assert code == 0 and "(valid 90 min, single use)" in out, err
+        links.append(out.split()[-1])
+    # each link is in the store a minute before its lifetime is over, and gone a second after it
+    assert all(_link_alive(database, link, 5400 - 60) for link in links)
+    assert not any(_link_alive(database, link, 5400 + 1) for link in links)
+    config.write_text("[settings]\nenrolment_link_lifetime = 864000\n")
+    code, _, err = jarmor("users", "enrol-link", "dora", "--config", str(config))
+    assert code == 2 and err.count("\n") == 1 and "enrolment_link_lifetime must be between 300 and 604800" in err
+
+
+def _link_alive(database: str, link: str, after: float) -> bool:
+    """Whether the store, ``after`` seconds from now, still holds the link's record."""
+    digest = hashlib.sha256(link.rsplit("/", 1)[1].encode()).hexdigest()
+
+    async def go() -> bool:
+        store = open_store(database, clock=lambda: time.time() + after)
+        try:
+            return await store.ephemeral.get(ENROLMENT_NS, digest) is not None
+        finally:
+            await store.close()
+
+    return asyncio.run(go())

@@ -6,7 +6,7 @@
   that count) and per address; passkey assertions per address — all before anything is checked.
 * Enumeration: unknown, wrong-password, disabled, removed and passkey-only accounts get the same answer for
   the same work: exactly one Argon2 verification each (counted, not timed).
-* Enrolment links: single use, also under concurrent registrations.
+* Enrolment links: single use, also under concurrent registrations; refused once their lifetime is over.
 * CSRF: every form of the account pages is refused without its token, or with a token made for another form.
 """
 
@@ -25,7 +25,7 @@ from jarmor.protocol.context import Settings
 from jarmor.server import passwords
 from jarmor.server.account.enrolment import issue_link
 from jarmor.server.account_lifecycle import add_passkey_only_user, remove_user, set_user_disabled
-from tests.kit import Kit
+from tests.kit import Clock, Kit
 from tests.security.test_concurrency_attacks import KINDS, Race, open_race
 from tests.server.account_support import (
     PASSWORD,
@@ -147,7 +147,7 @@ async def test_no_enumeration_same_answer_same_work(kit: Kit, monkeypatch: pytes
 async def test_enrolment_link_is_single_use_under_concurrency(race: Race) -> None:
     kit = race.kit
     await add_passkey_only_user(kit.store, "bob", by="test")
-    link = await issue_link(kit.store.ephemeral, kit.env.issuer, "user", "bob")
+    link = await issue_link(kit.store.ephemeral, kit.env.settings, kit.env.issuer, "user", "bob")
     path = link.removeprefix(kit.env.issuer)
     devices = [soft_authenticator() for _ in range(5)]
     pages = [await kit.http.get(path) for _ in devices]
@@ -163,6 +163,27 @@ async def test_enrolment_link_is_single_use_under_concurrency(race: Race) -> Non
     winner = devices[[r.status_code for r in results].index(200)]
     async with browser(kit) as b:
         assert (await passkey_login(b, winner)).headers["location"] == "/account"
+
+
+async def test_an_expired_enrolment_link_is_refused(make: KitFactory, clock: Clock) -> None:
+    """``[settings] enrolment_link_lifetime``: the link opens until then; a registration after it is refused
+    with the "Link expired" page (410) and adds no passkey, even from a page opened while the link was valid."""
+    kit = await make(settings=Settings(enrolment_link_lifetime=300))
+    await add_passkey_only_user(kit.store, "bob", by="test")
+    path = (await issue_link(kit.store.ephemeral, kit.env.settings, kit.env.issuer, "user", "bob")).removeprefix(
+        kit.env.issuer
+    )
+    clock.advance(299)
+    page = await kit.http.get(path)
+    assert page.status_code == 200
+    form = fields(page.text, path)
+    clock.advance(2)
+    device = soft_authenticator()
+    r = await kit.http.post(path, data={**{k: v for k, v in form.items() if k != "_options"},
+                                        "credential": device.create(form["_options"])})
+    assert r.status_code == 410 and 'id="notice-title">Link expired<' in r.text
+    assert await kit.store.accounts.list_for("user", "bob") == []
+    assert (await kit.http.get(path)).status_code == 410
 
 
 async def test_csrf_on_every_account_form(kit: Kit) -> None:

@@ -31,23 +31,25 @@ def _headers(proofs: tuple[str, ...]) -> list[tuple[str, str]]:
     return [("DPoP", p) for p in proofs]
 
 
-async def token(kit: Kit, client: TestClient, form: dict[str, str], *proofs: str, at: int | None = None
-                ) -> httpx.Response:
-    """``at``: the time the client assertion claims (the kit's clock, when a test moved it)."""
+async def token(kit: Kit, client: TestClient, form: dict[str, str], *proofs: str, at: int | None = None,
+                url: str = "/token") -> httpx.Response:
+    """``at``: the time the client assertion claims (the kit's clock, when a test moved it); ``url``: where to
+    send it (an mTLS alias, RFC 8705 §5)."""
     auth = client.auth_form(iat=at, exp=at + 60) if at is not None else client.auth_form()
-    return await kit.http.post("/token", data={**auth, **form}, headers=_headers(proofs))
+    return await kit.http.post(url, data={**auth, **form}, headers=_headers(proofs))
 
 
-async def par(kit: Kit, client: TestClient, form: dict[str, str], *proofs: str) -> httpx.Response:
-    return await kit.http.post("/par", data={**client.auth_form(), **form}, headers=_headers(proofs))
+async def par(kit: Kit, client: TestClient, form: dict[str, str], *proofs: str, url: str = "/par") -> httpx.Response:
+    return await kit.http.post(url, data={**client.auth_form(), **form}, headers=_headers(proofs))
 
 
 async def code_via_par(
-    kit: Kit, client: TestClient, *proofs: str, form: dict[str, str] | None = None, **claims: Any
+    kit: Kit, client: TestClient, *proofs: str, form: dict[str, str] | None = None, par_url: str = "/par",
+    **claims: Any,
 ) -> tuple[str, str]:
-    """PAR (signed request object, optional DPoP headers) -> authorize -> (code, verifier)."""
+    """PAR (signed request object, optional DPoP headers; to ``par_url``) -> authorize -> (code, verifier)."""
     ro, ctx = client.request_object(**claims)
-    r = await par(kit, client, {"request": ro, "client_id": client.client_id, **(form or {})}, *proofs)
+    r = await par(kit, client, {"request": ro, "client_id": client.client_id, **(form or {})}, *proofs, url=par_url)
     assert r.status_code == 201, r.text
     r = await kit.authorize({"client_id": client.client_id, "request_uri": r.json()["request_uri"]})
     return str(code_from(kit, client, r)["code"]), str(ctx["code_verifier"])

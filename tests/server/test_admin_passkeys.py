@@ -22,7 +22,8 @@ ADMIN, PASSWORD = "root", "a long admin password"
 
 async def enrol_admin(kit: Kit) -> SoftAuthenticator:
     await add_admin(kit.store.admins, ADMIN, PASSWORD, now=kit.env.now())
-    path = (await issue_link(kit.store.ephemeral, kit.env.issuer, "admin", ADMIN)).removeprefix(kit.env.issuer)
+    link = await issue_link(kit.store.ephemeral, kit.env.settings, kit.env.issuer, "admin", ADMIN)
+    path = link.removeprefix(kit.env.issuer)
     form = fields((await kit.http.get(path)).text, path)
     device = soft_authenticator()
     r = await kit.http.post(path, data={**{k: v for k, v in form.items() if k != "_options"},

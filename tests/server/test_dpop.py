@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from jarmor.jose import generate_jwk
+from jarmor.jose import generate_jwk, peek_claims
 from jarmor.jose.testing import sign_raw
 from jarmor.protocol.policy import Control
 from jarmor.protocol.tokens import token_hash
@@ -281,3 +283,93 @@ async def test_discovery_advertises_the_tier_algorithms(kit: Kit) -> None:
 
 async def test_sender_constrained_tokens_is_a_known_control() -> None:
     assert Control("sender_constrained_tokens") is Control.SENDER_CONSTRAINED_TOKENS
+
+
+# --- RFC 9449 §4.3 check 9 at the mTLS endpoint aliases (RFC 8705 §5) ---------------------------------------
+
+ALIAS = "https://mtls.example.com"
+
+
+@pytest.fixture
+def aliased(kit: Kit) -> Kit:
+    """The kit's server with ``mtls_issuer = ALIAS``: the same app answers on the alias host."""
+    from jarmor.protocol.context import Endpoints
+
+    kit.env.mtls, kit.env.mtls_aliases = True, Endpoints.for_issuer(ALIAS)
+    return kit
+
+
+async def test_a_proof_to_the_token_alias_names_the_alias(aliased: Kit, base: TestClient) -> None:
+    """The proof's ``htu`` must be the URI the request was sent to: at the alias, the alias's token URL; a
+    proof made for the main token endpoint is refused there (and one made for the alias at the main
+    endpoint), without using up the code."""
+    kit = aliased
+    code, verifier = await code_via_par(kit, base)
+    form = code_form(code, verifier)
+    assert_json_error(await token(kit, base, form, proof(K1, TOKEN_URL), url=f"{ALIAS}/token"), "invalid_dpop_proof")
+    assert_json_error(await token(kit, base, form, proof(K1, f"{ALIAS}/token")), "invalid_dpop_proof")
+    assert _access_tokens(kit) == 0
+    r = await token(kit, base, form, proof(K1, f"{ALIAS}/token"), url=f"{ALIAS}/token")
+    assert r.status_code == 200, r.text
+    assert (await introspect(kit, base, r.json()["access_token"]))["cnf"] == {"jkt": K1.thumbprint()}
+    code, verifier = await code_via_par(kit, base)  # the main endpoint is unchanged beside the alias
+    assert (await token(kit, base, code_form(code, verifier), proof(K2))).status_code == 200
+
+
+async def test_a_proof_to_the_par_alias_names_the_alias(aliased: Kit, base: TestClient) -> None:
+    kit = aliased
+    ro, _ = base.request_object()
+    form = {"request": ro, "client_id": base.client_id}
+    assert_json_error(await par(kit, base, form, proof(K1, PAR_URL), url=f"{ALIAS}/par"), "invalid_dpop_proof")
+    assert_json_error(await par(kit, base, form, proof(K1, f"{ALIAS}/par")), "invalid_dpop_proof")
+    code, verifier = await code_via_par(kit, base, proof(K1, f"{ALIAS}/par"), par_url=f"{ALIAS}/par")
+    assert_json_error(await token(kit, base, code_form(code, verifier), proof(K2)), "invalid_grant")
+    assert (await token(kit, base, code_form(code, verifier), proof(K1))).status_code == 200  # bound at the alias
+
+
+@pytest.mark.parametrize("host", ["mtls.example.com:8443", "user@mtls.example.com", "mtls.example.com/x", ""])
+async def test_only_the_alias_host_and_port_select_the_alias(aliased: Kit, base: TestClient, host: str) -> None:
+    """Another port, or a ``Host`` that is not a plain ``host[:port]``, is the main endpoint's request."""
+    ro, _ = base.request_object()
+    form = {"request": ro, "client_id": base.client_id, **base.auth_form()}
+    r = await aliased.http.post("/par", data=form, headers={"DPoP": proof(K1, f"{ALIAS}/par"), "Host": host})
+    assert_json_error(r, "invalid_dpop_proof")
+
+
+async def test_without_aliases_the_alias_host_is_the_main_endpoint(kit: Kit, base: TestClient) -> None:
+    ro, _ = base.request_object()
+    r = await par(kit, base, {"request": ro, "client_id": base.client_id}, proof(K1, f"{ALIAS}/par"),
+                  url=f"{ALIAS}/par")
+    assert_json_error(r, "invalid_dpop_proof")
+    r = await par(kit, base, {"request": ro, "client_id": base.client_id}, proof(K1, PAR_URL), url=f"{ALIAS}/par")
+    assert r.status_code == 201, r.text
+
+
+async def test_the_client_library_proves_the_alias_it_sends_to(aliased: Kit, tmp_path: Path) -> None:
+    """``jarmor.client`` with a client certificate takes the advertised aliases for PAR and token (RFC 8705
+    §5), and its proofs name them (``htu``), nonce retries included (high tier); jarmor accepts them there."""
+    from jarmor.client import AsyncOAuthClient, ClientConfig
+    from tests.certs import issue, make_ca
+    from tests.kit import ISSUER, REDIRECT
+
+    kit = aliased
+    tc = await kit.add_client(risk_tier="high", dpop_bound_access_tokens=True)
+    sent: list[tuple[str, str | None]] = []
+
+    async def record(request: httpx.Request) -> None:
+        if request.method == "POST":
+            dpop = request.headers.get("dpop")
+            sent.append((str(request.url), peek_claims(dpop)["htu"] if dpop else None))
+
+    kit.http.event_hooks["request"].insert(0, record)
+    config = ClientConfig(issuer=ISSUER, client_id=tc.client_id, redirect_uri=REDIRECT, signing_key=tc.key,
+                          signing_alg="ES256", allow_insecure_http=True, dpop=True,
+                          client_certificate=issue(make_ca(), "client").write(tmp_path, "client"))
+    client = AsyncOAuthClient(config, http=kit.http)
+    start = await client.start_authorization(scope="openid", response_mode="jwt")
+    r = await kit.http.get(start.url)
+    done = await client.complete_authorization(r.headers["location"], expected_state=start.state)
+    assert done.tokens.token_type == "DPoP"
+    # PAR again after use_dpop_nonce; the token request then carries the nonce the alias sent
+    assert [url for url, _ in sent] == [f"{ALIAS}/par", f"{ALIAS}/par", f"{ALIAS}/token"]
+    assert all(htu == url for url, htu in sent)

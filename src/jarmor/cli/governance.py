@@ -228,7 +228,7 @@ def cmd_admins_add(args: argparse.Namespace) -> int:
 
 def cmd_admins_enrol_link(args: argparse.Namespace) -> int:
     """A one-time link where the administrator enrols a passkey (for ``admin_require_passkey``)."""
-    from ..server.account.enrolment import ENROLMENT_TTL, issue_link
+    from ..server.account.enrolment import announce, issue_link
     from .common import issuer_of
 
     config = config_from(args)
@@ -237,9 +237,9 @@ def cmd_admins_enrol_link(args: argparse.Namespace) -> int:
         admin = await store.admins.get(args.name)
         if admin is None or admin.disabled:
             raise GovernanceError(f"no enabled administrator {args.name!r}")
-        return await issue_link(store.ephemeral, issuer_of(args, config), "admin", args.name)
+        return await issue_link(store.ephemeral, config.settings, issuer_of(args, config), "admin", args.name)
 
-    print(f"one-time passkey enrolment link (valid {ENROLMENT_TTL // 3600} h, single use): {_run(config, link)}")
+    print(announce(_run(config, link), config.settings))
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..governance.terminal import facts, table
 from ..protocol.context import Settings
-from ..server.account.enrolment import ENROLMENT_TTL, issue_link
+from ..server.account.enrolment import announce, issue_link
 from ..server.account_lifecycle import (
     AccessRevoked,
     AccountError,
@@ -52,7 +52,8 @@ def _revoked(r: AccessRevoked) -> str:
 
 
 def _link(args: argparse.Namespace, store: Store) -> Any:
-    return issue_link(store.ephemeral, issuer_of(args, config_from(args)), "user", args.username)
+    config = config_from(args)
+    return issue_link(store.ephemeral, config.settings, issuer_of(args, config), "user", args.username)
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
@@ -67,7 +68,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
         link = _run(args, add)
         print(f"user {args.username} added (passkey only); recorded as {by}")
-        print(f"one-time passkey enrolment link (valid {ENROLMENT_TTL // 3600} h, single use): {link}")
+        print(announce(link, config_from(args).settings))
         return 0
     password = read_secret(f"password for {args.username}: ", from_stdin=args.password_stdin)
     _run(args, lambda store: add_user(store, args.username, password, by=by))
@@ -84,7 +85,7 @@ def cmd_users_enrol_link(args: argparse.Namespace) -> int:
             raise AccountError(f"no user {args.username!r}")
         return str(await _link(args, store))
 
-    print(f"one-time passkey enrolment link (valid {ENROLMENT_TTL // 3600} h, single use): {_run(args, link)}")
+    print(announce(_run(args, link), config_from(args).settings))
     return 0
 
 

@@ -16,6 +16,28 @@ from .policy import Policy
 from .vocabulary import AUTH_METHODS, MTLS_AUTH_METHODS
 
 
+def authority_of(url: str) -> tuple[str, int] | None:
+    """``(host, port)`` of an absolute URL, the host lowercased and the port defaulted by the scheme; ``None``
+    when it has no host or a bad port."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.hostname.lower(), port if port is not None else (443 if parts.scheme == "https" else 80)
+
+
+def same_authority(authority: str, url: str) -> bool:
+    """Whether a request's ``Host`` (``host[:port]``, RFC 9110 §7.2) names the host and port of ``url``; a
+    ``Host`` without a port means ``url``'s scheme default (the request came the way the URL says)."""
+    if not authority or any(c in authority for c in "/?#@\\") or not authority.isprintable() or " " in authority:
+        return False
+    want = authority_of(url)
+    return want is not None and authority_of(f"{urlsplit(url).scheme}://{authority}") == want
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoints:
     issuer: str
@@ -63,6 +85,9 @@ class Settings:
     login_max_failures_per_address: int = 50
     # The admin dashboard accepts only passkeys (``jarmor admins enrol-link NAME`` enrols them), no passwords.
     admin_require_passkey: bool = False
+    # One-time passkey enrolment links (``jarmor users add NAME --passkey-only``, ``users enrol-link``,
+    # ``admins enrol-link``): seconds a link stays valid, 5 minutes to 7 days; used once either way.
+    enrolment_link_lifetime: int = 24 * 3600
     client_assertion_max_lifetime: int = 600
     # DPoP proofs (RFC 9449 §11.1): accepted until this many seconds after their iat (and ``future_skew``
     # ahead); server nonces (§8) are valid for one to two windows of ``dpop_nonce_window`` seconds
@@ -175,6 +200,17 @@ class Environment:
 
     def now(self) -> int:
         return int(self.clock())
+
+    def endpoints_at(self, authority: str | None) -> Endpoints:
+        """The endpoints of a request addressed to ``authority`` (its ``Host``): the mTLS aliases when it names
+        theirs, else the main ones. RFC 9449 §4.3 check 9 compares a proof's ``htu`` with the URI of the
+        request it came with, so a proof sent to an alias (RFC 8705 §5) is checked against the alias URL.
+        Aliases are told apart by host and port only: the configuration refuses an ``mtls_issuer`` with the
+        issuer's (``config.py``); a malformed ``Host`` is the main endpoints'."""
+        aliases = self.mtls_aliases
+        if aliases is None or authority is None:
+            return self.endpoints
+        return aliases if same_authority(authority, aliases.issuer) else self.endpoints
 
     def capabilities(self) -> ServerCapabilities:
         return ServerCapabilities(

@@ -50,7 +50,7 @@ async def _bind_proof(
     rule) once the checks have established it; its ``jti`` is then used up. Returns the next nonce."""
     client_tier, tier = tiers
     if presented.dpop and (client_tier is None or client_tier.name != tier.name):  # a scope raised the tier
-        proof = verify_presented_proof(env, presented, url=env.endpoints.par, tier=tier, now=st.now)
+        proof = verify_presented_proof(env, presented, url=presented.url(env, "par"), tier=tier, now=st.now)
     if proof is None:
         return None
     await claim_proof(env, proof)
@@ -66,6 +66,7 @@ async def push_authorization_request(
     certificate: ClientCertificate | None = None,
     dpop: Sequence[str] = (),
     client_certificate_thumbprint: str | None = None,
+    authority: str | None = None,
 ) -> PushedRequest:
     """RFC 9126 §2: authenticate the client, validate the request fully, store it, return a request URI.
 
@@ -74,11 +75,12 @@ async def push_authorization_request(
 
     RFC 9449 §10.1: a DPoP proof (``dpop``: every ``DPoP`` header) binds the code to its key. It is verified
     under the client's tier before the request's checks (a refused proof, or a nonce retry, then uses up no
-    request object ``jti``), and under the effective tier after them.
+    request object ``jti``), and under the effective tier after them. ``authority``: the request's ``Host``
+    (a proof's ``htu`` names the mTLS alias when the request was sent there, RFC 8705 §5).
     """
     auth = await authenticate_client(env, form, authorization, endpoint="par", certificate=certificate)
     thumbprint = client_certificate_thumbprint or (certificate.thumbprint if certificate else None)
-    presented = Presented(tuple(dpop), thumbprint)
+    presented = Presented(tuple(dpop), thumbprint, authority)
     outer = {k: v for k, v in form.items() if k not in _CLIENT_AUTH_PARAMETERS}
     st = state or AuthorizationState(env=env, outer=outer, endpoint="par", now=env.now())
     st.outer, st.client, st.authenticated = outer, auth.client, auth
@@ -86,7 +88,7 @@ async def push_authorization_request(
     client_tier = _client_tier(env, auth.client)
     proof = None
     if client_tier is not None:
-        proof = verify_presented_proof(env, presented, url=env.endpoints.par, tier=client_tier, now=st.now)
+        proof = verify_presented_proof(env, presented, url=presented.url(env, "par"), tier=client_tier, now=st.now)
         st.dpop_proof_jkt = proof.jkt if proof is not None else None
     request = await run_checks(PAR_ENDPOINT, st)
     tier = env.policy.tier(request.tier)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from . import errors
 from .binding import TokenBinding
@@ -38,11 +38,19 @@ EVIDENCE = "sender_constraint"  # the flow-record member (controls.REGISTRY read
 
 @dataclass(frozen=True, slots=True)
 class Presented:
-    """What the HTTP adapter saw: every ``DPoP`` header value (names compared case-insensitively), and the
-    base64url SHA-256 thumbprint of the verified TLS client certificate, if any (RFC 8705 §3.1)."""
+    """What the HTTP adapter saw: every ``DPoP`` header value (names compared case-insensitively), the
+    base64url SHA-256 thumbprint of the verified TLS client certificate, if any (RFC 8705 §3.1), and the
+    authority the request was addressed to (its ``Host``: the main endpoints' or the mTLS aliases', §5)."""
 
     dpop: tuple[str, ...] = ()
     client_certificate_thumbprint: str | None = None
+    authority: str | None = None
+
+    def url(self, env: Environment, endpoint: Literal["token", "par"]) -> str:
+        """The URI of this request to ``endpoint`` (``token``, ``par``): a proof's ``htu`` must match it
+        (RFC 9449 §4.3 check 9), at an alias too."""
+        endpoints = env.endpoints_at(self.authority)
+        return endpoints.token if endpoint == "token" else endpoints.par
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +129,7 @@ async def check_sender_constraint(
     token); a proof of any other key, or none, is ``invalid_grant``.
     """
     now = env.now()
-    proof = verify_presented_proof(env, presented, url=env.endpoints.token, tier=tier, now=now)
+    proof = verify_presented_proof(env, presented, url=presented.url(env, "token"), tier=tier, now=now)
     binding = _binding(client, presented, proof)
     if binding is None and tier.requires(Control.SENDER_CONSTRAINED_TOKENS):
         raise errors.InvalidRequest(

@@ -3,7 +3,7 @@
 A typo must never weaken the configuration silently: an unknown key is an error naming it and the nearest
 valid one, and every value must have its field's declared type (a TOML string where a number is expected is
 refused, not converted) and lie in its range (numbers are never negative; fields in ``minimums`` have a
-larger floor). The checks read the dataclass's own annotations, so a field added later is checked too.
+larger floor, fields in ``maximums`` a ceiling). The checks read the dataclass's own annotations, so a field added later is checked too.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def check_table(
     *,
     exclude: Collection[str] = (),
     minimums: Mapping[str, float] | None = None,
+    maximums: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """``table`` checked against the fields of dataclass ``cls`` (minus ``exclude``); returns the values
     converted to the field types (TOML arrays to ``frozenset`` / ``tuple``)."""
@@ -95,6 +96,9 @@ def check_table(
                              + nearest(str(value), choices))
         if isinstance(value, int | float) and not isinstance(value, bool):
             floor = (minimums or {}).get(key, 0)
+            ceiling = (maximums or {}).get(key)
+            if ceiling is not None and not floor <= value <= ceiling:
+                raise TableError(f"{section}: {key} must be between {floor:g} and {ceiling:g}")
             if value < floor:
                 raise TableError(f"{section}: {key} must be at least {floor:g}")
         origin = get_origin(kind) or kind

@@ -480,13 +480,16 @@ async def token_endpoint(
     certificate: ClientCertificate | None = None,
     dpop: Sequence[str] = (),
     client_certificate_thumbprint: str | None = None,
+    authority: str | None = None,
 ) -> TokenResult:
     """``evidence``: filled in as facts are established (grant type, authenticated client, the redeemed
     code's ``flow_id``, subject, scope and tier), so that a refused request can be recorded too.
 
     ``dpop``: every ``DPoP`` header of the request; ``certificate``: the TLS client certificate of the
     connection (RFC 8705 §2 client authentication; its thumbprint binds tokens, §3), or only its
-    ``client_certificate_thumbprint`` (base64url SHA-256), from the adapter (``protocol/sender.py``)."""
+    ``client_certificate_thumbprint`` (base64url SHA-256), from the adapter (``protocol/sender.py``);
+    ``authority``: the request's ``Host``, which tells a request to the mTLS alias (RFC 8705 §5) from one to
+    the main endpoint: a DPoP proof's ``htu`` must name the one it was sent to (RFC 9449 §4.3)."""
     evidence = {} if evidence is None else evidence
     grant_type = form.get("grant_type")
     if not grant_type:
@@ -498,7 +501,7 @@ async def token_endpoint(
     auth = await authenticate_client(env, form, authorization, endpoint="token", certificate=certificate)
     evidence.update(client_id=auth.client.client_id, client_auth=auth.evidence, client_tier=auth.client.risk_tier)
     thumbprint = client_certificate_thumbprint or (certificate.thumbprint if certificate else None)
-    result = await handler(env, form, auth, evidence, Presented(tuple(dpop), thumbprint))
+    result = await handler(env, form, auth, evidence, Presented(tuple(dpop), thumbprint, authority))
     # the last step: the tokens are stored, so a concurrent offboarding or revocation either shows here or
     # revokes them after (protocol/standing.py)
     issued = [token_hash(result.body[k]) for k in ("access_token", "refresh_token") if k in result.body]

@@ -280,7 +280,8 @@ class JarmorServer:
             form = await read_form(request)
             pushed = await push_authorization_request(env, form, request.headers.get("authorization"), state=st,
                                                       dpop=request.headers.getlist("dpop"),
-                                                      certificate=request_certificate(request.scope))
+                                                      certificate=request_certificate(request.scope),
+                                                      authority=request.headers.get("host"))
         except errors.OAuthError as err:
             self.flows.record(self.capture.from_state(
                 st, stage=PAR, outcome=err.error, error=err, channel="json", claimed=form.get("client_id")
@@ -399,7 +400,8 @@ class JarmorServer:
             form = await read_form(request)
             result = await token_endpoint(self.env, form, request.headers.get("authorization"), evidence=evidence,
                                           dpop=request.headers.getlist("dpop"),
-                                          certificate=request_certificate(request.scope))
+                                          certificate=request_certificate(request.scope),
+                                          authority=request.headers.get("host"))
         except errors.OAuthError as err:
             self.flows.record(self.capture.token(evidence, at=self.env.now(), error=err, claimed=form.get("client_id")))
             return json_error(err)

@@ -1,7 +1,8 @@
 """One-time passkey enrolment links (``jarmor users add NAME --passkey-only``): bootstrap without a password.
 
 A link is ``{issuer}/account/enrol/{token}`` with a 256-bit random token; the short-lived store keeps only the
-token's SHA-256 digest, the account it enrols and its expiry (``ENROLMENT_TTL``, one day by default). Opening
+token's SHA-256 digest, the account it enrols and its expiry (``[settings] enrolment_link_lifetime``, one day by
+default, 5 minutes to 7 days; the store drops the record then, and the link answers 410 "Link expired"). Opening
 the link reads it (a link preview or prefetch spends nothing); registering the passkey *takes* it, atomically,
 before the passkey is stored: of any number of concurrent registrations through one link exactly one
 succeeds, and the link is dead afterwards. The page's ceremony is bound to the token's digest.
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...protocol import errors
+from ...protocol.context import Settings
 from ...store.base import AdminEvent, AlreadyExists, EphemeralStore, Store
 from .. import passkeys
 from ..http import read_form
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
     from ..app import JarmorServer
 
 ENROLMENT_NS = "enrolment-link"
-ENROLMENT_TTL = 24 * 3600
 _GONE = "This enrolment link has expired or was already used. Ask your administrator for a new one."
 
 
@@ -35,11 +36,24 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-async def issue_link(store: EphemeralStore, issuer: str, population: str, username: str,
-                     ttl: int = ENROLMENT_TTL) -> str:
+async def issue_link(store: EphemeralStore, settings: Settings, issuer: str, population: str, username: str) -> str:
+    """A new link for ``population``:``username``, valid ``settings.enrolment_link_lifetime`` seconds."""
     token = secrets.token_urlsafe(32)
-    await store.put(ENROLMENT_NS, _digest(token), orjson.dumps({"population": population, "username": username}), ttl)
+    record = orjson.dumps({"population": population, "username": username})
+    await store.put(ENROLMENT_NS, _digest(token), record, settings.enrolment_link_lifetime)
     return f"{issuer.rstrip('/')}{common.PREFIX}/enrol/{token}"
+
+
+def announce(link: str, settings: Settings) -> str:
+    """The line the CLI prints a link with, naming its lifetime (exact: ``90 min``, not ``1 h``)."""
+    return f"one-time passkey enrolment link (valid {_duration(settings.enrolment_link_lifetime)}, single use): {link}"
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 async def _pending(store: EphemeralStore, token: str) -> dict[str, str] | None:

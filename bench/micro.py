@@ -12,7 +12,8 @@
    object, authorization with auto-approve and a JARM response, token with PKCE and ``private_key_jwt``):
    * ``protocol``: the calls ``jarmor.server.app`` makes (``push_authorization_request``, ``run_checks``,
      ``issue_code`` + ``render``, ``token_endpoint``) on the in-memory store and on SQLite;
-   * ``asgi``: the Starlette app called directly with ASGI messages (no sockets, no HTTP parsing), SQLite.
+   * ``asgi``: the app ``jarmor serve`` runs (``create_app``, with its middleware) called directly with ASGI
+     messages (no sockets, no HTTP parsing), SQLite.
    The difference between the two is the framework's cost; between ``asgi`` and the server CPU per flow
    that ``bench/run.py`` measures is the HTTP server's (uvicorn, h11, asyncio, sockets).
    Request objects and client assertions are signed before the clock starts: only server work is timed.
@@ -228,17 +229,26 @@ class Flow:
 
 
 async def make_server(store_kind: str, tmp: Path) -> Any:
+    """A started server and the ASGI app ``jarmor serve`` runs (``create_app``: its middleware included)."""
+    from dataclasses import replace
+
     from jarmor.config import ServerConfig
     from jarmor.protocol.context import Settings
-    from jarmor.server.app import JarmorServer
+    from jarmor.protocol.policy import DEFAULT_TIERS, Control, Policy
+    from jarmor.server.app import create_app
     from jarmor.store import open_store
 
     url = "memory://" if store_kind == "memory" else f"sqlite:///{tmp / f'micro-{secrets.token_hex(4)}.db'}"
     store = open_store(url)
     window = 60 if os.environ.get("JARMOR_BENCH_RATE_LIMITS") else 0  # --rate-limits in bench/run.py
+    # the flow this benchmark has always measured: the built-in tiers without sender-constrained tokens
+    # (bench/dpop.py's ``no_dpop_policy``, which bench/run.py's plain ``jarmor`` server runs)
+    tiers = {n: replace(t, controls=t.controls - {Control.SENDER_CONSTRAINED_TOKENS}) for n, t in DEFAULT_TIERS.items()}
     config = ServerConfig(issuer=ISSUER, settings=Settings(auto_approve="alice", rate_limit_window=window),
-                          auto_approve="alice")
-    server = JarmorServer(config, store)
+                          auto_approve="alice", policy=Policy(tiers=tiers))
+    app = create_app(config, store)
+    server = app.state.jarmor
+    server.app = app
     await server.start()
     return server
 
@@ -435,16 +445,13 @@ class StatementCounter:
 async def count_statements(n: int = 40) -> dict[str, Any]:
     """SQL statements per flow, by endpoint, on SQLite, as the ASGI app runs them (so including what the
     adapter adds: client ``last_used_at``, flow records when they are flushed inside a request)."""
-    from starlette.applications import Starlette
-
     from jarmor.protocol.registration import register
-    from jarmor.server.app import build_routes
 
     with tempfile.TemporaryDirectory() as tmp:
         server = await make_server("sqlite", Path(tmp))
         flow = Flow(n + 5)
         await register(server.env, flow.metadata, client_id=flow.client_id)
-        asgi = Asgi(Starlette(routes=build_routes(server)))
+        asgi = Asgi(server.app)
         for inp in flow.inputs[:5]:
             await asgi_flow(asgi, inp, {"par": 0.0, "authorize": 0.0, "token": 0.0})
         counter = StatementCounter()
@@ -499,10 +506,7 @@ def client_cache_memory(count: int = 2000) -> dict[str, Any]:
 
 
 async def pipeline_benchmarks(n: int, repeat: int) -> list[dict[str, Any]]:
-    from starlette.applications import Starlette
-
     from jarmor.protocol.registration import register
-    from jarmor.server.app import build_routes
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -511,7 +515,7 @@ async def pipeline_benchmarks(n: int, repeat: int) -> list[dict[str, Any]]:
                 server = await make_server(store_kind, Path(tmp))
                 flow = Flow(n * repeat + 20)
                 await register(server.env, flow.metadata, client_id=flow.client_id)
-                asgi = Asgi(Starlette(routes=build_routes(server)))
+                asgi = Asgi(server.app)
                 runs: list[dict[str, float]] = []
                 warm = {"par": 0.0, "authorize": 0.0, "token": 0.0}
                 step: Callable[[dict[str, Any], dict[str, float]], Awaitable[None]]

@@ -32,8 +32,7 @@ from jarmor.jose import (
 from jarmor.protocol.context import ServerKeyring, Settings
 from jarmor.protocol.policy import Control, Policy
 from jarmor.protocol.registration import register
-from jarmor.server.app import JarmorServer, build_routes
-from jarmor.server.problems import exception_handlers
+from jarmor.server.app import JarmorServer, build_routes, starlette_app
 from jarmor.store.base import ServerKeyRecord, Store, TokenRecord
 from jarmor.store.memory import MemoryStore
 
@@ -294,8 +293,6 @@ async def make_kit(
     ``store``: run on this store (e.g. ``open_store("sqlite:///...")``) instead of a fresh ``MemoryStore``;
     helpers that read the in-memory store's internals (``ephemeral_keys``, ``all_tokens``) need the default.
     """
-    from starlette.applications import Starlette
-
     if store is None:
         store = MemoryStore(clock) if clock is not None else MemoryStore()
     if reuse_server_keys:
@@ -322,8 +319,7 @@ async def make_kit(
         _KEYRING.append(server.env.keys)
     if clock is not None:
         server.env.clock = clock
-    app = Starlette(routes=build_routes(server), exception_handlers=exception_handlers())
-    app.state.jarmor = server
+    app = starlette_app(server, build_routes(server))  # what create_app serves, minus its middleware
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER)
     kit = Kit(server=server, store=store, http=http, config=config)
     http.event_hooks["request"].append(dpop_hook(kit))

@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
 
-from jarmor.server.app import build_routes
+from jarmor.server.app import build_routes, starlette_app
 from jarmor.server.mtls import ClientCertificateMiddleware
-from jarmor.server.problems import exception_handlers
 from tests.certs import Issued, make_ca
 from tests.kit import ISSUER, Kit
 
@@ -49,7 +47,6 @@ async def mtls_kit(kit: Kit, directory: Path, ca: Issued | None = None) -> MtlsK
     ca_file = directory / "ca.pem"
     ca_file.write_bytes(ca.pem)
     kit.server.env.mtls = True
-    app = Starlette(routes=build_routes(kit.server), exception_handlers=exception_handlers())
-    app.state.jarmor = kit.server
+    app = starlette_app(kit.server, build_routes(kit.server))
     wrapped = ClientCertificateMiddleware(app, trusted_proxies=[PROXY + "/32"], ca_certs=str(ca_file))
     return MtlsKit(kit, ca, wrapped)

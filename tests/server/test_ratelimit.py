@@ -123,3 +123,25 @@ async def test_limits_hold_across_servers_sharing_redis() -> None:
         finally:
             for kit in kits:
                 await kit.store.close()
+
+
+async def test_a_limited_request_body_is_parsed_once(make: KitFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-client limit reads the form to find the client; the endpoint reuses that parse
+    (``http.keep_form``), and a body the limiter could not parse is still refused by the endpoint itself."""
+    import jarmor.server.http as http_module
+
+    parsed: list[int] = []
+    real = http_module.parse_parameters
+
+    def counting(raw: Any, **kw: Any) -> dict[str, str]:
+        parsed.append(len(raw))
+        return real(raw, **kw)
+
+    monkeypatch.setattr(http_module, "parse_parameters", counting)
+    kit = await make(settings=settings())
+    client = await kit.add_client()
+    assert (await par(kit, client)).status_code == 201
+    assert len(parsed) == 1
+    r = await kit.http.post("/par", content=b"client_id=a&client_id=b",
+                            headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"

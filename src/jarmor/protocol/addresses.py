@@ -5,6 +5,7 @@ special-use address (RFC 6890), including IPv4 addresses hidden inside IPv6 tran
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -56,8 +57,10 @@ def ip_literal(host: str) -> IPAddress | None:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback_host(host: str | None) -> bool:
-    """``localhost`` or a loopback IP literal (bracketed IPv6 accepted)."""
+    """``localhost`` or a loopback IP literal (bracketed IPv6 accepted). Kept for the last 1,024 hosts: it is
+    asked several times per request (redirect URIs, the peer address) and parsing an address costs µs."""
     if not host:
         return False
     if host == "localhost":

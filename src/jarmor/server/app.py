@@ -12,7 +12,7 @@ import contextlib
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Any
 
 import orjson
@@ -20,7 +20,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
+from starlette.types import Lifespan
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from ..config import ServerConfig
@@ -62,6 +63,7 @@ from .account import account_routes
 from .accounts import PasswordVerifier
 from .admin import admin_routes
 from .directory import CachedClientDirectory
+from .dispatch import HOT_PATHS, HotPaths
 from .fetch import Fetcher, FetchLimits
 from .forwarded import ForwardedMiddleware
 from .health import health_routes
@@ -298,7 +300,8 @@ class JarmorServer:
         env = self.env
         st = AuthorizationState(env=env, outer={}, endpoint="authorization", now=env.now(), flow_id=new_flow_id())
         try:
-            st.outer = await read_form(request) if request.method == "POST" else parse_parameters(request.url.query)
+            st.outer = (await read_form(request) if request.method == "POST"
+                        else parse_parameters(request.scope["query_string"]))
         except errors.OAuthError as err:
             return self.respond(await self.lifecycle.refused(st, err))
         auto = env.settings.auto_approve if env.settings.auto_approve and _from_loopback(request) else None
@@ -559,9 +562,22 @@ def create_app(config: ServerConfig, store: Store, *, protector: KeyProtector | 
         middleware.insert(0, Middleware(
             ClientCertificateMiddleware, trusted_proxies=config.trusted_proxies, ca_certs=config.ssl_ca_certs
         ))
-    app = Starlette(
-        routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers=exception_handlers()
-    )
+    return starlette_app(server, routes, middleware=middleware, lifespan=lifespan)
+
+
+def starlette_app(
+    server: JarmorServer,
+    routes: list[Route],
+    *,
+    middleware: Sequence[Middleware] = (),
+    lifespan: Lifespan[Starlette] | None = None,
+    hot_paths: Collection[str] = HOT_PATHS,
+) -> Starlette:
+    """The Starlette application of ``routes``: ``middleware``, the error pages of ``problems``, and a router
+    that serves ``hot_paths`` through the thin dispatch (``dispatch.HotPaths``; ``()``: the plain router)."""
+    app = Starlette(middleware=middleware, exception_handlers=exception_handlers())
+    thin = [Middleware(HotPaths, routes=routes, paths=hot_paths)] if hot_paths else None
+    app.router = Router(routes, lifespan=lifespan, middleware=thin)
     app.state.jarmor = server
     return app
 

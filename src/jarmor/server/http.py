@@ -16,6 +16,7 @@ from .pages import form_post_page
 
 MAX_FORM_BODY = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+FORM_KEY = "jarmor.form"  # the request's parsed form body, in its ASGI scope
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -65,13 +66,24 @@ def media_type(value: str | None) -> str:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """RFC 6749 §3.2 / RFC 9126 §2: POST bodies are ``application/x-www-form-urlencoded``."""
+    """RFC 6749 §3.2 / RFC 9126 §2: POST bodies are ``application/x-www-form-urlencoded``. A body the rate
+    limiter already parsed (``FORM_KEY``, ``keep_form``) is not parsed again."""
     if request.method != "POST":
         raise errors.MethodNotAllowed("use POST")
     ctype = media_type(request.headers.get("content-type"))
     if ctype != "application/x-www-form-urlencoded":
         raise errors.InvalidRequest("content type must be application/x-www-form-urlencoded")
+    parsed = request.scope.get(FORM_KEY)
+    if parsed is not None:
+        return dict(parsed)
     return parse_parameters(await read_body(request))
+
+
+def keep_form(request: Request, body: bytes) -> dict[str, str]:
+    """Parse a form body read before the endpoint (``ratelimit``) and keep it for the endpoint's ``read_form``."""
+    form = parse_parameters(body)
+    request.scope[FORM_KEY] = form
+    return form
 
 
 def authorization_http_response(resp: AuthorizationResponse) -> Response:

@@ -31,9 +31,8 @@ from starlette.types import Message
 from ..jose import JoseError, peek_claims
 from ..protocol import errors
 from ..protocol.client_auth import basic_client_id
-from ..protocol.params import parse_parameters
 from ..protocol.policy import PolicyError
-from .http import json_error, media_type, read_body
+from .http import json_error, keep_form, media_type, read_body
 
 if TYPE_CHECKING:
     from .app import JarmorServer
@@ -100,7 +99,7 @@ def limited(server: JarmorServer, name: str, endpoint: Endpoint, *, by_client: b
             return json_error(err)
         request = Request(request.scope, _replay(body))
         try:
-            client_id = claimed_client(request.headers.get("authorization"), parse_parameters(body))
+            client_id = claimed_client(request.headers.get("authorization"), keep_form(request, body))
         except errors.OAuthError:
             client_id = None  # the endpoint answers the malformed request itself
         client = await server.directory.get(client_id) if client_id else None

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -228,24 +229,84 @@ class Flow:
         }
 
 
-async def make_server(store_kind: str, tmp: Path) -> Any:
-    """A started server and the ASGI app ``jarmor serve`` runs (``create_app``: its middleware included)."""
-    from dataclasses import replace
+def bench_policy() -> Any:
+    """The built-in tiers minus ``sender_constrained_tokens`` (the flow this benchmark has always measured, as
+    ``bench/run.py``'s plain ``jarmor`` server runs it: ``dpop.no_dpop_policy``)."""
+    from jarmor.protocol.policy import DEFAULT_TIERS, Control, Policy, tier_from_config
 
+    tiers = dict(DEFAULT_TIERS)
+    for name, tier in DEFAULT_TIERS.items():
+        if Control.SENDER_CONSTRAINED_TOKENS in tier.controls:
+            controls = sorted(c.value for c in tier.controls - {Control.SENDER_CONSTRAINED_TOKENS})
+            tiers[name] = tier_from_config(name, {"controls": controls}, tier)
+    return Policy(tiers=tiers)
+
+
+PG_ENV, REDIS_ENV = "JARMOR_TEST_POSTGRES_URL", "JARMOR_TEST_REDIS_URL"
+
+
+def with_backends() -> bool:
+    """Whether PostgreSQL and Redis are named (the ``postgres+redis`` rows run only then)."""
+    return bool(os.environ.get(PG_ENV) and os.environ.get(REDIS_ENV))
+
+
+@contextlib.contextmanager
+def backend_urls(store_kind: str, tmp: Path) -> Iterator[tuple[str, str | None]]:
+    """(store URL, Redis URL) for ``store_kind``; ``postgres+redis``: a fresh PostgreSQL schema and Redis key
+    prefix (from ``JARMOR_TEST_POSTGRES_URL`` / ``JARMOR_TEST_REDIS_URL``), dropped afterwards."""
+    if store_kind == "memory":
+        yield "memory://", None
+        return
+    if store_kind == "sqlite":
+        yield f"sqlite:///{tmp / f'micro-{secrets.token_hex(4)}.db'}", None
+        return
+    import psycopg
+    import redis
+    from sqlalchemy.engine import make_url
+
+    from jarmor.store import migrate
+    from jarmor.store.sql import SqlStore
+
+    base, redis_base = os.environ.get(PG_ENV), os.environ.get(REDIS_ENV)
+    if not base or not redis_base:
+        raise RuntimeError(f"set {PG_ENV} and {REDIS_ENV}")
+    name, prefix = f"jarmor_bench_{secrets.token_hex(6)}", f"jarmor-bench-{secrets.token_hex(6)}"
+    libpq = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    url = (make_url(base).set(drivername="postgresql+psycopg")
+           .update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(hide_password=False))
+    try:
+        admin = SqlStore.open(url, create_tables=False)
+        try:
+            migrate.upgrade(admin.engine)
+        finally:
+            admin.engine.dispose()
+        yield url, f"{redis_base}{'&' if '?' in redis_base else '?'}key_prefix={prefix}"
+    finally:
+        with psycopg.connect(libpq, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        client = redis.Redis.from_url(redis_base)
+        try:
+            stale = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+            for i in range(0, len(stale), 500):
+                client.delete(*stale[i : i + 500])
+        finally:
+            client.close()
+
+
+async def make_server(store_kind: str, tmp: Path, urls: tuple[str, str | None] | None = None) -> Any:
     from jarmor.config import ServerConfig
     from jarmor.protocol.context import Settings
-    from jarmor.protocol.policy import DEFAULT_TIERS, Control, Policy
     from jarmor.server.app import create_app
     from jarmor.store import open_store
 
-    url = "memory://" if store_kind == "memory" else f"sqlite:///{tmp / f'micro-{secrets.token_hex(4)}.db'}"
-    store = open_store(url)
+    url, redis_url = urls or ("memory://" if store_kind == "memory" else
+                              f"sqlite:///{tmp / f'micro-{secrets.token_hex(4)}.db'}", None)
+    store = open_store(url, redis_url)
     window = 60 if os.environ.get("JARMOR_BENCH_RATE_LIMITS") else 0  # --rate-limits in bench/run.py
-    # the flow this benchmark has always measured: the built-in tiers without sender-constrained tokens
-    # (bench/dpop.py's ``no_dpop_policy``, which bench/run.py's plain ``jarmor`` server runs)
-    tiers = {n: replace(t, controls=t.controls - {Control.SENDER_CONSTRAINED_TOKENS}) for n, t in DEFAULT_TIERS.items()}
     config = ServerConfig(issuer=ISSUER, settings=Settings(auto_approve="alice", rate_limit_window=window),
-                          auto_approve="alice", policy=Policy(tiers=tiers))
+                          auto_approve="alice", policy=bench_policy())
     app = create_app(config, store)
     server = app.state.jarmor
     server.app = app
@@ -418,9 +479,13 @@ def storage_benchmarks(n: int) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["operation"])
 
 
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
 class StatementCounter:
-    """Counts the SQL statements run on every open ``sqlite3`` connection (``set_trace_callback``), per endpoint:
-    independent of how the store reaches the driver (SQLAlchemy or the raw connection)."""
+    """Counts, per endpoint, the SQL statements and the commits (a write statement outside ``BEGIN``: its own
+    transaction; or a ``COMMIT``) run on every open ``sqlite3`` connection (``set_trace_callback``): independent
+    of how the store reaches the driver (SQLAlchemy or the raw connection)."""
 
     def __init__(self) -> None:
         import gc
@@ -428,40 +493,122 @@ class StatementCounter:
 
         self.current = "setup"
         self.counts: dict[str, dict[str, int]] = {}
+        self.commits: dict[str, int] = {}
+        self._in_tx = False
         for obj in gc.get_objects():
             if isinstance(obj, sqlite3.Connection):
                 obj.set_trace_callback(self._on_statement)
+
+    def count(self, key: str, *, commit: bool) -> None:
+        per = self.counts.setdefault(self.current, {})
+        per[key] = per.get(key, 0) + 1
+        if commit:
+            self.commits[self.current] = self.commits.get(self.current, 0) + 1
 
     def _on_statement(self, statement: str) -> None:
         words = statement.split()
         verb = words[0].upper() if words else "?"
         table = next((w.strip('"') for i, w in enumerate(words) if i and words[i - 1].upper() in
                       ("INTO", "FROM", "UPDATE")), "")
-        per = self.counts.setdefault(self.current, {})
-        key = f"{verb} {table}".strip()
-        per[key] = per.get(key, 0) + 1
+        commit = verb == "COMMIT" or (verb in _WRITES and not self._in_tx)
+        if verb == "BEGIN":
+            self._in_tx = True
+        elif verb in ("COMMIT", "ROLLBACK", "END"):
+            self._in_tx = False
+        self.count(f"{verb} {table}".strip(), commit=commit)
 
 
-async def count_statements(n: int = 40) -> dict[str, Any]:
-    """SQL statements per flow, by endpoint, on SQLite, as the ASGI app runs them (so including what the
-    adapter adds: client ``last_used_at``, flow records when they are flushed inside a request)."""
+class BackendCounter(StatementCounter):
+    """The same on PostgreSQL + Redis: wraps the store's PostgreSQL executor (every statement; one commit per
+    write statement in autocommit mode, one per ``transaction()``) and its Redis store (every command)."""
+
+    def __init__(self, store: Any) -> None:
+        self.current = "setup"
+        self.counts, self.commits = {}, {}
+        self._in_tx = False
+        self._wrap_sql(store.durable._db)
+        self._wrap_redis(store.ephemeral)
+
+    def _sql(self, db: Any, stmt: Any) -> tuple[str, bool]:
+        words = db.compiled(stmt).sql.split()
+        verb = words[0].upper()
+        table = next((w.strip('"') for i, w in enumerate(words) if i and words[i - 1].upper() in
+                      ("INTO", "FROM", "UPDATE")), "")
+        return f"{verb} {table}".strip(), verb in _WRITES
+
+    def _wrap_sql(self, db: Any) -> None:
+        counter = self
+        for name in ("write", "first", "all"):
+            inner = getattr(db, name)
+
+            async def run(stmt: Any, params: Any, inner: Any = inner) -> Any:
+                key, write = counter._sql(db, stmt)
+                counter.count(key, commit=write and not counter._in_tx)
+                return await inner(stmt, params)
+
+            setattr(db, name, run)
+        transaction = db.transaction
+
+        @contextlib.asynccontextmanager
+        async def counted() -> Any:
+            async with transaction() as tx:
+                counter.count("BEGIN", commit=False)
+                for name in ("write", "write_many", "first"):
+                    inner = getattr(tx, name)
+
+                    async def run(stmt: Any, params: Any, inner: Any = inner) -> Any:
+                        counter.count(counter._sql(db, stmt)[0], commit=False)
+                        return await inner(stmt, params)
+
+                    setattr(tx, name, run)
+                yield tx
+            counter.count("COMMIT", commit=True)
+
+        db.transaction = counted
+
+    def _wrap_redis(self, redis_store: Any) -> None:
+        for name in ("put", "get", "take", "add_once", "incr", "delete", "take_and_mark"):
+            inner = getattr(redis_store, name, None)
+            if inner is None:
+                continue
+
+            async def run(*args: Any, inner: Any = inner, name: str = name, **kw: Any) -> Any:
+                self.count(f"redis {name} {args[0]}", commit=False)
+                return await inner(*args, **kw)
+
+            setattr(redis_store, name, run)
+
+
+async def count_statements(n: int = 40, store_kind: str = "sqlite") -> dict[str, Any]:
+    """SQL statements (and Redis commands) and commits per flow, by endpoint, as the ASGI app runs them (so
+    including what the adapter adds: client ``last_used_at``, flow records when they are flushed inside a
+    request: on SQLite the recorder's batches are written by its task between requests and count where they
+    land; the recorder is flushed before counting stops)."""
     from jarmor.protocol.registration import register
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server = await make_server("sqlite", Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp, backend_urls(store_kind, Path(tmp)) as urls:
+        server = await make_server(store_kind, Path(tmp), urls)
         flow = Flow(n + 5)
         await register(server.env, flow.metadata, client_id=flow.client_id)
         asgi = Asgi(server.app)
         for inp in flow.inputs[:5]:
             await asgi_flow(asgi, inp, {"par": 0.0, "authorize": 0.0, "token": 0.0})
-        counter = StatementCounter()
+        await server.flows.flush()
+        counter = StatementCounter() if store_kind == "sqlite" else BackendCounter(server.store)
         for inp in flow.inputs[5:]:
             await asgi_flow(asgi, inp, {"par": 0.0, "authorize": 0.0, "token": 0.0}, counter)
+        counter.current = "flow records (batched)"
+        await server.flows.flush()
+        counter.current = "teardown"
         await server.stop()
     per_endpoint = {ep: {k: round(v / n, 2) for k, v in sorted(c.items())} for ep, c in counter.counts.items()
-                    if ep != "setup"}
-    return {"per_flow": round(sum(sum(c.values()) for c in per_endpoint.values()), 2),
-            "by_endpoint": per_endpoint}
+                    if ep not in ("setup", "teardown")}
+    commits = {ep: round(counter.commits.get(ep, 0) / n, 2) for ep in per_endpoint}
+    return {"store": store_kind,
+            "per_flow": round(sum(v for ep, c in per_endpoint.items() for k, v in c.items()
+                                  if not k.startswith("redis")), 2),
+            "commits_per_flow": round(sum(commits.values()), 2), "by_endpoint": per_endpoint,
+            "commits_by_endpoint": commits}
 
 
 async def key_refresh_cost(n: int = 20) -> dict[str, Any]:
@@ -505,14 +652,20 @@ def client_cache_memory(count: int = 2000) -> dict[str, Any]:
     return {"clients": count, "kb_per_client": round(per, 2), "mb_for_10000": round(per * 10000 / 1024, 1)}
 
 
-async def pipeline_benchmarks(n: int, repeat: int) -> list[dict[str, Any]]:
+async def pipeline_benchmarks(n_all: int, repeat: int) -> list[dict[str, Any]]:
     from jarmor.protocol.registration import register
 
     out = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for level, store_kind in (("protocol", "memory"), ("protocol", "sqlite"), ("asgi", "sqlite")):
+    levels = [("protocol", "memory"), ("protocol", "sqlite"), ("asgi", "sqlite")]
+    if with_backends():
+        levels.append(("asgi", "postgres+redis"))
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack_urls:
+        for level, store_kind in levels:
             try:
-                server = await make_server(store_kind, Path(tmp))
+                urls = stack_urls.enter_context(backend_urls(store_kind, Path(tmp)))
+                server = await make_server(store_kind, Path(tmp), urls)
+                # a PostgreSQL flow waits for its commits (fsync): fewer flows, within the assertions' minute
+                n = n_all if store_kind != "postgres+redis" else max(20, n_all // 5)
                 flow = Flow(n * repeat + 20)
                 await register(server.env, flow.metadata, client_id=flow.client_id)
                 asgi = Asgi(server.app)
@@ -563,12 +716,15 @@ def markdown(result: dict[str, Any]) -> str:
         else:
             lines.append(f"| {r['level']} | {r['store']} | {r['cpu_us_per_flow']:.0f} | {r['wall_us_per_flow']:.0f} "
                          f"| {r['us_par']:.0f} | {r['us_authorize']:.0f} | {r['us_token']:.0f} |")
-    sql = result.get("sql_statements") or {}
-    if "by_endpoint" in sql:
-        lines += ["", f"SQL statements per flow (SQLite, through the ASGI app, mean of 40 flows): {sql['per_flow']}", "",
-                  "| endpoint | statements |", "|---|---|"]
+    for sql in result.get("sql_statements") or []:
+        if "by_endpoint" not in sql:
+            lines += ["", f"Statements per flow ({sql.get('store')}): error {sql.get('error')}"]
+            continue
+        lines += ["", f"SQL statements per flow ({sql['store']}, through the ASGI app, mean of 40 flows): "
+                  f"{sql['per_flow']}; commits per flow: {sql['commits_per_flow']}", "",
+                  "| endpoint | commits | statements (and Redis commands) |", "|---|---:|---|"]
         for ep, c in sql["by_endpoint"].items():
-            lines.append(f"| {ep} | {', '.join(f'{k} x{v:g}' for k, v in c.items())} |")
+            lines.append(f"| {ep} | {sql['commits_by_endpoint'][ep]:g} | {', '.join(f'{k} x{v:g}' for k, v in c.items())} |")
     refresh = result.get("key_refresh") or {}
     if "cpu_ms_per_refresh" in refresh:
         lines += ["", f"Keyring refresh (forced, inline in the event loop): {refresh['cpu_ms_per_refresh']} ms CPU."]
@@ -583,7 +739,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--counts", action="store_true",
+                   help="only count statements and commits per endpoint (SQLite; and PostgreSQL + Redis when "
+                        f"{PG_ENV} and {REDIS_ENV} are set)")
     opt = p.parse_args(argv)
+    if opt.counts:
+        kinds = ("sqlite", "postgres+redis") if with_backends() else ("sqlite",)
+        print(markdown({"jose": [], "pipeline": [],
+                        "sql_statements": [asyncio.run(count_statements(store_kind=k)) for k in kinds]}))
+        return 0
     n_ops, n_flows, repeat = (300, 100, 3) if opt.quick else (3000, 500, 5)
     try:  # first, while the heap has no freed memory to reuse
         cache_memory: dict[str, Any] = client_cache_memory()
@@ -599,10 +763,12 @@ def main(argv: list[str] | None = None) -> int:
         result["storage"] = storage_benchmarks(n_ops // 3)
     except Exception as exc:
         result["storage"] = [{"operation": "storage", "implementation": f"skipped: {exc!r}", "us": None}]
-    try:
-        result["sql_statements"] = asyncio.run(count_statements())
-    except Exception as exc:
-        result["sql_statements"] = {"error": repr(exc)}
+    result["sql_statements"] = []
+    for kind in ("sqlite", "postgres+redis") if with_backends() else ("sqlite",):
+        try:
+            result["sql_statements"].append(asyncio.run(count_statements(store_kind=kind)))
+        except Exception as exc:
+            result["sql_statements"].append({"store": kind, "error": repr(exc)})
     try:
         result["key_refresh"] = asyncio.run(key_refresh_cost())
     except Exception as exc:

@@ -27,9 +27,10 @@ async def _race(url: str, redis_url: str | None, worker: int, n: int, barrier: A
         if worker == 0:
             for k in keys(n):
                 await store.ephemeral.put("code", k, k.encode(), 600)
+                await store.ephemeral.put("code2", k, k.encode(), 600)
                 await store.tokens.create(refresh_token(f"old-{k}"))
         barrier.wait()
-        took, added, rotated = [], [], []
+        took, added, rotated, marked = [], [], [], []
         counted: dict[str, list[int]] = {}
         for k in keys(n):
             barrier.wait()  # every key is raced for by all workers at the same moment
@@ -37,12 +38,14 @@ async def _race(url: str, redis_url: str | None, worker: int, n: int, barrier: A
             if value is not None:
                 assert value == k.encode()
                 took.append(k)
+            if await store.ephemeral.take_and_mark("code2", k, "code-used", f"w{worker}".encode(), 600) is not None:
+                marked.append(k)
             if await store.ephemeral.add_once("jti", k, 600):
                 added.append(k)
             if await store.tokens.rotate(f"old-{k}", refresh_token(f"new-{k}-{worker}"), T0 + 1):
                 rotated.append(k)
             counted[k] = [await store.ephemeral.incr("attempts", k, 600) for _ in range(2)]
-        return {"took": took, "added": added, "rotated": rotated, "counted": counted}
+        return {"took": took, "added": added, "rotated": rotated, "marked": marked, "counted": counted}
     finally:
         await store.close()
 

@@ -28,6 +28,38 @@ async def test_take_50_tasks_one_winner(store: Store) -> None:
     assert results.count(None) == 49
 
 
+async def test_take_and_mark_50_tasks_one_winner(store: Store) -> None:
+    """Of concurrent redemptions of one code exactly one takes it, and every other finds the mark."""
+    await store.ephemeral.put("code", "k", b"grant", 60)
+    results = await asyncio.gather(
+        *(store.ephemeral.take_and_mark("code", "k", "code-used", f"g{i}".encode(), 60) for i in range(50))
+    )
+    assert results.count(b"grant") == 1
+    assert results.count(None) == 49
+    assert await store.ephemeral.get("code-used", "k") == f"g{results.index(b'grant')}".encode()
+
+
+async def test_transaction_rotate_50_tasks_one_winner(store: Store) -> None:
+    """A refresh in one transaction (rotation and the new access token): exactly one of 50 concurrent
+    refreshes with one refresh token wins, and only the winner's access token exists."""
+    await store.tokens.create(_race.refresh_token("old"))
+
+    async def refresh(i: int) -> bool:
+        async with store.transaction() as tx:
+            if not await tx.rotate_token("old", _race.refresh_token(f"new-{i}"), T0 + 1):
+                return False
+            await tx.create_token(_race.refresh_token(f"access-{i}"))
+            return True
+
+    results = await asyncio.gather(*(refresh(i) for i in range(50)))
+    assert results.count(True) == 1
+    winner = results.index(True)
+    old = await store.tokens.get("old")
+    assert old is not None and old.rotated_to == f"new-{winner}"
+    live = [i for i in range(50) if await store.tokens.get(f"access-{i}") is not None]
+    assert live == [winner]
+
+
 async def test_add_once_50_tasks_one_winner(store: Store) -> None:
     results = await asyncio.gather(*(store.ephemeral.add_once("jti", "j", 60) for _ in range(50)))
     assert results.count(True) == 1
@@ -132,12 +164,12 @@ def _process_race(url: str, redis_url: str | None, n_procs: int, n_keys: int) ->
     for k in everything:
         seen = sorted(n for o in outcomes.values() for n in o["counted"][k])
         assert seen == list(range(1, 2 * n_procs + 1)), f"incr of {k} across processes: {seen}"
-    for op in ("took", "added", "rotated"):
+    for op in ("took", "added", "rotated", "marked"):
         wins = Counter(k for o in outcomes.values() for k in o[op])
         assert set(wins) == everything, f"{op}: some keys were never won"
         assert max(wins.values()) == 1, f"{op}: keys won twice: {[k for k, c in wins.items() if c > 1]}"
     # every process won something, or the test did not race at all
-    assert sum(1 for o in outcomes.values() if o["took"] or o["added"] or o["rotated"]) >= 2
+    assert sum(1 for o in outcomes.values() if o["took"] or o["added"] or o["rotated"] or o["marked"]) >= 2
 
     async def check() -> None:
         store = open_store(url, redis_url)
@@ -147,6 +179,8 @@ def _process_race(url: str, redis_url: str | None, n_procs: int, n_keys: int) ->
                 assert old is not None and old.rotated_to is not None
                 assert await store.tokens.get(old.rotated_to) is not None
                 assert await store.ephemeral.get("code", k) is None
+                assert await store.ephemeral.get("code2", k) is None
+                assert (await store.ephemeral.get("code-used", k) or b"").startswith(b"w")
         finally:
             await store.close()
 

@@ -101,6 +101,40 @@ async def test_add_once_sees_put_and_take(store: Store) -> None:
     assert await eph.add_once("ns", "k", 60) is True
 
 
+async def test_take_and_mark_takes_and_leaves_the_mark(store: Store) -> None:
+    eph = store.ephemeral
+    await eph.put("code", "k", b"record", 60)
+    assert await eph.take_and_mark("code", "k", "code-used", b"grant\x00flow", 3600) == b"record"
+    assert await eph.get("code", "k") is None
+    assert await eph.get("code-used", "k") == b"grant\x00flow"
+    # taken already: nothing is returned and the mark is left as it was
+    assert await eph.take_and_mark("code", "k", "code-used", b"other", 3600) is None
+    assert await eph.get("code-used", "k") == b"grant\x00flow"
+    # never stored: no mark
+    assert await eph.take_and_mark("code", "absent", "code-used", b"x", 3600) is None
+    assert await eph.get("code-used", "absent") is None
+
+
+async def test_take_and_mark_of_an_expired_record_marks_nothing(
+    store: Store, fake_clock_ephemeral: FakeClock
+) -> None:
+    eph = store.ephemeral
+    await eph.put("code", "k", b"record", 10)
+    fake_clock_ephemeral.advance(10)
+    assert await eph.take_and_mark("code", "k", "code-used", b"x", 3600) is None
+    assert await eph.get("code-used", "k") is None
+
+
+async def test_take_and_mark_mark_expires(store: Store, fake_clock_ephemeral: FakeClock) -> None:
+    eph = store.ephemeral
+    await eph.put("code", "k", b"record", 60)
+    assert await eph.take_and_mark("code", "k", "code-used", b"x", 30) == b"record"
+    fake_clock_ephemeral.advance(29)
+    assert await eph.get("code-used", "k") == b"x"
+    fake_clock_ephemeral.advance(1)
+    assert await eph.get("code-used", "k") is None
+
+
 async def test_incr_counts_from_one(store: Store) -> None:
     eph = store.ephemeral
     assert [await eph.incr("attempts", "k", 60) for _ in range(3)] == [1, 2, 3]
@@ -410,6 +444,74 @@ async def test_list_tokens_for_client(store: Store) -> None:
     active = await store.tokens.list_for_client("c1", active_at=T0 + 10)
     assert [t.token_hash for t in active] == ["live"]
     assert await store.tokens.list_for_client("nobody") == []
+
+
+# ------------------------------------------------------------------------------------ durable transactions
+
+
+async def test_transaction_commits_grant_and_tokens_together(store: Store) -> None:
+    grant = GrantRecord("g1", "c1", "alice", "openid", T0, granted_by="alice")
+    access = _token("a1", kind="access_token")
+    refresh = _token("r1")
+    async with store.transaction() as tx:
+        await tx.create_grant(grant)
+        await tx.create_token(access)
+        await tx.create_token(refresh)
+    assert await store.grants.get("g1") == grant
+    assert await store.tokens.get("a1") == access
+    assert await store.tokens.get("r1") == refresh
+
+
+async def test_transaction_rolls_everything_back_on_an_error(store: Store) -> None:
+    await store.tokens.create(_token("taken"))
+
+    class Failed(Exception):
+        pass
+
+    with pytest.raises(Failed):
+        async with store.transaction() as tx:
+            await tx.create_grant(GrantRecord("g1", "c1", "alice", "openid", T0))
+            await tx.create_token(_token("a1", kind="access_token"))
+            raise Failed
+    assert await store.grants.get("g1") is None
+    assert await store.tokens.get("a1") is None
+
+    # a duplicate token digest: AlreadyExists, and the grant written before it is gone too
+    with pytest.raises(AlreadyExists):
+        async with store.transaction() as tx:
+            await tx.create_grant(GrantRecord("g2", "c1", "alice", "openid", T0))
+            await tx.create_token(_token("taken", kind="access_token", client_id="c2"))
+    assert await store.grants.get("g2") is None
+    kept = await store.tokens.get("taken")
+    assert kept is not None and kept.client_id == "c1"
+
+
+async def test_transaction_rotation_and_access_token(store: Store) -> None:
+    await store.tokens.create(_token("r1"))
+    async with store.transaction() as tx:
+        assert await tx.rotate_token("r1", _token("r2"), T0 + 1) is True
+        await tx.create_token(_token("a2", kind="access_token"))
+    old = await store.tokens.get("r1")
+    assert old is not None and old.rotated_to == "r2" and old.revoked_at == T0 + 1
+    assert await store.tokens.get("a2") is not None
+    async with store.transaction() as tx:
+        assert await tx.rotate_token("r1", _token("r3"), T0 + 2) is False
+    assert await store.tokens.get("r3") is None
+
+    # the rotation is undone with the rest of the transaction
+    with pytest.raises(AlreadyExists):
+        async with store.transaction() as tx:
+            assert await tx.rotate_token("r2", _token("r4"), T0 + 3) is True
+            await tx.create_token(_token("a2", kind="access_token"))
+    r2 = await store.tokens.get("r2")
+    assert r2 is not None and r2.rotated_to is None and r2.revoked_at is None
+    assert await store.tokens.get("r4") is None
+    # a new refresh token whose digest is taken: AlreadyExists, the old one stays usable
+    with pytest.raises(AlreadyExists):
+        async with store.transaction() as tx:
+            await tx.rotate_token("r2", _token("a2"), T0 + 4)
+    r2 = await store.tokens.get("r2")
+    assert r2 is not None and r2.rotated_to is None
 
 
 # ------------------------------------------------------------------------------------------------- grants

@@ -291,11 +291,11 @@ async def load_code(env: Environment, form: Mapping[str, str], evidence: dict[st
 
 
 async def consume_code(env: Environment, key: str, record: Mapping[str, Any], evidence: dict[str, Any]) -> None:
-    """RFC 6749 §4.1.2: single use — exactly one of any number of concurrent redemptions takes the code."""
-    if await env.store.ephemeral.take("code", key) is None:
-        await _refuse_unavailable_code(env, key, evidence)
+    """RFC 6749 §4.1.2: single use — exactly one of any number of concurrent redemptions takes the code, and
+    the "used" mark takes its place in the same atomic step, so a replay always finds one or the other."""
     used_value = f"{record['grant_id']}\x00{record.get('flow_id') or ''}"
-    await env.store.ephemeral.put("code-used", key, used_value.encode(), CODE_USED_TTL)
+    if await env.store.ephemeral.take_and_mark("code", key, "code-used", used_value.encode(), CODE_USED_TTL) is None:
+        await _refuse_unavailable_code(env, key, evidence)
 
 
 def check_code_matches(record: Mapping[str, Any], client: Client, form: Mapping[str, str]) -> None:
@@ -315,11 +315,11 @@ def check_code_age(env: Environment, record: Mapping[str, Any], tier: Tier) -> N
         raise errors.InvalidGrant("authorization code is invalid or expired")
 
 
-async def _create_grant(env: Environment, client: Client, record: Mapping[str, Any], grant_id: str) -> None:
-    await env.store.grants.create(GrantRecord(
+def _grant(env: Environment, client: Client, record: Mapping[str, Any], grant_id: str) -> GrantRecord:
+    return GrantRecord(
         grant_id=grant_id, client_id=client.client_id, subject=record["subject"], scope=record["scope"],
         created_at=env.now(), granted_by=record["subject"],
-    ))
+    )
 
 
 async def _revoke_if_replayed(env: Environment, grant_id: str) -> None:
@@ -354,12 +354,13 @@ async def _authorization_code(
     if openid:
         check_id_token_signing(client, tier)  # before anything is minted
     grant_id: str = record["grant_id"]
-    await _create_grant(env, client, record, grant_id)
     body, tokens = await _mint(env, auth, subject=record["subject"], scope=record["scope"], grant_id=grant_id,
                                tier=tier, refresh="refresh_token" in client.grant_types, binding=sender.binding,
                                authentication=record)
-    for rec in tokens:
-        await env.store.tokens.create(rec)
+    async with env.store.transaction() as tx:  # the grant and its tokens: one commit, all or nothing
+        await tx.create_grant(_grant(env, client, record, grant_id))
+        for rec in tokens:
+            await tx.create_token(rec)
     await _revoke_if_replayed(env, grant_id)
     result_evidence: dict[str, Any] = {
         "code_redeemed_at": env.now(), "tokens": [r.kind for r in tokens], "client_auth": auth.evidence,
@@ -414,13 +415,16 @@ async def _refresh_token(
                                authentication=old.extra)  # a refresh keeps how the user authenticated (RFC 9470 §5)
     new_refresh = next(r for r in tokens if r.kind == "refresh_token")
     new_refresh.scope = old.scope
-    if not await env.store.tokens.rotate(old.token_hash, new_refresh, now):
+    async with env.store.transaction() as tx:  # the rotation and the new access token: one commit
+        rotated = await tx.rotate_token(old.token_hash, new_refresh, now)
+        if rotated:
+            for rec in tokens:
+                if rec.kind != "refresh_token":
+                    await tx.create_token(rec)
+    if not rotated:
         if old.grant_id:
             await env.store.tokens.revoke_grant(old.grant_id, now)
         raise errors.InvalidGrant("refresh token has already been used")
-    for rec in tokens:
-        if rec.kind != "refresh_token":
-            await env.store.tokens.create(rec)
     return TokenResult(body=body, client=client, grant_type="refresh_token", grant_id=old.grant_id,
                        subject=old.subject, dpop_nonce=sender.nonce,
                        evidence={"client_auth": auth.evidence, "scope": scope, "tokens": [r.kind for r in tokens],

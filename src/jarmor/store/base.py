@@ -6,9 +6,13 @@ Storage is split by lifetime (see ARCHITECTURE.md):
   ``jti`` replay marks). Its operations are atomic: ``take`` is a get-and-delete (``GETDEL``,
   ``DELETE ... RETURNING``) and ``add_once`` a set-if-absent, so two concurrent redemptions of one code or
   ``request_uri`` can never both succeed; ``incr`` is an atomic counter (``INCRBY``, ``INSERT ... ON CONFLICT
-  DO UPDATE ... RETURNING``), so a limit on attempts holds across tasks, workers and nodes.
+  DO UPDATE ... RETURNING``), so a limit on attempts holds across tasks, workers and nodes; ``take_and_mark``
+  takes a record and leaves a mark in its place at once (one transaction, one Redis script).
 * Durable stores — clients, users, server keys, tokens and grants — live in a transactional database.
   Flow integrity records (``FlowRecordStore``) are durable too, and append-only (a hash chain).
+* ``Store.transaction()`` — what one endpoint issues (a grant and its tokens, a refresh rotation and the new
+  access token) written in one durable transaction: all of it or none of it, one commit (one ``fsync`` on
+  PostgreSQL) instead of one per record.
 
 All methods are ``async`` so that network-backed implementations (PostgreSQL, Redis) fit the same shape; the
 SQLite implementation runs its (sub-millisecond) statements inline.
@@ -17,6 +21,7 @@ SQLite implementation runs its (sub-millisecond) statements inline.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -200,6 +205,27 @@ class EphemeralStore(Protocol):
         counter or a value, never both."""
 
     async def delete(self, namespace: str, key: str) -> None: ...
+
+    async def take_and_mark(self, namespace: str, key: str, mark: str, value: bytes, ttl: int) -> bytes | None:
+        """``take`` and, when it got the record, ``put(mark, key, value, ttl)`` in the same atomic step: no
+        reader ever finds the record gone without its mark (a used authorization code and what it issued,
+        RFC 6749 §4.1.2). ``None``: the record was absent or expired (nothing is marked)."""
+
+
+class StoreTransaction(Protocol):
+    """Durable writes that commit together or not at all (``Store.transaction``): one ``BEGIN`` .. ``COMMIT``.
+
+    An exception leaving the ``async with`` block rolls every write back. Inside the block await nothing but
+    these methods (on SQLite the transaction holds the database write lock)."""
+
+    async def create_grant(self, record: GrantRecord) -> None:
+        """``GrantStore.create``: raises ``AlreadyExists`` when the id is taken."""
+
+    async def create_token(self, record: TokenRecord) -> None:
+        """``TokenStore.create``: raises ``AlreadyExists`` when the digest is taken."""
+
+    async def rotate_token(self, old_hash: str, new: TokenRecord, now: int) -> bool:
+        """``TokenStore.rotate``: ``False`` (and nothing written by it) when ``old_hash`` was already used."""
 
 
 class ChangeFeed(Protocol):
@@ -512,6 +538,9 @@ class Store(Protocol):
 
     @property
     def accounts(self) -> AccountStore: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[StoreTransaction]:
+        """Durable writes in one transaction (``StoreTransaction``): committed when the block ends normally."""
 
     async def health(self) -> dict[str, str | None]:
         """Each backing service this store depends on (``database``, ``schema``, ``redis``) mapped to

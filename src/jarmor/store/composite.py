@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from .base import (
@@ -15,6 +16,7 @@ from .base import (
     GrantStore,
     KeyStore,
     Store,
+    StoreTransaction,
     TokenStore,
     UserStore,
 )
@@ -48,6 +50,10 @@ class CompositeStore:
         self.client_key_history: ClientKeyHistory = durable.client_key_history
         self.flows: FlowRecordStore = durable.flows
         self.accounts: AccountStore = durable.accounts
+
+    def transaction(self) -> AbstractAsyncContextManager[StoreTransaction]:
+        """The durable backend's (short-lived records are never part of a durable transaction)."""
+        return self.durable.transaction()
 
     async def ping(self) -> None:
         """Reach the short-lived record store once (``StoreUnavailable`` if it cannot be reached): ``open_store``

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from .account_memory import MemoryAccountStore
 from .base import (
@@ -70,6 +72,12 @@ class MemoryEphemeralStore:
 
     async def delete(self, namespace: str, key: str) -> None:
         self._data.pop((namespace, key), None)
+
+    async def take_and_mark(self, namespace: str, key: str, mark: str, value: bytes, ttl: int) -> bytes | None:
+        taken = await self.take(namespace, key)
+        if taken is not None:
+            await self.put(mark, key, value, ttl)
+        return taken
 
 
 class MemoryClientStore:
@@ -324,6 +332,44 @@ class MemoryClientKeyHistory:
                       key=lambda r: (r.client_id, r.first_seen_at, r.thumbprint))
 
 
+class MemoryTransaction:
+    """``StoreTransaction`` in memory: each write applies at once (nothing else runs until the block awaits
+    something else, which it must not) and is undone if the block raises."""
+
+    def __init__(self, tokens: MemoryTokenStore, grants: MemoryGrantStore) -> None:
+        self._tokens = tokens
+        self._grants = grants
+        self._undo: list[Callable[[], object]] = []
+
+    async def create_grant(self, record: GrantRecord) -> None:
+        await self._grants.create(record)
+        self._undo.append(functools.partial(self._grants._data.pop, record.grant_id, None))
+
+    async def create_token(self, record: TokenRecord) -> None:
+        await self._tokens.create(record)
+        self._undo.append(functools.partial(self._tokens._data.pop, record.token_hash, None))
+
+    async def rotate_token(self, old_hash: str, new: TokenRecord, now: int) -> bool:
+        before = copy.deepcopy(self._tokens._data.get(old_hash))
+        if new.token_hash in self._tokens._data:
+            raise AlreadyExists("token")
+        if not await self._tokens.rotate(old_hash, new, now):
+            return False
+
+        def undo() -> None:
+            self._tokens._data.pop(new.token_hash, None)
+            if before is not None:
+                self._tokens._data[old_hash] = before
+
+        self._undo.append(undo)
+        return True
+
+    def roll_back(self) -> None:
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+
+
 class MemoryStore:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.ephemeral = MemoryEphemeralStore(clock)
@@ -337,6 +383,15 @@ class MemoryStore:
         self.client_key_history = MemoryClientKeyHistory()
         self.flows = MemoryFlowRecordStore()
         self.accounts = MemoryAccountStore(self.grants._data, self.tokens._data)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[MemoryTransaction]:
+        tx = MemoryTransaction(self.tokens, self.grants)
+        try:
+            yield tx
+        except BaseException:
+            tx.roll_back()
+            raise
 
     async def health(self) -> dict[str, str | None]:
         return {"database": None}

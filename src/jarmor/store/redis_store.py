@@ -9,7 +9,9 @@ Each operation is one Redis command, atomic on the server, so single use holds a
 * ``incr``: ``SET key 0 NX EX ttl`` then ``INCRBY key by`` in one ``MULTI``/``EXEC`` transaction — the
   counter gets its expiry when it is created, and Redis runs each increment whole, so concurrent callers see
   distinct counts (an increment keeps the key's expiry: a fixed window);
-* ``delete``: ``DEL``.
+* ``delete``: ``DEL``;
+* ``take_and_mark``: ``GETDEL`` and, when it got the value, ``SET mark value EX ttl`` in one Lua script
+  (``EVALSHA``: Redis runs a script whole, so no client sees the record gone without its mark).
 
 Keys are ``<prefix>:<namespace>:<key>`` (prefix ``jarmor`` unless the URL says ``?key_prefix=...``, so that
 several deployments can share one Redis); a namespace never contains ``:``, so keys never collide.
@@ -65,12 +67,23 @@ def _bytes(value: bytes | str | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
 
 
+# KEYS[1]: the record, KEYS[2]: its mark; ARGV: the mark's value and ttl (seconds)
+_TAKE_AND_MARK = """
+local value = redis.call('GETDEL', KEYS[1])
+if value then
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+end
+return value
+"""
+
+
 class RedisEphemeralStore:
     def __init__(self, client: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         if not prefix:
             raise ValueError("the key prefix must not be empty")
         self.client = client
         self.prefix = prefix
+        self._take_and_mark = client.register_script(_TAKE_AND_MARK)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str | None = None, **options: Any) -> RedisEphemeralStore:
@@ -139,6 +152,14 @@ class RedisEphemeralStore:
             await self.client.delete(self.key(namespace, key))
         except RedisError as exc:
             raise _failure(exc) from exc
+
+    async def take_and_mark(self, namespace: str, key: str, mark: str, value: bytes, ttl: int) -> bytes | None:
+        try:
+            taken = await self._take_and_mark(keys=[self.key(namespace, key), self.key(mark, key)],
+                                              args=[value, max(1, ttl)])
+        except RedisError as exc:
+            raise _failure(exc) from exc
+        return _bytes(taken)
 
     async def ping(self) -> None:
         """One round trip (``PING``): ``StoreUnavailable`` if Redis cannot be reached (checked before serving)."""

@@ -2,7 +2,8 @@
 
 Single-use operations are single statements, atomic on both databases:
 
-* ``take`` is one ``DELETE ... RETURNING``, ``add_once`` one
+* ``take`` is one ``DELETE ... RETURNING`` (``take_and_mark``: that and the mark's upsert in one
+  transaction), ``add_once`` one
   ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <expired>``: SQLite runs each statement under the database
   write lock, PostgreSQL under a row lock (a concurrent second statement waits, re-reads the row and finds
   it gone, or unexpired), so of any number of concurrent callers exactly one deletes (or inserts) the row.
@@ -177,3 +178,13 @@ class SqlEphemeralStore:
 
     async def delete(self, namespace: str, key: str) -> None:
         await self._db.write(self._delete, {"ns": namespace, "key": self._key(key)})
+
+    async def take_and_mark(self, namespace: str, key: str, mark: str, value: bytes, ttl: int) -> bytes | None:
+        stored_key = self._key(key)
+        async with self._db.transaction() as tx:
+            row = await tx.first(self._take, {"ns": namespace, "key": stored_key, "now": self._now()})
+            if row is None:
+                return None
+            await tx.write(self._put, {"ns": mark, "key": stored_key, "value": value, "exp": self._expiry(ttl)})
+        await self._wrote()
+        return bytes(row[0])

@@ -7,7 +7,9 @@ there with ``jarmor db upgrade`` and is refused otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, make_url
@@ -26,6 +28,7 @@ from ..base import (
     GrantStore,
     KeyStore,
     StoreError,
+    StoreTransaction,
     TokenStore,
     UserStore,
 )
@@ -37,7 +40,7 @@ from .flows import SqlFlowRecordStore
 from .governance import SqlAdminStore, SqlAuditLog, SqlClientKeyHistory
 from .keys import SqlKeyStore
 from .sqlite import DEFAULT_BUSY_TIMEOUT_MS, SqliteDb, sqlite_engine
-from .tokens import SqlGrantStore, SqlTokenStore
+from .tokens import SqlGrantStore, SqlStoreTransaction, SqlTokenStore
 from .users import SqlUserStore
 
 if TYPE_CHECKING:
@@ -94,8 +97,10 @@ class SqlStore:
             self.clients = SqlClientStore(db, insert)
         self.users: UserStore = SqlUserStore(db, insert)
         self.keys: KeyStore = SqlKeyStore(db, insert)
-        self.tokens: TokenStore = SqlTokenStore(db, insert)
-        self.grants: GrantStore = SqlGrantStore(db, insert)
+        self._tokens = SqlTokenStore(db, insert)
+        self._grants = SqlGrantStore(db, insert)
+        self.tokens: TokenStore = self._tokens
+        self.grants: GrantStore = self._grants
         self.admins: AdminStore = SqlAdminStore(db, insert)
         self.audit: AuditLog = SqlAuditLog(db)
         self.client_key_history: ClientKeyHistory = SqlClientKeyHistory(db, insert)
@@ -152,6 +157,13 @@ class SqlStore:
                 migrate.ensure_sqlite(conn)
         else:
             migrate.upgrade(self.engine)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[StoreTransaction]:
+        """``Store.transaction``: one ``BEGIN`` .. ``COMMIT`` (SQLite: ``BEGIN IMMEDIATE``, the write lock held
+        until the block ends; PostgreSQL: one pooled connection, one commit)."""
+        async with self._db.transaction() as tx:
+            yield SqlStoreTransaction(tx, self._tokens, self._grants)
 
     async def purge_expired(self) -> int:
         """Delete expired ephemeral rows now (they are also purged lazily); how many were deleted."""

@@ -1,4 +1,5 @@
-"""Tokens (``SqlTokenStore``) and grants (``SqlGrantStore``) in the ``tokens`` and ``grants`` tables.
+"""Tokens (``SqlTokenStore``) and grants (``SqlGrantStore``) in the ``tokens`` and ``grants`` tables, and
+``SqlStoreTransaction``: what one endpoint issues, in one transaction.
 
 ``rotate`` is a conditional ``UPDATE`` plus an ``INSERT`` in one transaction (on SQLite ``BEGIN IMMEDIATE``,
 so two rotations serialize; on PostgreSQL the losing ``UPDATE`` waits for the winner and matches no row).
@@ -14,7 +15,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from .. import schema
 from ..base import AlreadyExists, GrantRecord, TokenRecord
-from .executor import AnyRow, Executor, Upsert, insert_new, json_text, json_value, unstorable
+from .executor import AnyRow, Executor, Transaction, Upsert, insert_new, json_text, json_value, unstorable
 
 _TOKEN_COLS = (
     "token_hash",
@@ -108,11 +109,17 @@ class SqlTokenStore:
         Raises ``AlreadyExists`` (and leaves ``old_hash`` usable) if ``new.token_hash`` is taken.
         """
         async with self._db.transaction() as tx:
-            retired = await tx.write(self._retire, {"id": old_hash, "new": new.token_hash, "now": now})
-            if retired != 1:
-                return False
-            if await tx.write(self._create, _token_row(new)) != 1:
-                raise AlreadyExists("token")
+            return await self.rotate_in(tx, old_hash, new, now)
+
+    async def create_in(self, tx: Transaction, record: TokenRecord) -> None:
+        if await tx.write(self._create, _token_row(record)) != 1:
+            raise AlreadyExists("token")
+
+    async def rotate_in(self, tx: Transaction, old_hash: str, new: TokenRecord, now: int) -> bool:
+        """``rotate`` inside ``tx``: ``AlreadyExists`` must roll ``tx`` back (the retirement with it)."""
+        if await tx.write(self._retire, {"id": old_hash, "new": new.token_hash, "now": now}) != 1:
+            return False
+        await self.create_in(tx, new)
         return True
 
     async def list_for_client(self, client_id: str, *, active_at: int | None = None) -> list[TokenRecord]:
@@ -173,6 +180,10 @@ class SqlGrantStore:
         if await self._db.write(self._create, _grant_row(record)) != 1:
             raise AlreadyExists(record.grant_id)
 
+    async def create_in(self, tx: Transaction, record: GrantRecord) -> None:
+        if await tx.write(self._create, _grant_row(record)) != 1:
+            raise AlreadyExists(record.grant_id)
+
     async def get(self, grant_id: str) -> GrantRecord | None:
         if unstorable(self._db, grant_id):
             return None
@@ -187,3 +198,24 @@ class SqlGrantStore:
 
     async def active_counts(self) -> dict[str, int]:
         return {str(cid): int(n) for cid, n in await self._db.all(self._active_counts, {})}
+
+
+class SqlStoreTransaction:
+    """``StoreTransaction``: the statements of ``SqlTokenStore`` and ``SqlGrantStore`` on one open transaction
+    (``Executor.transaction``: ``BEGIN IMMEDIATE`` on SQLite, one pooled connection on PostgreSQL)."""
+
+    __slots__ = ("_grants", "_tokens", "_tx")
+
+    def __init__(self, tx: Transaction, tokens: SqlTokenStore, grants: SqlGrantStore) -> None:
+        self._tx = tx
+        self._tokens = tokens
+        self._grants = grants
+
+    async def create_grant(self, record: GrantRecord) -> None:
+        await self._grants.create_in(self._tx, record)
+
+    async def create_token(self, record: TokenRecord) -> None:
+        await self._tokens.create_in(self._tx, record)
+
+    async def rotate_token(self, old_hash: str, new: TokenRecord, now: int) -> bool:
+        return await self._tokens.rotate_in(self._tx, old_hash, new, now)

@@ -253,6 +253,21 @@ class Flow:
         }
 
 
+def plain_policy() -> Any:
+    """The policy of ``bench/run.py``'s plain ``jarmor`` server (``bench/dpop.py``: ``no_dpop_policy``): the
+    built-in tiers without ``sender_constrained_tokens``, so that the flow measured is the one without DPoP."""
+    from jarmor.protocol.policy import Policy, policy_from_config
+
+    try:
+        from jarmor.protocol.policy import DEFAULT_TIERS, Control
+        without = Control.SENDER_CONSTRAINED_TOKENS
+    except (ImportError, AttributeError):  # an older jarmor without the control: its policy is the plain one
+        return Policy()
+    tiers = {name: {"controls": sorted(c.value for c in tier.controls - {without})}
+             for name, tier in DEFAULT_TIERS.items() if without in tier.controls}
+    return policy_from_config({"tiers": tiers})
+
+
 async def make_server(store_kind: str, tmp: Path) -> Any:
     from jarmor.config import ServerConfig
     from jarmor.protocol.context import Settings
@@ -263,7 +278,7 @@ async def make_server(store_kind: str, tmp: Path) -> Any:
     store = open_store(url)
     window = 60 if os.environ.get("JARMOR_BENCH_RATE_LIMITS") else 0  # --rate-limits in bench/run.py
     config = ServerConfig(issuer=ISSUER, settings=Settings(auto_approve="alice", rate_limit_window=window),
-                          auto_approve="alice")
+                          auto_approve="alice", policy=plain_policy())
     server = JarmorServer(config, store)
     await server.start()
     return server

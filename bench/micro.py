@@ -1,13 +1,16 @@
 """Micro benchmarks: jarmor's JOSE layer against the raw floor, and the protocol pipeline without HTTP.
 
-    python bench/micro.py [--quick] [--json bench/results/micro.json]
+    python bench/micro.py [--quick] [--jose-only] [--json bench/results/micro.json]
 
 1. JOSE, CPU µs per operation (ES256, P-256):
    * verify a request object: ``jarmor.jose.verify_jws`` (strict parsing, allowlist, ``typ``, key selection)
      vs ``joserfc.jws.deserialize_compact`` vs ``cryptography``'s ECDSA verify (plus the R‖S -> DER step);
    * sign a JARM response: ``jarmor.jose.sign_jws`` vs ``joserfc.jws.serialize_compact`` vs ``cryptography``'s
      ECDSA sign (plus DER -> R‖S and base64url);
-   * what a cold client costs: parsing its JWKS (``JwkSet.from_dict``) and its record (``Client.from_metadata``).
+   * what a cold client costs: parsing its JWKS (``JwkSet.from_dict``) and its record (``Client.from_metadata``);
+   * a DPoP proof (``verify_jws_embedded_jwk``: the key comes from the header) and strict JSON on its own
+     (``loads_object`` on the request object's claims, on a header; the standard library's ``json.loads`` and
+     ``orjson.loads`` beside it, with no duplicate check, as floors).
 2. One full flow in-process, CPU µs per flow and per endpoint (PAR with ``private_key_jwt`` and a signed request
    object, authorization with auto-approve and a JARM response, token with PKCE and ``private_key_jwt``):
    * ``protocol``: the calls ``jarmor.server.app`` makes (``push_authorization_request``, ``run_checks``,
@@ -45,7 +48,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-from jarmor.jose import JwkSet, generate_jwk, sign_jws, verify_jws
+from jarmor.jose import (
+    JwkSet,
+    generate_jwk,
+    loads_object,
+    sign_jws,
+    sign_jws_embedded_jwk,
+    verify_jws,
+    verify_jws_embedded_jwk,
+)
 
 ISSUER = "http://127.0.0.1:8000"
 REDIRECT = "http://127.0.0.1:9999/cb"
@@ -154,6 +165,21 @@ def jose_benchmarks(n: int) -> list[dict[str, Any]]:
                                            algorithms=["ES256"], registry=rfc_registry)),
         ("sign JARM response (ES256)", "cryptography: json + b64 + sign + DER->R||S", crypto_sign),
         ("sign JARM response (ES256)", "cryptography: ECDSA sign only (floor)", crypto_sign_only),
+    ]
+    dpop_key = generate_jwk("ES256")
+    proof = sign_jws_embedded_jwk({"htm": "POST", "htu": ISSUER + "/token", "iat": now, "jti": secrets.token_urlsafe(16)},
+                                  dpop_key, "ES256", typ="dpop+jwt")
+    claims_json = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    header_json = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
+    import orjson
+
+    rows += [
+        ("verify DPoP proof (ES256)", "jarmor.jose.verify_jws_embedded_jwk (same client key each time)",
+         lambda: verify_jws_embedded_jwk(proof, algorithms=["ES256"])),
+        ("strict JSON (request object claims)", "jarmor.jose.loads_object", lambda: loads_object(claims_json)),
+        ("strict JSON (request object claims)", "json.loads (no duplicate check)", lambda: json.loads(claims_json)),
+        ("strict JSON (request object claims)", "orjson.loads (no duplicate check)", lambda: orjson.loads(claims_json)),
+        ("strict JSON (JWS header)", "jarmor.jose.loads_object", lambda: loads_object(header_json, max_depth=4)),
     ]
     times = bench_interleaved([fn for _op, _impl, fn in rows], n)
     out = [{"operation": op, "implementation": impl, "us": round(t, 1)}
@@ -742,6 +768,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--counts", action="store_true",
                    help="only count statements and commits per endpoint (SQLite; and PostgreSQL + Redis when "
                         f"{PG_ENV} and {REDIS_ENV} are set)")
+    p.add_argument("--jose-only", action="store_true", help="only the JOSE rows (section 1)")
     opt = p.parse_args(argv)
     if opt.counts:
         kinds = ("sqlite", "postgres+redis") if with_backends() else ("sqlite",)
@@ -749,6 +776,9 @@ def main(argv: list[str] | None = None) -> int:
                         "sql_statements": [asyncio.run(count_statements(store_kind=k)) for k in kinds]}))
         return 0
     n_ops, n_flows, repeat = (300, 100, 3) if opt.quick else (3000, 500, 5)
+    if opt.jose_only:
+        print(markdown({"jose": jose_benchmarks(n_ops), "pipeline": []}))
+        return 0
     try:  # first, while the heap has no freed memory to reuse
         cache_memory: dict[str, Any] = client_cache_memory()
     except Exception as exc:

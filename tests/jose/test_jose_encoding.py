@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -71,6 +72,28 @@ def test_b64url_non_canonical_reason() -> None:
 
 def test_b64url_empty_is_empty() -> None:
     assert b64url_decode("") == b""
+
+
+def _reference_b64url_decode(raw: bytes) -> bytes | None:
+    """The definition, spelled with the standard library: the alphabet only, no padding, and the one
+    spelling that re-encodes to itself. ``None`` for a refusal."""
+    if re.fullmatch(rb"[A-Za-z0-9_-]*", raw) is None or len(raw) % 4 == 1:
+        return None
+    decoded = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+    return decoded if base64.urlsafe_b64encode(decoded).rstrip(b"=") == raw else None
+
+
+@given(st.one_of(
+    st.binary(max_size=24),
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", max_size=24).map(str.encode),
+    st.text(alphabet="AQgwEI048_-+/=!. \n\x00\xff", max_size=9).map(lambda t: t.encode("latin-1")),
+))
+def test_b64url_matches_its_reference_definition(raw: bytes) -> None:
+    try:
+        got: bytes | None = b64url_decode(raw)
+    except MalformedToken:
+        got = None
+    assert got == _reference_b64url_decode(raw)
 
 
 # --- strict JSON ---------------------------------------------------------------------------------------

@@ -7,12 +7,20 @@ key, under the same rules as ``verify_jws`` (compact form, strict header, the ca
 no ``crit``/``b64``/``zip``) plus: the ``jwk`` must be an asymmetric public key accepted by ``import_jwk``
 (no private members, RFC 9449 §4.3 check 7; no symmetric key; a known curve, an RSA key of 2048+ bits) and
 fit the header's ``alg`` (RFC 8725 §3.1).
+
+A client signs its proofs with one key for a long time, so the imported key is kept (``_import_public``, a
+bounded LRU) under the exact JSON of the ``jwk`` member: a later proof with the same ``jwk`` gets the very
+``Jwk`` an import of it returns, already validated and with its ``cryptography`` objects and thumbprint
+built; any other ``jwk`` (one member, one character different) is imported afresh. Refusals are not kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from functools import lru_cache
 from typing import Any, Final
+
+import orjson
 
 from .algorithms import SIGNING_ALGS
 from .b64 import b64url_decode, b64url_encode
@@ -20,7 +28,6 @@ from .errors import BadSignature, KeyNotFound, MalformedToken
 from .keys import Jwk, import_jwk
 from .strictjson import loads_object
 from .tokens import (
-    SIGNERS,
     VerifiedJws,
     check_allowlist,
     check_common,
@@ -34,19 +41,35 @@ from .tokens import (
 __all__ = ["MAX_EMBEDDED_TOKEN_LENGTH", "jwk_thumbprint", "sign_jws_embedded_jwk", "verify_jws_embedded_jwk"]
 
 MAX_EMBEDDED_TOKEN_LENGTH: Final = 8192
+IMPORTED_KEYS_KEPT: Final = 256
+
+
+@lru_cache(maxsize=IMPORTED_KEYS_KEPT)
+def _import_canonical(canonical: bytes) -> Jwk:
+    return import_jwk(orjson.loads(canonical), allow_private=False)
+
+
+def _import_public(jwk: Mapping[str, Any]) -> Jwk:
+    """``import_jwk(jwk, allow_private=False)``, kept per distinct ``jwk`` (keys sorted: member order does
+    not change what ``import_jwk`` reads)."""
+    try:
+        canonical = orjson.dumps(jwk if type(jwk) is dict else dict(jwk), option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError, ValueError):  # e.g. an integer beyond 64 bits: no caching
+        return import_jwk(jwk, allow_private=False)
+    return _import_canonical(canonical)
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 SHA-256 thumbprint (base64url) of a public JWK; ``InvalidKey`` for anything ``import_jwk``
     refuses as a public key."""
-    return import_jwk(jwk, allow_private=False).thumbprint()
+    return _import_public(jwk).thumbprint()
 
 
 def _embedded_key(header: Mapping[str, Any]) -> Jwk:
     jwk = header.get("jwk")
     if not isinstance(jwk, Mapping):
         raise MalformedToken("jwk header is missing or not a JSON object", reason="missing_jwk")
-    return import_jwk(jwk, allow_private=False)
+    return _import_public(jwk)
 
 
 def verify_jws_embedded_jwk(
@@ -95,5 +118,8 @@ def sign_jws_embedded_jwk(claims: Mapping[str, Any], key: Jwk, alg: str, *, typ:
     header = {"typ": typ, "alg": alg, "jwk": public}
     head = b64url_encode(dumps(header))
     body = b64url_encode(dumps(claims))
-    signature = SIGNERS[alg].sign(f"{head}.{body}".encode("ascii"), key.key)
+    ops = key.signature_ops(alg)
+    if ops is None or ops.sign is None:
+        raise KeyNotFound(f"the key cannot sign with {alg}", reason="key_mismatch")
+    signature = ops.sign(f"{head}.{body}".encode("ascii"))
     return f"{head}.{body}.{b64url_encode(signature)}"

@@ -13,6 +13,7 @@ length the curve needs; a private key must agree with the public members publish
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from .algorithms import (
 )
 from .b64 import b64url_decode
 from .errors import InvalidKey, KeyNotFound, MalformedToken
+from .signatures import SignatureOps, build_signature_ops
 
 AsymmetricKey = ECKey | RSAKey | OKPKey
 
@@ -47,17 +49,14 @@ _MATERIAL: Final[dict[str, tuple[frozenset[str], frozenset[str]]]] = {
     "OKP": (frozenset({"crv", "x"}), frozenset({"d"})),
     "RSA": (frozenset({"n", "e"}), frozenset({"d", "p", "q", "dp", "dq", "qi"})),
 }
+_CONTROL_CHARACTER: Final = re.compile(r"[\x00-\x1f\x7f]")
 _SIG_OPS: Final = frozenset({"sign", "verify"})
 _ENC_OPS: Final = frozenset({"encrypt", "decrypt", "wrapKey", "unwrapKey", "deriveKey", "deriveBits"})
 
 
 def valid_kid(kid: object) -> bool:
     """A ``kid`` is a non-empty string of at most 256 characters without control characters."""
-    return (
-        isinstance(kid, str)
-        and 0 < len(kid) <= MAX_KID_LENGTH
-        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in kid)
-    )
+    return isinstance(kid, str) and 0 < len(kid) <= MAX_KID_LENGTH and _CONTROL_CHARACTER.search(kid) is None
 
 
 def _key_family(kty: str, crv: str | None) -> tuple[str, str | None]:
@@ -89,6 +88,11 @@ class Jwk:
     use: str | None
     key_ops: frozenset[str] | None
     created_at: int = field(default=0)
+    # Derived once, on first use, from the immutable fields above (see ``signature_ops``/``thumbprint``).
+    _ops: dict[str, SignatureOps | None] = field(default_factory=dict, init=False, repr=False)
+    _fits_signing: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+    _thumbprint: str | None = field(default=None, init=False, repr=False)
+    _private: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not valid_kid(self.kid):
@@ -135,10 +139,11 @@ class Jwk:
             and not self.key_ops <= (_SIG_OPS if self.use == "sig" else _ENC_OPS)
         ):
             raise InvalidKey("key_ops and use disagree", reason="inconsistent")
+        object.__setattr__(self, "_private", bool(self.key.is_private))
 
     @property
     def is_private(self) -> bool:
-        return bool(self.key.is_private)
+        return self._private
 
     def public_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = dict(self.key.as_dict(private=False))
@@ -167,8 +172,26 @@ class Jwk:
         return (_bits(self.key) + 7) // 8
 
     def thumbprint(self) -> str:
-        """RFC 7638 SHA-256 thumbprint of the public key."""
-        return str(self.key.thumbprint())
+        """RFC 7638 SHA-256 thumbprint of the public key (computed by the JOSE library once per key)."""
+        value = self._thumbprint
+        if value is None:
+            value = str(self.key.thumbprint())
+            object.__setattr__(self, "_thumbprint", value)  # a cache of an immutable key's digest
+        return value
+
+    def signature_ops(self, alg: str) -> SignatureOps | None:
+        """This key prepared for the signing algorithm ``alg`` (``cryptography`` key objects, padding, hash),
+        built on first use and kept for the life of this ``Jwk``: a rotated key is another ``Jwk`` with its
+        own, and a key removed from a set can no longer be selected. ``None`` when the JOSE library's key
+        checks refuse the pair. Whether the key may be used with ``alg`` at all is ``fits_signing_alg``'s
+        decision, made by the callers on every use (RFC 8725 §3.1)."""
+        if alg not in SIGNING_ALGS:
+            return None
+        try:
+            return self._ops[alg]
+        except KeyError:
+            ops = self._ops[alg] = build_signature_ops(self.key, alg)
+            return ops
 
     def _purposes(self) -> frozenset[str]:
         if self.use is not None:
@@ -178,7 +201,17 @@ class Jwk:
         return frozenset({"sig", "enc"})
 
     def fits_signing_alg(self, alg: str) -> bool:
-        """RFC 8725 §3.1: a key is used with exactly one family of algorithms, checked at use time."""
+        """RFC 8725 §3.1: a key is used with exactly one family of algorithms, checked at use time (the
+        answer depends on this key's immutable fields only, so it is kept per ``alg``)."""
+        if alg not in SIGNING_ALGS:
+            return False
+        try:
+            return self._fits_signing[alg]
+        except KeyError:
+            fits = self._fits_signing[alg] = self._fits_signing_alg(alg)
+            return fits
+
+    def _fits_signing_alg(self, alg: str) -> bool:
         want = SIGNING_ALGS.get(alg)
         if want is None or _key_family(self.kty, self.crv) != want:
             return False

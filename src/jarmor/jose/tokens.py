@@ -7,15 +7,16 @@ carries no ``crit``, ``b64`` or ``zip`` (RFC 7515 §4.1.11, RFC 7797, RFC 7516 �
 expected ``typ`` (RFC 8725 §3.11). Header members this layer does not understand are ignored (RFC 7515 §4);
 keys named or embedded in a header (``jwk``, ``jku``, ``x5u``, ``x5c``) are never used (RFC 8725 §3.10).
 
-JWS signatures are checked here with the JOSE library's algorithm primitives (``verify_signature``) over the
-exact bytes received, so the claims returned are parsed from exactly the bytes that were verified. JWE
-decryption is delegated to the JOSE library after every segment, length and the ``epk`` have been checked.
+JWS signatures are checked here (``verify_signature``) over the exact bytes received, so the claims returned
+are parsed from exactly the bytes that were verified; the signature operation itself is ``cryptography``'s,
+with the key objects prepared once per key (``signatures``, ``Jwk.signature_ops``: the JOSE library's key
+checks, run once, and the same calls it makes). JWE decryption is delegated to the JOSE library after every
+segment, length and the ``epk`` have been checked.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -23,11 +24,9 @@ from typing import Any, Final
 import orjson
 from joserfc import jwe as _jwe
 from joserfc.errors import JoseError as _LibError
-from joserfc.jwa import JWSAlgModel
-from joserfc.jws import JWSRegistry
 
 from .algorithms import CONTENT_ENCRYPTION_ALGS, FORBIDDEN, KEY_MANAGEMENT_ALGS, SIGNING_ALGS
-from .b64 import b64url_decode, b64url_encode
+from .b64 import ALPHABET, b64url_decode, b64url_encode
 from .errors import (
     AlgorithmNotAllowed,
     BadSignature,
@@ -40,11 +39,13 @@ from .errors import (
     UnsupportedHeader,
 )
 from .keys import Jwk, JwkSet, import_jwk, valid_kid, x25519_agreement_ok
+from .signatures import SIGNERS
 from .strictjson import loads_object
 
 __all__ = [
     "MAX_HEADER_LENGTH",
     "MAX_TOKEN_LENGTH",
+    "SIGNERS",
     "DecryptedJwe",
     "VerifiedJws",
     "b64url_decode",
@@ -62,16 +63,14 @@ __all__ = [
 
 MAX_TOKEN_LENGTH: Final = 64 * 1024
 MAX_HEADER_LENGTH: Final = 4096
-_COMPACT: Final = re.compile(r"[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){2}(?:(?:\.[A-Za-z0-9_-]*){2})?")
+_COMPACT_ALPHABET: Final = ALPHABET + b"."
+_PLAIN_COLLECTIONS: Final = frozenset({list, tuple, set, frozenset})
 
 # Header members refused outright because honouring them changes what is verified or decrypted.
 _REFUSED_MEMBERS: Final = ("crit", "b64", "zip")
 # Members a caller may not set through ``sign_jws(extra_header=...)``: the layer sets them or refuses them.
 _RESERVED_SIGN_MEMBERS: Final = frozenset({"alg", "kid", "typ", "crit", "b64", "zip", "enc"})
 
-# The JOSE library's primitive for each signing algorithm jarmor allows (its registry holds more).
-SIGNERS: Final[dict[str, JWSAlgModel]] = {name: JWSRegistry.algorithms[name] for name in SIGNING_ALGS}
-_FIXED_SIGNATURE_LENGTH: Final = {"ES256": 64, "ES384": 96, "ES512": 132, "EdDSA": 64, "Ed25519": 64}
 
 # Content encryption: (IV bytes, tag bytes, CEK bytes) per RFC 7518 §5.2.3-§5.2.5 and §5.3.
 ENC_SIZES: Final[dict[str, tuple[int, int, int]]] = {
@@ -101,6 +100,8 @@ class DecryptedJwe:
 
 def check_allowlist(names: Collection[str], what: str) -> None:
     """An allowlist is a collection of names; a bare string would make ``in`` a substring test."""
+    if type(names) in _PLAIN_COLLECTIONS:
+        return
     if isinstance(names, str | bytes) or not isinstance(names, Collection):
         raise TypeError(f"{what} must be a collection of algorithm names, not {type(names).__name__}")
 
@@ -111,7 +112,8 @@ def split_token(token: object, *, max_length: int = MAX_TOKEN_LENGTH) -> list[st
         raise MalformedToken("token must be a string")
     if len(token) > max_length:
         raise TokenTooLarge(f"token longer than {max_length} characters")
-    if not token.isascii() or _COMPACT.fullmatch(token) is None:
+    dots = token.count(".")
+    if (dots != 2 and dots != 4) or not token.isascii() or token.encode("ascii").translate(None, _COMPACT_ALPHABET):
         raise MalformedToken(
             "token is neither a compact JWS (3 parts) nor a compact JWE (5 parts) of base64url segments"
         )
@@ -179,13 +181,6 @@ def reject_alg(alg: object, allowed: Collection[str], known: Collection[str]) ->
     return alg
 
 
-def _signature_length(key: Jwk, alg: str) -> int:
-    fixed = _FIXED_SIGNATURE_LENGTH.get(alg)
-    if fixed is not None:
-        return fixed
-    return key.modulus_bytes
-
-
 def verify_signature(key: Jwk, alg: str, signing_input: bytes, signature: bytes) -> bool:
     """Verify a raw JWS signature (RFC 7515 §5.2 step 8) with one key; the primitive under ``verify_jws``.
 
@@ -198,13 +193,12 @@ def verify_signature(key: Jwk, alg: str, signing_input: bytes, signature: bytes)
         raise AlgorithmNotAllowed("algorithm (alg) is not allowed here")
     if not key.fits_signing_alg(alg):
         raise KeyNotFound(f"the key cannot verify {alg}", reason="key_mismatch")
-    if not isinstance(signature, bytes) or len(signature) != _signature_length(key, alg):
+    ops = key.signature_ops(alg)
+    if ops is None or ops.verify is None or not isinstance(signature, bytes) or len(signature) != ops.length:
         return False
-    model = SIGNERS[alg]
     try:
-        model.check_key(key.key)
-        return bool(model.verify(bytes(signing_input), signature, key.key))
-    except (_LibError, ValueError, TypeError, OverflowError):
+        return ops.verify(bytes(signing_input), signature)
+    except (ValueError, TypeError, OverflowError):
         return False
 
 
@@ -274,12 +268,19 @@ def _check_finite(value: Any) -> None:
 
 
 def dumps(value: Mapping[str, Any]) -> bytes:
-    """JSON for a header or claims set: refuse what strict parsing would refuse (NaN, huge integers)."""
-    _check_finite(value)
+    """JSON for a header or claims set: refuse what strict parsing would refuse (NaN, huge integers).
+
+    orjson writes a non-finite float as ``null``, so the value is searched for one only when the output
+    holds ``null`` (or cannot be written at all, where the non-finite number is the error reported first).
+    """
     try:
-        return orjson.dumps(dict(value))
+        out = orjson.dumps(value if type(value) is dict else dict(value))
     except (orjson.JSONEncodeError, TypeError, ValueError) as exc:
+        _check_finite(value)
         raise MalformedToken(f"cannot encode as JSON: {exc}", reason="unserializable") from exc
+    if b"null" in out:
+        _check_finite(value)
+    return out
 
 
 def sign_jws(
@@ -312,11 +313,12 @@ def sign_jws(
         raise TokenTooLarge("protected header too large")
     payload_segment = b64url_encode(dumps(claims))
     signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
-    model = SIGNERS[alg]
+    ops = key.signature_ops(alg)
+    if ops is None or ops.sign is None:  # the JOSE library's key checks refuse it (its use, alg or key_ops)
+        raise KeyNotFound(f"the key cannot sign with {alg}", reason="key_mismatch")
     try:
-        model.check_key(key.key)
-        signature = model.sign(signing_input, key.key)
-    except (_LibError, ValueError, TypeError) as exc:  # pragma: no cover - fits_signing_alg checked above
+        signature = ops.sign(signing_input)
+    except (ValueError, TypeError) as exc:  # pragma: no cover - fits_signing_alg checked above
         raise KeyNotFound(f"the key cannot sign with {alg}", reason="key_mismatch") from exc
     token = f"{header_segment}.{payload_segment}.{b64url_encode(signature)}"
     if len(token) > MAX_TOKEN_LENGTH:

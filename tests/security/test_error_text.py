@@ -101,6 +101,18 @@ def test_sanitiser_keeps_plain_descriptions_and_spells_out_section_signs() -> No
     assert errors.InvalidRequest("").as_dict() == {"error": "invalid_request"}
 
 
+def test_sanitiser_keeps_exactly_the_rfc_set_and_the_length_bound() -> None:
+    """Every character up to U+2FFF alone, and plain text at and just over the bound (the sanitiser answers
+    the all-allowed case with one regex match: it must agree with the character-by-character path)."""
+    for code in range(0x3000):
+        ch = chr(code)
+        kept = errors.safe_description(ch) == ch
+        assert kept == bool(RFC6749_DESCRIPTION.fullmatch(ch)), hex(code)
+    assert errors.safe_description("a" * MAX_DESCRIPTION) == "a" * MAX_DESCRIPTION
+    over = errors.safe_description("a" * (MAX_DESCRIPTION + 1))
+    assert len(over) <= MAX_DESCRIPTION and over.endswith("...")
+
+
 # --- the authorization endpoint: redirect in every response mode, and the error page ---------------------
 
 

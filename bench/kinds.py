@@ -20,8 +20,9 @@ entries, so a batch of 100 keeps every record of the batch within the last 1,000
 PAR entries: ``invalid_request_uri``).
 
 ``--fresh`` opens a new TCP connection for every HTTP request (``Connection: close``); otherwise each worker
-keeps one keep-alive connection. Server-side work that finishes after the last response of a window (a
-background flow-record batch) is counted in whichever window it lands in.
+keeps one keep-alive connection. Server-side work that finishes after the last response of a window (a background
+flow-record batch, closing connections) is waited for: the window's CPU is read once the server has used no
+CPU for ``--settle`` seconds (at most 0.5 s; /proc counts CPU in ticks of 10 ms), outside its wall time.
 """
 
 from __future__ import annotations
@@ -164,8 +165,29 @@ def side_cpu(sides: dict[str, list[int]]) -> dict[str, float]:
     return {name: trees_cpu_ms(pids) for name, pids in sides.items()}
 
 
+async def settle(pids: list[int], sides: dict[str, list[int]], quiet_s: float, limit_s: float = 0.5) -> None:
+    """Wait until the measured processes stop using CPU (no tick added over ``quiet_s``; at most ``limit_s``), so
+    that work a window's requests leave behind (a background batch of flow records, closing connections) is
+    counted in that window and not in the next kind's."""
+    if quiet_s <= 0 or not pids:
+        return
+
+    def total() -> float:
+        return trees_cpu_ms(pids) + sum(side_cpu(sides).values())
+
+    deadline = time.perf_counter() + limit_s
+    last = total()
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(quiet_s)
+        now = total()
+        if now == last:
+            return
+        last = now
+
+
 async def window(step: Step, s: Setup, conns: list[Connection], client_id: str, batch: list[Pending],
-                 stats: KindStats | None, pids: list[int], sides: dict[str, list[int]]) -> list[Pending]:
+                 stats: KindStats | None, pids: list[int], sides: dict[str, list[int]],
+                 quiet_s: float = 0.0) -> list[Pending]:
     """Run ``step`` for every pending entry, ``len(conns)`` at a time; measure the server's CPU around it.
     Returns the entries that succeeded."""
     queue = list(reversed(batch))
@@ -193,6 +215,7 @@ async def window(step: Step, s: Setup, conns: list[Connection], client_id: str, 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in conns))
     wall = time.perf_counter() - t0
+    await settle(pids, sides, quiet_s)
     cpu1 = trees_cpu_ms(pids) if pids else 0.0
     side1 = side_cpu(sides)
     if stats is not None:
@@ -217,9 +240,9 @@ async def run_batches(opt: argparse.Namespace) -> dict[str, Any]:
 
     async def one_batch(n: int, measured: bool) -> None:
         pend = prepare(s, client_id, n)
-        pend = await window(par, s, conns, client_id, pend, stats["par"] if measured else None, pids, sides)
+        pend = await window(par, s, conns, client_id, pend, stats["par"] if measured else None, pids, sides, opt.settle)
         pend = await window(authorize, s, conns, client_id, pend, stats["authorization"] if measured else None,
-                            pids, sides)
+                            pids, sides, opt.settle)
         verified = []
         for p in pend:
             try:
@@ -228,7 +251,7 @@ async def run_batches(opt: argparse.Namespace) -> dict[str, Any]:
                 stats["authorization"].fail(exc)
                 continue
             verified.append(p)
-        await window(token, s, conns, client_id, verified, stats["token"] if measured else None, pids, sides)
+        await window(token, s, conns, client_id, verified, stats["token"] if measured else None, pids, sides, opt.settle)
 
     await one_batch(max(opt.concurrency, 10), measured=False)  # warm-up: connections, caches, JIT
     t_end = time.perf_counter() + opt.duration
@@ -266,6 +289,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="flows per batch (oidc-provider's in-memory store keeps ~1,000-2,000 entries)")
     p.add_argument("--min-batches", type=int, default=2)
     p.add_argument("--fresh", action="store_true", help="a new TCP connection per HTTP request")
+    p.add_argument("--settle", type=float, default=0.03, metavar="SECONDS",
+                   help="after each window, wait until the server used no CPU for this long (at most 0.5 s) "
+                        "before reading its CPU; 0: read at once")
     p.add_argument("--server-pid", type=int, action="append", help="server process tree(s) to measure")
     p.add_argument("--side", action="append", default=[], metavar="NAME=PID",
                    help="also report this process tree's CPU per request as NAME_cpu_ms_per_request (repeatable; "

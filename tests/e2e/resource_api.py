@@ -25,6 +25,17 @@ from jarmor.server.mtls import TLSHttpToolsProtocol
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+# the API's resource indicator; with CONFIG the high tier issues RFC 9068 JWT access tokens for it (elevated:
+# opaque tokens, checked by introspection)
+AUDIENCE = "https://orders.api.example"
+CONFIG = f"""
+[policy.tiers.high]
+access_token_format = "jwt"
+
+[settings]
+access_token_audience = "{AUDIENCE}"
+"""
+
 
 def register_resource_server(database: str, workdir: Path, name: str) -> dict[str, Any]:
     """``jarmor clients add`` for the API named ``name``: returns its registration (``client_id``,

@@ -29,18 +29,10 @@ from jarmor.resource import IntrospectionVerifier, JwtAccessTokenVerifier, Requi
 from tests.certs import Issued, issue, make_ca, subject_dn
 
 from .conftest import REGISTRATION_TOKEN, free_port
-from .resource_api import Api, register_resource_server
+from .resource_api import AUDIENCE, CONFIG, Api, register_resource_server
 
 pytestmark = pytest.mark.e2e
 REDIRECT = "http://127.0.0.1:5000/callback"
-AUDIENCE = "https://orders.api.example"
-CONFIG = f"""
-[policy.tiers.high]
-access_token_format = "jwt"
-
-[settings]
-access_token_audience = "{AUDIENCE}"
-"""
 
 
 @dataclass

@@ -24,18 +24,10 @@ from jarmor.resource import IntrospectionVerifier, JwtAccessTokenVerifier, Requi
 from tests.interop.peers import REDIRECT_URI, user_agent
 
 from .conftest import RunningServer, free_port, start_server, stop_server
-from .resource_api import Api, register_resource_server
+from .resource_api import AUDIENCE, CONFIG, Api, register_resource_server
 
 pytestmark = pytest.mark.e2e
 
-AUDIENCE = "https://orders.api.example"
-CONFIG = f"""
-[policy.tiers.high]
-access_token_format = "jwt"
-
-[settings]
-access_token_audience = "{AUDIENCE}"
-"""
 
 
 @pytest.fixture(scope="module")

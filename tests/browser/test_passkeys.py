@@ -87,6 +87,13 @@ def password_sign_in(page: Page, server: RunningServer, username: str) -> None:
     page.get_by_role("button", name="Sign in with a password").click()
 
 
+def add_passkey(page: Page) -> None:
+    """From the signed-in account page: a passkey on the tab's virtual authenticator, with the default name."""
+    page.get_by_role("link", name="Add a passkey").click()
+    page.get_by_role("button", name="Create the passkey").click()
+    expect(page.locator("#account-message")).to_have_text("Passkey added.")
+
+
 def sign_out(page: Page) -> None:
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in to your account")).to_be_visible()
@@ -215,9 +222,7 @@ def test_an_authorization_flow_signed_in_with_a_passkey(page: Page, server: Runn
     credentials are not backup eligible) is a multi-factor, phishing-resistant sign-in on its own."""
     _cli(server, "users", "add", "erin", "--password-stdin", password=PASSWORD)
     password_sign_in(page, server, "erin")
-    page.get_by_role("link", name="Add a passkey").click()
-    page.get_by_role("button", name="Create the passkey").click()
-    expect(page.locator("#account-message")).to_have_text("Passkey added.")
+    add_passkey(page)
     page.goto(f"{rp.url}/login?mode=jwt")
     expect(page.locator("#client-name")).to_have_text("Passkey Test App")
     page.get_by_role("button", name="Use a passkey").click()
@@ -302,9 +307,7 @@ def test_critical_flow_signed_in_with_a_passkey(page: Page, server: RunningServe
     §3.1.3.7), which the result page then shows."""
     _cli(server, "users", "add", "hana", "--password-stdin", password=PASSWORD)
     password_sign_in(page, server, "hana")
-    page.get_by_role("link", name="Add a passkey").click()
-    page.get_by_role("button", name="Create the passkey").click()
-    expect(page.locator("#account-message")).to_have_text("Passkey added.")
+    add_passkey(page)
     app = _rp_of(server, "critical")
     try:
         page.goto(f"{app.url}/login?mode=jwt&acr_values=aal3&max_age=600")
@@ -329,9 +332,7 @@ def test_critical_flow_signed_in_with_a_passkey(page: Page, server: RunningServe
 
 def test_aal3_flow_offers_only_the_passkey_and_completes_with_it(page: Page, assured: RunningServer) -> None:
     password_sign_in(page, assured, "gina")
-    page.get_by_role("link", name="Add a passkey").click()
-    page.get_by_role("button", name="Create the passkey").click()
-    expect(page.locator("#account-message")).to_have_text("Passkey added.")
+    add_passkey(page)
     app = _rp_of(assured, "baseline")
     try:
         page.goto(f"{app.url}/login?mode=jwt")

@@ -7,12 +7,10 @@ registration work without); a client certificate that does not chain to the CA f
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,38 +19,20 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from jarmor.client import ClientConfig, OAuthClient
 from jarmor.jose import generate_jwk
 from jarmor.protocol.mtls import ClientCertificate
-from jarmor.resource import (
-    IntrospectionVerifier,
-    JwtAccessTokenVerifier,
-    Requirement,
-    ResourceServer,
-    ResourceServerMiddleware,
-    Rule,
-)
-from jarmor.server.mtls import TLSHttpToolsProtocol
+from jarmor.resource import IntrospectionVerifier, JwtAccessTokenVerifier, Requirement, ResourceServer
 from tests.certs import Issued, issue, make_ca, subject_dn
 
 from .conftest import REGISTRATION_TOKEN, free_port
+from .resource_api import AUDIENCE, CONFIG, Api, register_resource_server
 
 pytestmark = pytest.mark.e2e
 REDIRECT = "http://127.0.0.1:5000/callback"
-AUDIENCE = "https://orders.api.example"
-CONFIG = f"""
-[policy.tiers.high]
-access_token_format = "jwt"
-
-[settings]
-access_token_audience = "{AUDIENCE}"
-"""
 
 
 @dataclass
@@ -189,58 +169,12 @@ def test_certificate_from_an_unknown_ca_ends_the_handshake(tls_server: TlsServer
 
 @pytest.fixture(scope="module")
 def rs_credentials(tls_server: TlsServer) -> dict[str, Any]:
-    """The API's own client at jarmor, registered by an administrator (``resource_server`` may introspect)."""
-    path = tls_server.directory / "rs.json"
-    path.write_text(json.dumps({
-        "client_name": "Orders API", "grant_types": ["client_credentials"], "redirect_uris": [],
-        "token_endpoint_auth_method": "client_secret_basic", "resource_server": True,
-    }))
-    out = subprocess.run([sys.executable, "-m", "jarmor.cli.main", "clients", "add", "--metadata", str(path),
-                          "--database", tls_server.database], capture_output=True, text=True, timeout=120,
-                         cwd=tls_server.directory)
-    assert out.returncode == 0, out.stderr
-    return dict(json.loads(out.stdout))
-
-
-class TlsApi:
-    """A real API over TLS (uvicorn with the CA file, client certificates requested, and jarmor's protocol
-    class that puts the peer certificate in the ASGI TLS extension), protected by ``jarmor.resource``."""
-
-    def __init__(self, rs: ResourceServer, tls_server: TlsServer) -> None:
-        self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
-
-        async def orders(request: Request) -> JSONResponse:
-            p = request.state.principal
-            return JSONResponse({"sub": p.subject, "binding": p.binding.method if p.binding else None})
-
-        app = Starlette(routes=[Route("/orders", orders)])
-        app.add_middleware(ResourceServerMiddleware, server=rs, public_url=self.url,
-                           rules=[Rule("/orders", Requirement(scopes=["openid"]))])
-        cert, key = issue(tls_server.ca, "127.0.0.1", ips=("127.0.0.1",), server=True).write(
-            tls_server.directory, "api")
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-                                ssl_certfile=cert, ssl_keyfile=key, ssl_ca_certs=tls_server.ca_file,
-                                ssl_cert_reqs=ssl.CERT_OPTIONAL, http=TLSHttpToolsProtocol)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> TlsApi:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the API did not start"
-            assert self.thread.is_alive(), "the API thread died"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+    return register_resource_server(tls_server.database, tls_server.directory, "Orders API")
 
 
 @pytest.fixture(scope="module")
-def api(tls_server: TlsServer, rs_credentials: dict[str, Any]) -> Iterator[TlsApi]:
+def api(tls_server: TlsServer, rs_credentials: dict[str, Any]) -> Iterator[Api]:
+    """A real API over TLS, client certificates requested, protected by ``jarmor.resource``."""
     introspection = httpx.AsyncClient(verify=ssl.create_default_context(cafile=tls_server.ca_file))
     rs = ResourceServer(
         verifier=IntrospectionVerifier(endpoint=f"{tls_server.issuer}/introspect",
@@ -249,7 +183,14 @@ def api(tls_server: TlsServer, rs_credentials: dict[str, Any]) -> Iterator[TlsAp
                                        http=introspection),
         jwt_verifier=JwtAccessTokenVerifier(issuer=tls_server.issuer, audience=AUDIENCE, http=introspection),
     )
-    with TlsApi(rs, tls_server) as running:
+
+    async def orders(request: Request) -> JSONResponse:
+        p = request.state.principal
+        return JSONResponse({"sub": p.subject, "binding": p.binding.method if p.binding else None})
+
+    cert, key = issue(tls_server.ca, "127.0.0.1", ips=("127.0.0.1",), server=True).write(tls_server.directory, "api")
+    with Api(rs, free_port(), "/orders", orders, Requirement(scopes=["openid"]),
+             tls=(cert, key, tls_server.ca_file)) as running:
         yield running
 
 
@@ -275,7 +216,7 @@ def _get(tls_server: TlsServer, url: str, token: str, cert: Issued | None, name:
 
 @pytest.mark.parametrize(("tier", "jwt"), [("high", True), ("elevated", False)])
 def test_bound_token_is_refused_from_another_certificate_or_none(
-    tls_server: TlsServer, api: TlsApi, rs_credentials: dict[str, Any], tier: str, jwt: bool
+    tls_server: TlsServer, api: Api, rs_credentials: dict[str, Any], tier: str, jwt: bool
 ) -> None:
     cert = issue(tls_server.ca, f"{tier}-app")
     with _bound_client(tls_server, tier, cert, f"{tier}-app") as rp:

@@ -10,47 +10,24 @@ server's credentials).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from jarmor.client import ClientConfig, OAuthClient
 from jarmor.client.dpop import DPoP
 from jarmor.jose import generate_jwk
-from jarmor.resource import (
-    IntrospectionVerifier,
-    JwtAccessTokenVerifier,
-    Requirement,
-    ResourceServer,
-    ResourceServerMiddleware,
-    Rule,
-)
+from jarmor.resource import IntrospectionVerifier, JwtAccessTokenVerifier, Requirement, ResourceServer
 from tests.interop.peers import REDIRECT_URI, user_agent
 
 from .conftest import RunningServer, free_port, start_server, stop_server
+from .resource_api import AUDIENCE, CONFIG, Api, register_resource_server
 
 pytestmark = pytest.mark.e2e
 
-AUDIENCE = "https://orders.api.example"
-CONFIG = f"""
-[policy.tiers.high]
-access_token_format = "jwt"
-
-[settings]
-access_token_audience = "{AUDIENCE}"
-"""
 
 
 @pytest.fixture(scope="module")
@@ -65,61 +42,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="module")
-def rs_credentials(server: RunningServer) -> dict[str, Any]:
-    """The API's own client at jarmor, registered by an administrator (``resource_server`` may introspect)."""
-    path = server.workdir / "rs.json"
-    path.write_text(json.dumps({
-        "client_name": "Orders API", "grant_types": ["client_credentials"], "redirect_uris": [],
-        "token_endpoint_auth_method": "client_secret_basic", "resource_server": True,
-    }))
-    out = subprocess.run([sys.executable, "-m", "jarmor.cli.main", "clients", "add", "--metadata", str(path),
-                          "--database", server.database], capture_output=True, text=True, timeout=120,
-                         cwd=server.workdir)
-    assert out.returncode == 0, out.stderr
-    return dict(json.loads(out.stdout))
-
-
-class Api:
-    """A real HTTP server on loopback running the protected Starlette app."""
-
-    def __init__(self, rs: ResourceServer) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-
-        async def orders(request: Request) -> JSONResponse:
-            p = request.state.principal
-            return JSONResponse({"sub": p.subject, "client_id": p.client_id,
-                                 "binding": p.binding.method if p.binding else None})
-
-        app = Starlette(routes=[Route("/orders", orders)])
-        app.add_middleware(ResourceServerMiddleware, server=rs, public_url=self.url,
-                           rules=[Rule("/orders", Requirement(scopes=["openid"]))])
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Api:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the API did not start"
-            assert self.thread.is_alive(), "the API thread died"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def api(server: RunningServer, rs_credentials: dict[str, Any]) -> Iterator[Api]:
+def api(server: RunningServer) -> Iterator[Api]:
+    creds = register_resource_server(server.database, server.workdir, "Orders API")
     rs = ResourceServer(
-        verifier=IntrospectionVerifier(endpoint=f"{server.issuer}/introspect", client_id=rs_credentials["client_id"],
-                                       client_secret=rs_credentials["client_secret"], issuer=server.issuer),
+        verifier=IntrospectionVerifier(endpoint=f"{server.issuer}/introspect", client_id=creds["client_id"],
+                                       client_secret=creds["client_secret"], issuer=server.issuer),
         jwt_verifier=JwtAccessTokenVerifier(issuer=server.issuer, audience=AUDIENCE),
     )
-    with Api(rs) as running:
+
+    async def orders(request: Request) -> JSONResponse:
+        p = request.state.principal
+        return JSONResponse({"sub": p.subject, "client_id": p.client_id,
+                             "binding": p.binding.method if p.binding else None})
+
+    with Api(rs, free_port(), "/orders", orders, Requirement(scopes=["openid"])) as running:
         yield running
 
 

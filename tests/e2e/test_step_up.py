@@ -10,11 +10,9 @@ authenticator is enrolled through the ``/account`` pages and its codes computed 
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from html import unescape
@@ -23,19 +21,16 @@ from urllib.parse import urljoin
 import httpx
 import pyotp
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from jarmor.client import ClientConfig, OAuthClient, StepUpRequired
 from jarmor.jose import generate_jwk
-from jarmor.resource import IntrospectionVerifier, Requirement, ResourceServer, ResourceServerMiddleware, Rule
+from jarmor.resource import IntrospectionVerifier, Requirement, ResourceServer
 from tests.interop.peers import REDIRECT_URI
 
 from .conftest import RunningServer, free_port, start_server, stop_server
-from .test_resource_server_dpop import Api
+from .resource_api import Api, register_resource_server
 
 pytestmark = pytest.mark.e2e
 
@@ -132,42 +127,20 @@ def sign_in(url: str, totp: pyotp.TOTP | None) -> tuple[str, list[str]]:
     raise AssertionError(f"the front channel did not reach the redirect URI: {steps}")
 
 
-class StepUpApi(Api):
-    """The API: ``GET /transfers`` needs the scope ``openid`` and an ``acr`` of ``aal2`` (RFC 9470)."""
-
-    def __init__(self, rs: ResourceServer) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-
-        async def transfers(request: Request) -> JSONResponse:
-            p = request.state.principal
-            return JSONResponse({"sub": p.subject, "acr": p.acr})
-
-        app = Starlette(routes=[Route("/transfers", transfers)])
-        app.add_middleware(ResourceServerMiddleware, server=rs, public_url=self.url,
-                           rules=[Rule("/transfers", Requirement(scopes=["openid"], acr_values=["aal2"]))])
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-
 @pytest.fixture(scope="module")
 def api(server: RunningServer) -> Iterator[Api]:
-    """The API checks tokens by introspection with its own, administrator-registered credentials."""
-    path = server.workdir / "rs.json"
-    path.write_text(json.dumps({
-        "client_name": "Payments API", "grant_types": ["client_credentials"], "redirect_uris": [],
-        "token_endpoint_auth_method": "client_secret_basic", "resource_server": True,
-    }))
-    out = subprocess.run([sys.executable, "-m", "jarmor.cli.main", "clients", "add", "--metadata", str(path),
-                          "--database", server.database], capture_output=True, text=True, timeout=120,
-                         cwd=server.workdir)
-    assert out.returncode == 0, out.stderr
-    creds = json.loads(out.stdout)
+    """The API: ``GET /transfers`` needs the scope ``openid`` and an ``acr`` of ``aal2`` (RFC 9470); it checks
+    tokens by introspection with its own, administrator-registered credentials."""
+    creds = register_resource_server(server.database, server.workdir, "Payments API")
     rs = ResourceServer(verifier=IntrospectionVerifier(
         endpoint=f"{server.issuer}/introspect", client_id=creds["client_id"],
         client_secret=creds["client_secret"], issuer=server.issuer))
-    with StepUpApi(rs) as running:
+
+    async def transfers(request: Request) -> JSONResponse:
+        p = request.state.principal
+        return JSONResponse({"sub": p.subject, "acr": p.acr})
+
+    with Api(rs, free_port(), "/transfers", transfers, Requirement(scopes=["openid"], acr_values=["aal2"])) as running:
         yield running
 
 

@@ -129,3 +129,16 @@ async def test_discovery(kit: Kit) -> None:
         assert {"tls_client_auth", "self_signed_tls_client_auth"} <= set(meta[f"{name}_endpoint_auth_methods_supported"])
     assert meta["mtls_endpoint_aliases"]["token_endpoint"] == "https://mtls.example.com/token"
     assert meta["mtls_endpoint_aliases"]["pushed_authorization_request_endpoint"] == "https://mtls.example.com/par"
+
+
+@pytest.mark.parametrize(("host", "alias"), [
+    ("mtls.example.com", True), ("MTLS.example.com:443", True), ("mtls.example.com:8443", False),
+    ("127.0.0.1:8000", False), ("user@mtls.example.com", False), ("mtls.example.com/token", False),
+    ("mtls.example.com:x", False), ("", False), (None, False), ("mtls.example.com\t", False),
+])
+async def test_the_host_picks_the_alias_endpoints_or_the_main_ones(kit: Kit, host: str | None, alias: bool) -> None:
+    """RFC 9449 §4.3 check 9 at RFC 8705 §5 aliases: which endpoint URL a request was sent to."""
+    env = kit.server.env
+    assert env.endpoints_at(host) is env.endpoints  # no aliases configured: always the main endpoints
+    env.mtls_aliases = Endpoints.for_issuer("https://mtls.example.com")
+    assert env.endpoints_at(host) is (env.mtls_aliases if alias else env.endpoints)

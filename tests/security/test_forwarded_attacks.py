@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jarmor.server.forwarded import Trusted, forwarded_client, parse_forwarded
+from jarmor.protocol.addresses import TrustedProxies
+from jarmor.server.forwarded import forwarded_client, parse_forwarded
 from tests.kit import ISSUER, Kit, make_kit
 
 HOSTILE = [
@@ -20,7 +21,7 @@ HOSTILE = [
     'for="1.2.3.4\r\nX-Injected: 1"', "for=unknown, for=unknown", 'for="\xff\xfe"', "for=1.2.3.4;" * 500,
     'for="' + "\\\\" * 3000 + '"', "for=é", 'for="[' + "f" * 100 + ']"', "proto=javascript",
 ]
-TRUSTED = Trusted(["127.0.0.1"])
+TRUSTED = TrustedProxies(["127.0.0.1"])
 
 
 def settle(client: tuple[str, int] | None) -> None:

@@ -11,12 +11,12 @@ import pytest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from jarmor.config import ConfigError, ServerConfig
+from jarmor.protocol.addresses import TrustedProxies
 from jarmor.protocol.context import Settings
 from jarmor.server.app import create_app
 from jarmor.server.forwarded import (
     ForwardedMiddleware,
     Node,
-    Trusted,
     forwarded_client,
     parse_forwarded,
     parse_node,
@@ -75,7 +75,7 @@ def test_malformed_nodes(value: str | None) -> None:
     assert parse_node(value) is None
 
 
-TRUSTED = Trusted(["10.0.0.0/8", "2001:db8:ff::/48"])
+TRUSTED = TrustedProxies(["10.0.0.0/8", "2001:db8:ff::/48"])
 
 
 @pytest.mark.parametrize(("values", "client", "scheme"), [

@@ -1,12 +1,15 @@
-"""Which IP addresses the server may contact on a client's behalf (pure; shared by registration and the
-fetcher). Attack catalog A34/A69: never a private, loopback, link-local, multicast, reserved or otherwise
-special-use address (RFC 6890), including IPv4 addresses hidden inside IPv6 transition formats.
+"""IP addresses, pure: which ones the server may contact on a client's behalf (shared by registration and
+the fetcher), and which peers are trusted proxies (``TrustedProxies``).
+
+Attack catalog A34/A69: never a private, loopback, link-local, multicast, reserved or otherwise special-use
+address (RFC 6890), including IPv4 addresses hidden inside IPv6 transition formats.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Sequence
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -69,3 +72,34 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+class TrustedProxies:
+    """``[server] trusted_proxies`` (or a resource server's): the addresses and networks whose forwarded
+    headers are believed — ``X-Forwarded-For`` / ``Forwarded`` (``server/forwarded.py``), RFC 9440
+    ``Client-Cert`` (``server/mtls.py``, ``resource.asgi.proxy_client_certificate``). One type, so every
+    reader answers "is this peer a trusted proxy?" the same way. Entries are an address or a network
+    (host bits allowed: ``10.1.2.3/8`` is ``10.0.0.0/8``); a bad entry raises ``ValueError`` here (the
+    server's configuration has already refused it, naming the key)."""
+
+    __slots__ = ("networks",)
+
+    def __init__(self, entries: Sequence[str]) -> None:
+        self.networks = tuple(ipaddress.ip_network(e.strip(), strict=False) for e in entries)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def __contains__(self, host: object) -> bool:
+        """Whether ``host`` (an IP literal, brackets allowed) is in one of the networks; anything else —
+        a name, an obfuscated ``Forwarded`` node, an over-long string — is not."""
+        if not isinstance(host, str) or not host or len(host) > 64:
+            return False
+        ip = ip_literal(host)
+        return ip is not None and any(ip in net for net in self.networks)
+
+    def trusts_peer(self, client: Sequence[object] | None) -> bool:
+        """Whether an ASGI ``scope["client"]`` (``(host, port)`` or ``None``) is a trusted proxy."""
+        if not client:
+            return False
+        return client[0] in self

@@ -14,7 +14,6 @@ An access token in the query string is refused (``invalid_request``): FAPI 2.0 Â
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..protocol.addresses import TrustedProxies
 from ..protocol.mtls import MAX_CERTIFICATE, CertificateHeaderError, byte_sequence_item
 from .core import ResourceServer
 from .errors import INVALID_REQUEST, ResourceError, VerifierUnavailable
@@ -90,16 +90,13 @@ def proxy_client_certificate(trusted_proxies: Sequence[str]) -> ClientCert:
     self-signed certificate is fine. The header is decoded by ``protocol.mtls.byte_sequence_item``, as the
     server's own proxy path does.
     """
-    networks = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+    trusted = TrustedProxies(trusted_proxies)
 
     def read(scope: Scope) -> bytes | None:
-        peer = (scope.get("client") or (None,))[0]
-        try:
-            address = ipaddress.ip_address(peer) if isinstance(peer, str) else None
-        except ValueError:
+        if not trusted.trusts_peer(scope.get("client")):
             return None
         values = _headers(scope, b"client-cert")
-        if address is None or not any(address in n for n in networks) or len(values) != 1:
+        if len(values) != 1:
             return None
         if len(values[0]) > 2 * MAX_CERTIFICATE:
             return None

@@ -14,7 +14,8 @@ proxy's address; the first other one names the client. ``for=`` may be an IPv4 a
 address (quoted, with an optional port), an obfuscated identifier (``_hidden``, RFC 7239 §6.3: used as the
 address, e.g. for rate limits), or ``unknown`` (§6.2: the TCP peer stays the address). ``proto=`` (``http`` or
 ``https``) of that element becomes the request scheme; ``host=`` and ``by=`` are parsed but not used (jarmor's
-URLs come from the configured issuer, never from a request's host). A malformed header, a malformed element
+URLs come from the configuration; a request's ``Host`` only tells the mTLS aliases from the issuer's URLs).
+Whether a peer is a trusted proxy is ``protocol.addresses.TrustedProxies``, as everywhere. A malformed header, a malformed element
 reached in that walk, or a header over ``MAX_HEADER`` characters / ``MAX_ELEMENTS`` elements leaves the TCP
 peer as the address: hostile input never changes anything else, and never raises.
 
@@ -33,6 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
+
+from ..protocol.addresses import TrustedProxies
 
 MAX_HEADER = 8192
 MAX_ELEMENTS = 64
@@ -178,23 +181,7 @@ def _with_port(node: Node, rest: str) -> Node | None:
     return None
 
 
-class Trusted:
-    """The ``trusted_proxies`` addresses and networks (already validated by the configuration)."""
-
-    def __init__(self, entries: Sequence[str]) -> None:
-        self.networks = tuple(ipaddress.ip_network(e.strip(), strict=False) for e in entries)
-
-    def __contains__(self, host: object) -> bool:
-        if not isinstance(host, str) or not host or len(host) > 64:
-            return False
-        try:
-            ip = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return False
-        return any(ip in net for net in self.networks)
-
-
-def client_hop(elements: Sequence[dict[str, str]], trusted: Trusted) -> dict[str, str] | None:
+def client_hop(elements: Sequence[dict[str, str]], trusted: TrustedProxies) -> dict[str, str] | None:
     """The right-most element whose ``for=`` is not a trusted proxy (the left-most if all are); ``None`` when
     the walk meets an element without a well-formed ``for=`` first."""
     for element in reversed(elements):
@@ -207,7 +194,7 @@ def client_hop(elements: Sequence[dict[str, str]], trusted: Trusted) -> dict[str
 
 
 def forwarded_client(
-    values: Sequence[str], trusted: Trusted
+    values: Sequence[str], trusted: TrustedProxies
 ) -> tuple[tuple[str, int] | None, str | None]:
     """From the ``Forwarded`` field lines of a trusted peer: the client ``(host, port)`` (``None``: keep the
     TCP peer) and the scheme (``None``: keep it)."""
@@ -230,16 +217,14 @@ class ForwardedMiddleware:
 
     def __init__(self, app: ASGI3Application, trusted_hosts: Sequence[str]) -> None:
         self.app = app
-        self.trusted = Trusted(trusted_hosts)
+        self.trusted = TrustedProxies(trusted_hosts)
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        if scope["type"] in ("http", "websocket"):
-            peer = scope.get("client")
-            if peer and peer[0] in self.trusted:
-                values = [v.decode("latin-1") for k, v in scope["headers"] if k == b"forwarded"]
-                client, scheme = forwarded_client(values, self.trusted)
-                if client is not None:
-                    scope["client"] = client
-                if scheme is not None:
-                    scope["scheme"] = scheme if scope["type"] == "http" else scheme.replace("http", "ws")
+        if scope["type"] in ("http", "websocket") and self.trusted.trusts_peer(scope.get("client")):
+            values = [v.decode("latin-1") for k, v in scope["headers"] if k == b"forwarded"]
+            client, scheme = forwarded_client(values, self.trusted)
+            if client is not None:
+                scope["client"] = client
+            if scheme is not None:
+                scope["scheme"] = scheme if scope["type"] == "http" else scheme.replace("http", "ws")
         await self.app(scope, receive, send)

@@ -30,7 +30,6 @@ one shape accepted is a bare byte sequence (no parameters), and anything else is
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -48,6 +47,7 @@ from cryptography.x509.verification import (
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..protocol.addresses import TrustedProxies
 from ..protocol.mtls import MAX_CERTIFICATE, CertificateHeaderError, ClientCertificate, byte_sequence_item
 
 SCOPE_KEY = "jarmor.client_certificate"
@@ -114,10 +114,6 @@ class ChainVerifier:
         return True
 
 
-def _networks(entries: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(e, strict=False) for e in entries]
-
-
 def _header(scope: Scope, name: bytes) -> str | bool | None:
     """The one value of header ``name``; ``None`` when absent, ``False`` when repeated."""
     values = [v for k, v in scope.get("headers", ()) if k == name]
@@ -134,18 +130,8 @@ class ClientCertificateMiddleware:
 
     def __init__(self, app: ASGIApp, trusted_proxies: Sequence[str] = (), ca_certs: str | None = None) -> None:
         self.app = app
-        self.trusted = _networks(trusted_proxies)
+        self.trusted = TrustedProxies(trusted_proxies)
         self.verifier = ChainVerifier(load_trust_anchors(ca_certs))
-
-    def _from_proxy(self, scope: Scope) -> bool:
-        client = scope.get("client")
-        if not client:
-            return False
-        try:
-            peer = ipaddress.ip_address(client[0])
-        except ValueError:
-            return False
-        return any(peer in net for net in self.trusted)
 
     def _forwarded(self, scope: Scope) -> ClientCertificate | str | None:
         leaf_value = _header(scope, b"client-cert")
@@ -162,7 +148,7 @@ class ClientCertificateMiddleware:
         return ClientCertificate(der, self.verifier.verified(leaf, chain))
 
     def certificate(self, scope: Scope) -> ClientCertificate | str | None:
-        if self._from_proxy(scope):
+        if self.trusted.trusts_peer(scope.get("client")):
             return self._forwarded(scope)
         chain = scope.get("extensions", {}).get("tls", {}).get("client_cert_chain") or []
         if not chain:

@@ -71,7 +71,6 @@ _REFUSED_MEMBERS: Final = ("crit", "b64", "zip")
 # Members a caller may not set through ``sign_jws(extra_header=...)``: the layer sets them or refuses them.
 _RESERVED_SIGN_MEMBERS: Final = frozenset({"alg", "kid", "typ", "crit", "b64", "zip", "enc"})
 
-
 # Content encryption: (IV bytes, tag bytes, CEK bytes) per RFC 7518 §5.2.3-§5.2.5 and §5.3.
 ENC_SIZES: Final[dict[str, tuple[int, int, int]]] = {
     "A128GCM": (12, 16, 16),

@@ -361,6 +361,7 @@ async def _authorization_code(
         await tx.create_grant(_grant(env, client, record, grant_id))
         for rec in tokens:
             await tx.create_token(rec)
+        await tx.touch_client(client.client_id, env.now())  # inventory: last used
     await _revoke_if_replayed(env, grant_id)
     result_evidence: dict[str, Any] = {
         "code_redeemed_at": env.now(), "tokens": [r.kind for r in tokens], "client_auth": auth.evidence,
@@ -421,6 +422,7 @@ async def _refresh_token(
             for rec in tokens:
                 if rec.kind != "refresh_token":
                     await tx.create_token(rec)
+            await tx.touch_client(client.client_id, now)
     if not rotated:
         if old.grant_id:
             await env.store.tokens.revoke_grant(old.grant_id, now)
@@ -456,8 +458,10 @@ async def _client_credentials(
                                            evidence=evidence)
     body, tokens = await _mint(env, auth, subject=None, scope=" ".join(scopes), grant_id=None,
                                tier=effective.tier, refresh=False, binding=sender.binding)
-    for rec in tokens:
-        await env.store.tokens.create(rec)
+    async with env.store.transaction() as tx:
+        for rec in tokens:
+            await tx.create_token(rec)
+        await tx.touch_client(client.client_id, env.now())
     return TokenResult(body=body, client=client, grant_type="client_credentials", dpop_nonce=sender.nonce,
                        evidence={"client_auth": auth.evidence, "tier": effective.tier.name,
                                  "tokens": [r.kind for r in tokens], "lifetimes": _lifetimes(effective.tier, False)})

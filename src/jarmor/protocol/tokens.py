@@ -10,6 +10,14 @@ every access and refresh token record (``extra["tier"]``). The token endpoint au
 before it knows that tier, so it holds the authentication to it afterwards (``grant_tier``,
 ``check_authentication_for_tier``), and takes the code's and tokens' lifetimes and the ID token's algorithm
 from it — for a refresh too, from the grant's tier.
+
+Writes, per request: the code is consumed and its "used" mark left in one atomic step of the short-lived store
+(``take_and_mark``; committed even when a later check fails, so a failed attempt still uses the code up);
+what is issued — the grant, its tokens, the client's ``last_used_at`` (a refresh: the rotation and the new
+access token) — is one durable transaction (``Store.transaction``): one commit, all or nothing, so a failure
+leaves no grant without its tokens and answers ``server_error`` / ``temporarily_unavailable``. The standing
+re-check (``protocol/standing.py``) reads after that commit, never inside it: its argument needs what was
+issued to be visible to a concurrent offboarding before the check.
 """
 
 from __future__ import annotations

@@ -149,6 +149,9 @@ class FailingTransaction:
             return False
         raise self._failure
 
+    async def touch_client(self, client_id: str, now: int) -> None:
+        await self._tx.touch_client(client_id, now)
+
 
 def fail_transactions(kit: Kit, monkeypatch: pytest.MonkeyPatch, failure: StoreError) -> None:
     store = store_of(kit)

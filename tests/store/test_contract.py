@@ -462,6 +462,29 @@ async def test_transaction_commits_grant_and_tokens_together(store: Store) -> No
     assert await store.tokens.get("r1") == refresh
 
 
+async def test_transaction_touches_the_client(store: Store) -> None:
+    await store.clients.create(ClientRecord("c1", {}, T0, T0))
+
+    class Failed(Exception):
+        pass
+
+    with pytest.raises(Failed):
+        async with store.transaction() as tx:
+            await tx.touch_client("c1", T0 + 5)
+            raise Failed
+    got = await store.clients.get("c1")
+    assert got is not None and got.last_used_at is None
+    async with store.transaction() as tx:
+        await tx.touch_client("c1", T0 + 10)
+        await tx.touch_client("missing", T0 + 10)
+    got = await store.clients.get("c1")
+    assert got is not None and got.last_used_at == T0 + 10
+    async with store.transaction() as tx:
+        await tx.touch_client("c1", T0 + 7)  # never backwards
+    got = await store.clients.get("c1")
+    assert got is not None and got.last_used_at == T0 + 10
+
+
 async def test_transaction_rolls_everything_back_on_an_error(store: Store) -> None:
     await store.tokens.create(_token("taken"))
 

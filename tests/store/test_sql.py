@@ -112,6 +112,29 @@ async def test_driver_errors_become_store_errors_and_the_store_recovers(sql_stor
     assert await sql_store.tokens.get("good") == _token("good")
 
 
+async def test_a_transaction_that_cannot_begin_fails_and_the_store_recovers(tmp_path: Path) -> None:
+    """Another process holds the write lock past ``busy_timeout``: ``BEGIN IMMEDIATE`` fails with a
+    ``StoreError``, nothing is written, and the store (its lock, its connection) works once the lock is free."""
+    path = tmp_path / "j.db"
+    store = SqlStore.open(f"sqlite:///{path}", busy_timeout_ms=50)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreError):
+            async with store.transaction() as tx:
+                await tx.create_token(_token("blocked"))
+        with pytest.raises(StoreError):
+            await store.ephemeral.take_and_mark("code", "k", "code-used", b"x", 60)
+        other.execute("COMMIT")
+        async with store.transaction() as tx:
+            await tx.create_token(_token("later"))
+        assert await store.tokens.get("blocked") is None
+        assert await store.tokens.get("later") == _token("later")
+    finally:
+        other.close()
+        await store.close()
+
+
 async def test_waits_for_another_writer(tmp_path: Path) -> None:
     """``busy_timeout``: a write blocked by another process's transaction waits instead of failing."""
     path = tmp_path / "j.db"

@@ -10,6 +10,14 @@ every access and refresh token record (``extra["tier"]``). The token endpoint au
 before it knows that tier, so it holds the authentication to it afterwards (``grant_tier``,
 ``check_authentication_for_tier``), and takes the code's and tokens' lifetimes and the ID token's algorithm
 from it — for a refresh too, from the grant's tier.
+
+Writes, per request: the code is consumed and its "used" mark left in one atomic step of the short-lived store
+(``take_and_mark``; committed even when a later check fails, so a failed attempt still uses the code up);
+what is issued — the grant, its tokens, the client's ``last_used_at`` (a refresh: the rotation and the new
+access token) — is one durable transaction (``Store.transaction``): one commit, all or nothing, so a failure
+leaves no grant without its tokens and answers ``server_error`` / ``temporarily_unavailable``. The standing
+re-check (``protocol/standing.py``) reads after that commit, never inside it: its argument needs what was
+issued to be visible to a concurrent offboarding before the check.
 """
 
 from __future__ import annotations
@@ -361,6 +369,7 @@ async def _authorization_code(
         await tx.create_grant(_grant(env, client, record, grant_id))
         for rec in tokens:
             await tx.create_token(rec)
+        await tx.touch_client(client.client_id, env.now())  # inventory: last used
     await _revoke_if_replayed(env, grant_id)
     result_evidence: dict[str, Any] = {
         "code_redeemed_at": env.now(), "tokens": [r.kind for r in tokens], "client_auth": auth.evidence,
@@ -421,6 +430,7 @@ async def _refresh_token(
             for rec in tokens:
                 if rec.kind != "refresh_token":
                     await tx.create_token(rec)
+            await tx.touch_client(client.client_id, now)
     if not rotated:
         if old.grant_id:
             await env.store.tokens.revoke_grant(old.grant_id, now)
@@ -456,8 +466,10 @@ async def _client_credentials(
                                            evidence=evidence)
     body, tokens = await _mint(env, auth, subject=None, scope=" ".join(scopes), grant_id=None,
                                tier=effective.tier, refresh=False, binding=sender.binding)
-    for rec in tokens:
-        await env.store.tokens.create(rec)
+    async with env.store.transaction() as tx:
+        for rec in tokens:
+            await tx.create_token(rec)
+        await tx.touch_client(client.client_id, env.now())
     return TokenResult(body=body, client=client, grant_type="client_credentials", dpop_nonce=sender.nonce,
                        evidence={"client_auth": auth.evidence, "tier": effective.tier.name,
                                  "tokens": [r.kind for r in tokens], "lifetimes": _lifetimes(effective.tier, False)})

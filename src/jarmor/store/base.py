@@ -227,6 +227,9 @@ class StoreTransaction(Protocol):
     async def rotate_token(self, old_hash: str, new: TokenRecord, now: int) -> bool:
         """``TokenStore.rotate``: ``False`` (and nothing written by it) when ``old_hash`` was already used."""
 
+    async def touch_client(self, client_id: str, now: int) -> None:
+        """``ClientStore.touch`` (the client's ``last_used_at``), with the rest: no commit of its own."""
+
 
 class ChangeFeed(Protocol):
     """Which clients other processes and nodes changed, told as their transactions commit (PostgreSQL

@@ -119,8 +119,9 @@ class MemoryClientStore:
         return len(self._data)
 
     async def touch(self, client_id: str, now: int) -> None:
-        if client_id in self._data:
-            self._data[client_id].last_used_at = now
+        rec = self._data.get(client_id)
+        if rec is not None and (rec.last_used_at is None or rec.last_used_at < now):  # never backwards
+            rec.last_used_at = now
 
     async def replace_registration(self, record: ClientRecord, expected_token_hash: str) -> bool:
         rec = self._data.get(record.client_id)
@@ -336,9 +337,10 @@ class MemoryTransaction:
     """``StoreTransaction`` in memory: each write applies at once (nothing else runs until the block awaits
     something else, which it must not) and is undone if the block raises."""
 
-    def __init__(self, tokens: MemoryTokenStore, grants: MemoryGrantStore) -> None:
+    def __init__(self, tokens: MemoryTokenStore, grants: MemoryGrantStore, clients: MemoryClientStore) -> None:
         self._tokens = tokens
         self._grants = grants
+        self._clients = clients
         self._undo: list[Callable[[], object]] = []
 
     async def create_grant(self, record: GrantRecord) -> None:
@@ -364,6 +366,12 @@ class MemoryTransaction:
         self._undo.append(undo)
         return True
 
+    async def touch_client(self, client_id: str, now: int) -> None:
+        rec = self._clients._data.get(client_id)
+        if rec is not None:
+            self._undo.append(functools.partial(setattr, rec, "last_used_at", rec.last_used_at))
+            await self._clients.touch(client_id, now)
+
     def roll_back(self) -> None:
         for undo in reversed(self._undo):
             undo()
@@ -386,7 +394,7 @@ class MemoryStore:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[MemoryTransaction]:
-        tx = MemoryTransaction(self.tokens, self.grants)
+        tx = MemoryTransaction(self.tokens, self.grants, self.clients)
         try:
             yield tx
         except BaseException:

@@ -19,6 +19,7 @@ from .executor import (
     AnyRow,
     Executor,
     Params,
+    Transaction,
     Upsert,
     insert_new,
     json_text,
@@ -199,10 +200,22 @@ class SqlClientStore:
         Cheap on the hot path: at most one write per client per second per process, and the write is a
         no-op when another process already recorded a later use.
         """
-        last = self._touched.get(client_id)
-        if last is not None and last >= now:
+        if self._touched_since(client_id, now):
             return
         if await self._db.write(self._touch, {"id": client_id, "now": now}) == 1:
-            if len(self._touched) >= self._TOUCH_CACHE_MAX:
-                self._touched.clear()
-            self._touched[client_id] = now
+            self._remember_touch(client_id, now)
+
+    async def touch_in(self, tx: Transaction, client_id: str, now: int) -> None:
+        """``touch`` inside ``tx`` (``Store.transaction``): no commit of its own."""
+        if not self._touched_since(client_id, now):
+            await tx.write(self._touch, {"id": client_id, "now": now})
+            self._remember_touch(client_id, now)  # the row holds ``now`` or later once ``tx`` commits
+
+    def _touched_since(self, client_id: str, now: int) -> bool:
+        last = self._touched.get(client_id)
+        return last is not None and last >= now
+
+    def _remember_touch(self, client_id: str, now: int) -> None:
+        if len(self._touched) >= self._TOUCH_CACHE_MAX:
+            self._touched.clear()
+        self._touched[client_id] = now

@@ -90,11 +90,10 @@ class SqlStore:
             from .postgres import PostgresChanges, conninfo
 
             self._changes = PostgresChanges(conninfo(engine), CLIENT_CHANNEL)
-            self.clients: ClientStore = SqlClientStore(
-                db, insert, changes=self._changes, notify_channel=CLIENT_CHANNEL
-            )
+            self._clients = SqlClientStore(db, insert, changes=self._changes, notify_channel=CLIENT_CHANNEL)
         else:
-            self.clients = SqlClientStore(db, insert)
+            self._clients = SqlClientStore(db, insert)
+        self.clients: ClientStore = self._clients
         self.users: UserStore = SqlUserStore(db, insert)
         self.keys: KeyStore = SqlKeyStore(db, insert)
         self._tokens = SqlTokenStore(db, insert)
@@ -163,7 +162,7 @@ class SqlStore:
         """``Store.transaction``: one ``BEGIN`` .. ``COMMIT`` (SQLite: ``BEGIN IMMEDIATE``, the write lock held
         until the block ends; PostgreSQL: one pooled connection, one commit)."""
         async with self._db.transaction() as tx:
-            yield SqlStoreTransaction(tx, self._tokens, self._grants)
+            yield SqlStoreTransaction(tx, self._tokens, self._grants, self._clients)
 
     async def purge_expired(self) -> int:
         """Delete expired ephemeral rows now (they are also purged lazily); how many were deleted."""

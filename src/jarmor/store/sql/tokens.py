@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from .. import schema
 from ..base import AlreadyExists, GrantRecord, TokenRecord
+from .clients import SqlClientStore
 from .executor import AnyRow, Executor, Transaction, Upsert, insert_new, json_text, json_value, unstorable
 
 _TOKEN_COLS = (
@@ -201,15 +202,17 @@ class SqlGrantStore:
 
 
 class SqlStoreTransaction:
-    """``StoreTransaction``: the statements of ``SqlTokenStore`` and ``SqlGrantStore`` on one open transaction
-    (``Executor.transaction``: ``BEGIN IMMEDIATE`` on SQLite, one pooled connection on PostgreSQL)."""
+    """``StoreTransaction``: the statements of ``SqlTokenStore``, ``SqlGrantStore`` and ``SqlClientStore`` on
+    one open transaction (``Executor.transaction``: ``BEGIN IMMEDIATE`` on SQLite, one pooled connection on
+    PostgreSQL)."""
 
-    __slots__ = ("_grants", "_tokens", "_tx")
+    __slots__ = ("_clients", "_grants", "_tokens", "_tx")
 
-    def __init__(self, tx: Transaction, tokens: SqlTokenStore, grants: SqlGrantStore) -> None:
+    def __init__(self, tx: Transaction, tokens: SqlTokenStore, grants: SqlGrantStore, clients: SqlClientStore) -> None:
         self._tx = tx
         self._tokens = tokens
         self._grants = grants
+        self._clients = clients
 
     async def create_grant(self, record: GrantRecord) -> None:
         await self._grants.create_in(self._tx, record)
@@ -219,3 +222,6 @@ class SqlStoreTransaction:
 
     async def rotate_token(self, old_hash: str, new: TokenRecord, now: int) -> bool:
         return await self._tokens.rotate_in(self._tx, old_hash, new, now)
+
+    async def touch_client(self, client_id: str, now: int) -> None:
+        await self._clients.touch_in(self._tx, client_id, now)

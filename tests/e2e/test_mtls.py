@@ -41,14 +41,16 @@ from jarmor.resource import (
 from jarmor.server.mtls import TLSHttpToolsProtocol
 from tests.certs import Issued, issue, make_ca, subject_dn
 
-from .conftest import REGISTRATION_TOKEN, free_port
+from .conftest import REGISTRATION_TOKEN, controls_without_assurance, free_port
 
 pytestmark = pytest.mark.e2e
 REDIRECT = "http://127.0.0.1:5000/callback"
 AUDIENCE = "https://orders.api.example"
+# about certificate-bound tokens, not sign-in: high flows are auto-approved under a tier without assurance
 CONFIG = f"""
 [policy.tiers.high]
 access_token_format = "jwt"
+{controls_without_assurance("high")}
 
 [settings]
 access_token_audience = "{AUDIENCE}"

@@ -25,7 +25,8 @@ REDIRECT_URI = "http://127.0.0.1:9999/cb"  # never dereferenced: the demo's brow
 
 
 class DemoRefused(Exception):
-    """The demo would have to change something it did not create, or the server is not the one it set up."""
+    """The demo would have to change something it did not create, the server is not the one it set up, or one
+    of its pages is not what the demo expects."""
 
 
 class _Forms(HTMLParser):

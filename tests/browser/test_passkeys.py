@@ -265,14 +265,16 @@ def _rp_of(server: RunningServer, tier: str) -> Any:
     port = free_port()
     redirect_uri = f"http://127.0.0.1:{port}/cb"
     key = generate_jwk("ES256")
+    bound = tier == "high"  # the built-in high tier requires sender-constrained tokens: the app uses DPoP
     body = replace(server, issuer=server.issuer.replace("localhost", "127.0.0.1")).register({
         "client_name": f"{tier} app", "risk_tier": tier, "redirect_uris": [redirect_uri],
         "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.public_dict()]},
         "authorization_signed_response_alg": "ES256", "id_token_signed_response_alg": "ES256",
         "response_modes": ["jwt"], "grant_types": ["authorization_code"],
+        **({"dpop_bound_access_tokens": True} if bound else {}),
     })
     config = ClientConfig(issuer=server.issuer, client_id=str(body["client_id"]), redirect_uri=redirect_uri,
-                          signing_key=key, allow_insecure_http=True)
+                          signing_key=key, allow_insecure_http=True, dpop=bound)
     return RunningApp(ClientApp(config), port).start()
 
 
@@ -317,5 +319,39 @@ def test_aal2_flow_with_password_and_totp(page: Page, assured: RunningServer) ->
         expect(page.locator("#subject")).to_have_text("frank")
         expect(page.locator("#acr")).to_have_text("aal2")
         expect(page.locator("#amr")).to_have_text("pwd otp mfa")
+    finally:
+        app.stop()
+
+
+def test_the_built_in_high_tier_asks_for_a_second_factor(page: Page, server: RunningServer) -> None:
+    """The default policy, as shipped: a high client's flow (PAR, DPoP) needs the password and then a TOTP
+    code; the ID token says aal2. A user with a password only is refused, never approved with it."""
+    _cli(server, "users", "add", "hana", "--password-stdin", password=PASSWORD)
+    _cli(server, "users", "add", "ivan", "--password-stdin", password=PASSWORD)
+    password_sign_in(page, server, "hana")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    totp = pyotp.TOTP(page.locator("#totp-secret").inner_text().strip())
+    page.get_by_label("The code the app shows now").fill(totp.now())
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#account-message")).to_contain_text("Authenticator app added")
+    app = _rp_of(server, "high")
+    try:
+        page.goto(f"{app.url}/login?mode=jwt")
+        page.get_by_label("Username").fill("hana")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.locator("#step-up-notice")).to_be_visible()
+        page.get_by_label("Code from your authenticator app").fill(totp.at(time.time() + 30))
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("button", name="Allow").click()
+        expect(page.locator("#outcome")).to_have_text("ok")
+        expect(page.locator("#acr")).to_have_text("aal2")
+        expect(page.locator("#amr")).to_have_text("pwd otp mfa")
+        page.goto(f"{app.url}/login?mode=jwt")
+        page.get_by_label("Username").fill("ivan")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.locator("#outcome")).to_have_text("server-error")
+        expect(page.locator("#error")).to_have_text("access_denied")
     finally:
         app.stop()

@@ -29,7 +29,8 @@ What it does:
    than 10 % of the machine, each with ratios jarmor / oidc-provider.
 
 ``--dpop`` adds the cost of sender-constrained tokens (RFC 9449) from the same run: a second jarmor server
-(``jarmor+dpop``: the default policy, whose ``high`` tier requires DPoP with server nonces; client
+(``jarmor+dpop``: the default policy but for ``authentication_assurance``, ``dpop.no_dpop_policy``; its ``high``
+tier requires DPoP with server nonces; client
 ``peer-client-dpop`` registered with ``dpop_bound_access_tokens``) and a second oidc-provider
 (``oidc-provider+dpop``: the harness's ``provider.mjs`` with ``features.dPoP`` nonces required, written next to
 it as ``provider-dpop.mjs``), both driven by ``bench/driver.py --dpop`` (proofs on PAR and the token request,
@@ -282,6 +283,7 @@ def prepare_database(run_dir: Path, peer: Path, python: str, database: str) -> N
                    capture_output=True)
     plain = run_dir / "policy-plain.toml"
     plain.write_text(no_dpop_policy(python))
+    (run_dir / "policy-dpop.toml").write_text(no_dpop_policy(python, dpop=True))
     subprocess.run(
         [*jarmor_cli(python), "clients", "add", "--metadata", str(meta), "--client-id", "peer-client",
          "--database", database, "--config", str(plain)],
@@ -404,7 +406,7 @@ def start_jarmor(name: str, db: Path | str, run_dir: Path, python: str, workers:
     # --rate-limits keeps the production default, to see what the limits cost per flow
     config.write_text(("[settings]\n" if os.environ.get("JARMOR_BENCH_RATE_LIMITS") else
                        "[settings]\nrate_limit_window = 0\n")
-                      + ("" if dpop else (run_dir / "policy-plain.toml").read_text()))
+                      + (run_dir / ("policy-dpop.toml" if dpop else "policy-plain.toml")).read_text())
     env["JARMOR_CONFIG"] = str(config)
     args = ["serve", "--auto-approve", "alice", "--database", database,
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--config", str(config)]

@@ -19,8 +19,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture
-async def kit() -> AsyncIterator[Kit]:
-    k = await make_kit()
+async def kit(request: pytest.FixtureRequest) -> AsyncIterator[Kit]:
+    """``@pytest.mark.signs_in``: the kit's user alice signs in for real (``make_kit(user=...)``)."""
+    k = await make_kit(user="alice" if request.node.get_closest_marker("signs_in") else None)
     try:
         yield k
     finally:

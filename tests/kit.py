@@ -2,6 +2,13 @@
 
 Negative tests need to forge exactly the malformed request object or assertion they are about, so this kit
 builds them with ``jarmor.jose`` directly rather than through the client library.
+
+Who approves a flow: by default the server's loopback ``auto_approve`` setting, which signs nobody in and so
+can only approve flows whose tier asks for no authentication assurance (``baseline``, ``elevated``). A kit
+made with ``user="alice"`` instead runs the server without auto-approve, enrols that user (a password, a
+device-bound passkey on a software authenticator and a TOTP app, through the account pages) and signs in for
+real, through the sign-in and consent pages, whenever ``Kit.authorize`` meets the sign-in page: what a flow at
+the built-in ``high`` (AAL2) and ``critical`` (AAL3) tiers needs.
 """
 
 from __future__ import annotations
@@ -9,11 +16,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from html import unescape
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 import httpx
@@ -35,6 +44,11 @@ from jarmor.protocol.registration import register
 from jarmor.server.app import JarmorServer, build_routes, starlette_app
 from jarmor.store.base import ServerKeyRecord, Store, TokenRecord
 from jarmor.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    import pyotp
+
+    from jarmor.cli.soft_authenticator import SoftAuthenticator
 
 ISSUER = "http://127.0.0.1:8000"
 REDIRECT = "http://127.0.0.1:9999/cb"
@@ -133,6 +147,47 @@ class TestClient:
         return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
+USER_PASSWORD = "correct horse battery staple"
+# the order in which the kit's user picks among the sign-in methods a page offers: a passkey when the page
+# offers one (one step, reaching AAL3), else the password and then the further factor the page asks for
+PREFERENCE = ("passkey", "password", "totp")
+
+
+@dataclass
+class KitUser:
+    """The user a kit signs in as (``make_kit(user=...)``): a password, a device-bound passkey on a software
+    authenticator, and a TOTP app (``totp``), all enrolled through the account pages."""
+
+    name: str
+    password: str
+    device: SoftAuthenticator
+    totp: pyotp.TOTP
+    last_step: int = 0  # the newest TOTP time step used (a code is accepted once: RFC 6238 §5.2)
+
+
+@dataclass(frozen=True, slots=True)
+class PageForm:
+    action: str
+    fields: dict[str, str]
+    options: str | None = None  # a WebAuthn ceremony's options (``data-options``)
+
+    @property
+    def method(self) -> str | None:
+        return self.fields.get("method")
+
+
+def page_forms(html: str) -> list[PageForm]:
+    """The forms of an interaction page: action, hidden fields and button values, WebAuthn options."""
+    out = []
+    for attrs, body in re.findall(r"<form\b([^>]*)>(.*?)</form>", html, re.S):
+        action = re.search(r'action="([^"]*)"', attrs)
+        options = re.search(r'data-options="([^"]*)"', attrs)
+        fields = {unescape(n): unescape(v) for n, v in re.findall(r'name="([^"]*)" value="([^"]*)"', body)}
+        out.append(PageForm(unescape(action.group(1)) if action else "", fields,
+                            unescape(options.group(1)) if options else None))
+    return out
+
+
 @dataclass
 class Kit:
     server: JarmorServer
@@ -140,6 +195,9 @@ class Kit:
     http: httpx.AsyncClient
     config: ServerConfig
     clients: dict[str, TestClient] = field(default_factory=dict)
+    user: KitUser | None = None
+    # what each flow ``Kit.authorize`` signed in used: the methods, in order (one list per sign-in)
+    sign_ins: list[list[str]] = field(default_factory=list)
 
     @property
     def env(self) -> Any:
@@ -171,8 +229,51 @@ class Kit:
     async def par(self, client: TestClient, form: Mapping[str, str], **assertion: Any) -> httpx.Response:
         return await self.http.post("/par", data={**client.auth_form(**assertion), **form})
 
-    async def authorize(self, params: Mapping[str, str]) -> httpx.Response:
-        return await self.http.get("/authorize", params=dict(params))
+    async def authorize(self, params: Mapping[str, str], *, methods: Sequence[str] = PREFERENCE) -> httpx.Response:
+        """GET /authorize; with a kit user, the sign-in and consent pages are completed (``sign_in``)."""
+        r = await self.http.get("/authorize", params=dict(params))
+        if self.user is not None and _interaction_page(r):
+            r = await self.sign_in(r, methods=methods)
+        return r
+
+    async def sign_in(self, r: httpx.Response, *, methods: Sequence[str] = PREFERENCE) -> httpx.Response:
+        """Sign the kit's user in on the sign-in page ``r`` and allow on the consent page, as a person would:
+        on each page the first of ``methods`` the page offers (``passkey`` stands for either passkey method);
+        returns the response that leaves the interaction (the redirect or the form_post page). A page that
+        offers none of ``methods`` is returned as it is."""
+        assert self.user is not None, "make_kit(user=...) signs in"
+        used: list[str] = []
+        self.sign_ins.append(used)
+        for _ in range(8):
+            if r.status_code == 303 and "/interaction/" in r.headers["location"]:
+                r = await self.http.get(r.headers["location"])
+                continue
+            if not _interaction_page(r):
+                return r
+            forms = page_forms(r.text)
+            consent = [f for f in forms if f.action.endswith("/consent")]
+            if consent:
+                r = await self.http.post(consent[0].action, data={**consent[0].fields, "decision": "approve"})
+                continue
+            chosen = _choose(forms, methods)
+            if chosen is None:
+                return r
+            used.append(str(chosen.method))
+            r = await self.http.post(chosen.action, data={**chosen.fields, **self._credentials(chosen)})
+        raise AssertionError(f"the interaction did not end: {r.status_code} {r.text[:300]}")
+
+    def _credentials(self, form: PageForm) -> dict[str, str]:
+        user = self.user
+        assert user is not None
+        if form.method == "password":
+            return {"username": user.name, "password": user.password}
+        if form.method == "totp":
+            # the code of the first time step not used yet, within the server's one-step drift window
+            step = max(int(self.env.now()) // 30 - 1, user.last_step + 1)
+            user.last_step = step
+            return {"code": user.totp.at(step * 30)}
+        assert form.options is not None, form
+        return {"credential": user.device.get(form.options)}
 
     async def token(self, client: TestClient, form: Mapping[str, str]) -> httpx.Response:
         return await self.http.post("/token", data={**client.auth_form(), **form})
@@ -184,7 +285,8 @@ class Kit:
         ).claims
 
     async def full_flow(self, client: TestClient, **claims: Any) -> dict[str, Any]:
-        """PAR + signed request object -> authorize (auto-approve) -> response params -> token response."""
+        """PAR + signed request object -> authorize (auto-approve, or the kit user signs in) -> response params
+        -> token response."""
         ro, ctx = client.request_object(**claims)
         r = await self.par(client, {"request": ro, "client_id": client.client_id})
         assert r.status_code == 201, r.text
@@ -203,6 +305,17 @@ class Kit:
             },
         )
         return {"authorization": params, "token": t, "context": ctx}
+
+
+def without_assurance(policy: Policy | None = None) -> Policy:
+    """``policy`` (default: the built-in one) with no tier requiring ``authentication_assurance``: an
+    explicit, named loosening for tests about something else (key rotation, ...) whose many flows are
+    approved by the loopback auto-approve setting, which signs nobody in and so cannot meet a tier's
+    assurance. Tests of the default product paths sign in for real instead (``make_kit(user=...)``)."""
+    base = policy or Policy()
+    tiers = {name: replace(t, controls=t.controls - {Control.AUTHENTICATION_ASSURANCE})
+             for name, t in base.tiers.items()}
+    return replace(base, tiers=tiers)
 
 
 BINDING_FLAGS = ("dpop_bound_access_tokens", "tls_client_certificate_bound_access_tokens")
@@ -261,6 +374,40 @@ def dpop_hook(kit: Kit) -> Any:
     return attach
 
 
+def _interaction_page(r: httpx.Response) -> bool:
+    """A sign-in or consent page of an interaction (or the redirect to one)."""
+    if r.status_code == 303:
+        return "/interaction/" in r.headers.get("location", "")
+    return r.status_code in (200, 401) and 'action="/interaction/' in r.text
+
+
+def _choose(forms: list[PageForm], methods: Sequence[str]) -> PageForm | None:
+    for wanted in methods:
+        for form in forms:
+            if form.method and (form.method == wanted or (wanted == "passkey" and form.method.startswith("passkey"))):
+                return form
+    return None
+
+
+async def enrol_user(kit: Kit, name: str) -> KitUser:
+    """Create ``name`` with a password and enrol, through the account pages (in a browser of its own), a
+    device-bound passkey on a software authenticator and a TOTP app."""
+    from jarmor.cli.soft_authenticator import SoftAuthenticator
+    from jarmor.server.accounts import add_user
+    from tests.server.account_support import enrol_passkey, enrol_totp, password_login
+
+    await add_user(kit.store.users, name, USER_PASSWORD)
+    device = SoftAuthenticator(origin=ISSUER)
+    async with httpx.AsyncClient(transport=kit.http._transport, base_url=ISSUER) as browser:
+        r = await password_login(browser, name, USER_PASSWORD)
+        assert r.status_code == 303, r.text[:300]
+        now = kit.env.now()
+        totp = await enrol_totp(browser, now)
+        r = await enrol_passkey(browser, device)
+        assert r.status_code in (200, 303), r.text[:300]
+    return KitUser(name, USER_PASSWORD, device, totp, last_step=int(now) // 30)
+
+
 def response_params(r: httpx.Response) -> dict[str, str]:
     """Parameters delivered to the redirect URI by a 303 (query or fragment) or a form_post page."""
     if r.status_code in (302, 303):
@@ -284,8 +431,12 @@ async def make_kit(
     clock: Clock | None = None,
     reuse_server_keys: bool = False,
     store: Store | None = None,
+    user: str | None = None,
 ) -> Kit:
-    """``clock``: share a controllable clock between the server and its store (default: wall clock).
+    """``user``: sign in as this user for real (enrolled with a password, a device-bound passkey and a TOTP
+    app; the server runs without ``auto_approve``): ``Kit.authorize`` completes the sign-in and consent pages.
+
+    ``clock``: share a controllable clock between the server and its store (default: wall clock).
 
     ``reuse_server_keys``: seed the store with server keys generated once per process (RSA generation costs
     about half a second per kit); the keys are still loaded and published the normal way.
@@ -299,6 +450,8 @@ async def make_kit(
         for rec in _SERVER_KEYS:
             await store.keys.add(replace(rec))
     s = settings or Settings()
+    if user is not None:
+        auto_approve = None  # auto-approve signs nobody in: the kit's user signs in through the pages
     if auto_approve:
         s = replace(s, auto_approve=auto_approve)
     config = ServerConfig(
@@ -323,6 +476,8 @@ async def make_kit(
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER)
     kit = Kit(server=server, store=store, http=http, config=config)
     http.event_hooks["request"].append(dpop_hook(kit))
+    if user is not None:
+        kit.user = await enrol_user(kit, user)
     return kit
 
 

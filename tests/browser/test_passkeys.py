@@ -348,26 +348,56 @@ def test_aal3_flow_offers_only_the_passkey_and_completes_with_it(page: Page, ass
         app.stop()
 
 
-def test_aal2_flow_with_password_and_totp(page: Page, assured: RunningServer) -> None:
-    password_sign_in(page, assured, "frank")
+def enrol_totp(page: Page, server: RunningServer, username: str) -> pyotp.TOTP:
+    """``username`` sets up an authenticator app on the account page (the code it shows confirms it)."""
+    password_sign_in(page, server, username)
     page.get_by_role("button", name="Set up an authenticator app").click()
     totp = pyotp.TOTP(page.locator("#totp-secret").inner_text().strip())
     page.get_by_label("The code the app shows now").fill(totp.now())
     page.get_by_role("button", name="Confirm").click()
     expect(page.locator("#account-message")).to_contain_text("Authenticator app added")
+    return totp
+
+
+def sign_in_with_a_code(page: Page, app: Any, username: str, totp: pyotp.TOTP) -> None:
+    """The app's login: the password, then (asked to step up) the next TOTP code, then Allow: aal2."""
+    page.goto(f"{app.url}/login?mode=jwt")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.locator("#step-up-notice")).to_be_visible()
+    page.get_by_label("Code from your authenticator app").fill(totp.at(time.time() + 30))
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Allow").click()
+    expect(page.locator("#outcome")).to_have_text("ok")
+    expect(page.locator("#subject")).to_have_text(username)
+    expect(page.locator("#acr")).to_have_text("aal2")
+    expect(page.locator("#amr")).to_have_text("pwd otp mfa")
+
+
+def test_aal2_flow_with_password_and_totp(page: Page, assured: RunningServer) -> None:
+    totp = enrol_totp(page, assured, "frank")
     app = _rp_of(assured, "elevated")
     try:
+        sign_in_with_a_code(page, app, "frank", totp)
+    finally:
+        app.stop()
+
+
+def test_the_built_in_high_tier_asks_for_a_second_factor(page: Page, server: RunningServer) -> None:
+    """The default policy, as shipped: a high client's flow (PAR, DPoP) needs the password and then a TOTP
+    code; the ID token says aal2. A user with a password only is refused, never approved with it."""
+    _cli(server, "users", "add", "hana", "--password-stdin", password=PASSWORD)
+    _cli(server, "users", "add", "ivan", "--password-stdin", password=PASSWORD)
+    totp = enrol_totp(page, server, "hana")
+    app = _rp_of(server, "high")
+    try:
+        sign_in_with_a_code(page, app, "hana", totp)
         page.goto(f"{app.url}/login?mode=jwt")
-        page.get_by_label("Username").fill("frank")
+        page.get_by_label("Username").fill("ivan")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in", exact=True).click()
-        expect(page.locator("#step-up-notice")).to_be_visible()
-        page.get_by_label("Code from your authenticator app").fill(totp.at(time.time() + 30))
-        page.get_by_role("button", name="Continue").click()
-        page.get_by_role("button", name="Allow").click()
-        expect(page.locator("#outcome")).to_have_text("ok")
-        expect(page.locator("#subject")).to_have_text("frank")
-        expect(page.locator("#acr")).to_have_text("aal2")
-        expect(page.locator("#amr")).to_have_text("pwd otp mfa")
+        expect(page.locator("#outcome")).to_have_text("server-error")
+        expect(page.locator("#error")).to_have_text("access_denied")
     finally:
         app.stop()

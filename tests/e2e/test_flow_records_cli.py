@@ -21,9 +21,10 @@ import pytest
 from jarmor.client import ClientConfig, OAuthClient
 from jarmor.governance.records import GENESIS_HASH, chain_hash
 from jarmor.jose import generate_jwk
+from tests.interop.peers import user_agent
 
 from .conftest import RunningServer, start_server, stop_server
-from .test_flows import REDIRECT, _follow
+from .test_flows import REDIRECT
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +61,8 @@ def traffic(server: RunningServer) -> dict[str, Any]:
     with OAuthClient(config) as client:
         for mode, par in (("jwt", True), ("query", False)):
             start = client.start_authorization(scope="openid", response_mode=mode, use_par=par)  # type: ignore[arg-type]
-            result = client.handle_callback(_follow(start.url), expected_state=start.state)
+            result = client.handle_callback(user_agent(start.url, redirect_uri=REDIRECT),
+                                            expected_state=start.state)  # auto-approved (baseline)
             client.exchange_code(result)
     r = httpx.get(f"{server.issuer}/authorize", params={"client_id": client_id, "response_type": "code",
                                                          "redirect_uri": "https://evil.example/cb", "scope": "openid"})

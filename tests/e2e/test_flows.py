@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
 
+from jarmor.cli.demo_user import DemoUser
 from jarmor.client import AuthorizationServerError, ClientConfig, JarmValidationError, OAuthClient
 from jarmor.jose import generate_jwk
 from jarmor.protocol.policy import DEFAULT_TIERS, Control
 
-from .conftest import RunningServer
+from .conftest import RunningServer, follow
 
 pytestmark = pytest.mark.e2e
 
@@ -55,47 +56,29 @@ def _client(server: RunningServer, tier: str, modes: tuple[str, ...]) -> tuple[O
     return OAuthClient(config), str(body["client_id"])
 
 
-def _follow(url: str) -> dict[str, str] | str:
-    """The user agent: follow redirects until the callback; submit a form_post page as a browser would."""
-    with httpx.Client() as ua:
-        for _ in range(5):
-            r = ua.get(url)
-            if r.status_code == 303:
-                url = urljoin(url, r.headers["location"])
-                if url.startswith(REDIRECT):
-                    parts = urlsplit(url)
-                    return dict(parse_qsl(parts.fragment)) if parts.fragment else url
-                continue
-            assert r.status_code == 200 and "response-form" in r.text, r.text[:300]
-            import re
-            from html import unescape
-
-            return {
-                unescape(k): unescape(v) for k, v in re.findall(r'name="([^"]+)" value="([^"]*)"', r.text)
-            }
-    raise AssertionError("no callback reached")
-
-
 @pytest.mark.parametrize(
     ("tier", "mode", "par"), CASES, ids=[f"{t}-{m}-{'par' if p else 'value'}" for t, m, p in CASES]
 )
-def test_flow(live_server: RunningServer, tier: str, mode: str, par: bool) -> None:
+def test_flow(live_server: RunningServer, person: DemoUser, tier: str, mode: str, par: bool) -> None:
+    """The built-in tiers as they are: alice signs in as each needs (high: a second factor)."""
     client, _ = _client(live_server, tier, PLAIN + JARM if tier == "baseline" else JARM)
     with client:
         start = client.start_authorization(scope="openid profile", response_mode=mode, use_par=par)  # type: ignore[arg-type]
-        result = client.handle_callback(_follow(start.url), expected_state=start.state)
+        result = client.handle_callback(follow(person, start.url, tier), expected_state=start.state)
         tokens = client.exchange_code(result)
+        claims = tokens.id_token_claims or {}
+        assert claims["acr"] >= ("aal2" if tier == "high" else "aal1"), claims
         assert tokens.access_token and tokens.id_token and tokens.refresh_token
         assert tokens.token_type == ("DPoP" if client.config.dpop else "Bearer")
         refreshed = client.refresh(tokens.refresh_token)
         assert refreshed.access_token != tokens.access_token and refreshed.token_type == tokens.token_type
 
 
-def test_tampered_jarm_is_rejected_end_to_end(live_server: RunningServer) -> None:
+def test_tampered_jarm_is_rejected_end_to_end(live_server: RunningServer, person: DemoUser) -> None:
     client, _ = _client(live_server, "elevated", JARM)
     with client:
         start = client.start_authorization(scope="openid", response_mode="query.jwt", use_par=True)
-        delivered = _follow(start.url)
+        delivered = follow(person, start.url, "elevated")
         assert isinstance(delivered, str)
         params = dict(parse_qsl(urlsplit(delivered).query))
         header, payload, sig = params["response"].split(".")

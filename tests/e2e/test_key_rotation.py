@@ -25,12 +25,16 @@ import pytest
 from jarmor.client import ClientConfig, OAuthClient
 from jarmor.jose import JwkSet, generate_jwk, peek_header
 
-from .conftest import RunningServer, start_server, stop_server
+from .conftest import RunningServer, controls_without_assurance, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 
 REDIRECT = "http://127.0.0.1:9999/cb"
-CONFIG = """
+# about keys, not sign-in: the critical client's flows are auto-approved under a tier without assurance
+CONFIG = f"""
+[policy.tiers.critical]
+{controls_without_assurance("critical")}
+
 [settings]
 key_refresh_interval = 1
 jwks_max_age = 1

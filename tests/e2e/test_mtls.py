@@ -28,11 +28,15 @@ from jarmor.protocol.mtls import ClientCertificate
 from jarmor.resource import IntrospectionVerifier, JwtAccessTokenVerifier, Requirement, ResourceServer
 from tests.certs import Issued, issue, make_ca, subject_dn
 
-from .conftest import REGISTRATION_TOKEN, free_port
-from .resource_api import AUDIENCE, CONFIG, Api, register_resource_server
+from .conftest import REGISTRATION_TOKEN, controls_without_assurance, free_port
+from .resource_api import AUDIENCE, Api, register_resource_server
+from .resource_api import CONFIG as API_CONFIG
 
 pytestmark = pytest.mark.e2e
 REDIRECT = "http://127.0.0.1:5000/callback"
+# about certificate-bound tokens, not sign-in: high flows are auto-approved under a tier without assurance
+CONFIG = API_CONFIG.replace("[policy.tiers.high]\n", f"[policy.tiers.high]\n{controls_without_assurance('high')}\n", 1)
+assert CONFIG != API_CONFIG
 
 
 @dataclass

@@ -17,13 +17,14 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from jarmor.cli.demo_user import DemoUser
 from jarmor.client import ClientConfig, OAuthClient
 from jarmor.client.dpop import DPoP
 from jarmor.jose import generate_jwk
 from jarmor.resource import IntrospectionVerifier, JwtAccessTokenVerifier, Requirement, ResourceServer
-from tests.interop.peers import REDIRECT_URI, user_agent
+from tests.interop.peers import REDIRECT_URI
 
-from .conftest import RunningServer, free_port, start_server, stop_server
+from .conftest import RunningServer, enrol_person, follow, free_port, start_server, stop_server
 from .resource_api import AUDIENCE, CONFIG, Api, register_resource_server
 
 pytestmark = pytest.mark.e2e
@@ -34,11 +35,16 @@ pytestmark = pytest.mark.e2e
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     workdir = tmp_path_factory.mktemp("resource-e2e")
     (workdir / "jarmor.toml").write_text(CONFIG)
-    running = start_server(workdir, "--config", str(workdir / "jarmor.toml"))
+    running = start_server(workdir, "--config", str(workdir / "jarmor.toml"), auto_approve=None)
     try:
         yield running
     finally:
         stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def alice(server: RunningServer) -> DemoUser:
+    return enrol_person(server)
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +79,11 @@ def dpop_client(server: RunningServer, tier: str) -> OAuthClient:
 
 
 @pytest.mark.parametrize(("tier", "jwt"), [("high", True), ("elevated", False)])
-def test_a_dpop_flow_then_the_api_accepts_the_key_holder_only(server: RunningServer, api: Api, tier: str,
-                                                             jwt: bool) -> None:
+def test_a_dpop_flow_then_the_api_accepts_the_key_holder_only(server: RunningServer, api: Api, alice: DemoUser,
+                                                             tier: str, jwt: bool) -> None:
     with dpop_client(server, tier) as rp:
         start = rp.start_authorization(scope="openid", response_mode="jwt")
-        login = rp.complete_authorization(user_agent(start.url), expected_state=start.state)
+        login = rp.complete_authorization(follow(alice, start.url, tier), expected_state=start.state)
         tokens = login.tokens
         assert tokens.token_type == "DPoP"
         assert (tokens.access_token.count(".") == 2) is jwt

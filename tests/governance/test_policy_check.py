@@ -163,7 +163,9 @@ async def test_profile_raised_to_high_judges_every_active_registration_and_skips
                      ("registration", "batch", "sender_constrained_tokens"),
                      ("registration", "web", "sender_constrained_tokens"),
                      ("registration", "portal", "sender_constrained_tokens"),
-                     ("flow", "web", "sender_constrained_tokens"), ("flow", "portal", "sender_constrained_tokens")}
+                     ("flow", "web", "sender_constrained_tokens"), ("flow", "portal", "sender_constrained_tokens"),
+                     # and a second factor: their users signed in under baseline, with any sign-in
+                     ("flow", "web", "authentication_assurance"), ("flow", "portal", "authentication_assurance")}
     web_par = next(f for f in result.findings if (f.client_id, f.rule) == ("web", "par"))
     assert web_par.verdict == "recorded flow would fail" and web_par.flow_ids == ["w1"]
     assert web_par.reason == "scope(s) profile require tier high: control par was not used"
@@ -226,7 +228,9 @@ async def test_a_loopback_redirect_is_judged_by_the_rule_and_reported_as_it_was(
     flows = await summaries(flow("loop", "web", NOW - 10, scopes=("openid", "profile"), controls=loop),
                             flow("native", "web", NOW - 20, scopes=("openid", "profile"), controls=native))
     assert all("https_redirect_uris" not in f.applied for f in flows)
-    # (these flows carry no token-endpoint evidence: sender_constrained_tokens is judged elsewhere)
-    by_id = {f.flow_id: [p for p in flow_problems(f, PROFILE_HIGH) if "sender_constrained" not in p] for f in flows}
+    # (these flows carry no token-endpoint or sign-in evidence: sender_constrained_tokens and
+    # authentication_assurance are judged elsewhere)
+    by_id = {f.flow_id: [p for p in flow_problems(f, PROFILE_HIGH)
+                         if "sender_constrained" not in p and "authentication_assurance" not in p] for f in flows}
     assert by_id["loop"] == []
     assert by_id["native"] == ["scope(s) profile require tier high: control https_redirect_uris was not used"]

@@ -67,6 +67,10 @@ GRANTS = {"open": [GrantRecord("g1", "open", "bob", "openid payments", NOW - DAY
 FRONT = {"par": True, "pkce": "S256", "request_object": {"signed": True, "alg": "PS256", "nbf": True, "lifetime": 300},
          "jarm": {"signed": True, "alg": "PS256"}, "iss": "jwt", "redirect_uri": "https://app.example/cb"}
 BOUND = {"method": "dpop", "thumbprint": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
+# what a sign-in with a password and a TOTP code records (``interaction.assurance.evidence``), at a tier
+# that enforces a second factor
+SECOND_FACTOR = {"methods": ["password", "totp"], "amr": ["pwd", "otp", "mfa"], "reached": "aal2", "acr": "aal2",
+                 "required": "aal2", "max_age": 86400, "tier_enforced": True}
 
 
 def flow(flow_id: str, client_id: str, at: int, *, tier: str = "baseline", scopes: tuple[str, ...] = ("openid",),
@@ -77,6 +81,8 @@ def flow(flow_id: str, client_id: str, at: int, *, tier: str = "baseline", scope
     common: dict[str, Any] = {"client_id": client_id, "scopes": scopes, "tier": tier, "client_tier": client_tier,
                               "required": required, "grant_type": grant_type}
     ctl = dict(FRONT if controls is None else controls)
+    if controls is None and known and known.requires(Control.AUTHENTICATION_ASSURANCE):
+        ctl["authentication"] = {**SECOND_FACTOR, "auth_time": at - 30}
     auth = {"method": "private_key_jwt", "alg": "PS256"}
     # the token endpoint's evidence of sender-constrained tokens, where the flow's tier required them
     bound = {"sender_constraint": BOUND} if known and known.requires(Control.SENDER_CONSTRAINED_TOKENS) else {}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from jarmor.jose import Jwk, JwkSet, generate_jwk
-from tests.e2e.conftest import RunningServer, free_port, start_server, stop_server
+from tests.e2e.conftest import RunningServer, free_port, start_server, stop_server, without_assurance
 
 from .peers import REDIRECT_URI, NodeProcess, require_peers, start_node
 
@@ -95,7 +95,11 @@ def node() -> str:
 
 @pytest.fixture(scope="session")
 def jarmor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = start_server(tmp_path_factory.mktemp("interop-jarmor"))
+    """jarmor for openid-client (Node) to drive: it follows redirects to the callback with ``--auto-approve``,
+    which signs nobody in, so the high and critical flows it runs (about JAR, JARM, PAR, DPoP interop, not
+    sign-in) are served under the explicit loosening ``without_assurance``."""
+    workdir = tmp_path_factory.mktemp("interop-jarmor")
+    server = start_server(workdir, *without_assurance(workdir))
     try:
         yield server
     finally:

@@ -61,11 +61,25 @@ PASSKEY = Method("passkey", ("hwk", "user"), frozenset({Factor.POSSESSION, Facto
 # --- tier properties ----------------------------------------------------------------------------------
 
 
-def test_tier_authentication_defaults_and_the_control_is_not_required_by_default() -> None:
+def test_tier_authentication_defaults_and_high_and_critical_require_it() -> None:
+    """Secure by default: a high flow needs a second factor within 24 hours, a critical one a device-bound
+    passkey within 12 hours; baseline and elevated any sign-in."""
     assert DEFAULT_TIERS["baseline"].authentication == TierAuthentication()
     assert DEFAULT_TIERS["high"].authentication == SECOND_FACTOR == TierAuthentication("aal2", 86400)
     assert DEFAULT_TIERS["critical"].authentication == PHISHING_RESISTANT == TierAuthentication("aal3", 43200)
-    assert not any(t.requires(Control.AUTHENTICATION_ASSURANCE) for t in DEFAULT_TIERS.values())
+    assured = {n for n, t in DEFAULT_TIERS.items() if t.requires(Control.AUTHENTICATION_ASSURANCE)}
+    assert assured == {"high", "critical"}
+
+
+def test_an_operator_keeps_the_old_high_tier_by_listing_its_controls() -> None:
+    """The upgrade note's recipe: ``[policy.tiers.high] controls`` without authentication_assurance is the
+    explicit loosening that restores approving high flows with any sign-in."""
+    old = [c.value for c in DEFAULT_TIERS["high"].controls if c is not Control.AUTHENTICATION_ASSURANCE]
+    policy = policy_from_config({"tiers": {"high": {"controls": old}}})
+    high = policy.tiers["high"]
+    assert not high.requires(Control.AUTHENTICATION_ASSURANCE)
+    assert high.controls == DEFAULT_TIERS["high"].controls - {Control.AUTHENTICATION_ASSURANCE}
+    assert policy.tiers["critical"].requires(Control.AUTHENTICATION_ASSURANCE), "only the tier named changes"
 
 
 def test_tier_authentication_is_read_strictly() -> None:

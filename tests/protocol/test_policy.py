@@ -50,7 +50,8 @@ def test_built_in_tiers() -> None:
     assert b.controls == {Control.PKCE_S256}
     assert e.controls == b.controls | {Control.SIGNED_REQUEST_OBJECT, Control.JARM, Control.PRIVATE_KEY_JWT}
     assert h.controls == e.controls | {Control.PAR, Control.REQUEST_OBJECT_NBF, Control.HTTPS_REDIRECT_URIS,
-                                       Control.SENDER_CONSTRAINED_TOKENS}  # FAPI 2.0 §5.3.2.1-6
+                                       Control.SENDER_CONSTRAINED_TOKENS,  # FAPI 2.0 §5.3.2.1-6
+                                       Control.AUTHENTICATION_ASSURANCE}  # a second factor (issue 14)
     assert c.controls == h.controls | {Control.ENCRYPTED_REQUEST_OBJECT, Control.ENCRYPTED_JARM}
     assert h.signing_algs == FAPI_SIGNING_ALGS and "RS256" in b.signing_algs
     assert (h.code_lifetime, c.code_lifetime) == (60, 30)  # FAPI 2.0: at most 60 s

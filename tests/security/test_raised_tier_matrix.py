@@ -35,7 +35,7 @@ from jarmor.jose.testing import keyring
 from jarmor.protocol.policy import FAPI_SIGNING_ALGS, policy_from_config
 from jarmor.protocol.tokens import token_hash
 from jarmor.server.accounts import add_user
-from tests.kit import ASSERTION_TYPE, ISSUER, REDIRECT, Clock, Kit, TestClient, all_tokens
+from tests.kit import ASSERTION_TYPE, ISSUER, REDIRECT, Clock, Kit, TestClient, all_tokens, page_forms
 from tests.server.support import (
     assert_error_page,
     assert_json_error,
@@ -78,7 +78,9 @@ FORBIDDEN_IN_UPDATE = ("registration_access_token", "registration_client_uri", "
 
 @pytest.fixture
 async def kit(make: KitFactory) -> Kit:
-    return await make(policy=POLICY)
+    """Raised to high (AAL2) or critical (AAL3), a request needs a real sign-in: alice signs in with her
+    device-bound passkey (``make_kit(user=...)``); auto-approve could not meet the level."""
+    return await make(policy=POLICY, user="alice")
 
 
 async def client_for(kit: Kit, **changes: Any) -> TestClient:
@@ -414,6 +416,20 @@ async def _az_early_error_app_redirect(kit: Kit, clock: Clock) -> Hop:
 
 # The response: pushed compliantly, then the client changes its registration before the request_uri is used.
 
+@case("authentication_assurance", "authorize", "access_denied", "jarm", "authentication this request requires")
+async def _az_password_only(kit: Kit, clock: Clock) -> Hop:
+    """A payments request (raised to high: AAL2) signed in by a user with a password and no second factor:
+    refused at the sign-in, never completed with the weaker sign-in; only the interaction (and the
+    attempt counters) changed."""
+    c = await client_for(kit)
+    await add_user(kit.store.users, "bob", "password-123")
+    uri, _ = await push(kit, c)
+    page = await kit.http.get("/authorize", params={"client_id": c.client_id, "request_uri": uri})
+    action, token = _form(page.text)
+    form = {"method": "password", "csrf_token": token, "username": "bob", "password": "password-123"}
+    return await at(kit, c, lambda: kit.http.post(action, data=form), allow=("interaction", "signin-interaction", "signin-address", "signin-account"))
+
+
 def use(kit: Kit, client: TestClient, uri: str) -> Callable[[], Awaitable[httpx.Response]]:
     return lambda: kit.authorize({"client_id": client.client_id, "request_uri": uri})
 
@@ -668,8 +684,8 @@ async def test_compliant_client_passes_every_hop_with_the_raised_tiers_algorithm
 
     evs = await events(kit)
     flow = [e for e in evs if e.flow_id == evs[1].flow_id]
-    assert [e.stage for e in flow] == ["par", "code", "token"]
-    par, code, token = flow
+    assert [e.stage for e in flow] == ["par", "authorize", "code", "token"]  # authorize: the sign-in began
+    par, _, code, token = flow
     for e in flow:
         assert e.tier == "high" and e.client_tier == "baseline"
         assert "scope(s) payments require high" in e.tier_reasons
@@ -689,7 +705,8 @@ async def test_compliant_client_passes_every_hop_with_the_raised_tiers_algorithm
     assert summary.outcome == "success" and summary.tier == "high" and not summary.gaps
     assert set(summary.required) <= set(summary.applied)
     assert {"par", "jarm", "private_key_jwt", "signed_request_object", "request_object_nbf",
-            "https_redirect_uris", "pkce_s256"} <= set(summary.applied)
+            "https_redirect_uris", "pkce_s256", "authentication_assurance"} <= set(summary.applied)
+    assert code.controls["authentication"]["required"] == "aal2", "the raised tier's level, not baseline's"
 
 
 async def test_the_issue_client_is_refused_under_the_raised_tier_and_served_under_its_own(kit: Kit) -> None:
@@ -732,13 +749,14 @@ async def test_the_issue_client_is_refused_under_the_raised_tier_and_served_unde
 async def test_code_response_is_refused_when_the_registration_changed_during_sign_in(make: KitFactory) -> None:
     """The last hop before a code exists: the client switched to RS256 JARM while the user signed in. No code
     is issued and no RS256 response is sent; the error goes to the page and the flow record says so."""
-    kit = await make(policy=POLICY, auto_approve=None)
-    await add_user(kit.store.users, "alice", "password-123")
+    kit = await make(policy=POLICY, user="alice")
+    assert kit.user is not None
     c = await client_for(kit)
     uri, _ = await push(kit, c)
-    r = await kit.authorize({"client_id": c.client_id, "request_uri": uri})
-    action, token = _form(r.text)
-    r = await kit.http.post(action, data={"csrf_token": token, "username": "alice", "password": "password-123"})
+    r = await kit.http.get("/authorize", params={"client_id": c.client_id, "request_uri": uri})
+    [passkey] = [f for f in page_forms(r.text) if f.method == "passkey-device"]  # high: AAL2 at least
+    assert passkey.options is not None
+    r = await kit.http.post(passkey.action, data={**passkey.fields, "credential": kit.user.device.get(passkey.options)})
     r = await kit.http.get(r.headers["location"])  # post/redirect/get: the consent page
     consent, token = _form(r.text)
     await reregister(kit, c, authorization_signed_response_alg="RS256")

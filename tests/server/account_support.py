@@ -8,10 +8,9 @@ from html import unescape
 import httpx
 import pyotp
 
+from jarmor.cli.soft_authenticator import SoftAuthenticator
 from jarmor.server.accounts import add_user
 from tests.kit import ISSUER, Kit
-
-from .softauthn import SoftAuthenticator
 
 PASSWORD = "correct horse battery staple"
 

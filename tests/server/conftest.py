@@ -34,5 +34,7 @@ async def make(clock: Clock) -> AsyncIterator[KitFactory]:
 
 
 @pytest.fixture
-async def kit(make: KitFactory) -> Kit:
-    return await make()
+async def kit(make: KitFactory, request: pytest.FixtureRequest) -> Kit:
+    """``@pytest.mark.signs_in``: the kit's user alice signs in for real (``make_kit(user=...)``), as flows at
+    the built-in ``high`` and ``critical`` tiers need (they require authentication assurance)."""
+    return await make(user="alice" if request.node.get_closest_marker("signs_in") else None)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from jarmor.cli.soft_authenticator import SoftAuthenticator
 from jarmor.config import ConfigError, load_config
 from jarmor.protocol.context import Settings
 from jarmor.server.account.enrolment import issue_link
@@ -15,7 +16,6 @@ from tests.kit import Kit
 from tests.server.conftest import KitFactory
 
 from .account_support import enrol_passkey, fields, new_user, password_login, soft_authenticator
-from .softauthn import SoftAuthenticator
 
 ADMIN, PASSWORD = "root", "a long admin password"
 

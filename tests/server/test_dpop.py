@@ -111,7 +111,7 @@ async def test_bad_proofs_are_invalid_dpop_proof_and_leave_the_code_usable(
 ) -> None:
     """Under high (PS256/ES256/EdDSA only, server nonces on): a broken proof is invalid_dpop_proof, never
     use_dpop_nonce, and the code stays usable."""
-    kit = await make()
+    kit = await make(user="alice")  # a high flow: alice signs in with a second factor
     client = await kit.add_client(risk_tier="high")
     code, verifier = await code_via_par(kit, client)
     r = await token(kit, client, code_form(code, verifier), *_bad_proofs()[name])
@@ -153,7 +153,8 @@ async def test_iat_ten_seconds_either_side_is_accepted(kit: Kit) -> None:
 # --- S85: server-provided nonces (on for high) ------------------------------------------------------------
 
 
-async def test_nonce_flow_at_the_token_endpoint(kit: Kit) -> None:
+async def test_nonce_flow_at_the_token_endpoint(make: KitFactory) -> None:
+    kit = await make(user="alice")  # a high flow: alice signs in with a second factor
     client = await kit.add_client(risk_tier="high")
     code, verifier = await code_via_par(kit, client)
     r = await token(kit, client, code_form(code, verifier), proof(K1))

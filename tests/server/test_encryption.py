@@ -16,9 +16,18 @@ from jarmor.protocol.policy import DEFAULT_TIERS, Control, Policy
 from jarmor.protocol.registration import register
 from tests.kit import REDIRECT, Kit, TestClient, response_params
 
+from .conftest import KitFactory
+
 ALGS = ("ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A256KW", "RSA-OAEP-256")
 ENCS = ("A128GCM", "A256GCM", "A128CBC-HS256", "A256CBC-HS512")
 JARM_MODES = ("jwt", "query.jwt", "fragment.jwt", "form_post.jwt")
+
+
+@pytest.fixture
+async def kit(make: KitFactory) -> Kit:
+    """Critical flows need AAL3 (the built-in tier requires ``authentication_assurance``): alice signs in
+    with her device-bound passkey."""
+    return await make(user="alice")
 
 
 async def critical_client(

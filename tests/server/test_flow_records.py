@@ -54,14 +54,15 @@ def code_form(code: str, ctx: dict[str, Any], **over: str) -> dict[str, str]:
 # --- success: PAR -> code -> token, with every control captured -------------------------------------------
 
 
+@pytest.mark.signs_in
 async def test_hardened_flow_is_one_transaction_with_every_control(kit: Kit) -> None:
     client = await high_client(kit, scope="openid profile")
     out = await kit.full_flow(client, redirect_uri=HTTPS_REDIRECT, scope="openid profile")
     assert out["token"].status_code == 200, out["token"].text
     evs = await events(kit)
-    assert [e.stage for e in evs] == ["par", "code", "token"]
+    assert [e.stage for e in evs] == ["par", "authorize", "code", "token"]  # authorize: the sign-in began
     assert len({e.flow_id for e in evs}) == 1 and all(e.client_id == client.client_id for e in evs)
-    par, code, token = evs
+    par, _, code, token = evs
     assert par.outcome == "pushed" and par.expires_at is not None and par.channel is None
     assert par.controls["client_auth"] == {"method": "private_key_jwt", "alg": "ES256", "kid": client.key.kid, "aud": "issuer"}
     ro = par.controls["request_object"]
@@ -73,6 +74,9 @@ async def test_hardened_flow_is_one_transaction_with_every_control(kit: Kit) -> 
     assert jarm["kid"] == kit.server.keyring.signing_key("ES256").kid
     assert code.controls["iss"] == "jwt" and code.controls["pkce"] == "S256"
     assert code.controls["redirect_uri"] == HTTPS_REDIRECT and code.controls["response_mode"] == "query.jwt"
+    signed_in = code.controls["authentication"]  # high: a second factor at least (alice used her passkey)
+    assert signed_in["methods"] == ["passkey-device"] and signed_in["reached"] == "aal3"
+    assert signed_in["required"] == "aal2" and signed_in["tier_enforced"] is True
     assert code.expires_at == code.at + kit.env.policy.tier("high").code_lifetime
     assert token.outcome == "tokens_issued" and token.grant_type == "authorization_code"
     assert token.controls["client_auth"]["method"] == "private_key_jwt"
@@ -84,12 +88,14 @@ async def test_hardened_flow_is_one_transaction_with_every_control(kit: Kit) -> 
     assert f.outcome == "success" and f.decision == "allow" and f.stage == "token" and not f.gaps
     assert f.tier == "high" and f.client_tier == "high" and f.tier_reasons == ("client tier high",)
     assert set(f.required) <= set(f.applied)
-    assert {"par", "jarm", "private_key_jwt", "signed_request_object", "pkce_s256"} <= set(f.applied)
+    assert {"par", "jarm", "private_key_jwt", "signed_request_object", "pkce_s256",
+            "authentication_assurance"} <= set(f.applied)
     assert f.code_issued_at is not None and f.code_redeemed_at == token.at
     assert f.policy == kit.server.capture.policy_id
     assert (await verify(kit.store.flows)).ok
 
 
+@pytest.mark.signs_in
 async def test_flow_id_travels_in_the_par_entry_and_the_code_record(kit: Kit) -> None:
     client = await high_client(kit)
     ro, ctx = client.request_object(redirect_uri=HTTPS_REDIRECT, response_mode="jwt")
@@ -124,6 +130,7 @@ async def test_plain_mode_by_value_records_iss_parameter_and_no_par(kit: Kit) ->
     assert [h.stage for h in f.hops] == ["code", "token"]
 
 
+@pytest.mark.signs_in
 async def test_encrypted_request_object_and_encrypted_jarm_are_recorded(kit: Kit) -> None:
     client, enc_key = await critical_client(kit, ro=("ECDH-ES+A128KW", "A256GCM"), jarm=("ECDH-ES", "A128GCM"))
     ro, ctx = client.request_object(response_mode="jwt")

@@ -11,6 +11,7 @@ from html import unescape
 import httpx
 import pytest
 
+from jarmor.cli.soft_authenticator import SoftAuthenticator
 from jarmor.jose import JwkSet, verify_jws
 from jarmor.protocol.interaction import lifecycle
 from jarmor.protocol.interaction.authentication import Level, Requirement
@@ -28,7 +29,6 @@ from .account_support import (
     password_login,
     soft_authenticator,
 )
-from .softauthn import SoftAuthenticator
 
 
 def need(monkeypatch: pytest.MonkeyPatch, level: Level) -> None:

@@ -48,7 +48,7 @@ from jarmor.server.keys import (
 )
 from jarmor.store.base import ServerKeyRecord
 from jarmor.store.memory import MemoryStore
-from tests.kit import ISSUER, REDIRECT, Clock, Kit
+from tests.kit import ISSUER, REDIRECT, Clock, Kit, without_assurance
 
 from .conftest import KitFactory
 
@@ -336,7 +336,8 @@ async def jwks_kids(http: httpx.AsyncClient) -> set[str]:
 
 
 async def test_flows_never_fail_during_a_rotation(make: KitFactory, clock: Clock) -> None:
-    kit: Kit = await make()
+    # about keys, not sign-in: the critical RP's flows are auto-approved under a policy without assurance
+    kit: Kit = await make(policy=without_assurance())
     server = kit.server
     rps = [await make_rp(kit.env, kit.http, clock) for _ in range(3)]
     rps.append(await make_rp(kit.env, kit.http, clock, critical=True))
@@ -398,7 +399,9 @@ class RoundRobin(httpx.AsyncBaseTransport):
 @pytest.fixture
 async def cluster(clock: Clock) -> AsyncIterator[tuple[list[JarmorServer], httpx.AsyncClient, MemoryStore]]:
     store = MemoryStore(clock)
-    config = ServerConfig(issuer=ISSUER, settings=Settings(auto_approve="alice"), auto_approve="alice")
+    # about keys, not sign-in: the critical RP's flows are auto-approved under a policy without assurance
+    config = ServerConfig(issuer=ISSUER, policy=without_assurance(), settings=Settings(auto_approve="alice"),
+                          auto_approve="alice")
     servers = [JarmorServer(config, store) for _ in range(3)]
     for s in servers:
         await s.start()

@@ -87,6 +87,7 @@ async def test_success_response(kit: Kit, high: TestClient) -> None:
     assert re.fullmatch(r"[A-Za-z0-9_-]{43,}", ref), "at least 256 bits of base64url randomness (S20, S57)"
 
 
+@pytest.mark.signs_in
 async def test_only_client_id_and_request_uri_are_needed(kit: Kit, high: TestClient) -> None:
     """S14 / S31: FAPI*ParWithoutDuplicateParameters."""
     uri, ctx = await push(kit, high, response_mode="jwt")

@@ -104,8 +104,8 @@ PAYMENTS = Policy(scope_tiers={"payments": "high", "reports": "elevated"})
 
 
 @pytest.fixture
-async def pkit(make: KitFactory) -> Kit:
-    return await make(policy=PAYMENTS)
+async def pkit(make: KitFactory, request: pytest.FixtureRequest) -> Kit:
+    return await make(policy=PAYMENTS, user="alice" if request.node.get_closest_marker("signs_in") else None)
 
 
 async def test_scope_raises_baseline_to_elevated_controls(pkit: Kit) -> None:
@@ -123,6 +123,7 @@ async def test_scope_raises_baseline_to_elevated_controls(pkit: Kit) -> None:
     code_from(pkit, client, await pkit.authorize(params))
 
 
+@pytest.mark.signs_in
 async def test_scope_raises_baseline_to_high_controls(pkit: Kit) -> None:
     client = await pkit.add_client(risk_tier="baseline")
     ro, ctx = client.request_object(scope="openid payments", response_mode="jwt")
@@ -175,6 +176,7 @@ async def test_scope_raised_tier_refuses_secret_authentication(pkit: Kit) -> Non
     assert "control private_key_jwt" in body["error_description"]
 
 
+@pytest.mark.signs_in
 async def test_scope_raised_code_lifetime(pkit: Kit, clock: Any) -> None:
     """A code minted under the raised tier lives that tier's code lifetime (60 s), not the client's (300 s)."""
     client = await pkit.add_client(risk_tier="baseline")

@@ -121,6 +121,7 @@ async def test_redirect_uri_is_required_even_when_the_request_omitted_it(kit: Ki
 # --- S52: code lifetime ------------------------------------------------------------------------------
 
 
+@pytest.mark.signs_in
 @pytest.mark.parametrize(("tier", "lifetime"), [("high", 60), ("elevated", 120), ("baseline", 300)])
 async def test_expired_code(kit: Kit, clock: Clock, tier: str, lifetime: int) -> None:
     client = await kit.add_client(risk_tier=tier)
@@ -140,6 +141,7 @@ async def test_expired_code(kit: Kit, clock: Clock, tier: str, lifetime: int) ->
     assert_no_tokens(kit)
 
 
+@pytest.mark.signs_in
 async def test_code_just_within_lifetime(kit: Kit, clock: Clock) -> None:
     client = await kit.add_client(risk_tier="high")
     out_ro, ctx = client.request_object(response_mode="jwt")

@@ -5,6 +5,14 @@ database (the same ``--config`` / ``--database`` as ``serve``), then acts as bot
 (``jarmor.client``) and the user's browser (following redirects, signing in and consenting through the real
 HTML forms). Without ``--issuer`` it runs the same against an in-process server on a temporary database.
 
+The built-in ``high`` and ``critical`` tiers require authentication assurance (a second factor; a
+device-bound passkey), so the demo's user signs in as each tier needs: before the flows it enrols, through
+the account pages, a TOTP app (codes computed with ``pyotp``) and a passkey on a software authenticator
+(``soft_authenticator``: a stand-in for a security key, whose key lives in this process only). ``baseline``
+and ``elevated`` flows sign in with the password, ``high`` with the password and a TOTP code (each code is
+accepted once: when this 30-second step's code is spent, a further ``high`` flow uses the passkey, which
+reaches AAL3 and so AAL2), ``critical`` with the passkey.
+
 The demo changes only what it created: its clients and its user are the ones whose creation the audit log
 attributes to ``jarmor demo`` (dynamic registration cannot forge that actor). It reuses them on the next run
 (giving each client fresh keys, since the previous run's private keys are gone) instead of adding more, and
@@ -19,10 +27,9 @@ import secrets
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
+from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -31,13 +38,13 @@ from ..config import ServerConfig
 from ..governance.terminal import safe_lines
 from ..jose import Jwk, JwkSet, generate_jwk
 from ..protocol.clients import validate_client_metadata
-from ..protocol.policy import Control
+from ..protocol.policy import Control, Tier
 from ..protocol.registration import observe_client_keys, register
 from ..server.accounts import hash_password
 from ..store.base import AdminEvent, ClientRecord, Store, UserRecord
 from .common import config_from, fail, open_state
+from .demo_user import REDIRECT_URI, Browser, DemoRefused, DemoUser, enrol_factors, sign_in_plan
 
-REDIRECT_URI = "http://127.0.0.1:9999/cb"  # never dereferenced: the demo's browser stops here
 JARM = ("jwt", "query.jwt", "fragment.jwt", "form_post.jwt")
 PLAIN = ("query", "fragment", "form_post")
 DEMO_ACTOR = "jarmor demo"  # the audit log's actor for everything the demo creates or changes
@@ -67,108 +74,6 @@ class DemoClient:
     enc_key: Jwk | None = None  # decrypts encrypted JARM responses
     reused: bool = False
     dpop: bool = False  # registered dpop_bound_access_tokens: its tier requires sender-constrained tokens
-
-
-class _Forms(HTMLParser):
-    """Collects the forms of a page: action, method and input values (the demo's browser)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict[str, Any]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get"), "fields": {}})
-        elif tag in ("input", "button") and self.forms and a.get("name") and (tag == "input" or a.get("value")):
-            self.forms[-1]["fields"].setdefault(a["name"], a.get("value", ""))
-
-
-def forms(html: str) -> list[dict[str, Any]]:
-    parser = _Forms()
-    parser.feed(html)
-    return parser.forms
-
-
-@dataclass
-class Browser:
-    """Follows the front channel like a user agent: redirects, cookies, the login and consent forms."""
-
-    http: httpx.AsyncClient
-    username: str
-    password: str
-    say: Any
-    hops: list[str] = field(default_factory=list)
-
-    async def run(self, url: str) -> Mapping[str, str] | str:
-        for _ in range(10):
-            r = await self.http.get(url)
-            self.say(f"  browser: GET {_short(url)} -> {r.status_code}")
-            url, done = await self._next(url, r)
-            if done is not None:
-                return done
-        raise RuntimeError("too many hops")
-
-    async def _next(self, url: str, r: httpx.Response) -> tuple[str, Mapping[str, str] | str | None]:
-        while True:
-            if r.status_code in (302, 303):
-                location = urljoin(url, r.headers["location"])
-                if location.startswith(REDIRECT_URI):
-                    parts = urlsplit(location)
-                    where = "fragment" if parts.fragment else "query"
-                    self.say(f"  browser: redirected to the client callback (response in the {where})")
-                    return location, location
-                return location, None
-            page = forms(r.text) if r.status_code in (200, 401) else []
-            if not page:
-                raise RuntimeError(f"unexpected {r.status_code}: {_page_text(r)}")
-            form = page[0]
-            action = urljoin(url, form["action"])
-            fields: dict[str, str] = dict(form["fields"])
-            if action.startswith(REDIRECT_URI):
-                self.say("  browser: auto-submitting form_post page carries the response to the callback")
-                return action, fields
-            if "password" in fields:
-                fields.update(username=self.username, password=self.password)
-                self.say(f"  browser: login page (CSRF token present) -> signing in as {self.username}")
-            elif "decision" in fields or "csrf_token" in fields:
-                fields["decision"] = "approve"
-                self.say("  browser: consent page -> Allow")
-            r = await self.http.post(action, data=fields)
-            self.say(f"  browser: POST {_short(action)} -> {r.status_code}")
-            url = action
-
-
-def _page_text(r: httpx.Response) -> str:
-    """What an error page says, as one short line (its text, not its markup)."""
-    if "html" not in r.headers.get("content-type", ""):
-        return " ".join(r.text.split())[:200]
-    parser = _Text()
-    parser.feed(r.text)
-    return " ".join(" ".join(parser.parts).split())[:200] or "(empty page)"
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._skip += tag in ("style", "script", "title", "head")
-
-    def handle_endtag(self, tag: str) -> None:
-        self._skip -= tag in ("style", "script", "title", "head") and self._skip > 0
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def _short(url: str) -> str:
-    parts = urlsplit(url)
-    query = f"?{parts.query[:40]}..." if len(parts.query) > 40 else (f"?{parts.query}" if parts.query else "")
-    return f"{parts.path}{query}"
 
 
 def _client_metadata(step: Step | None, key: Jwk, enc_key: Jwk | None, *, dpop: bool = False) -> dict[str, Any]:
@@ -273,10 +178,6 @@ async def _register_clients(env: Any, store: Store, say: Any) -> dict[str, DemoC
     return out
 
 
-class DemoRefused(Exception):
-    """The demo would have to change something it did not create, or the server is not the one it set up."""
-
-
 async def _ensure_user(store: Store, username: str) -> str:
     """The demo's user: created (and recorded as the demo's) when missing; one the demo created earlier
     gets a new random password; anyone else's account is refused, never changed."""
@@ -300,6 +201,21 @@ async def _ensure_user(store: Store, username: str) -> str:
         details={"why": "jarmor demo: new random password for this run"},
     ))
     return password
+
+
+async def _enrol(
+    store: Store, transport: httpx.AsyncBaseTransport | None, issuer: str, username: str, password: str, say: Any
+) -> DemoUser:
+    """Give the demo's user (its own: ``_ensure_user`` checked) the factors the high and critical tiers need:
+    its authenticators of an earlier run are removed (their secrets and keys are gone with that run), then
+    ``enrol_factors``."""
+    for old in await store.accounts.list_for("user", username):
+        await store.accounts.remove("user", username, old.authenticator_id)
+    user = await enrol_factors(transport, issuer, username, password)
+    if {a.kind for a in await store.accounts.list_for("user", username)} != {"totp", "passkey"}:
+        raise DemoRefused("enrolling the demo user's second factors failed")
+    say(f"jarmor demo: user {username}: password, TOTP app and passkey (software authenticator) enrolled")
+    return user
 
 
 async def _check_same_database(http: httpx.AsyncClient, issuer: str, store: Store, database: str) -> None:
@@ -367,13 +283,15 @@ async def _run(args: argparse.Namespace, config: ServerConfig) -> int:
                 await server.start()  # for registration validation only; loads the same keys the server uses
                 say(f"jarmor demo: server {issuer}, demo clients in {config.database}")
             password = await _ensure_user(store, args.user)
+            user = await _enrol(store, transport, issuer, args.user, password, say)
             clients = await _register_clients(server.env, store, say)
             for step in PLAN:
                 client = clients[step.tier]
                 how = "private_key_jwt, ES256" + (f", encrypted {'+'.join(ENCRYPTION)}" if step.encrypted else "")
                 say(f"\n=== tier {step.tier}: client {client.client_id} ({how}) ===")
+                tier = server.env.policy.tiers.get(step.tier)
                 for mode in step.modes:
-                    ok = await _one_flow(http, transport, issuer, client, mode, step, args.user, password, say)
+                    ok = await _one_flow(http, transport, issuer, client, mode, step, user, tier, say)
                     failures += 0 if ok else 1
             failures += 0 if await _machine_flow(http, issuer, clients["machine"], say) else 1
     except DemoRefused as exc:
@@ -403,14 +321,15 @@ async def _one_flow(
     demo_client: DemoClient,
     mode: str,
     step: Step,
-    username: str,
-    password: str,
+    user: DemoUser,
+    tier: Tier | None,
     say: Any,
 ) -> bool:
     how = "PAR" if step.par else "request object by value"
     if step.encrypted:
         how += ", encrypted request object and JARM"
-    say(f"\n--- {step.tier} / response_mode={mode} / {how} ---")
+    plan = sign_in_plan(tier, user)
+    say(f"\n--- {step.tier} / response_mode={mode} / {how} / sign-in: {plan} ---")
 
     trace = _tracer(say)
     encryption: dict[str, Any] = {}
@@ -444,7 +363,7 @@ async def _one_flow(
             use_par=step.par,
             encrypt_request=step.encrypted,
         )
-        delivered = await Browser(browser_http, username, password, say).run(start.url)
+        delivered = await Browser(browser_http, user, say, plan).run(start.url)
         if isinstance(delivered, str) and "#" in delivered:
             # fragment modes: the client's page script hands the fragment to the application
             delivered = dict(parse_qsl(urlsplit(delivered).fragment))
@@ -455,6 +374,9 @@ async def _one_flow(
             f"id_token={'verified' if tokens.id_token else 'none'}, "
             f"refresh_token={'yes' if tokens.refresh_token else 'no'}"
         )
+        claims = tokens.id_token_claims or {}
+        amr = claims.get("amr")
+        say(f"  signed in: acr={claims.get('acr')}, amr={' '.join(map(str, amr)) if isinstance(amr, list) else '-'}")
         return True
     except (ClientError, RuntimeError, httpx.HTTPError) as exc:
         say(f"  FAILED: {type(exc).__name__}: {exc}")

@@ -49,7 +49,8 @@ def table(rows: Sequence[Sequence[str]]) -> str:
 
 
 def controls_brief(f: FlowSummary) -> str:
-    """``PAR RO:PS256+enc JARM:ES256 iss PKCE pkjwt`` — what the records show was applied."""
+    """``PAR RO:PS256+enc JARM:ES256 iss PKCE pkjwt AAL2`` — what the records show was applied (the last item:
+    the assurance level the user's sign-in reached, ``interaction.assurance.evidence``)."""
     c = f.controls
     parts: list[str] = []
     if c.get("par"):
@@ -67,6 +68,9 @@ def controls_brief(f: FlowSummary) -> str:
     auth = c.get("client_auth") or c.get("par_client_auth") or {}
     if auth.get("method"):
         parts.append(_AUTH.get(str(auth["method"]), str(auth["method"])))
+    signed_in = c.get("authentication")
+    if isinstance(signed_in, dict) and isinstance(signed_in.get("reached"), str):
+        parts.append(signed_in["reached"].upper())
     return " ".join(parts) or "-"
 
 

@@ -1,6 +1,15 @@
-"""A software WebAuthn authenticator for tests that run without a browser: it answers the options the server
-makes with a "none"-attestation registration and ES256 assertions, built from the WebAuthn Level 3 formats
-(§6.1 authenticator data, §6.5.4 attestation object, §5.8.1 client data) with cbor2 and cryptography."""
+"""A software WebAuthn authenticator: what ``jarmor demo`` signs in with where a tier needs a passkey, and what
+the test suites use without a browser. It answers the options the server makes with a "none"-attestation
+registration and ES256 assertions, built from the WebAuthn Level 3 formats (§6.1 authenticator data, §6.5.4
+attestation object, §5.8.1 client data) with cbor2 and ``cryptography`` (ECDSA P-256 signatures: no crypto
+is written here, only the byte layouts WebAuthn defines, which no library builds for an authenticator).
+
+It stands in for a security key and is not one: its private key lives in this process's memory and is gone
+when the process ends. ``backup_eligible=False`` (the default) makes it present itself as a device-bound
+passkey, which the server places at AAL3 — true of the hardware it imitates, not of this object, which is why
+only the demo and tests use it (the server never trusts a claim it cannot verify beyond what WebAuthn lets
+it: with attestation ``none``, every relying party takes the authenticator's flags on trust).
+"""
 
 from __future__ import annotations
 
@@ -50,8 +59,10 @@ class SoftAuthenticator:
             },
         })
 
-    def get(self, options_json: str, rp_id: str, *, bump: bool = True) -> str:
+    def get(self, options_json: str, rp_id: str | None = None, *, bump: bool = True) -> str:
+        """An assertion for the request ``options_json`` (``rp_id``: default, the options' ``rpId``)."""
         options = json.loads(options_json)
+        rp_id = rp_id or str(options["rpId"])
         if bump:
             self.sign_count += 1
         auth_data = hashlib.sha256(rp_id.encode()).digest() + bytes([self._flags()]) + struct.pack(">I", self.sign_count)

@@ -387,12 +387,12 @@ def test_aal2_flow_with_password_and_totp(page: Page, assured: RunningServer) ->
 def test_the_built_in_high_tier_asks_for_a_second_factor(page: Page, server: RunningServer) -> None:
     """The default policy, as shipped: a high client's flow (PAR, DPoP) needs the password and then a TOTP
     code; the ID token says aal2. A user with a password only is refused, never approved with it."""
-    _cli(server, "users", "add", "hana", "--password-stdin", password=PASSWORD)
+    _cli(server, "users", "add", "jana", "--password-stdin", password=PASSWORD)
     _cli(server, "users", "add", "ivan", "--password-stdin", password=PASSWORD)
-    totp = enrol_totp(page, server, "hana")
+    totp = enrol_totp(page, server, "jana")
     app = _rp_of(server, "high")
     try:
-        sign_in_with_a_code(page, app, "hana", totp)
+        sign_in_with_a_code(page, app, "jana", totp)
         page.goto(f"{app.url}/login?mode=jwt")
         page.get_by_label("Username").fill("ivan")
         page.get_by_label("Password").fill(PASSWORD)

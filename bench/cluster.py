@@ -144,7 +144,6 @@ class Services:
 
     def close(self) -> None:
         import psycopg
-        import redis
 
         with contextlib.suppress(Exception), psycopg.connect(_libpq(self.base), autocommit=True) as conn:
             conn.execute("SET lock_timeout = '10s'")
@@ -152,13 +151,20 @@ class Services:
                                        (self.app_name,)).fetchall():
                 conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
             conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
-        client = redis.Redis.from_url(self.redis_base)
-        try:
-            keys = list(client.scan_iter(match=f"{self.prefix}:*", count=1000))
-            for i in range(0, len(keys), 500):
-                client.delete(*keys[i : i + 500])
-        finally:
-            client.close()
+        drop_redis_prefix(self.redis_base, self.prefix)
+
+
+def drop_redis_prefix(redis_base: str, prefix: str) -> None:
+    """Delete every key under ``prefix:`` (a benchmark's own key prefix) from the Redis at ``redis_base``."""
+    import redis
+
+    client = redis.Redis.from_url(redis_base)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i : i + 500])
+    finally:
+        client.close()
 
 
 def pg_cpu_ms(pids: list[int], cpu_ms: Any) -> dict[int, float]:

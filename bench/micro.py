@@ -260,14 +260,16 @@ class Flow:
 
 
 def bench_policy() -> Any:
-    """The built-in tiers minus ``sender_constrained_tokens`` (the flow this benchmark has always measured, as
-    ``bench/run.py``'s plain ``jarmor`` server runs it: ``dpop.no_dpop_policy``)."""
+    """The built-in tiers minus ``sender_constrained_tokens`` and ``authentication_assurance`` (the flow this
+    benchmark has always measured, approved by auto-approve, as ``bench/run.py``'s plain ``jarmor`` server runs
+    it: ``dpop.no_dpop_policy``)."""
     from jarmor.protocol.policy import DEFAULT_TIERS, Control, Policy, tier_from_config
 
+    dropped = {Control.SENDER_CONSTRAINED_TOKENS, Control.AUTHENTICATION_ASSURANCE}
     tiers = dict(DEFAULT_TIERS)
     for name, tier in DEFAULT_TIERS.items():
-        if Control.SENDER_CONSTRAINED_TOKENS in tier.controls:
-            controls = sorted(c.value for c in tier.controls - {Control.SENDER_CONSTRAINED_TOKENS})
+        if tier.controls & dropped:
+            controls = sorted(c.value for c in tier.controls - dropped)
             tiers[name] = tier_from_config(name, {"controls": controls}, tier)
     return Policy(tiers=tiers)
 
@@ -291,7 +293,7 @@ def backend_urls(store_kind: str, tmp: Path) -> Iterator[tuple[str, str | None]]
         yield f"sqlite:///{tmp / f'micro-{secrets.token_hex(4)}.db'}", None
         return
     import psycopg
-    import redis
+    from cluster import drop_redis_prefix
     from sqlalchemy.engine import make_url
 
     from jarmor.store import migrate
@@ -316,13 +318,7 @@ def backend_urls(store_kind: str, tmp: Path) -> Iterator[tuple[str, str | None]]
     finally:
         with psycopg.connect(libpq, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        client = redis.Redis.from_url(redis_base)
-        try:
-            stale = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-            for i in range(0, len(stale), 500):
-                client.delete(*stale[i : i + 500])
-        finally:
-            client.close()
+        drop_redis_prefix(redis_base, prefix)
 
 
 async def make_server(store_kind: str, tmp: Path, urls: tuple[str, str | None] | None = None) -> Any:
